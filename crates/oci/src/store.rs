@@ -1,0 +1,78 @@
+//! The one seam between the copy engine and the places images live.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+
+use crate::descriptor::Descriptor;
+use crate::digest::Digest;
+use crate::error::{Result, StoreError};
+use crate::manifest::Manifest;
+use crate::name::{Reference, RepoName, Tag};
+
+/// Blob content as it streams: chunks in order, or the error that cut it short.
+pub type BlobStream = BoxStream<'static, Result<Bytes, StoreError>>;
+
+/// A place images are read from or written to: a registry, a layout directory, memory.
+///
+/// Implementations report failures as [`StoreError`] and never retry or sleep: what to
+/// do about a failure is the engine's decision.
+pub trait Store: Send + Sync {
+    /// A short label for logs and reports, e.g. `http://127.0.0.1:5000`. Never holds credentials.
+    fn label(&self) -> &str;
+
+    /// Every repository name, all pages read.
+    fn catalog(&self) -> impl Future<Output = Result<Vec<RepoName>>> + Send;
+
+    /// Every tag of a repository, all pages read.
+    fn tags(&self, repo: &RepoName) -> impl Future<Output = Result<Vec<Tag>>> + Send;
+
+    /// The descriptor of a manifest (digest, media type, size), or `None` if it is absent.
+    fn head_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> impl Future<Output = Result<Option<Descriptor>>> + Send;
+
+    /// A manifest's exact bytes. When `reference` is a digest, the bytes match it.
+    fn manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> impl Future<Output = Result<Manifest>> + Send;
+
+    /// Stores manifest bytes unchanged under `reference` (a tag, or the manifest's digest).
+    fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        manifest: &Manifest,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    fn has_blob(&self, repo: &RepoName, digest: &Digest) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Streams a blob's content. Callers verify it against `descriptor` as it passes.
+    fn blob(
+        &self,
+        repo: &RepoName,
+        descriptor: &Descriptor,
+    ) -> impl Future<Output = Result<BlobStream>> + Send;
+
+    /// Stores a blob from a stream; the store rejects content that does not match `descriptor`.
+    fn put_blob(
+        &self,
+        repo: &RepoName,
+        descriptor: &Descriptor,
+        body: BlobStream,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Makes a blob of repository `from` available in `repo` without transferring it.
+    /// `Ok(false)` means the store declined and the caller should upload instead.
+    fn mount_blob(
+        &self,
+        repo: &RepoName,
+        from: &RepoName,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
