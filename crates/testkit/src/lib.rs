@@ -1,0 +1,61 @@
+//! Test-only toolkit for ocisync: real registries, a recording proxy, deterministic
+//! images, and seeding / verification code that is independent of the code under test.
+//!
+//! Used by tests and the demo/bench binary only, never by production code, and it
+//! depends on none of the other ocisync crates: it speaks the registry API with its own
+//! plain HTTP code so that it can judge them.
+//!
+//! The parts:
+//!
+//! - [`registry`]: [`TestRegistry`] runs Debian's `docker-registry` (CNCF distribution
+//!   2.8) on a free loopback port with storage in a temp dir, optionally behind htpasswd
+//!   basic auth, and kills it on drop.
+//! - [`proxy`]: [`CountingProxy`], a streaming HTTP/1.1 reverse proxy in front of a
+//!   registry that records every request (method, path, status), e.g. to assert that a
+//!   no-op sync writes nothing. It has a seam ([`proxy::Faults`]) for fault injection.
+//! - [`image`](mod@image): deterministic blobs, image manifests, indexes / manifest lists and OCI
+//!   artifacts, in OCI or Docker media types.
+//! - [`seed`]: pushes images ([`push_image`], [`push_blob`], [`push_manifest`]).
+//! - [`inspect`]: reads registries back ([`catalog`], [`tags`], [`manifest`],
+//!   [`blob_exists`]) and asserts mirrors are complete ([`assert_mirror_complete`]) and
+//!   never dangling ([`assert_closure`]).
+//! - [`client`]: [`RegistryClient`], the small reqwest client behind `seed` and
+//!   `inspect`; build one with basic auth for a protected registry.
+//! - [`corpus`]: [`standard_corpus`] / [`small_corpus`], a fixed set of repositories and
+//!   tags covering the interesting cases, and [`seed()`](corpus::seed) to push it.
+//!
+//! Registries and proxies work from sync and async tests alike (they use their own
+//! processes / threads); the seeding and inspection functions are async (tokio).
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use ocisync_testkit::{assert_mirror_complete, corpus, TestRegistry};
+//! let src = TestRegistry::start();
+//! let dst = TestRegistry::start();
+//! corpus::seed(&src.url(), &corpus::small_corpus()).await;
+//! // ... run the sync from src to dst ...
+//! assert_mirror_complete(&src.url(), &dst.url(), &[("team/app", "team/app")]).await;
+//! # }
+//! ```
+
+pub mod client;
+pub mod corpus;
+pub mod image;
+pub mod inspect;
+pub mod proxy;
+pub mod registry;
+pub mod seed;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::RegistryClient;
+pub use corpus::{small_corpus, standard_corpus, standard_corpus_with_large_layer, SeedImage};
+pub use image::{artifact, image, index, layer, Blob, Format, Image, Manifest, Platform};
+pub use inspect::{
+    assert_closure, assert_mirror_complete, assert_mirror_complete_with, blob, blob_exists,
+    catalog, manifest, tags,
+};
+pub use proxy::{CountingProxy, ProxyOptions, RecordedRequest};
+pub use registry::{RegistryOptions, TestRegistry};
+pub use seed::{push_blob, push_image, push_manifest};

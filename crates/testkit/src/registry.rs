@@ -1,0 +1,356 @@
+//! A real `docker-registry` (CNCF distribution 2.8) process on a free loopback port, stopped on drop.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Environment variable naming the registry binary (default: `/usr/bin/docker-registry`,
+/// falling back to `docker-registry` on `PATH`).
+pub const REGISTRY_BIN_ENV: &str = "OCISYNC_TEST_REGISTRY_BIN";
+
+/// Environment variable that, when set, raises the registry log level to `info` and turns
+/// the access log on (the log goes to a file in the registry's temp dir; see
+/// [`TestRegistry::log_tail`]).
+pub const REGISTRY_LOG_ENV: &str = "OCISYNC_TEST_REGISTRY_LOG";
+
+/// Response header the registry is configured to send, carrying a per-instance id, so the
+/// readiness probe cannot mistake another process on a reused port for this registry.
+const INSTANCE_HEADER: &str = "X-Ocisync-Testkit-Instance";
+
+/// How long [`TestRegistry::start`] waits for `GET /v2/` to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How many ports are tried when the registry exits early (e.g. the port was taken).
+const START_ATTEMPTS: u32 = 5;
+
+/// Options for [`TestRegistry::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// `(user, password)`: protect the registry with htpasswd basic auth.
+    pub htpasswd: Option<(String, String)>,
+}
+
+/// A running `docker-registry serve` with filesystem storage in a temp dir.
+///
+/// Dropping it kills the process and waits for it (also while a test panics, in which
+/// case the tail of the registry log is printed to stderr).
+pub struct TestRegistry {
+    child: Child,
+    port: u16,
+    log_path: PathBuf,
+    credentials: Option<(String, String)>,
+    // Dropped last: removes storage, config and log.
+    dir: TempDir,
+}
+
+impl std::fmt::Debug for TestRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestRegistry")
+            .field("url", &self.url())
+            .field("pid", &self.child.id())
+            .field("dir", &self.dir.path())
+            .finish()
+    }
+}
+
+enum Probe {
+    Ready,
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+impl TestRegistry {
+    /// Starts an anonymous registry. Panics (with the log tail) if it does not come up.
+    pub fn start() -> TestRegistry {
+        TestRegistry::start_with(RegistryOptions::default())
+    }
+
+    /// Starts a registry with the given options. Panics (with the log tail) if it does not
+    /// come up within a bounded time.
+    pub fn start_with(options: RegistryOptions) -> TestRegistry {
+        let dir = tempfile::Builder::new()
+            .prefix("ocisync-registry-")
+            .tempdir()
+            .expect("testkit: create registry temp dir");
+        let storage = dir.path().join("storage");
+        fs::create_dir_all(&storage).expect("testkit: create registry storage dir");
+        let htpasswd_path = options.htpasswd.as_ref().map(|(user, password)| {
+            let path = dir.path().join("htpasswd");
+            fs::write(&path, htpasswd_line(user, password)).expect("testkit: write htpasswd");
+            path
+        });
+        let log_path = dir.path().join("registry.log");
+        let config_path = dir.path().join("config.yml");
+        let binary = registry_binary();
+
+        for attempt in 1..=START_ATTEMPTS {
+            let port = free_port();
+            let instance = instance_id();
+            let config = render_config(port, &storage, htpasswd_path.as_deref(), &instance);
+            fs::write(&config_path, config).expect("testkit: write registry config");
+
+            let mut log = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .expect("testkit: open registry log");
+            let _ = writeln!(log, "--- testkit: attempt {attempt}, port {port} ---");
+            let mut command = Command::new(&binary);
+            command
+                .arg("serve")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("testkit: clone log handle"))
+                .stderr(log);
+            // REGISTRY_* variables override the config file; never inherit them.
+            for (key, _) in std::env::vars_os() {
+                if key.to_string_lossy().starts_with("REGISTRY_") {
+                    command.env_remove(key);
+                }
+            }
+            let mut child = command.spawn().unwrap_or_else(|e| {
+                panic!(
+                    "testkit: cannot run {binary:?} ({e}); install Debian's `docker-registry` \
+                     package or set {REGISTRY_BIN_ENV}"
+                )
+            });
+
+            match wait_ready(&mut child, port, &instance) {
+                Probe::Ready => {
+                    return TestRegistry {
+                        child,
+                        port,
+                        log_path,
+                        credentials: options.htpasswd,
+                        dir,
+                    }
+                }
+                Probe::Exited(_) if attempt < START_ATTEMPTS => continue,
+                Probe::Exited(status) => panic!(
+                    "testkit: docker-registry exited with {status} on each of {START_ATTEMPTS} \
+                     attempts; log tail:\n{}",
+                    tail(&log_path)
+                ),
+                Probe::TimedOut => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "testkit: docker-registry on port {port} did not answer GET /v2/ within \
+                         {READY_TIMEOUT:?}; log tail:\n{}",
+                        tail(&log_path)
+                    )
+                }
+            }
+        }
+        unreachable!("loop returns or panics")
+    }
+
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// Host and port, `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The TCP port the registry listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `(user, password)` if the registry was started with htpasswd auth.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// A [`RegistryClient`](crate::RegistryClient) for this registry, with its htpasswd
+    /// credentials if it has any.
+    pub fn client(&self) -> crate::RegistryClient {
+        let client = crate::RegistryClient::new();
+        match self.credentials() {
+            Some((user, password)) => client.with_basic_auth(user, password),
+            None => client,
+        }
+    }
+
+    /// The temp dir holding `config.yml`, `registry.log` and `storage/`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The last lines of the registry's log (stdout and stderr).
+    pub fn log_tail(&self) -> String {
+        tail(&self.log_path)
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "testkit: registry {} log tail:\n{}",
+                self.url(),
+                self.log_tail()
+            );
+        }
+    }
+}
+
+fn registry_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os(REGISTRY_BIN_ENV) {
+        return PathBuf::from(bin);
+    }
+    let debian = Path::new("/usr/bin/docker-registry");
+    if debian.exists() {
+        debian.to_path_buf()
+    } else {
+        PathBuf::from("docker-registry")
+    }
+}
+
+/// Picks a currently free loopback port (bind port 0, read it, release it).
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("testkit: bind 127.0.0.1:0")
+}
+
+fn instance_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// One htpasswd line with a bcrypt (`$2y$`, as distribution expects) hash. Cost 4 keeps
+/// the per-request password check cheap.
+fn htpasswd_line(user: &str, password: &str) -> String {
+    let hash = bcrypt::hash_with_result(password, 4)
+        .expect("testkit: bcrypt hash")
+        .format_for_version(bcrypt::Version::TwoY);
+    format!("{user}:{hash}\n")
+}
+
+/// Quotes a string for YAML (a JSON string is a valid YAML scalar).
+fn yaml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("string serializes")
+}
+
+fn render_config(port: u16, storage: &Path, htpasswd: Option<&Path>, instance: &str) -> String {
+    let verbose = std::env::var_os(REGISTRY_LOG_ENV).is_some();
+    let level = if verbose { "info" } else { "warn" };
+    let mut config = format!(
+        "version: 0.1
+log:
+  level: {level}
+  formatter: text
+  accesslog:
+    disabled: {access_disabled}
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:{port}
+  secret: ocisync-testkit-not-a-secret
+  headers:
+    {INSTANCE_HEADER}: [{instance}]
+",
+        access_disabled = !verbose,
+        root = yaml_str(&storage.to_string_lossy()),
+        instance = yaml_str(instance),
+    );
+    if let Some(path) = htpasswd {
+        config.push_str(&format!(
+            "auth:
+  htpasswd:
+    realm: ocisync-testkit
+    path: {}
+",
+            yaml_str(&path.to_string_lossy())
+        ));
+    }
+    config
+}
+
+/// Polls `GET /v2/` until this instance answers 200 or 401, the child exits, or the
+/// timeout passes.
+fn wait_ready(child: &mut Child, port: u16, instance: &str) -> Probe {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Probe::Exited(status);
+        }
+        if let Some((status, head)) = probe_v2(port) {
+            let ours = head.lines().any(|line| {
+                line.split_once(':').is_some_and(|(name, value)| {
+                    name.trim().eq_ignore_ascii_case(INSTANCE_HEADER) && value.trim() == instance
+                })
+            });
+            if ours && (status == 200 || status == 401) {
+                return Probe::Ready;
+            }
+        }
+        if Instant::now() >= deadline {
+            return Probe::TimedOut;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Plain-TCP `GET /v2/`: returns the status code and the response head.
+pub(crate) fn probe_v2(port: u16) -> Option<(u16, String)> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(250)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, head))
+}
+
+fn tail(path: &Path) -> String {
+    const LINES: usize = 60;
+    let mut raw = Vec::new();
+    if let Ok(mut file) = File::open(path) {
+        let _ = file.read_to_end(&mut raw);
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LINES)..].join("\n")
+}
