@@ -1,0 +1,287 @@
+//! The copier: one tag from source to destination, children before parents.
+//!
+//! Order is what keeps the destination consistent: blobs first, then child manifests
+//! by digest, then the top manifest under its tag. A crash at any point leaves stray
+//! blobs or untagged manifests, never a manifest whose references are missing.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use futures_util::{stream, StreamExt, TryStreamExt};
+use ocisync_oci::media_type::is_non_distributable;
+use ocisync_oci::{
+    verify_blob_stream, BlobStream, Descriptor, Digest, Manifest, ManifestContent, Reference, RepoName, Store,
+    StoreError, Tag,
+};
+use tracing::{debug, info};
+
+use crate::error::CopyError;
+use crate::plan::SyncTask;
+use crate::report::{Outcome, SkipReason, TagReport};
+
+/// Deepest index nesting followed; real images use one or two levels.
+const MAX_DEPTH: usize = 8;
+
+/// Knobs of the copy engine.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Repositories synced at the same time.
+    pub repositories_in_parallel: usize,
+    /// Blobs of one image transferred at the same time.
+    pub blobs_in_parallel: usize,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            repositories_in_parallel: 4,
+            blobs_in_parallel: 4,
+        }
+    }
+}
+
+/// What is known to exist at the destination during one pass, so that shared
+/// layers and child manifests are checked once, not once per tag.
+#[derive(Default)]
+pub struct PassMemory {
+    present: Mutex<HashSet<(RepoName, Digest)>>,
+}
+
+impl PassMemory {
+    fn knows(&self, repo: &RepoName, digest: &Digest) -> bool {
+        self.present.lock().unwrap().contains(&(repo.clone(), digest.clone()))
+    }
+
+    fn remember(&self, repo: &RepoName, digest: &Digest) {
+        self.present.lock().unwrap().insert((repo.clone(), digest.clone()));
+    }
+}
+
+/// Copies tags of one sync task.
+pub struct Copier<'a, S, D> {
+    pub source: &'a S,
+    pub destination: &'a D,
+    pub memory: &'a PassMemory,
+    pub options: &'a CopyOptions,
+}
+
+/// Work done for one tag.
+#[derive(Default)]
+struct Transfer {
+    bytes: u64,
+    blobs: usize,
+    manifests: usize,
+}
+
+impl<S: Store, D: Store> Copier<'_, S, D> {
+    /// Copies one tag and reports what happened; never fails the caller.
+    pub async fn copy_tag(&self, task: &SyncTask, tag: &Tag) -> TagReport {
+        let mut transfer = Transfer::default();
+        let mut digest = None;
+        let outcome = match self.try_copy_tag(task, tag, &mut transfer, &mut digest).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::warn!(repo = %task.source, %tag, error = %error, "image failed");
+                Outcome::Failed { error: error.to_string() }
+            }
+        };
+        TagReport {
+            tag: tag.clone(),
+            digest,
+            outcome,
+            bytes: transfer.bytes,
+            blobs_copied: transfer.blobs,
+            manifests_pushed: transfer.manifests,
+        }
+    }
+
+    async fn try_copy_tag(
+        &self,
+        task: &SyncTask,
+        tag: &Tag,
+        transfer: &mut Transfer,
+        resolved: &mut Option<Digest>,
+    ) -> Result<Outcome, CopyError> {
+        let reference = Reference::Tag(tag.clone());
+        let Some(source_descriptor) = self
+            .source
+            .head_manifest(&task.source, &reference)
+            .await
+            .map_err(CopyError::Source)?
+        else {
+            return Ok(Outcome::Skipped { reason: SkipReason::VanishedUpstream });
+        };
+        *resolved = Some(source_descriptor.digest.clone());
+        let destination_descriptor = self
+            .destination
+            .head_manifest(&task.destination, &reference)
+            .await
+            .map_err(CopyError::Destination)?;
+        if destination_descriptor.is_some_and(|d| d.digest == source_descriptor.digest) {
+            debug!(repo = %task.source, %tag, digest = %source_descriptor.digest, "up to date");
+            return Ok(Outcome::Skipped { reason: SkipReason::UpToDate });
+        }
+        let manifest = self.read_manifest(&task.source, &source_descriptor).await?;
+        let content = manifest.content().map_err(|source| CopyError::Malformed {
+            digest: manifest.digest.clone(),
+            source,
+        })?;
+        if content == ManifestContent::Schema1 {
+            return Ok(Outcome::Skipped { reason: SkipReason::Schema1Unsupported });
+        }
+        self.copy_references(task, &manifest, content, 0, transfer).await?;
+        self.destination
+            .put_manifest(&task.destination, &reference, &manifest)
+            .await
+            .map_err(CopyError::Destination)?;
+        transfer.manifests += 1;
+        info!(repo = %task.source, %tag, digest = %manifest.digest, bytes = transfer.bytes, "copied");
+        Ok(Outcome::Copied)
+    }
+
+    /// Reads a manifest by digest and checks it against the descriptor that named it.
+    async fn read_manifest(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<Manifest, CopyError> {
+        let manifest = self
+            .source
+            .manifest(repo, &Reference::Digest(descriptor.digest.clone()))
+            .await
+            .map_err(CopyError::Source)?;
+        let actual = descriptor.digest.recompute(&manifest.bytes);
+        if actual != descriptor.digest {
+            return Err(CopyError::Source(StoreError::DigestMismatch {
+                what: format!("manifest {repo}@{}", descriptor.digest),
+                expected: descriptor.digest.clone(),
+                actual,
+            }));
+        }
+        if manifest.bytes.len() as u64 != descriptor.size {
+            return Err(CopyError::Source(StoreError::SizeMismatch {
+                what: format!("manifest {repo}@{}", descriptor.digest),
+                expected: descriptor.size,
+                actual: manifest.bytes.len() as u64,
+            }));
+        }
+        Ok(manifest)
+    }
+
+    /// Makes everything `manifest` references present at the destination.
+    async fn copy_references(
+        &self,
+        task: &SyncTask,
+        manifest: &Manifest,
+        content: ManifestContent,
+        depth: usize,
+        transfer: &mut Transfer,
+    ) -> Result<(), CopyError> {
+        if depth > MAX_DEPTH {
+            return Err(CopyError::TooDeep {
+                digest: manifest.digest.clone(),
+                limit: MAX_DEPTH,
+            });
+        }
+        match content {
+            ManifestContent::Index { manifests } => {
+                for child in manifests {
+                    self.copy_child_manifest(task, &child, depth, transfer).await?;
+                }
+                Ok(())
+            }
+            ManifestContent::Image { config, layers, .. } => {
+                let blobs: Vec<Descriptor> = std::iter::once(config)
+                    .chain(layers)
+                    .filter(|blob| !is_non_distributable(&blob.media_type))
+                    .collect();
+                let copied: Vec<u64> = stream::iter(blobs.iter().map(|blob| self.copy_blob(task, blob)))
+                    .buffer_unordered(self.options.blobs_in_parallel.max(1))
+                    .try_collect()
+                    .await?;
+                transfer.blobs += copied.iter().filter(|bytes| **bytes > 0).count();
+                transfer.bytes += copied.iter().sum::<u64>();
+                Ok(())
+            }
+            ManifestContent::Schema1 => Err(CopyError::NestedSchema1 {
+                digest: manifest.digest.clone(),
+            }),
+        }
+    }
+
+    async fn copy_child_manifest(
+        &self,
+        task: &SyncTask,
+        child: &Descriptor,
+        depth: usize,
+        transfer: &mut Transfer,
+    ) -> Result<(), CopyError> {
+        let destination = &task.destination;
+        if self.memory.knows(destination, &child.digest) {
+            return Ok(());
+        }
+        let by_digest = Reference::Digest(child.digest.clone());
+        let present = self
+            .destination
+            .head_manifest(destination, &by_digest)
+            .await
+            .map_err(CopyError::Destination)?
+            .is_some();
+        if !present {
+            let manifest = self.read_manifest(&task.source, child).await?;
+            let content = manifest.content().map_err(|source| CopyError::Malformed {
+                digest: manifest.digest.clone(),
+                source,
+            })?;
+            Box::pin(self.copy_references(task, &manifest, content, depth + 1, transfer)).await?;
+            self.destination
+                .put_manifest(destination, &by_digest, &manifest)
+                .await
+                .map_err(CopyError::Destination)?;
+            transfer.manifests += 1;
+        }
+        self.memory.remember(destination, &child.digest);
+        Ok(())
+    }
+
+    /// Streams one blob unless the destination has it. Returns the bytes transferred.
+    async fn copy_blob(&self, task: &SyncTask, blob: &Descriptor) -> Result<u64, CopyError> {
+        let destination = &task.destination;
+        if self.memory.knows(destination, &blob.digest) {
+            return Ok(0);
+        }
+        if self
+            .destination
+            .has_blob(destination, &blob.digest)
+            .await
+            .map_err(CopyError::Destination)?
+        {
+            self.memory.remember(destination, &blob.digest);
+            return Ok(0);
+        }
+        let stream = self.source.blob(&task.source, blob).await.map_err(CopyError::Source)?;
+        let what = format!("{} blob {}@{}", self.source.label(), task.source, blob.digest);
+        let (stream, source_failure) = capture_failure(verify_blob_stream(stream, blob, what));
+        let result = self.destination.put_blob(destination, blob, stream).await;
+        // A failure of the source side (cut short, wrong digest) surfaces at the
+        // destination as an aborted upload; report the cause, not the symptom.
+        if let Some(cause) = source_failure.lock().unwrap().take() {
+            return Err(CopyError::Source(cause));
+        }
+        result.map_err(CopyError::Destination)?;
+        self.memory.remember(destination, &blob.digest);
+        debug!(repo = %task.destination, digest = %blob.digest, bytes = blob.size, "blob copied");
+        Ok(blob.size)
+    }
+}
+
+/// Passes a stream through, keeping its first error for the caller to inspect.
+fn capture_failure(stream: BlobStream) -> (BlobStream, Arc<Mutex<Option<StoreError>>>) {
+    let slot = Arc::new(Mutex::new(None));
+    let writer = Arc::clone(&slot);
+    let stream = stream.map_err(move |error| {
+        let summary = StoreError::Invalid {
+            what: "source stream".to_owned(),
+            reason: error.to_string(),
+        };
+        writer.lock().unwrap().get_or_insert(error);
+        summary
+    });
+    (Box::pin(stream), slot)
+}

@@ -1,0 +1,21 @@
+//! Why copying one image failed.
+
+use ocisync_oci::{Digest, MalformedManifest, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("source: {0}")]
+    Source(#[source] StoreError),
+    #[error("destination: {0}")]
+    Destination(#[source] StoreError),
+    #[error("manifest {digest}: {source}")]
+    Malformed {
+        digest: Digest,
+        #[source]
+        source: MalformedManifest,
+    },
+    #[error("manifest {digest}: nested more than {limit} levels deep")]
+    TooDeep { digest: Digest, limit: usize },
+    #[error("manifest {digest}: a schema1 manifest inside an index cannot be copied")]
+    NestedSchema1 { digest: Digest },
+}

@@ -1,0 +1,21 @@
+//! The sync logic of ocisync, written against [`Store`](ocisync_oci::Store) alone.
+//!
+//! - [`plan`] turns an upstream catalog into [`SyncTask`]s, one per repository.
+//! - [`Copier`] copies one tag: blobs streamed and verified, child manifests by
+//!   digest, the tagged manifest last, skipping what the destination has.
+//! - [`run_sync`] runs one pass of one sync and returns a [`SyncReport`]; a
+//!   [`Report`] gathers the passes of all syncs and derives [`Totals`].
+//!
+//! This crate knows nothing of HTTP, YAML, files or exit codes.
+
+mod copy;
+mod error;
+mod pass;
+mod plan;
+mod report;
+
+pub use copy::{CopyOptions, Copier, PassMemory};
+pub use error::CopyError;
+pub use pass::{run_sync, SyncLabel};
+pub use plan::{plan, SyncTask};
+pub use report::{Outcome, RepoReport, Report, SkipReason, SyncReport, TagReport, Totals};

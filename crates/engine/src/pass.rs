@@ -1,0 +1,79 @@
+//! One pass of one sync: plan from the upstream catalog, then run every task.
+
+use futures_util::{stream, StreamExt};
+use ocisync_oci::Store;
+use tracing::{info, warn, Instrument};
+
+use crate::copy::{CopyOptions, Copier, PassMemory};
+use crate::plan::{plan, SyncTask};
+use crate::report::{RepoReport, SyncReport};
+
+/// Names a sync in reports and logs.
+#[derive(Debug, Clone)]
+pub struct SyncLabel {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// Runs one pass of a sync. Failures of a repository or an image are recorded in
+/// the report and never stop the other tasks.
+pub async fn run_sync<S: Store, D: Store>(source: &S, destination: &D, label: &SyncLabel, options: &CopyOptions) -> SyncReport {
+    let mut report = SyncReport {
+        name: label.name.clone(),
+        from: label.from.clone(),
+        to: label.to.clone(),
+        error: None,
+        repositories: Vec::new(),
+    };
+    let catalog = match source.catalog().await {
+        Ok(catalog) => catalog,
+        Err(error) => {
+            warn!(sync = %label.name, registry = %source.label(), error = %error, "cannot list the catalog");
+            report.error = Some(format!("catalog: {error}"));
+            return report;
+        }
+    };
+    let tasks = plan(catalog);
+    info!(sync = %label.name, repositories = tasks.len(), "planned");
+    let memory = PassMemory::default();
+    let copier = Copier {
+        source,
+        destination,
+        memory: &memory,
+        options,
+    };
+    let copier = &copier;
+    let mut repositories: Vec<RepoReport> = stream::iter(tasks)
+        .map(|task| async move {
+            let span = tracing::info_span!("repo", repo = %task.source, dest = %task.destination);
+            sync_repository(copier, task).instrument(span).await
+        })
+        .buffer_unordered(options.repositories_in_parallel.max(1))
+        .collect()
+        .await;
+    repositories.sort_by(|a, b| a.source.cmp(&b.source));
+    report.repositories = repositories;
+    report
+}
+
+async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: SyncTask) -> RepoReport {
+    let mut report = RepoReport {
+        source: task.source.clone(),
+        destination: task.destination.clone(),
+        error: None,
+        tags: Vec::new(),
+    };
+    let tags = match copier.source.tags(&task.source).await {
+        Ok(tags) => tags,
+        Err(error) => {
+            warn!(repo = %task.source, error = %error, "cannot list tags");
+            report.error = Some(format!("tags: {error}"));
+            return report;
+        }
+    };
+    for tag in tags {
+        report.tags.push(copier.copy_tag(&task, &tag).await);
+    }
+    report
+}

@@ -1,0 +1,114 @@
+//! What a pass did, per sync, repository and tag: the source of exit codes and summaries.
+
+use ocisync_oci::{Digest, RepoName, Tag};
+use serde::Serialize;
+
+/// Everything one pass did.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    pub syncs: Vec<SyncReport>,
+}
+
+/// One sync (upstream → destination) of a pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    /// Set when the sync could not even be planned (catalog unreadable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub repositories: Vec<RepoReport>,
+}
+
+/// One sync task: an upstream repository and where it lands.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoReport {
+    pub source: RepoName,
+    pub destination: RepoName,
+    /// Set when the repository's tags could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub tags: Vec<TagReport>,
+}
+
+/// What happened to one tag.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagReport {
+    pub tag: Tag,
+    /// The upstream manifest digest, when it was resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Blob bytes transferred for this tag (blobs already present cost nothing).
+    pub bytes: u64,
+    pub blobs_copied: usize,
+    pub manifests_pushed: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Copied,
+    Skipped { reason: SkipReason },
+    Failed { error: String },
+}
+
+/// Why a tag was not copied, when that is not a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// The destination tag already points at the upstream digest.
+    UpToDate,
+    /// Docker schema1 manifests are deprecated and not copied.
+    Schema1Unsupported,
+    /// The tag was listed but gone by the time it was read.
+    VanishedUpstream,
+}
+
+/// Counts over a whole report, for summaries and exit codes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub repositories: usize,
+    pub repositories_failed: usize,
+    pub tags_copied: usize,
+    pub tags_up_to_date: usize,
+    pub tags_skipped_other: usize,
+    pub tags_failed: usize,
+    pub bytes: u64,
+    pub blobs_copied: usize,
+    pub manifests_pushed: usize,
+    pub syncs_failed: usize,
+}
+
+impl Report {
+    pub fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        for sync in &self.syncs {
+            totals.syncs_failed += usize::from(sync.error.is_some());
+            for repo in &sync.repositories {
+                totals.repositories += 1;
+                totals.repositories_failed += usize::from(repo.error.is_some());
+                for tag in &repo.tags {
+                    match &tag.outcome {
+                        Outcome::Copied => totals.tags_copied += 1,
+                        Outcome::Skipped { reason: SkipReason::UpToDate } => totals.tags_up_to_date += 1,
+                        Outcome::Skipped { .. } => totals.tags_skipped_other += 1,
+                        Outcome::Failed { .. } => totals.tags_failed += 1,
+                    }
+                    totals.bytes += tag.bytes;
+                    totals.blobs_copied += tag.blobs_copied;
+                    totals.manifests_pushed += tag.manifests_pushed;
+                }
+            }
+        }
+        totals
+    }
+
+    /// Whether any sync, repository or tag failed.
+    pub fn has_failures(&self) -> bool {
+        let totals = self.totals();
+        totals.syncs_failed + totals.repositories_failed + totals.tags_failed > 0
+    }
+}

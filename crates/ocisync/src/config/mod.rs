@@ -1,0 +1,264 @@
+//! Loading and validating the config file (version 1).
+//!
+//! Two stages: serde reads [`raw::RawConfig`] (unknown keys are errors, with line and
+//! column), then [`Config::from_yaml`] checks meaning and reports every problem at
+//! once, each with its key path and position. Secrets are read here, into
+//! [`Secret`]s that never print.
+
+mod error;
+mod locate;
+mod raw;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use ocisync_registry::{Credentials, Secret};
+use url::Url;
+
+pub use error::{ConfigError, ConfigProblem};
+use locate::key_positions;
+use raw::{RawConfig, RawRegistry, RawSync};
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub registries: BTreeMap<String, RegistryConfig>,
+    pub syncs: Vec<SyncConfig>,
+}
+
+/// One registry: equivalent URLs, credentials and TLS settings.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    pub name: String,
+    pub urls: Vec<Url>,
+    pub credentials: Option<Credentials>,
+    pub tls_verify: bool,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// One sync: from an upstream registry into a destination registry.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            file: path.to_owned(),
+            problems: vec![ConfigProblem {
+                key: String::new(),
+                line: None,
+                column: None,
+                message: format!("cannot read the file: {error}"),
+            }],
+        })?;
+        Config::from_yaml(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates config text. `file` names it in errors; `env` looks up
+    /// environment variables (a parameter so that tests need not touch the process).
+    pub fn from_yaml(text: &str, file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let fail = |problems| ConfigError {
+            file: file.to_owned(),
+            problems,
+        };
+        let raw = parse(text).map_err(|problem| fail(vec![problem]))?;
+        let mut checker = Checker {
+            positions: key_positions(text),
+            problems: Vec::new(),
+        };
+        let config = checker.check(raw, file, env);
+        if checker.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(fail(checker.problems))
+        }
+    }
+}
+
+fn parse(text: &str) -> Result<RawConfig, ConfigProblem> {
+    let yaml_problem = |error: serde_yaml::Error| {
+        let location = error.location();
+        let message = error.to_string();
+        // serde_yaml appends " at line L column C"; the position goes in front instead.
+        let message = match message.rfind(" at line ") {
+            Some(cut) if location.is_some() => message[..cut].to_owned(),
+            _ => message,
+        };
+        ConfigProblem {
+            key: String::new(),
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+            message,
+        }
+    };
+    // Check the version first: a file for another version fails on that, not on its keys.
+    let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(yaml_problem)?;
+    match document.get("version") {
+        None => {
+            return Err(ConfigProblem {
+                key: "version".to_owned(),
+                line: None,
+                column: None,
+                message: "missing; this ocisync reads version: 1".to_owned(),
+            })
+        }
+        Some(version) if version.as_u64() != Some(1) => {
+            let position = key_positions(text).get("version").copied();
+            return Err(ConfigProblem {
+                key: "version".to_owned(),
+                line: position.map(|p| p.line),
+                column: position.map(|p| p.column),
+                message: format!("unsupported version {}; this ocisync reads version: 1", serde_yaml::to_string(version).unwrap_or_default().trim()),
+            });
+        }
+        Some(_) => {}
+    }
+    serde_yaml::from_str(text).map_err(yaml_problem)
+}
+
+struct Checker {
+    positions: std::collections::HashMap<String, locate::Position>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Checker {
+    fn problem(&mut self, key: String, message: String) {
+        let position = self.positions.get(&key).copied();
+        self.problems.push(ConfigProblem {
+            key,
+            line: position.map(|p| p.line),
+            column: position.map(|p| p.column),
+            message,
+        });
+    }
+
+    fn check(&mut self, raw: RawConfig, file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Config {
+        if raw.registries.is_empty() {
+            self.problem("registries".into(), "no registries defined".into());
+        }
+        if raw.syncs.is_empty() {
+            self.problem("syncs".into(), "no syncs defined".into());
+        }
+        let base_dir = file.parent().unwrap_or(Path::new("."));
+        let registries = raw
+            .registries
+            .into_iter()
+            .map(|(name, registry)| {
+                let checked = self.check_registry(&name, registry, base_dir, env);
+                (name, checked)
+            })
+            .collect::<BTreeMap<_, _>>();
+        let mut names = HashSet::new();
+        let syncs = raw
+            .syncs
+            .into_iter()
+            .enumerate()
+            .map(|(index, sync)| self.check_sync(index, sync, &registries, &mut names))
+            .collect();
+        Config { registries, syncs }
+    }
+
+    fn check_registry(&mut self, name: &str, raw: RawRegistry, base_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> RegistryConfig {
+        let key = format!("registries.{name}");
+        if raw.urls.is_empty() {
+            self.problem(format!("{key}.urls"), "needs at least one url".into());
+        }
+        let mut urls = Vec::new();
+        for (index, text) in raw.urls.iter().enumerate() {
+            match parse_registry_url(text) {
+                Ok(url) => urls.push(url),
+                Err(reason) => self.problem(format!("{key}.urls[{index}]"), format!("invalid url \"{text}\": {reason}")),
+            }
+        }
+        let password = match (&raw.password_env, &raw.password_file) {
+            (Some(_), Some(_)) => {
+                self.problem(format!("{key}.password_env"), "set password_env or password_file, not both".into());
+                None
+            }
+            (Some(variable), None) => match env(variable) {
+                Some(value) => Some(Secret::new(value)),
+                None => {
+                    self.problem(format!("{key}.password_env"), format!("environment variable {variable} is not set"));
+                    None
+                }
+            },
+            (None, Some(path)) => {
+                let path = base_dir.join(path);
+                match std::fs::read_to_string(&path) {
+                    Ok(value) => Some(Secret::new(value.trim_end_matches(['\r', '\n']))),
+                    Err(error) => {
+                        self.problem(format!("{key}.password_file"), format!("cannot read {}: {error}", path.display()));
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        let credentials = match (raw.username, password) {
+            (Some(username), Some(password)) => Some(Credentials { username, password }),
+            (Some(_), None) if raw.password_env.is_none() && raw.password_file.is_none() => {
+                self.problem(format!("{key}.username"), "needs password_env or password_file".into());
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(format!("{key}.username"), "a password is set but no username".into());
+                None
+            }
+            _ => None,
+        };
+        RegistryConfig {
+            name: name.to_owned(),
+            urls,
+            credentials,
+            tls_verify: raw.tls_verify.unwrap_or(true),
+            ca_file: raw.ca_file.map(|path| base_dir.join(path)),
+        }
+    }
+
+    fn check_sync(&mut self, index: usize, raw: RawSync, registries: &BTreeMap<String, RegistryConfig>, names: &mut HashSet<String>) -> SyncConfig {
+        let key = format!("syncs[{index}]");
+        for (field, registry) in [("from", &raw.from), ("to", &raw.to)] {
+            if !registries.contains_key(registry) {
+                let known = registries.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+                self.problem(format!("{key}.{field}"), format!("unknown registry \"{registry}\" (defined: {known})"));
+            }
+        }
+        if raw.from == raw.to {
+            self.problem(format!("{key}.to"), format!("copies registry \"{}\" onto itself", raw.to));
+        }
+        let name = raw.name.unwrap_or_else(|| format!("{}-to-{}", raw.from, raw.to));
+        if !names.insert(name.clone()) {
+            self.problem(format!("{key}.name"), format!("sync name \"{name}\" is used twice"));
+        }
+        SyncConfig {
+            name,
+            from: raw.from,
+            to: raw.to,
+        }
+    }
+}
+
+fn parse_registry_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|error| error.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("scheme must be http or https".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials do not belong in the url; use username and password_env or password_file".into());
+    }
+    if url.host_str().is_none() {
+        return Err("no host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("a registry url has no query or fragment".into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests;

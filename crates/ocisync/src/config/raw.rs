@@ -1,0 +1,38 @@
+//! The config file as written: serde structs that reject unknown keys.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[expect(dead_code, reason = "checked before typed parsing, in config::parse")]
+    pub version: u32,
+    #[serde(default)]
+    pub registries: BTreeMap<String, RawRegistry>,
+    #[serde(default)]
+    pub syncs: Vec<RawSync>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    pub urls: Vec<String>,
+    pub username: Option<String>,
+    /// Name of an environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Path of a file holding the password (a mounted Kubernetes Secret).
+    pub password_file: Option<PathBuf>,
+    pub tls_verify: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    pub name: Option<String>,
+    pub from: String,
+    pub to: String,
+}

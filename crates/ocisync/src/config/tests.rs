@@ -1,0 +1,101 @@
+//! Table tests of config parsing and validation.
+
+use std::path::Path;
+
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    let env = |name: &str| (name == "MIRROR_PASSWORD").then(|| "s3cret".to_owned());
+    Config::from_yaml(text, Path::new("ocisync.yaml"), &env)
+}
+
+/// The error output for `text`, one line per problem after the heading.
+fn errors(text: &str) -> String {
+    load(text).expect_err("config should be rejected").to_string()
+}
+
+const MINIMAL: &str = "version: 1
+registries:
+  upstream:
+    urls: [\"http://127.0.0.1:5001\"]
+  mirror:
+    urls: [\"http://127.0.0.1:5002\"]
+syncs:
+  - from: upstream
+    to: mirror
+";
+
+#[test]
+fn minimal_config_loads_with_defaults() {
+    let config = load(MINIMAL).unwrap();
+    assert_eq!(config.syncs.len(), 1);
+    assert_eq!(config.syncs[0].name, "upstream-to-mirror");
+    let upstream = &config.registries["upstream"];
+    assert_eq!(upstream.urls[0].as_str(), "http://127.0.0.1:5001/");
+    assert!(upstream.tls_verify, "TLS verification is on unless turned off");
+    assert!(upstream.credentials.is_none());
+}
+
+#[test]
+fn credentials_come_from_env_and_never_print() {
+    let text = MINIMAL.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_env: MIRROR_PASSWORD",
+    );
+    let config = load(&text).unwrap();
+    let credentials = config.registries["mirror"].credentials.as_ref().unwrap();
+    assert_eq!(credentials.password.expose(), "s3cret");
+    assert!(!format!("{config:?}").contains("s3cret"));
+}
+
+#[test]
+fn each_problem_names_line_column_and_key() {
+    let cases: &[(&str, &str)] = &[
+        // YAML syntax: position from the parser.
+        ("version: 1\nregistries: [\n", "ocisync.yaml:3:1: "),
+        // Unknown keys are errors, with position.
+        (&MINIMAL.replace("    to: mirror", "    to: mirror\n    tags: x"), "ocisync.yaml:10:5: syncs[0]: unknown field `tags`"),
+        (&MINIMAL.replace("version: 1", "version: 1\nworkers: 3"), "unknown field `workers`"),
+        // Meaning: key path and position found afterwards.
+        (&MINIMAL.replace("from: upstream", "from: upstrem"), "ocisync.yaml:8:5: syncs[0].from: unknown registry \"upstrem\" (defined: mirror, upstream)"),
+        (&MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"ftp://x\""), "ocisync.yaml:4:12: registries.upstream.urls[0]: invalid url \"ftp://x\": scheme must be http or https"),
+        (&MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"http://u:p@x\""), "credentials do not belong in the url"),
+        (&MINIMAL.replace("[\"http://127.0.0.1:5001\"]", "[]"), "registries.upstream.urls: needs at least one url"),
+        (&MINIMAL.replace("to: mirror", "to: upstream"), "syncs[0].to: copies registry \"upstream\" onto itself"),
+        (&MINIMAL.replace("version: 1", "version: 2"), "ocisync.yaml:1:1: version: unsupported version 2"),
+        ("registries: {}\n", "version: missing"),
+        ("version: 1\n", "no registries defined"),
+        (&format!("{MINIMAL}  - from: upstream\n    to: mirror\n"), "syncs[1].name: sync name \"upstream-to-mirror\" is used twice"),
+        (&MINIMAL.replace("    urls: [\"http://127.0.0.1:5002\"]", "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot"), "registries.mirror.username: needs password_env or password_file"),
+        (&MINIMAL.replace("    urls: [\"http://127.0.0.1:5002\"]", "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_env: UNSET_VARIABLE"), "environment variable UNSET_VARIABLE is not set"),
+    ];
+    for (text, expected) in cases {
+        let output = errors(text);
+        assert!(output.contains(expected), "expected {expected:?} in:\n{output}\nfor config:\n{text}");
+    }
+}
+
+#[test]
+fn reports_every_problem_at_once() {
+    let text = MINIMAL
+        .replace("from: upstream", "from: nowhere")
+        .replace("to: mirror", "to: elsewhere")
+        .replace("\"http://127.0.0.1:5001\"", "\"not a url\"");
+    let output = errors(&text);
+    assert!(output.starts_with("invalid config ocisync.yaml: 3 problems"), "{output}");
+    for expected in ["syncs[0].from", "syncs[0].to", "registries.upstream.urls[0]"] {
+        assert!(output.contains(expected), "missing {expected} in {output}");
+    }
+}
+
+#[test]
+fn password_file_is_read_relative_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("password"), "from-file\n").unwrap();
+    let text = MINIMAL.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_file: password",
+    );
+    let config = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &|_| None).unwrap();
+    assert_eq!(config.registries["mirror"].credentials.as_ref().unwrap().password.expose(), "from-file");
+}

@@ -1,0 +1,68 @@
+//! The `ocisync` command: config, logging, subcommands and exit codes.
+//!
+//! Exit codes: 0 when everything was copied or already present, 1 when some image,
+//! repository or sync failed, 2 for a config error or a fatal error.
+
+mod cli;
+mod config;
+mod once;
+mod stores;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, ConfigError};
+
+const EXIT_FAILURES: u8 = 1;
+const EXIT_FATAL: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            // One line (the config error lists its problems below it), never a backtrace.
+            if error.downcast_ref::<ConfigError>().is_some() {
+                eprintln!("error: {error}");
+            } else {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Once { config, report } => {
+            let config = Config::load(&config)?;
+            let report = once::run_once(&config, report.as_deref()).await?;
+            Ok(if report.has_failures() {
+                ExitCode::from(EXIT_FAILURES)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,62 @@
+//! `ocisync once`: every sync, one pass, then an exit code.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context as _;
+use ocisync_engine::{run_sync, CopyOptions, Report, SyncLabel};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::stores::registry_store;
+use crate::summary;
+
+/// The JSON written by `--report`.
+#[derive(Serialize)]
+struct ReportFile<'a> {
+    started_at: String,
+    duration_seconds: f64,
+    totals: ocisync_engine::Totals,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
+/// Runs one pass over every sync; returns the report.
+pub async fn run_once(config: &Config, report_path: Option<&Path>) -> anyhow::Result<Report> {
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let options = CopyOptions::default();
+    let mut report = Report::default();
+    for sync in &config.syncs {
+        let source = registry_store(&config.registries[&sync.from])?;
+        let destination = registry_store(&config.registries[&sync.to])?;
+        let label = SyncLabel {
+            name: sync.name.clone(),
+            from: sync.from.clone(),
+            to: sync.to.clone(),
+        };
+        let span = tracing::info_span!("sync", sync = %sync.name);
+        let _entered = span.enter();
+        report.syncs.push(run_sync(&source, &destination, &label, &options).await);
+    }
+    let duration = started.elapsed();
+    if let Some(path) = report_path {
+        let file = ReportFile {
+            started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+            duration_seconds: duration.as_secs_f64(),
+            totals: report.totals(),
+            report: &report,
+        };
+        write_atomically(path, &serde_json::to_vec_pretty(&file)?)
+            .with_context(|| format!("cannot write report {}", path.display()))?;
+    }
+    print!("{}", summary::render(&report, duration));
+    Ok(report)
+}
+
+/// Writes through a temporary file and a rename, so readers never see half a report.
+fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let temporary = path.with_extension("json.tmp");
+    std::fs::write(&temporary, content)?;
+    std::fs::rename(&temporary, path)
+}

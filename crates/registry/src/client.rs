@@ -1,0 +1,198 @@
+//! The HTTP side of a registry endpoint: one reqwest client, authorization, requests.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ocisync_oci::{RepoName, StoreError};
+use reqwest::header::AUTHORIZATION;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use url::Url;
+
+use crate::auth::{Authorizer, Credentials};
+use crate::status::transport_error;
+
+/// How to reach and authenticate to one registry URL.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// `https://host[:port]` or `http://host[:port]` (plain HTTP).
+    pub url: String,
+    pub credentials: Option<Credentials>,
+    /// Verify TLS certificates (on unless the config turns it off for this registry).
+    pub tls_verify: bool,
+    /// An extra CA certificate (PEM) to trust, for registries with a private CA.
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    /// Longest wait for any read, so a stalled transfer fails instead of hanging.
+    pub read_timeout: Duration,
+    /// Page size requested from the catalog and tag list endpoints.
+    pub page_size: usize,
+}
+
+impl RegistryOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        RegistryOptions {
+            url: url.into(),
+            credentials: None,
+            tls_verify: true,
+            ca_file: None,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            page_size: 1000,
+        }
+    }
+}
+
+/// Why a registry endpoint could not be set up from its options.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("invalid registry url \"{url}\": {reason}")]
+    Url { url: String, reason: String },
+    #[error("cannot read CA file {path}: {source}")]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid CA certificate in {path}: {source}")]
+    CaCertificate {
+        path: PathBuf,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("cannot build HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// The authorization scope a request needs (distribution token scopes).
+pub enum Scope<'a> {
+    Catalog,
+    Pull(&'a RepoName),
+    Push(&'a RepoName),
+}
+
+impl Scope<'_> {
+    fn as_string(&self) -> String {
+        match self {
+            Scope::Catalog => "registry:catalog:*".to_owned(),
+            Scope::Pull(repo) => format!("repository:{repo}:pull"),
+            Scope::Push(repo) => format!("repository:{repo}:pull,push"),
+        }
+    }
+}
+
+/// One registry URL with its HTTP client and authorization state.
+pub struct Endpoint {
+    base: Url,
+    label: String,
+    http: reqwest::Client,
+    authorizer: Authorizer,
+    pub(crate) page_size: usize,
+}
+
+impl Endpoint {
+    pub fn new(options: RegistryOptions) -> Result<Self, SetupError> {
+        let url_error = |reason: &str| SetupError::Url {
+            url: options.url.clone(),
+            reason: reason.to_owned(),
+        };
+        let base = Url::parse(&options.url).map_err(|error| url_error(&error.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(url_error("scheme must be http or https"));
+        }
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(url_error("credentials do not belong in the url; use the registry's auth settings"));
+        }
+        if base.host_str().is_none() {
+            return Err(url_error("no host"));
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .danger_accept_invalid_certs(!options.tls_verify)
+            .user_agent(concat!("ocisync/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &options.ca_file {
+            let pem = std::fs::read(path).map_err(|source| SetupError::CaFile {
+                path: path.clone(),
+                source,
+            })?;
+            let certificate = reqwest::Certificate::from_pem(&pem).map_err(|source| SetupError::CaCertificate {
+                path: path.clone(),
+                source,
+            })?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        let http = builder.build().map_err(SetupError::Client)?;
+        let label = base.as_str().trim_end_matches('/').to_owned();
+        Ok(Endpoint {
+            base,
+            label,
+            http,
+            authorizer: Authorizer::new(options.credentials),
+            page_size: options.page_size.max(1),
+        })
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// `<base>/v2/<path>`.
+    pub fn url(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        let prefix = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{prefix}/v2/{path}"));
+        url
+    }
+
+    /// Whether a URL (an upload location, a pagination link) is on this endpoint's
+    /// origin. Authorization is only ever sent there.
+    pub fn same_origin(&self, url: &Url) -> bool {
+        url.origin() == self.base.origin()
+    }
+
+    /// Sends a request built by `build`, answering one authentication challenge.
+    /// `build` runs again for the second attempt, so it must not consume a stream.
+    pub async fn send(
+        &self,
+        scope: Scope<'_>,
+        what: &str,
+        method: Method,
+        url: &Url,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, StoreError> {
+        let scope = scope.as_string();
+        let mut answered_challenge = false;
+        loop {
+            let mut request = build(self.http.request(method.clone(), url.clone()));
+            if self.same_origin(url) {
+                if let Some(authorization) = self.authorizer.header(&scope) {
+                    request = request.header(AUTHORIZATION, authorization);
+                }
+            }
+            let response = request.send().await.map_err(|error| transport_error(what.to_owned(), error))?;
+            if response.status() == StatusCode::UNAUTHORIZED && !answered_challenge && self.same_origin(url) {
+                answered_challenge = true;
+                if self.authorizer.handle_challenge(&self.http, response.headers(), &scope).await? {
+                    continue;
+                }
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Sends a request once, with the authorization already known for `scope`. For
+    /// requests with streaming bodies, which cannot be sent twice.
+    pub async fn send_once(&self, scope: Scope<'_>, what: &str, request: RequestBuilder, url: &Url) -> Result<Response, StoreError> {
+        let mut request = request;
+        if self.same_origin(url) {
+            if let Some(authorization) = self.authorizer.header(&scope.as_string()) {
+                request = request.header(AUTHORIZATION, authorization);
+            }
+        }
+        request.send().await.map_err(|error| transport_error(what.to_owned(), error))
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}

@@ -1,0 +1,29 @@
+//! An OCI distribution registry as an ocisync [`Store`](ocisync_oci::Store).
+//!
+//! [`RegistryStore`] speaks the distribution API over reqwest: catalog and tag lists
+//! paged by `Link` header, manifests read and written as exact bytes, blobs streamed
+//! both ways (one monolithic streaming `PUT` per upload), cross-repository mounts,
+//! HTTP Basic and bearer-token authentication ([`auth`]). Failures come back as
+//! [`StoreError`](ocisync_oci::StoreError) with the HTTP status and `Retry-After`
+//! kept; this crate never retries or sleeps.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use ocisync_oci::Store;
+//! use ocisync_registry::{RegistryOptions, RegistryStore};
+//! let registry = RegistryStore::new(RegistryOptions::new("http://127.0.0.1:5000"))?;
+//! for repo in registry.catalog().await? {
+//!     println!("{repo}: {:?}", registry.tags(&repo).await?);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+mod client;
+mod paging;
+mod status;
+mod store;
+
+pub use auth::{Credentials, Secret};
+pub use client::{RegistryOptions, SetupError};
+pub use store::RegistryStore;

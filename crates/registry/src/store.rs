@@ -1,0 +1,342 @@
+//! [`Store`] over the OCI distribution API.
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{StreamExt, TryStreamExt};
+use ocisync_oci::media_type::ACCEPT_MANIFESTS;
+use ocisync_oci::{
+    detect_media_type, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Store, StoreError, Tag,
+};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, Response, StatusCode};
+use serde::Deserialize;
+use url::Url;
+
+use crate::client::{Endpoint, RegistryOptions, Scope, SetupError};
+use crate::paging::next_link;
+use crate::status::{error_from_response, transport_error};
+
+/// Manifests larger than this are refused rather than buffered (the distribution spec
+/// asks registries to accept at least 4 MiB).
+const MANIFEST_SIZE_LIMIT: usize = 16 * 1024 * 1024;
+/// Upper bound on pages read from one listing, so a registry that keeps sending
+/// `Link` headers cannot keep a pass looping.
+const MAX_PAGES: usize = 100_000;
+const DIGEST_HEADER: &str = "docker-content-digest";
+
+/// A registry reached over HTTP(S).
+pub struct RegistryStore {
+    endpoint: Endpoint,
+}
+
+#[derive(Deserialize)]
+struct CatalogPage {
+    #[serde(default)]
+    repositories: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct TagPage {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+impl RegistryStore {
+    pub fn new(options: RegistryOptions) -> Result<Self, SetupError> {
+        Ok(RegistryStore {
+            endpoint: Endpoint::new(options)?,
+        })
+    }
+
+    /// Reads every page of a list endpoint. Follows `Link` headers; when a registry
+    /// sends none, asks for the page after the last item with `last=`.
+    async fn list_all(&self, scope_repo: Option<&RepoName>, path: &str, what: &str, items_of: fn(&[u8]) -> Option<Vec<String>>) -> Result<Vec<String>, StoreError> {
+        let page_size = self.endpoint.page_size;
+        let first = {
+            let mut url = self.endpoint.url(path);
+            url.query_pairs_mut().append_pair("n", &page_size.to_string());
+            url
+        };
+        let mut url = first.clone();
+        let mut items: Vec<String> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let scope = match scope_repo {
+                Some(repo) => Scope::Pull(repo),
+                None => Scope::Catalog,
+            };
+            let response = self.endpoint.send(scope, what, Method::GET, &url, |r| r).await?;
+            if !response.status().is_success() {
+                return Err(error_from_response(what.to_owned(), response).await);
+            }
+            let link = next_link(response.headers(), &url);
+            let body = read_limited(response, MANIFEST_SIZE_LIMIT, what).await?;
+            let page = items_of(&body).ok_or_else(|| StoreError::Invalid {
+                what: what.to_owned(),
+                reason: "list response is not the expected JSON".to_owned(),
+            })?;
+            let page_len = page.len();
+            let last = page.last().cloned();
+            let known = items.len();
+            items.extend(page);
+            items.sort();
+            items.dedup();
+            // A registry that ignores `n`/`last` repeats itself: stop when nothing is new.
+            if items.len() == known {
+                return Ok(items);
+            }
+            url = match (link, last) {
+                (Some(next), _) if self.endpoint.same_origin(&next) => next,
+                (Some(_), _) => {
+                    return Err(StoreError::Invalid {
+                        what: what.to_owned(),
+                        reason: "pagination link points to another host".to_owned(),
+                    })
+                }
+                (None, Some(last)) if page_len == page_size => {
+                    let mut next = first.clone();
+                    next.query_pairs_mut().append_pair("last", &last);
+                    next
+                }
+                _ => return Ok(items),
+            };
+        }
+        Err(StoreError::Invalid {
+            what: what.to_owned(),
+            reason: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+
+    fn manifest_url(&self, repo: &RepoName, reference: &Reference) -> Url {
+        self.endpoint.url(&format!("{repo}/manifests/{reference}"))
+    }
+
+    fn what(&self, kind: &str, repo: &RepoName, reference: impl std::fmt::Display) -> String {
+        format!("{} {kind} {repo}:{reference}", self.endpoint.label())
+    }
+}
+
+fn parse_repositories(body: &[u8]) -> Option<Vec<String>> {
+    serde_json::from_slice::<CatalogPage>(body).ok().map(|page| page.repositories.unwrap_or_default())
+}
+
+fn parse_tags(body: &[u8]) -> Option<Vec<String>> {
+    serde_json::from_slice::<TagPage>(body).ok().map(|page| page.tags.unwrap_or_default())
+}
+
+/// Reads a whole (small) response body, refusing more than `limit` bytes.
+async fn read_limited(response: Response, limit: usize, what: &str) -> Result<Bytes, StoreError> {
+    let mut body = BytesMut::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| transport_error(what.to_owned(), error))?;
+        if body.len() + chunk.len() > limit {
+            return Err(StoreError::Invalid {
+                what: what.to_owned(),
+                reason: format!("body larger than {limit} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn header_str<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|value| value.to_str().ok())
+}
+
+fn parse_names<T: std::str::FromStr>(names: Vec<String>, what: &str) -> Result<Vec<T>, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    names
+        .into_iter()
+        .map(|name| {
+            name.parse::<T>().map_err(|error| StoreError::Invalid {
+                what: what.to_owned(),
+                reason: error.to_string(),
+            })
+        })
+        .collect()
+}
+
+impl Store for RegistryStore {
+    fn label(&self) -> &str {
+        self.endpoint.label()
+    }
+
+    async fn catalog(&self) -> Result<Vec<RepoName>, StoreError> {
+        let what = format!("{} catalog", self.endpoint.label());
+        let names = self.list_all(None, "_catalog", &what, parse_repositories).await?;
+        parse_names(names, &what)
+    }
+
+    async fn tags(&self, repo: &RepoName) -> Result<Vec<Tag>, StoreError> {
+        let what = format!("{} tags of {repo}", self.endpoint.label());
+        let names = self.list_all(Some(repo), &format!("{repo}/tags/list"), &what, parse_tags).await?;
+        parse_names(names, &what)
+    }
+
+    async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<Descriptor>, StoreError> {
+        let what = self.what("manifest", repo, reference);
+        let url = self.manifest_url(repo, reference);
+        let response = self
+            .endpoint
+            .send(Scope::Pull(repo), &what, Method::HEAD, &url, |r| r.header(ACCEPT, ACCEPT_MANIFESTS))
+            .await?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            _ => return Err(error_from_response(what, response).await),
+        }
+        let digest = header_str(&response, DIGEST_HEADER).and_then(|value| value.parse::<Digest>().ok());
+        let media_type = header_str(&response, CONTENT_TYPE.as_str()).map(|v| v.split(';').next().unwrap_or("").trim().to_owned());
+        let size = header_str(&response, CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
+        match (digest, media_type, size) {
+            (Some(digest), Some(media_type), Some(size)) if ocisync_oci::media_type::classify(&media_type).is_some() => {
+                Ok(Some(Descriptor::new(media_type, digest, size)))
+            }
+            // Some registries answer HEAD without a digest or a usable type: read the manifest.
+            _ => Ok(Some(self.manifest(repo, reference).await?.descriptor())),
+        }
+    }
+
+    async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Manifest, StoreError> {
+        let what = self.what("manifest", repo, reference);
+        let url = self.manifest_url(repo, reference);
+        let response = self
+            .endpoint
+            .send(Scope::Pull(repo), &what, Method::GET, &url, |r| r.header(ACCEPT, ACCEPT_MANIFESTS))
+            .await?;
+        if response.status() != StatusCode::OK {
+            return Err(error_from_response(what, response).await);
+        }
+        let content_type = header_str(&response, CONTENT_TYPE.as_str()).map(str::to_owned);
+        let header_digest = header_str(&response, DIGEST_HEADER).and_then(|v| v.parse::<Digest>().ok());
+        let bytes = read_limited(response, MANIFEST_SIZE_LIMIT, &what).await?;
+        let expected = match reference {
+            Reference::Digest(digest) => Some(digest.clone()),
+            Reference::Tag(_) => header_digest,
+        };
+        let digest = match &expected {
+            Some(expected) => expected.recompute(&bytes),
+            None => Digest::sha256_of(&bytes),
+        };
+        if let Some(expected) = expected {
+            if expected != digest {
+                return Err(StoreError::DigestMismatch { what, expected, actual: digest });
+            }
+        }
+        let media_type = detect_media_type(&bytes, content_type.as_deref()).ok_or_else(|| StoreError::Invalid {
+            what: what.clone(),
+            reason: "cannot tell the manifest's media type".to_owned(),
+        })?;
+        Ok(Manifest { bytes, media_type, digest })
+    }
+
+    async fn put_manifest(&self, repo: &RepoName, reference: &Reference, manifest: &Manifest) -> Result<(), StoreError> {
+        let what = self.what("put manifest", repo, reference);
+        let url = self.manifest_url(repo, reference);
+        let response = self
+            .endpoint
+            .send(Scope::Push(repo), &what, Method::PUT, &url, |r| {
+                r.header(CONTENT_TYPE, manifest.media_type.as_str()).body(manifest.bytes.clone())
+            })
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(error_from_response(what, response).await);
+        }
+        // The registry names the digest it computed: it must be ours, or bytes changed on the way.
+        if let Some(stored) = header_str(&response, DIGEST_HEADER).and_then(|v| v.parse::<Digest>().ok()) {
+            if stored.algorithm() == manifest.digest.algorithm() && stored != manifest.digest {
+                return Err(StoreError::DigestMismatch {
+                    what,
+                    expected: manifest.digest.clone(),
+                    actual: stored,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn has_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool, StoreError> {
+        let what = self.what("blob", repo, digest);
+        let url = self.endpoint.url(&format!("{repo}/blobs/{digest}"));
+        let response = self.endpoint.send(Scope::Pull(repo), &what, Method::HEAD, &url, |r| r).await?;
+        match response.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(error_from_response(what, response).await),
+        }
+    }
+
+    async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<BlobStream, StoreError> {
+        let what = self.what("blob", repo, &descriptor.digest);
+        let url = self.endpoint.url(&format!("{repo}/blobs/{}", descriptor.digest));
+        let response = self.endpoint.send(Scope::Pull(repo), &what, Method::GET, &url, |r| r).await?;
+        if response.status() != StatusCode::OK {
+            return Err(error_from_response(what, response).await);
+        }
+        Ok(Box::pin(
+            response.bytes_stream().map_err(move |error| transport_error(what.clone(), error)),
+        ))
+    }
+
+    async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<(), StoreError> {
+        let what = self.what("upload blob", repo, &descriptor.digest);
+        let upload = self.start_upload(repo, &what, None).await?;
+        let Some(location) = upload else {
+            return Ok(());
+        };
+        // One streaming PUT: cheaper for the registry than chunked PATCHes.
+        let mut url = location;
+        url.query_pairs_mut().append_pair("digest", &descriptor.digest.to_string());
+        let request = self
+            .endpoint
+            .http()
+            .put(url.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, descriptor.size)
+            .body(reqwest::Body::wrap_stream(body));
+        let response = self.endpoint.send_once(Scope::Push(repo), &what, request, &url).await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(error_from_response(what, response).await);
+        }
+        Ok(())
+    }
+
+    async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool, StoreError> {
+        let what = self.what("mount blob", repo, digest);
+        Ok(self.start_upload(repo, &what, Some((from, digest))).await?.is_none())
+    }
+}
+
+impl RegistryStore {
+    /// Opens an upload session (`POST /blobs/uploads/`), or asks for a cross-repository
+    /// mount. Returns the upload location, or `None` when the blob was mounted (201).
+    async fn start_upload(&self, repo: &RepoName, what: &str, mount: Option<(&RepoName, &Digest)>) -> Result<Option<Url>, StoreError> {
+        let mut url = self.endpoint.url(&format!("{repo}/blobs/uploads/"));
+        if let Some((from, digest)) = mount {
+            url.query_pairs_mut()
+                .append_pair("mount", &digest.to_string())
+                .append_pair("from", from.as_str());
+        }
+        let response = self
+            .endpoint
+            .send(Scope::Push(repo), what, Method::POST, &url, |r| r.header(CONTENT_LENGTH, 0))
+            .await?;
+        match response.status() {
+            StatusCode::CREATED if mount.is_some() => Ok(None),
+            StatusCode::ACCEPTED => {
+                let location = header_str(&response, LOCATION.as_str()).ok_or_else(|| StoreError::Invalid {
+                    what: what.to_owned(),
+                    reason: "upload started without a Location".to_owned(),
+                })?;
+                let location = url.join(location).map_err(|error| StoreError::Invalid {
+                    what: what.to_owned(),
+                    reason: format!("bad upload Location: {error}"),
+                })?;
+                Ok(Some(location))
+            }
+            _ => Err(error_from_response(what.to_owned(), response).await),
+        }
+    }
+}
