@@ -1,0 +1,78 @@
+//! Running the real binary and reading what it wrote.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What one run of `ocisync` did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Fails the test with everything the run printed.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "ocisync panicked:\n{}", self.stderr);
+        self
+    }
+}
+
+pub fn ocisync(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_ocisync"))
+        .args(args)
+        // Tests talk to loopback only, whatever proxy the machine has.
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env("OCISYNC_LOG", "info")
+        .output()
+        .expect("run ocisync");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A config with one sync from `upstream` to `mirror`.
+pub fn write_config(dir: &Path, upstream: &str, mirror: &str) -> PathBuf {
+    let path = dir.join("ocisync.yaml");
+    let text = format!(
+        "version: 1\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
+}
+
+/// Every tag entry of a report: (repository, tag entry).
+pub fn tag_entries(report: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    let mut entries = Vec::new();
+    for sync in report["syncs"].as_array().unwrap() {
+        for repo in sync["repositories"].as_array().unwrap() {
+            for tag in repo["tags"].as_array().unwrap() {
+                entries.push((repo["source"].as_str().unwrap().to_owned(), tag.clone()));
+            }
+        }
+    }
+    entries
+}
+
+/// Where distribution's filesystem driver keeps a blob's bytes.
+pub fn blob_data_path(storage_root: &Path, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    storage_root
+        .join("storage/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data")
+}
