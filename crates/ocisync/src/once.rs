@@ -16,6 +16,9 @@ use crate::summary;
 struct ReportFile<'a> {
     started_at: String,
     duration_seconds: f64,
+    /// Peak resident memory of the process so far (Linux), to show streaming at work.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_rss_bytes: Option<u64>,
     totals: ocisync_engine::Totals,
     #[serde(flatten)]
     report: &'a Report,
@@ -44,6 +47,7 @@ pub async fn run_once(config: &Config, report_path: Option<&Path>) -> anyhow::Re
         let file = ReportFile {
             started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
             duration_seconds: duration.as_secs_f64(),
+            peak_rss_bytes: peak_rss_bytes(),
             totals: report.totals(),
             report: &report,
         };
@@ -59,4 +63,12 @@ fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let temporary = path.with_extension("json.tmp");
     std::fs::write(&temporary, content)?;
     std::fs::rename(&temporary, path)
+}
+
+/// `VmHWM` from `/proc/self/status`: the peak resident set size.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -4,6 +4,7 @@ use ocisync_testkit::{
     assert_closure, assert_mirror_complete, corpus, corpus::seed, manifest, standard_corpus, standard_corpus_with_large_layer,
     CountingProxy, TestRegistry,
 };
+use ocisync_testkit::push_image;
 
 use crate::support::{blob_data_path, ocisync, read_json, tag_entries, write_config};
 
@@ -64,6 +65,20 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
         assert_eq!(entry["reason"], "up-to-date", "{repo}: {entry}");
         assert_eq!(entry["bytes"], 0);
     }
+
+    // A tag moved upstream: the next pass copies exactly that tag to its new digest.
+    let moved = images.iter().find(|i| i.repo == "team/app" && i.tag == "v1.0.0").unwrap();
+    push_image(&upstream.url(), "team/app", "stable", &moved.image).await;
+    let third = ocisync(&args);
+    third.expect_code(0);
+    let (_, _, mirrored_digest) = manifest(&mirror.url(), "team/app", "stable").await.unwrap();
+    assert_eq!(mirrored_digest, moved.image.digest());
+    let copied: Vec<String> = tag_entries(&read_json(&report_path))
+        .into_iter()
+        .filter(|(_, entry)| entry["outcome"] == "copied")
+        .map(|(repo, entry)| format!("{repo}:{}", entry["tag"].as_str().unwrap()))
+        .collect();
+    assert_eq!(copied, vec!["team/app:stable".to_owned()]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -137,4 +152,28 @@ async fn corrupt_upstream_manifest_fails_only_its_tags() {
     assert_eq!(failed, vec!["artifacts/thing:v2".to_owned()]);
     assert!(manifest(&mirror.url(), "artifacts/thing", "v2").await.is_none());
     assert!(manifest(&mirror.url(), "artifacts/thing", "v1").await.is_some(), "other tags still copied");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_blob_streams_without_growing_memory() {
+    const LAYER_SIZE: usize = 96 * 1024 * 1024;
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let large = ocisync_testkit::layer(ocisync_testkit::Format::Oci, 0xB16, LAYER_SIZE);
+    let image = ocisync_testkit::image(ocisync_testkit::Format::Oci, ("linux", "amd64"), vec![large], "large");
+    push_image(&upstream.url(), "big/image", "1", &image).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &upstream.url(), &mirror.url());
+    let report_path = dir.path().join("report.json");
+    ocisync(&["once", "--config", config.to_str().unwrap(), "--report", report_path.to_str().unwrap()]).expect_code(0);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &[("big/image", "big/image")]).await;
+    let report = read_json(&report_path);
+    let peak = report["peak_rss_bytes"].as_u64().expect("peak RSS reported on Linux");
+    assert!(
+        peak < (LAYER_SIZE / 2) as u64,
+        "peak RSS {} MiB while copying a {} MiB blob: the blob was buffered",
+        peak >> 20,
+        LAYER_SIZE >> 20
+    );
 }

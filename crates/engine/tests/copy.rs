@@ -1,0 +1,189 @@
+//! The engine against the in-memory store, which refuses parents before children.
+
+use bytes::Bytes;
+use ocisync_engine::{run_sync, CopyOptions, Outcome, SkipReason, SyncLabel, SyncReport};
+use ocisync_oci::media_type::{DOCKER_SCHEMA1_SIGNED, OCI_INDEX, OCI_MANIFEST};
+use ocisync_oci::{Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Store, Tag};
+
+const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+fn repo(name: &str) -> RepoName {
+    name.parse().unwrap()
+}
+
+fn tag(name: &str) -> Tag {
+    name.parse().unwrap()
+}
+
+/// Adds a blob to the source and returns its descriptor.
+fn blob(store: &MemoryStore, repo_name: &str, media_type: &str, content: &str) -> Descriptor {
+    let digest = Digest::sha256_of(content.as_bytes());
+    store.insert_blob_unchecked(&repo(repo_name), &digest, Bytes::from(content.to_owned()));
+    Descriptor::new(media_type, digest, content.len() as u64)
+}
+
+fn descriptor_json(descriptor: &Descriptor) -> String {
+    serde_json::to_string(descriptor).unwrap()
+}
+
+/// An image manifest with a config and one layer, stored in the source.
+fn image(store: &MemoryStore, repo_name: &str, label: &str) -> Manifest {
+    let config = blob(store, repo_name, CONFIG, &format!("{{\"label\":\"{label}\"}}"));
+    let layer = blob(store, repo_name, LAYER, &format!("layer of {label}"));
+    let body = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{},"layers":[{}]}}"#,
+        descriptor_json(&config),
+        descriptor_json(&layer)
+    );
+    let manifest = Manifest::from_bytes(body, OCI_MANIFEST);
+    store.insert_manifest_unchecked(&repo(repo_name), None, manifest.clone());
+    manifest
+}
+
+fn index(store: &MemoryStore, repo_name: &str, children: &[&Manifest]) -> Manifest {
+    let entries: Vec<String> = children.iter().map(|child| descriptor_json(&child.descriptor())).collect();
+    let body = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#, entries.join(","));
+    let manifest = Manifest::from_bytes(body, OCI_INDEX);
+    store.insert_manifest_unchecked(&repo(repo_name), None, manifest.clone());
+    manifest
+}
+
+fn tag_as(store: &MemoryStore, repo_name: &str, tag_name: &str, manifest: &Manifest) {
+    store.insert_manifest_unchecked(&repo(repo_name), Some(&tag(tag_name)), manifest.clone());
+}
+
+async fn pass(source: &MemoryStore, destination: &MemoryStore) -> SyncReport {
+    let label = SyncLabel {
+        name: "test".into(),
+        from: "source".into(),
+        to: "destination".into(),
+    };
+    run_sync(source, destination, &label, &CopyOptions::default()).await
+}
+
+fn outcome_of(report: &SyncReport, repo_name: &str, tag_name: &str) -> Outcome {
+    report
+        .repositories
+        .iter()
+        .find(|r| r.source.as_str() == repo_name)
+        .and_then(|r| r.tags.iter().find(|t| t.tag.as_str() == tag_name))
+        .map(|t| t.outcome.clone())
+        .unwrap_or_else(|| panic!("{repo_name}:{tag_name} not in report {report:?}"))
+}
+
+async fn destination_digest(destination: &MemoryStore, repo_name: &str, tag_name: &str) -> Option<Digest> {
+    destination
+        .head_manifest(&repo(repo_name), &Reference::Tag(tag(tag_name)))
+        .await
+        .unwrap()
+        .map(|d| d.digest)
+}
+
+#[tokio::test]
+async fn index_is_copied_children_first_and_second_pass_writes_nothing() {
+    let source = MemoryStore::new("source");
+    let amd64 = image(&source, "library/app", "amd64");
+    let arm64 = image(&source, "library/app", "arm64");
+    let multi = index(&source, "library/app", &[&amd64, &arm64]);
+    tag_as(&source, "library/app", "1.0", &multi);
+    tag_as(&source, "library/app", "amd64-only", &amd64);
+    let destination = MemoryStore::new("destination");
+
+    let report = pass(&source, &destination).await;
+    assert_eq!(outcome_of(&report, "library/app", "1.0"), Outcome::Copied);
+    assert_eq!(outcome_of(&report, "library/app", "amd64-only"), Outcome::Copied);
+    assert_eq!(destination_digest(&destination, "library/app", "1.0").await, Some(multi.digest.clone()));
+    let stored = destination.manifest(&repo("library/app"), &Reference::Digest(multi.digest.clone())).await.unwrap();
+    assert_eq!(stored.bytes, multi.bytes, "manifest bytes are copied exactly");
+
+    let writes = destination.writes();
+    let report = pass(&source, &destination).await;
+    assert_eq!(destination.writes(), writes, "second pass wrote to the destination");
+    assert_eq!(
+        outcome_of(&report, "library/app", "1.0"),
+        Outcome::Skipped { reason: SkipReason::UpToDate }
+    );
+}
+
+#[tokio::test]
+async fn shared_blobs_cross_once_per_repository() {
+    let source = MemoryStore::new("source");
+    let first = image(&source, "library/app", "same");
+    tag_as(&source, "library/app", "a", &first);
+    tag_as(&source, "library/app", "b", &first);
+    let destination = MemoryStore::new("destination");
+    let report = pass(&source, &destination).await;
+    let copied_blobs: usize = report.repositories[0].tags.iter().map(|t| t.blobs_copied).sum();
+    assert_eq!(copied_blobs, 2, "config and layer once, although two tags use them");
+}
+
+#[tokio::test]
+async fn schema1_is_skipped_with_reason() {
+    let source = MemoryStore::new("source");
+    let legacy = Manifest::from_bytes(r#"{"schemaVersion":1,"name":"old","fsLayers":[]}"#, DOCKER_SCHEMA1_SIGNED);
+    tag_as(&source, "old/app", "v1", &legacy);
+    let destination = MemoryStore::new("destination");
+    let report = pass(&source, &destination).await;
+    assert_eq!(
+        outcome_of(&report, "old/app", "v1"),
+        Outcome::Skipped { reason: SkipReason::Schema1Unsupported }
+    );
+    assert_eq!(destination.writes(), 0);
+    assert!(!report_has_failures(&report));
+}
+
+fn report_has_failures(report: &SyncReport) -> bool {
+    ocisync_engine::Report { syncs: vec![report.clone()] }.has_failures()
+}
+
+#[tokio::test]
+async fn malformed_manifest_fails_its_tag_only() {
+    let source = MemoryStore::new("source");
+    let broken = Manifest::from_bytes(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#, OCI_MANIFEST);
+    tag_as(&source, "library/app", "broken", &broken);
+    let good = image(&source, "library/app", "good");
+    tag_as(&source, "library/app", "good", &good);
+    let other = image(&source, "library/other", "other");
+    tag_as(&source, "library/other", "1", &other);
+    let destination = MemoryStore::new("destination");
+
+    let report = pass(&source, &destination).await;
+    let Outcome::Failed { error } = outcome_of(&report, "library/app", "broken") else {
+        panic!("malformed manifest should fail");
+    };
+    assert!(error.contains("malformed manifest"), "{error}");
+    assert!(destination_digest(&destination, "library/app", "broken").await.is_none());
+    assert_eq!(outcome_of(&report, "library/app", "good"), Outcome::Copied);
+    assert_eq!(outcome_of(&report, "library/other", "1"), Outcome::Copied);
+    assert!(report_has_failures(&report));
+}
+
+#[tokio::test]
+async fn blob_with_wrong_content_fails_and_nothing_becomes_visible() {
+    let source = MemoryStore::new("source");
+    let manifest = image(&source, "library/app", "victim");
+    // Replace the layer's bytes with different bytes of the same length.
+    let layer_digest = Digest::sha256_of(b"layer of victim");
+    source.insert_blob_unchecked(&repo("library/app"), &layer_digest, Bytes::from_static(b"LAYER OF VICTIM"));
+    tag_as(&source, "library/app", "1", &manifest);
+    let destination = MemoryStore::new("destination");
+
+    let report = pass(&source, &destination).await;
+    let Outcome::Failed { error } = outcome_of(&report, "library/app", "1") else {
+        panic!("corrupt blob should fail the image");
+    };
+    assert!(error.contains("digest mismatch"), "{error}");
+    assert!(destination_digest(&destination, "library/app", "1").await.is_none());
+    assert!(!destination.has_blob(&repo("library/app"), &layer_digest).await.unwrap());
+}
+
+#[tokio::test]
+async fn empty_catalog_is_not_an_error() {
+    let source = MemoryStore::new("source");
+    let destination = MemoryStore::new("destination");
+    let report = pass(&source, &destination).await;
+    assert!(report.repositories.is_empty());
+    assert!(report.error.is_none());
+    assert!(!report_has_failures(&report));
+}
