@@ -82,7 +82,9 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             Ok(outcome) => outcome,
             Err(error) => {
                 tracing::warn!(repo = %task.source, %tag, error = %error, "image failed");
-                Outcome::Failed { error: error.to_string() }
+                Outcome::Failed {
+                    error: error.to_string(),
+                }
             }
         };
         TagReport {
@@ -109,7 +111,9 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             .await
             .map_err(CopyError::Source)?
         else {
-            return Ok(Outcome::Skipped { reason: SkipReason::VanishedUpstream });
+            return Ok(Outcome::Skipped {
+                reason: SkipReason::VanishedUpstream,
+            });
         };
         *resolved = Some(source_descriptor.digest.clone());
         let destination_descriptor = self
@@ -119,7 +123,9 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             .map_err(CopyError::Destination)?;
         if destination_descriptor.is_some_and(|d| d.digest == source_descriptor.digest) {
             debug!(repo = %task.source, %tag, digest = %source_descriptor.digest, "up to date");
-            return Ok(Outcome::Skipped { reason: SkipReason::UpToDate });
+            return Ok(Outcome::Skipped {
+                reason: SkipReason::UpToDate,
+            });
         }
         let manifest = self.read_manifest(&task.source, &source_descriptor).await?;
         let content = manifest.content().map_err(|source| CopyError::Malformed {
@@ -127,7 +133,9 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             source,
         })?;
         if content == ManifestContent::Schema1 {
-            return Ok(Outcome::Skipped { reason: SkipReason::Schema1Unsupported });
+            return Ok(Outcome::Skipped {
+                reason: SkipReason::Schema1Unsupported,
+            });
         }
         self.copy_references(task, &manifest, content, 0, transfer).await?;
         self.destination

@@ -14,7 +14,7 @@ mod pass;
 mod plan;
 mod report;
 
-pub use copy::{CopyOptions, Copier, PassMemory};
+pub use copy::{Copier, CopyOptions, PassMemory};
 pub use error::CopyError;
 pub use pass::{run_sync, SyncLabel};
 pub use plan::{plan, SyncTask};

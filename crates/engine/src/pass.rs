@@ -4,7 +4,7 @@ use futures_util::{stream, StreamExt};
 use ocisync_oci::Store;
 use tracing::{info, warn, Instrument};
 
-use crate::copy::{CopyOptions, Copier, PassMemory};
+use crate::copy::{Copier, CopyOptions, PassMemory};
 use crate::plan::{plan, SyncTask};
 use crate::report::{RepoReport, SyncReport};
 
@@ -18,7 +18,12 @@ pub struct SyncLabel {
 
 /// Runs one pass of a sync. Failures of a repository or an image are recorded in
 /// the report and never stop the other tasks.
-pub async fn run_sync<S: Store, D: Store>(source: &S, destination: &D, label: &SyncLabel, options: &CopyOptions) -> SyncReport {
+pub async fn run_sync<S: Store, D: Store>(
+    source: &S,
+    destination: &D,
+    label: &SyncLabel,
+    options: &CopyOptions,
+) -> SyncReport {
     let mut report = SyncReport {
         name: label.name.clone(),
         from: label.from.clone(),

@@ -93,7 +93,9 @@ impl Report {
                 for tag in &repo.tags {
                     match &tag.outcome {
                         Outcome::Copied => totals.tags_copied += 1,
-                        Outcome::Skipped { reason: SkipReason::UpToDate } => totals.tags_up_to_date += 1,
+                        Outcome::Skipped {
+                            reason: SkipReason::UpToDate,
+                        } => totals.tags_up_to_date += 1,
                         Outcome::Skipped { .. } => totals.tags_skipped_other += 1,
                         Outcome::Failed { .. } => totals.tags_failed += 1,
                     }

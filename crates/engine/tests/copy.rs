@@ -42,8 +42,14 @@ fn image(store: &MemoryStore, repo_name: &str, label: &str) -> Manifest {
 }
 
 fn index(store: &MemoryStore, repo_name: &str, children: &[&Manifest]) -> Manifest {
-    let entries: Vec<String> = children.iter().map(|child| descriptor_json(&child.descriptor())).collect();
-    let body = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#, entries.join(","));
+    let entries: Vec<String> = children
+        .iter()
+        .map(|child| descriptor_json(&child.descriptor()))
+        .collect();
+    let body = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+        entries.join(",")
+    );
     let manifest = Manifest::from_bytes(body, OCI_INDEX);
     store.insert_manifest_unchecked(&repo(repo_name), None, manifest.clone());
     manifest
@@ -93,8 +99,14 @@ async fn index_is_copied_children_first_and_second_pass_writes_nothing() {
     let report = pass(&source, &destination).await;
     assert_eq!(outcome_of(&report, "library/app", "1.0"), Outcome::Copied);
     assert_eq!(outcome_of(&report, "library/app", "amd64-only"), Outcome::Copied);
-    assert_eq!(destination_digest(&destination, "library/app", "1.0").await, Some(multi.digest.clone()));
-    let stored = destination.manifest(&repo("library/app"), &Reference::Digest(multi.digest.clone())).await.unwrap();
+    assert_eq!(
+        destination_digest(&destination, "library/app", "1.0").await,
+        Some(multi.digest.clone())
+    );
+    let stored = destination
+        .manifest(&repo("library/app"), &Reference::Digest(multi.digest.clone()))
+        .await
+        .unwrap();
     assert_eq!(stored.bytes, multi.bytes, "manifest bytes are copied exactly");
 
     let writes = destination.writes();
@@ -102,7 +114,9 @@ async fn index_is_copied_children_first_and_second_pass_writes_nothing() {
     assert_eq!(destination.writes(), writes, "second pass wrote to the destination");
     assert_eq!(
         outcome_of(&report, "library/app", "1.0"),
-        Outcome::Skipped { reason: SkipReason::UpToDate }
+        Outcome::Skipped {
+            reason: SkipReason::UpToDate
+        }
     );
 }
 
@@ -121,26 +135,37 @@ async fn shared_blobs_cross_once_per_repository() {
 #[tokio::test]
 async fn schema1_is_skipped_with_reason() {
     let source = MemoryStore::new("source");
-    let legacy = Manifest::from_bytes(r#"{"schemaVersion":1,"name":"old","fsLayers":[]}"#, DOCKER_SCHEMA1_SIGNED);
+    let legacy = Manifest::from_bytes(
+        r#"{"schemaVersion":1,"name":"old","fsLayers":[]}"#,
+        DOCKER_SCHEMA1_SIGNED,
+    );
     tag_as(&source, "old/app", "v1", &legacy);
     let destination = MemoryStore::new("destination");
     let report = pass(&source, &destination).await;
     assert_eq!(
         outcome_of(&report, "old/app", "v1"),
-        Outcome::Skipped { reason: SkipReason::Schema1Unsupported }
+        Outcome::Skipped {
+            reason: SkipReason::Schema1Unsupported
+        }
     );
     assert_eq!(destination.writes(), 0);
     assert!(!report_has_failures(&report));
 }
 
 fn report_has_failures(report: &SyncReport) -> bool {
-    ocisync_engine::Report { syncs: vec![report.clone()] }.has_failures()
+    ocisync_engine::Report {
+        syncs: vec![report.clone()],
+    }
+    .has_failures()
 }
 
 #[tokio::test]
 async fn malformed_manifest_fails_its_tag_only() {
     let source = MemoryStore::new("source");
-    let broken = Manifest::from_bytes(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#, OCI_MANIFEST);
+    let broken = Manifest::from_bytes(
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
+        OCI_MANIFEST,
+    );
     tag_as(&source, "library/app", "broken", &broken);
     let good = image(&source, "library/app", "good");
     tag_as(&source, "library/app", "good", &good);
@@ -153,7 +178,9 @@ async fn malformed_manifest_fails_its_tag_only() {
         panic!("malformed manifest should fail");
     };
     assert!(error.contains("malformed manifest"), "{error}");
-    assert!(destination_digest(&destination, "library/app", "broken").await.is_none());
+    assert!(destination_digest(&destination, "library/app", "broken")
+        .await
+        .is_none());
     assert_eq!(outcome_of(&report, "library/app", "good"), Outcome::Copied);
     assert_eq!(outcome_of(&report, "library/other", "1"), Outcome::Copied);
     assert!(report_has_failures(&report));
@@ -165,7 +192,11 @@ async fn blob_with_wrong_content_fails_and_nothing_becomes_visible() {
     let manifest = image(&source, "library/app", "victim");
     // Replace the layer's bytes with different bytes of the same length.
     let layer_digest = Digest::sha256_of(b"layer of victim");
-    source.insert_blob_unchecked(&repo("library/app"), &layer_digest, Bytes::from_static(b"LAYER OF VICTIM"));
+    source.insert_blob_unchecked(
+        &repo("library/app"),
+        &layer_digest,
+        Bytes::from_static(b"LAYER OF VICTIM"),
+    );
     tag_as(&source, "library/app", "1", &manifest);
     let destination = MemoryStore::new("destination");
 

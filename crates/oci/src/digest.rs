@@ -83,9 +83,7 @@ impl FromStr for Digest {
             "sha512" => Algorithm::Sha512,
             _ => return Err(invalid("unsupported algorithm")),
         };
-        if hex.len() != algorithm.hex_len()
-            || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if hex.len() != algorithm.hex_len() || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(invalid("encoded part is not lowercase hex of the right length"));
         }
         Ok(Digest {

@@ -43,11 +43,7 @@ pub enum StoreError {
     #[error("{what}: server error {status}")]
     Server { what: String, status: u16 },
     #[error("{what}: rejected with status {status}: {detail}")]
-    Rejected {
-        what: String,
-        status: u16,
-        detail: String,
-    },
+    Rejected { what: String, status: u16, detail: String },
     #[error("{what}: {source}")]
     Transport {
         what: String,
@@ -61,11 +57,7 @@ pub enum StoreError {
         actual: Digest,
     },
     #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
-    SizeMismatch {
-        what: String,
-        expected: u64,
-        actual: u64,
-    },
+    SizeMismatch { what: String, expected: u64, actual: u64 },
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
     #[error("{what}: {source}")]

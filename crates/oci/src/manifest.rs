@@ -20,6 +20,7 @@ pub struct Manifest {
 
 /// What a manifest points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(clippy::large_enum_variant, reason = "one short-lived value per manifest read")]
 pub enum ManifestContent {
     /// An OCI index or Docker manifest list.
     Index { manifests: Vec<Descriptor> },
@@ -98,14 +99,12 @@ pub fn detect_media_type(bytes: &[u8], content_type: Option<&str>) -> Option<Str
 }
 
 fn parse_content(bytes: &[u8], declared_media_type: &str) -> Result<ManifestContent, MalformedManifest> {
-    let class = media_type::classify(declared_media_type).ok_or_else(|| {
-        MalformedManifest(format!("unsupported media type \"{declared_media_type}\""))
-    })?;
+    let class = media_type::classify(declared_media_type)
+        .ok_or_else(|| MalformedManifest(format!("unsupported media type \"{declared_media_type}\"")))?;
     if class == ManifestClass::Schema1 {
         return Ok(ManifestContent::Schema1);
     }
-    let fields: ManifestFields =
-        serde_json::from_slice(bytes).map_err(|error| MalformedManifest(error.to_string()))?;
+    let fields: ManifestFields = serde_json::from_slice(bytes).map_err(|error| MalformedManifest(error.to_string()))?;
     if fields.schema_version == Some(1) {
         return Ok(ManifestContent::Schema1);
     }
@@ -157,7 +156,11 @@ mod tests {
     fn image_manifest_lists_config_and_layers() {
         let manifest = Manifest::from_bytes(image_json(OCI_MANIFEST), OCI_MANIFEST);
         match manifest.content().unwrap() {
-            ManifestContent::Image { config, layers, subject } => {
+            ManifestContent::Image {
+                config,
+                layers,
+                subject,
+            } => {
                 assert_eq!(config.digest.to_string(), CONFIG_DIGEST);
                 assert_eq!(layers.len(), 1);
                 assert!(subject.is_none());
@@ -182,10 +185,17 @@ mod tests {
     fn detects_media_type_from_header_then_body_then_shape() {
         let body = image_json(DOCKER_MANIFEST);
         assert_eq!(
-            detect_media_type(body.as_bytes(), Some("application/vnd.docker.distribution.manifest.v2+json; charset=utf-8")).as_deref(),
+            detect_media_type(
+                body.as_bytes(),
+                Some("application/vnd.docker.distribution.manifest.v2+json; charset=utf-8")
+            )
+            .as_deref(),
             Some(DOCKER_MANIFEST)
         );
-        assert_eq!(detect_media_type(body.as_bytes(), Some("application/json")).as_deref(), Some(DOCKER_MANIFEST));
+        assert_eq!(
+            detect_media_type(body.as_bytes(), Some("application/json")).as_deref(),
+            Some(DOCKER_MANIFEST)
+        );
         assert_eq!(
             detect_media_type(br#"{"schemaVersion":2,"manifests":[]}"#, None).as_deref(),
             Some(OCI_INDEX)
@@ -210,11 +220,17 @@ mod tests {
             (r#"{"schemaVersion":2}"#, OCI_MANIFEST),
             (r#"{"schemaVersion":2}"#, OCI_INDEX),
             (r#"{"schemaVersion":3,"manifests":[]}"#, OCI_INDEX),
-            (r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#, OCI_MANIFEST),
+            (
+                r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
+                OCI_MANIFEST,
+            ),
             (r#"{"schemaVersion":2,"manifests":[]}"#, "text/plain"),
         ] {
             let manifest = Manifest::from_bytes(body, media_type);
-            assert!(manifest.content().is_err(), "{body} as {media_type} should be malformed");
+            assert!(
+                manifest.content().is_err(),
+                "{body} as {media_type} should be malformed"
+            );
         }
     }
 }

@@ -57,7 +57,12 @@ impl MemoryStore {
     pub fn insert_blob_unchecked(&self, repo: &RepoName, digest: &Digest, bytes: Bytes) {
         let mut state = self.state.lock().unwrap();
         state.blobs.insert(digest.clone(), bytes);
-        state.repos.entry(repo.clone()).or_default().blobs.insert(digest.clone());
+        state
+            .repos
+            .entry(repo.clone())
+            .or_default()
+            .blobs
+            .insert(digest.clone());
     }
 
     /// Adds a manifest without checking its references, to seed sources in tests.
@@ -109,7 +114,10 @@ impl Store for MemoryStore {
 
     async fn tags(&self, repo: &RepoName) -> Result<Vec<Tag>> {
         let state = self.state.lock().unwrap();
-        let entry = state.repos.get(repo).ok_or_else(|| self.not_found(format!("repository {repo}")))?;
+        let entry = state
+            .repos
+            .get(repo)
+            .ok_or_else(|| self.not_found(format!("repository {repo}")))?;
         Ok(entry.tags.keys().cloned().collect())
     }
 
@@ -169,7 +177,10 @@ impl Store for MemoryStore {
     async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<BlobStream> {
         let bytes = {
             let state = self.state.lock().unwrap();
-            let present = state.repos.get(repo).is_some_and(|e| e.blobs.contains(&descriptor.digest));
+            let present = state
+                .repos
+                .get(repo)
+                .is_some_and(|e| e.blobs.contains(&descriptor.digest));
             present.then(|| state.blobs.get(&descriptor.digest).cloned()).flatten()
         };
         let bytes = bytes.ok_or_else(|| self.not_found(format!("blob {repo}@{}", descriptor.digest)))?;
@@ -194,7 +205,12 @@ impl Store for MemoryStore {
         }
         let mut state = self.state.lock().unwrap();
         state.blobs.insert(descriptor.digest.clone(), content.freeze());
-        state.repos.entry(repo.clone()).or_default().blobs.insert(descriptor.digest.clone());
+        state
+            .repos
+            .entry(repo.clone())
+            .or_default()
+            .blobs
+            .insert(descriptor.digest.clone());
         Ok(())
     }
 
@@ -203,7 +219,12 @@ impl Store for MemoryStore {
         let mut state = self.state.lock().unwrap();
         let available = state.repos.get(from).is_some_and(|e| e.blobs.contains(digest));
         if available {
-            state.repos.entry(repo.clone()).or_default().blobs.insert(digest.clone());
+            state
+                .repos
+                .entry(repo.clone())
+                .or_default()
+                .blobs
+                .insert(digest.clone());
         }
         Ok(available)
     }

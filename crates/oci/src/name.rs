@@ -36,10 +36,7 @@ fn is_valid_component(component: &str) -> bool {
             index += 1;
         }
         let separator = &component[start..index];
-        let allowed = separator == "."
-            || separator == "_"
-            || separator == "__"
-            || separator.bytes().all(|b| b == b'-');
+        let allowed = separator == "." || separator == "_" || separator == "__" || separator.bytes().all(|b| b == b'-');
         if !allowed {
             return false;
         }
@@ -92,9 +89,7 @@ impl FromStr for Tag {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bytes = text.as_bytes();
-        let first_ok = bytes
-            .first()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+        let first_ok = bytes.first().is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
         let rest_ok = bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
@@ -155,10 +150,22 @@ mod tests {
 
     #[test]
     fn repository_names() {
-        for good in ["alpine", "library/alpine", "a/b/c", "my-app", "my--app", "a_b", "a__b", "a.b", "0"] {
+        for good in [
+            "alpine",
+            "library/alpine",
+            "a/b/c",
+            "my-app",
+            "my--app",
+            "a_b",
+            "a__b",
+            "a.b",
+            "0",
+        ] {
             assert!(good.parse::<RepoName>().is_ok(), "{good:?} should parse");
         }
-        for bad in ["", "Alpine", "a//b", "/a", "a/", "-a", "a-", "a___b", "a..b", "a_.b", "a b", "a:b"] {
+        for bad in [
+            "", "Alpine", "a//b", "/a", "a/", "-a", "a-", "a___b", "a..b", "a_.b", "a b", "a:b",
+        ] {
             assert!(bad.parse::<RepoName>().is_err(), "{bad:?} should not parse");
         }
     }

@@ -36,11 +36,7 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Option<Descriptor>>> + Send;
 
     /// A manifest's exact bytes. When `reference` is a digest, the bytes match it.
-    fn manifest(
-        &self,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> impl Future<Output = Result<Manifest>> + Send;
+    fn manifest(&self, repo: &RepoName, reference: &Reference) -> impl Future<Output = Result<Manifest>> + Send;
 
     /// Stores manifest bytes unchanged under `reference` (a tag, or the manifest's digest).
     fn put_manifest(
@@ -53,11 +49,7 @@ pub trait Store: Send + Sync {
     fn has_blob(&self, repo: &RepoName, digest: &Digest) -> impl Future<Output = Result<bool>> + Send;
 
     /// Streams a blob's content. Callers verify it against `descriptor` as it passes.
-    fn blob(
-        &self,
-        repo: &RepoName,
-        descriptor: &Descriptor,
-    ) -> impl Future<Output = Result<BlobStream>> + Send;
+    fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> impl Future<Output = Result<BlobStream>> + Send;
 
     /// Stores a blob from a stream; the store rejects content that does not match `descriptor`.
     fn put_blob(

@@ -124,12 +124,20 @@ mod tests {
     }
 
     fn descriptor_of(content: &[u8]) -> Descriptor {
-        Descriptor::new("application/octet-stream", Digest::sha256_of(content), content.len() as u64)
+        Descriptor::new(
+            "application/octet-stream",
+            Digest::sha256_of(content),
+            content.len() as u64,
+        )
     }
 
     #[tokio::test]
     async fn passes_matching_content() {
-        let verified = verify_blob_stream(chunks(&[b"hello ", b"world"]), &descriptor_of(b"hello world"), "blob".into());
+        let verified = verify_blob_stream(
+            chunks(&[b"hello ", b"world"]),
+            &descriptor_of(b"hello world"),
+            "blob".into(),
+        );
         let (content, error) = drain(verified).await;
         assert_eq!(content, b"hello world");
         assert!(error.is_none());
@@ -137,17 +145,41 @@ mod tests {
 
     #[tokio::test]
     async fn withholds_last_chunk_on_digest_mismatch() {
-        let verified = verify_blob_stream(chunks(&[b"hello ", b"WORLD"]), &descriptor_of(b"hello world"), "blob".into());
+        let verified = verify_blob_stream(
+            chunks(&[b"hello ", b"WORLD"]),
+            &descriptor_of(b"hello world"),
+            "blob".into(),
+        );
         let (content, error) = drain(verified).await;
-        assert_eq!(content, b"hello ", "the chunk completing a wrong blob must not be handed on");
+        assert_eq!(
+            content, b"hello ",
+            "the chunk completing a wrong blob must not be handed on"
+        );
         assert!(matches!(error, Some(StoreError::DigestMismatch { .. })));
     }
 
     #[tokio::test]
     async fn rejects_short_and_long_content() {
-        let (_, error) = drain(verify_blob_stream(chunks(&[b"hello"]), &descriptor_of(b"hello world"), "b".into())).await;
-        assert!(matches!(error, Some(StoreError::SizeMismatch { expected: 11, actual: 5, .. })));
-        let (_, error) = drain(verify_blob_stream(chunks(&[b"hello world!"]), &descriptor_of(b"hello world"), "b".into())).await;
+        let (_, error) = drain(verify_blob_stream(
+            chunks(&[b"hello"]),
+            &descriptor_of(b"hello world"),
+            "b".into(),
+        ))
+        .await;
+        assert!(matches!(
+            error,
+            Some(StoreError::SizeMismatch {
+                expected: 11,
+                actual: 5,
+                ..
+            })
+        ));
+        let (_, error) = drain(verify_blob_stream(
+            chunks(&[b"hello world!"]),
+            &descriptor_of(b"hello world"),
+            "b".into(),
+        ))
+        .await;
         assert!(matches!(error, Some(StoreError::SizeMismatch { .. })));
     }
 

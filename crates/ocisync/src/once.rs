@@ -40,7 +40,9 @@ pub async fn run_once(config: &Config, report_path: Option<&Path>) -> anyhow::Re
         };
         let span = tracing::info_span!("sync", sync = %sync.name);
         let _entered = span.enter();
-        report.syncs.push(run_sync(&source, &destination, &label, &options).await);
+        report
+            .syncs
+            .push(run_sync(&source, &destination, &label, &options).await);
     }
     let duration = started.elapsed();
     if let Some(path) = report_path {

@@ -38,8 +38,17 @@ pub fn render(report: &Report, duration: Duration) -> String {
                     Outcome::Failed { error } => {
                         let _ = writeln!(text, "  FAILED {}:{}: {error}", repo.source, tag.tag);
                     }
-                    Outcome::Skipped { reason } if tag.outcome != Outcome::Copied && !matches!(reason, ocisync_engine::SkipReason::UpToDate) => {
-                        let _ = writeln!(text, "  skipped {}:{}: {}", repo.source, tag.tag, serde_json::to_value(reason).unwrap_or_default().as_str().unwrap_or(""));
+                    Outcome::Skipped { reason }
+                        if tag.outcome != Outcome::Copied
+                            && !matches!(reason, ocisync_engine::SkipReason::UpToDate) =>
+                    {
+                        let _ = writeln!(
+                            text,
+                            "  skipped {}:{}: {}",
+                            repo.source,
+                            tag.tag,
+                            serde_json::to_value(reason).unwrap_or_default().as_str().unwrap_or("")
+                        );
                     }
                     _ => {}
                 }

@@ -130,9 +130,15 @@ impl Authorizer {
                 state.basic = true;
                 Ok(true)
             }
-            Challenge::Bearer { realm, service, scope: challenged_scope } => {
+            Challenge::Bearer {
+                realm,
+                service,
+                scope: challenged_scope,
+            } => {
                 let scope_to_request = challenged_scope.unwrap_or_else(|| scope.to_owned());
-                let token = self.fetch_token(http, &realm, service.as_deref(), &scope_to_request).await?;
+                let token = self
+                    .fetch_token(http, &realm, service.as_deref(), &scope_to_request)
+                    .await?;
                 self.state.lock().unwrap().tokens.insert(scope.to_owned(), token);
                 Ok(true)
             }
@@ -155,11 +161,17 @@ impl Authorizer {
         if let Some(credentials) = &self.credentials {
             request = request.header(reqwest::header::AUTHORIZATION, credentials.basic_header());
         }
-        let response = request.send().await.map_err(|error| transport_error(what.clone(), error))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| transport_error(what.clone(), error))?;
         if !response.status().is_success() {
             return Err(error_from_response(what, response).await);
         }
-        let bytes = response.bytes().await.map_err(|error| transport_error(what.clone(), error))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| transport_error(what.clone(), error))?;
         let body: TokenResponse = serde_json::from_slice(&bytes).map_err(|error| StoreError::Invalid {
             what: what.clone(),
             reason: format!("token response is not JSON: {error}"),
@@ -255,7 +267,11 @@ mod tests {
     fn parses_basic_and_rejects_unknown() {
         assert_eq!(Challenge::parse(r#"Basic realm="basic-realm""#), Some(Challenge::Basic));
         assert_eq!(Challenge::parse("Negotiate"), None);
-        assert_eq!(Challenge::parse("Bearer service=x"), None, "a bearer challenge needs a realm");
+        assert_eq!(
+            Challenge::parse("Bearer service=x"),
+            None,
+            "a bearer challenge needs a realm"
+        );
     }
 
     #[test]

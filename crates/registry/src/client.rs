@@ -100,7 +100,9 @@ impl Endpoint {
             return Err(url_error("scheme must be http or https"));
         }
         if !base.username().is_empty() || base.password().is_some() {
-            return Err(url_error("credentials do not belong in the url; use the registry's auth settings"));
+            return Err(url_error(
+                "credentials do not belong in the url; use the registry's auth settings",
+            ));
         }
         if base.host_str().is_none() {
             return Err(url_error("no host"));
@@ -169,10 +171,17 @@ impl Endpoint {
                     request = request.header(AUTHORIZATION, authorization);
                 }
             }
-            let response = request.send().await.map_err(|error| transport_error(what.to_owned(), error))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|error| transport_error(what.to_owned(), error))?;
             if response.status() == StatusCode::UNAUTHORIZED && !answered_challenge && self.same_origin(url) {
                 answered_challenge = true;
-                if self.authorizer.handle_challenge(&self.http, response.headers(), &scope).await? {
+                if self
+                    .authorizer
+                    .handle_challenge(&self.http, response.headers(), &scope)
+                    .await?
+                {
                     continue;
                 }
             }
@@ -182,14 +191,23 @@ impl Endpoint {
 
     /// Sends a request once, with the authorization already known for `scope`. For
     /// requests with streaming bodies, which cannot be sent twice.
-    pub async fn send_once(&self, scope: Scope<'_>, what: &str, request: RequestBuilder, url: &Url) -> Result<Response, StoreError> {
+    pub async fn send_once(
+        &self,
+        scope: Scope<'_>,
+        what: &str,
+        request: RequestBuilder,
+        url: &Url,
+    ) -> Result<Response, StoreError> {
         let mut request = request;
         if self.same_origin(url) {
             if let Some(authorization) = self.authorizer.header(&scope.as_string()) {
                 request = request.header(AUTHORIZATION, authorization);
             }
         }
-        request.send().await.map_err(|error| transport_error(what.to_owned(), error))
+        request
+            .send()
+            .await
+            .map_err(|error| transport_error(what.to_owned(), error))
     }
 
     pub fn http(&self) -> &reqwest::Client {

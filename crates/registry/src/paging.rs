@@ -39,15 +39,27 @@ mod tests {
     fn resolves_relative_and_absolute_links() {
         let base = Url::parse("http://127.0.0.1:5000/v2/_catalog?n=2").unwrap();
         assert_eq!(
-            next_link(&link(r#"</v2/_catalog?last=b&n=2>; rel="next""#), &base).unwrap().as_str(),
+            next_link(&link(r#"</v2/_catalog?last=b&n=2>; rel="next""#), &base)
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:5000/v2/_catalog?last=b&n=2"
         );
         assert_eq!(
-            next_link(&link(r#"<https://mirror.example/v2/x/tags/list?last=1>; rel=next"#), &base).unwrap().as_str(),
+            next_link(
+                &link(r#"<https://mirror.example/v2/x/tags/list?last=1>; rel=next"#),
+                &base
+            )
+            .unwrap()
+            .as_str(),
             "https://mirror.example/v2/x/tags/list?last=1"
         );
         assert_eq!(
-            next_link(&link(r#"</prev>; rel="prev", </v2/_catalog?last=z>; rel="next""#), &base).unwrap().path(),
+            next_link(
+                &link(r#"</prev>; rel="prev", </v2/_catalog?last=z>; rel="next""#),
+                &base
+            )
+            .unwrap()
+            .path(),
             "/v2/_catalog"
         );
         assert!(next_link(&link(r#"</prev>; rel="prev""#), &base).is_none());

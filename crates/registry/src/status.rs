@@ -81,7 +81,10 @@ mod tests {
             parse_retry_after(&headers("Wed, 21 Oct 2015 07:28:30 GMT"), now),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(parse_retry_after(&headers("Wed, 21 Oct 2015 07:27:00 GMT"), now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after(&headers("Wed, 21 Oct 2015 07:27:00 GMT"), now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after(&headers("soon"), now), None);
         assert_eq!(parse_retry_after(&HeaderMap::new(), now), None);
     }
@@ -100,7 +103,8 @@ mod tests {
     #[test]
     fn long_details_are_cut() {
         let detail = "x".repeat(1000);
-        let StoreError::Rejected { detail, .. } = error_from_status("x".into(), StatusCode::BAD_REQUEST, None, &detail) else {
+        let StoreError::Rejected { detail, .. } = error_from_status("x".into(), StatusCode::BAD_REQUEST, None, &detail)
+        else {
             panic!()
         };
         assert!(detail.chars().count() <= DETAIL_LIMIT + 1);

@@ -49,7 +49,13 @@ impl RegistryStore {
 
     /// Reads every page of a list endpoint. Follows `Link` headers; when a registry
     /// sends none, asks for the page after the last item with `last=`.
-    async fn list_all(&self, scope_repo: Option<&RepoName>, path: &str, what: &str, items_of: fn(&[u8]) -> Option<Vec<String>>) -> Result<Vec<String>, StoreError> {
+    async fn list_all(
+        &self,
+        scope_repo: Option<&RepoName>,
+        path: &str,
+        what: &str,
+        items_of: fn(&[u8]) -> Option<Vec<String>>,
+    ) -> Result<Vec<String>, StoreError> {
         let page_size = self.endpoint.page_size;
         let first = {
             let mut url = self.endpoint.url(path);
@@ -115,11 +121,15 @@ impl RegistryStore {
 }
 
 fn parse_repositories(body: &[u8]) -> Option<Vec<String>> {
-    serde_json::from_slice::<CatalogPage>(body).ok().map(|page| page.repositories.unwrap_or_default())
+    serde_json::from_slice::<CatalogPage>(body)
+        .ok()
+        .map(|page| page.repositories.unwrap_or_default())
 }
 
 fn parse_tags(body: &[u8]) -> Option<Vec<String>> {
-    serde_json::from_slice::<TagPage>(body).ok().map(|page| page.tags.unwrap_or_default())
+    serde_json::from_slice::<TagPage>(body)
+        .ok()
+        .map(|page| page.tags.unwrap_or_default())
 }
 
 /// Reads a whole (small) response body, refusing more than `limit` bytes.
@@ -171,7 +181,9 @@ impl Store for RegistryStore {
 
     async fn tags(&self, repo: &RepoName) -> Result<Vec<Tag>, StoreError> {
         let what = format!("{} tags of {repo}", self.endpoint.label());
-        let names = self.list_all(Some(repo), &format!("{repo}/tags/list"), &what, parse_tags).await?;
+        let names = self
+            .list_all(Some(repo), &format!("{repo}/tags/list"), &what, parse_tags)
+            .await?;
         parse_names(names, &what)
     }
 
@@ -180,7 +192,9 @@ impl Store for RegistryStore {
         let url = self.manifest_url(repo, reference);
         let response = self
             .endpoint
-            .send(Scope::Pull(repo), &what, Method::HEAD, &url, |r| r.header(ACCEPT, ACCEPT_MANIFESTS))
+            .send(Scope::Pull(repo), &what, Method::HEAD, &url, |r| {
+                r.header(ACCEPT, ACCEPT_MANIFESTS)
+            })
             .await?;
         match response.status() {
             StatusCode::OK => {}
@@ -188,10 +202,13 @@ impl Store for RegistryStore {
             _ => return Err(error_from_response(what, response).await),
         }
         let digest = header_str(&response, DIGEST_HEADER).and_then(|value| value.parse::<Digest>().ok());
-        let media_type = header_str(&response, CONTENT_TYPE.as_str()).map(|v| v.split(';').next().unwrap_or("").trim().to_owned());
+        let media_type =
+            header_str(&response, CONTENT_TYPE.as_str()).map(|v| v.split(';').next().unwrap_or("").trim().to_owned());
         let size = header_str(&response, CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
         match (digest, media_type, size) {
-            (Some(digest), Some(media_type), Some(size)) if ocisync_oci::media_type::classify(&media_type).is_some() => {
+            (Some(digest), Some(media_type), Some(size))
+                if ocisync_oci::media_type::classify(&media_type).is_some() =>
+            {
                 Ok(Some(Descriptor::new(media_type, digest, size)))
             }
             // Some registries answer HEAD without a digest or a usable type: read the manifest.
@@ -204,7 +221,9 @@ impl Store for RegistryStore {
         let url = self.manifest_url(repo, reference);
         let response = self
             .endpoint
-            .send(Scope::Pull(repo), &what, Method::GET, &url, |r| r.header(ACCEPT, ACCEPT_MANIFESTS))
+            .send(Scope::Pull(repo), &what, Method::GET, &url, |r| {
+                r.header(ACCEPT, ACCEPT_MANIFESTS)
+            })
             .await?;
         if response.status() != StatusCode::OK {
             return Err(error_from_response(what, response).await);
@@ -222,23 +241,37 @@ impl Store for RegistryStore {
         };
         if let Some(expected) = expected {
             if expected != digest {
-                return Err(StoreError::DigestMismatch { what, expected, actual: digest });
+                return Err(StoreError::DigestMismatch {
+                    what,
+                    expected,
+                    actual: digest,
+                });
             }
         }
         let media_type = detect_media_type(&bytes, content_type.as_deref()).ok_or_else(|| StoreError::Invalid {
             what: what.clone(),
             reason: "cannot tell the manifest's media type".to_owned(),
         })?;
-        Ok(Manifest { bytes, media_type, digest })
+        Ok(Manifest {
+            bytes,
+            media_type,
+            digest,
+        })
     }
 
-    async fn put_manifest(&self, repo: &RepoName, reference: &Reference, manifest: &Manifest) -> Result<(), StoreError> {
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        manifest: &Manifest,
+    ) -> Result<(), StoreError> {
         let what = self.what("put manifest", repo, reference);
         let url = self.manifest_url(repo, reference);
         let response = self
             .endpoint
             .send(Scope::Push(repo), &what, Method::PUT, &url, |r| {
-                r.header(CONTENT_TYPE, manifest.media_type.as_str()).body(manifest.bytes.clone())
+                r.header(CONTENT_TYPE, manifest.media_type.as_str())
+                    .body(manifest.bytes.clone())
             })
             .await?;
         if response.status() != StatusCode::CREATED {
@@ -260,7 +293,10 @@ impl Store for RegistryStore {
     async fn has_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool, StoreError> {
         let what = self.what("blob", repo, digest);
         let url = self.endpoint.url(&format!("{repo}/blobs/{digest}"));
-        let response = self.endpoint.send(Scope::Pull(repo), &what, Method::HEAD, &url, |r| r).await?;
+        let response = self
+            .endpoint
+            .send(Scope::Pull(repo), &what, Method::HEAD, &url, |r| r)
+            .await?;
         match response.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -271,12 +307,17 @@ impl Store for RegistryStore {
     async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<BlobStream, StoreError> {
         let what = self.what("blob", repo, &descriptor.digest);
         let url = self.endpoint.url(&format!("{repo}/blobs/{}", descriptor.digest));
-        let response = self.endpoint.send(Scope::Pull(repo), &what, Method::GET, &url, |r| r).await?;
+        let response = self
+            .endpoint
+            .send(Scope::Pull(repo), &what, Method::GET, &url, |r| r)
+            .await?;
         if response.status() != StatusCode::OK {
             return Err(error_from_response(what, response).await);
         }
         Ok(Box::pin(
-            response.bytes_stream().map_err(move |error| transport_error(what.clone(), error)),
+            response
+                .bytes_stream()
+                .map_err(move |error| transport_error(what.clone(), error)),
         ))
     }
 
@@ -288,7 +329,8 @@ impl Store for RegistryStore {
         };
         // One streaming PUT: cheaper for the registry than chunked PATCHes.
         let mut url = location;
-        url.query_pairs_mut().append_pair("digest", &descriptor.digest.to_string());
+        url.query_pairs_mut()
+            .append_pair("digest", &descriptor.digest.to_string());
         let request = self
             .endpoint
             .http()
@@ -312,7 +354,12 @@ impl Store for RegistryStore {
 impl RegistryStore {
     /// Opens an upload session (`POST /blobs/uploads/`), or asks for a cross-repository
     /// mount. Returns the upload location, or `None` when the blob was mounted (201).
-    async fn start_upload(&self, repo: &RepoName, what: &str, mount: Option<(&RepoName, &Digest)>) -> Result<Option<Url>, StoreError> {
+    async fn start_upload(
+        &self,
+        repo: &RepoName,
+        what: &str,
+        mount: Option<(&RepoName, &Digest)>,
+    ) -> Result<Option<Url>, StoreError> {
         let mut url = self.endpoint.url(&format!("{repo}/blobs/uploads/"));
         if let Some((from, digest)) = mount {
             url.query_pairs_mut()
@@ -321,7 +368,9 @@ impl RegistryStore {
         }
         let response = self
             .endpoint
-            .send(Scope::Push(repo), what, Method::POST, &url, |r| r.header(CONTENT_LENGTH, 0))
+            .send(Scope::Push(repo), what, Method::POST, &url, |r| {
+                r.header(CONTENT_LENGTH, 0)
+            })
             .await?;
         match response.status() {
             StatusCode::CREATED if mount.is_some() => Ok(None),

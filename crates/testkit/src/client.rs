@@ -113,18 +113,11 @@ mod tests {
             LINK,
             HeaderValue::from_static("</v2/_catalog?last=b&n=2>; rel=\"next\""),
         );
-        assert_eq!(
-            next_link(&headers).as_deref(),
-            Some("/v2/_catalog?last=b&n=2")
-        );
+        assert_eq!(next_link(&headers).as_deref(), Some("/v2/_catalog?last=b&n=2"));
         headers.insert(LINK, HeaderValue::from_static("<http://x/a>; rel=\"prev\""));
         assert_eq!(next_link(&headers), None);
         assert_eq!(
-            resolve(
-                "http://127.0.0.1:1/v2/_catalog?n=2",
-                "/v2/_catalog?last=b&n=2"
-            )
-            .as_str(),
+            resolve("http://127.0.0.1:1/v2/_catalog?n=2", "/v2/_catalog?last=b&n=2").as_str(),
             "http://127.0.0.1:1/v2/_catalog?last=b&n=2"
         );
     }

@@ -81,12 +81,7 @@ pub fn standard_corpus_with_large_layer(large_layer_size: usize) -> Vec<SeedImag
     add(
         "library/alpine",
         &["3.18"],
-        image(
-            Oci,
-            AMD64,
-            vec![layer(Oci, 0xA1_0318, 80 * KIB)],
-            "alpine-3.18",
-        ),
+        image(Oci, AMD64, vec![layer(Oci, 0xA1_0318, 80 * KIB)], "alpine-3.18"),
     );
 
     // library/busybox: Docker manifest list, plus an older single-arch Docker image.
@@ -111,12 +106,7 @@ pub fn standard_corpus_with_large_layer(large_layer_size: usize) -> Vec<SeedImag
     add(
         "library/busybox",
         &["1.35"],
-        image(
-            Docker,
-            AMD64,
-            vec![layer(Docker, 0xB0_0135, 40 * KIB)],
-            "busybox-1.35",
-        ),
+        image(Docker, AMD64, vec![layer(Docker, 0xB0_0135, 40 * KIB)], "busybox-1.35"),
     );
 
     // team/app: Docker images on top of alpine's amd64 base layer.
@@ -204,27 +194,15 @@ mod tests {
                 .map(|s| s.image.digest().to_owned())
                 .unwrap()
         };
-        assert_eq!(
-            digest("library/alpine", "3.19"),
-            digest("library/alpine", "latest")
-        );
-        assert_ne!(
-            digest("library/alpine", "3.19"),
-            digest("library/alpine", "3.18")
-        );
+        assert_eq!(digest("library/alpine", "3.19"), digest("library/alpine", "latest"));
+        assert_ne!(digest("library/alpine", "3.19"), digest("library/alpine", "3.18"));
         // Deterministic.
         let again = small_corpus();
         for (a, b) in corpus.iter().zip(&again) {
             assert_eq!(a.image.digest(), b.image.digest());
         }
         // Shared base layer between alpine (OCI) and team/app (Docker).
-        let find = |repo: &str, tag: &str| {
-            &corpus
-                .iter()
-                .find(|s| s.repo == repo && s.tag == tag)
-                .unwrap()
-                .image
-        };
+        let find = |repo: &str, tag: &str| &corpus.iter().find(|s| s.repo == repo && s.tag == tag).unwrap().image;
         let alpine_base = &find("library/alpine", "latest").children[0].blobs[1];
         let app_base = &find("team/app", "latest").blobs[1];
         assert_eq!(alpine_base.digest, app_base.digest);

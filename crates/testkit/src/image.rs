@@ -176,11 +176,7 @@ impl Image {
         out
     }
 
-    fn collect_blobs<'a>(
-        &'a self,
-        seen: &mut std::collections::HashSet<&'a str>,
-        out: &mut Vec<&'a Blob>,
-    ) {
+    fn collect_blobs<'a>(&'a self, seen: &mut std::collections::HashSet<&'a str>, out: &mut Vec<&'a Blob>) {
         for child in &self.children {
             child.collect_blobs(seen, out);
         }
@@ -388,10 +384,7 @@ pub fn artifact(artifact_type: &str, payload: impl Into<Bytes>) -> Image {
             artifact_type: Some(artifact_type),
             config: DescriptorJson::blob(&config),
             layers: vec![DescriptorJson::blob(&payload)],
-            annotations: Some(BTreeMap::from([(
-                "org.opencontainers.image.title",
-                "payload.bin",
-            )])),
+            annotations: Some(BTreeMap::from([("org.opencontainers.image.title", "payload.bin")])),
         }),
     );
     Image {
@@ -429,31 +422,11 @@ mod tests {
 
     #[test]
     fn manifests_are_well_formed() {
-        let amd = image(
-            Format::Oci,
-            ("linux", "amd64"),
-            vec![layer(Format::Oci, 1, 10)],
-            "a",
-        );
-        let arm = image(
-            Format::Oci,
-            ("linux", "arm64"),
-            vec![layer(Format::Oci, 2, 10)],
-            "a",
-        );
-        let again = image(
-            Format::Oci,
-            ("linux", "amd64"),
-            vec![layer(Format::Oci, 1, 10)],
-            "a",
-        );
+        let amd = image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, 1, 10)], "a");
+        let arm = image(Format::Oci, ("linux", "arm64"), vec![layer(Format::Oci, 2, 10)], "a");
+        let again = image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, 1, 10)], "a");
         assert_eq!(amd, again);
-        let other = image(
-            Format::Oci,
-            ("linux", "amd64"),
-            vec![layer(Format::Oci, 1, 10)],
-            "b",
-        );
+        let other = image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, 1, 10)], "b");
         assert_ne!(amd.digest(), other.digest());
 
         let v: serde_json::Value = serde_json::from_slice(&amd.manifest.bytes).unwrap();
@@ -472,13 +445,7 @@ mod tests {
 
         let art = artifact("application/vnd.example.thing.config.v1+json", "hi");
         let v: serde_json::Value = serde_json::from_slice(&art.manifest.bytes).unwrap();
-        assert_eq!(
-            v["artifactType"],
-            "application/vnd.example.thing.config.v1+json"
-        );
-        assert_eq!(
-            v["config"]["mediaType"],
-            "application/vnd.example.thing.config.v1+json"
-        );
+        assert_eq!(v["artifactType"], "application/vnd.example.thing.config.v1+json");
+        assert_eq!(v["config"]["mediaType"], "application/vnd.example.thing.config.v1+json");
     }
 }

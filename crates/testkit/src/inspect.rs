@@ -29,21 +29,13 @@ pub async fn tags(base_url: &str, repo: &str) -> Vec<String> {
 
 /// `(bytes, content type, sha256 digest of bytes)` of a manifest, `None` on 404
 /// (anonymous client).
-pub async fn manifest(
-    base_url: &str,
-    repo: &str,
-    reference: &str,
-) -> Option<(Bytes, String, String)> {
-    RegistryClient::new()
-        .manifest(base_url, repo, reference)
-        .await
+pub async fn manifest(base_url: &str, repo: &str, reference: &str) -> Option<(Bytes, String, String)> {
+    RegistryClient::new().manifest(base_url, repo, reference).await
 }
 
 /// Whether `HEAD /v2/<repo>/blobs/<digest>` answers 200 (anonymous client).
 pub async fn blob_exists(base_url: &str, repo: &str, digest: &str) -> bool {
-    RegistryClient::new()
-        .blob_exists(base_url, repo, digest)
-        .await
+    RegistryClient::new().blob_exists(base_url, repo, digest).await
 }
 
 /// A blob's content, `None` on 404 (anonymous client).
@@ -90,9 +82,7 @@ pub async fn assert_mirror_complete_with(
                 "testkit: mirror differs: {dst}/{dst_repo}:{tag} is {dst_digest}, \
                  source {src}/{src_repo}:{tag} is {src_digest}"
             );
-            dst_client
-                .walk(dst, dst_repo, tag, &src_digest, &mut seen)
-                .await;
+            dst_client.walk(dst, dst_repo, tag, &src_digest, &mut seen).await;
         }
     }
 }
@@ -112,10 +102,7 @@ impl RegistryClient {
     /// Like [`catalog`](Self::catalog), asking for `page_size` entries per page.
     pub async fn catalog_paged(&self, base_url: &str, page_size: usize) -> Vec<String> {
         let url = format!("{}/v2/_catalog?n={page_size}", trim_base(base_url));
-        let mut repos = self
-            .paged_list(&url, "repositories", false)
-            .await
-            .unwrap_or_default();
+        let mut repos = self.paged_list(&url, "repositories", false).await.unwrap_or_default();
         repos.sort();
         repos
     }
@@ -123,22 +110,14 @@ impl RegistryClient {
     /// Tags of `repo` (all pages), sorted; empty if the repository is unknown.
     pub async fn tags(&self, base_url: &str, repo: &str) -> Vec<String> {
         let url = format!("{}/v2/{repo}/tags/list", trim_base(base_url));
-        let mut tags = self
-            .paged_list(&url, "tags", true)
-            .await
-            .unwrap_or_default();
+        let mut tags = self.paged_list(&url, "tags", true).await.unwrap_or_default();
         tags.sort();
         tags
     }
 
     /// Follows `Link` pagination collecting the string array `field`. `None` on a 404
     /// when `tolerate_404`.
-    async fn paged_list(
-        &self,
-        first_url: &str,
-        field: &str,
-        tolerate_404: bool,
-    ) -> Option<Vec<String>> {
+    async fn paged_list(&self, first_url: &str, field: &str, tolerate_404: bool) -> Option<Vec<String>> {
         let mut out = Vec::new();
         let mut url = first_url.to_owned();
         for _ in 0..MAX_PAGES {
@@ -155,8 +134,8 @@ impl RegistryClient {
                 .bytes()
                 .await
                 .unwrap_or_else(|e| panic!("testkit: {what}: reading body: {e}"));
-            let body: Value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("testkit: {what}: bad JSON: {e}"));
+            let body: Value =
+                serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("testkit: {what}: bad JSON: {e}"));
             // A repository without tags may answer `"tags": null`.
             if let Some(items) = body.get(field).and_then(Value::as_array) {
                 out.extend(items.iter().filter_map(|v| v.as_str().map(str::to_owned)));
@@ -170,12 +149,7 @@ impl RegistryClient {
     }
 
     /// `(bytes, content type, sha256 digest of bytes)` of a manifest; `None` on 404.
-    pub async fn manifest(
-        &self,
-        base_url: &str,
-        repo: &str,
-        reference: &str,
-    ) -> Option<(Bytes, String, String)> {
+    pub async fn manifest(&self, base_url: &str, repo: &str, reference: &str) -> Option<(Bytes, String, String)> {
         let url = format!("{}/v2/{repo}/manifests/{reference}", trim_base(base_url));
         let what = format!("GET {url}");
         let response = self
@@ -260,14 +234,7 @@ impl RegistryClient {
     /// Checks that manifest `root_digest` (reached from `tag`) and everything it
     /// references exist in `repo`, with matching digests and blob sizes. `seen` skips
     /// manifests already walked.
-    async fn walk(
-        &self,
-        base_url: &str,
-        repo: &str,
-        tag: &str,
-        root_digest: &str,
-        seen: &mut HashSet<String>,
-    ) {
+    async fn walk(&self, base_url: &str, repo: &str, tag: &str, root_digest: &str, seen: &mut HashSet<String>) {
         let base = trim_base(base_url);
         // (manifest digest, what referenced it)
         let mut stack = vec![(root_digest.to_owned(), format!("tag {tag}"))];
@@ -275,17 +242,15 @@ impl RegistryClient {
             if !seen.insert(digest.clone()) {
                 continue;
             }
-            let Some((bytes, content_type, actual)) = self.manifest(base, repo, &digest).await
-            else {
+            let Some((bytes, content_type, actual)) = self.manifest(base, repo, &digest).await else {
                 panic!("testkit: dangling: {base}/{repo}: manifest {digest} ({from}) is missing");
             };
             assert_eq!(
                 actual, digest,
                 "testkit: {base}/{repo}: manifest {digest} ({from}) has content digest {actual}"
             );
-            let doc: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!("testkit: {base}/{repo}: manifest {digest} ({from}) is not JSON: {e}")
-            });
+            let doc: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("testkit: {base}/{repo}: manifest {digest} ({from}) is not JSON: {e}"));
             let here = format!("{from} → {digest}");
             if let Some(children) = doc.get("manifests").and_then(Value::as_array) {
                 for child in children {
@@ -295,19 +260,13 @@ impl RegistryClient {
                 continue;
             }
             let config = doc.get("config").into_iter();
-            let layers = doc
-                .get("layers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten();
+            let layers = doc.get("layers").and_then(Value::as_array).into_iter().flatten();
             let mut blobs = 0;
             for desc in config.chain(layers) {
                 blobs += 1;
                 let (blob_digest, size) = descriptor(desc, base, repo, &here);
                 match self.blob_size(base, repo, &blob_digest).await {
-                    None => panic!(
-                        "testkit: dangling: {base}/{repo}: blob {blob_digest} ({here}) is missing"
-                    ),
+                    None => panic!("testkit: dangling: {base}/{repo}: blob {blob_digest} ({here}) is missing"),
                     Some(actual) => assert_eq!(
                         Some(actual),
                         size,

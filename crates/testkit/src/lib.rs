@@ -53,8 +53,7 @@ pub use client::RegistryClient;
 pub use corpus::{small_corpus, standard_corpus, standard_corpus_with_large_layer, SeedImage};
 pub use image::{artifact, image, index, layer, Blob, Format, Image, Manifest, Platform};
 pub use inspect::{
-    assert_closure, assert_mirror_complete, assert_mirror_complete_with, blob, blob_exists,
-    catalog, manifest, tags,
+    assert_closure, assert_mirror_complete, assert_mirror_complete_with, blob, blob_exists, catalog, manifest, tags,
 };
 pub use proxy::{CountingProxy, ProxyOptions, RecordedRequest};
 pub use registry::{RegistryOptions, TestRegistry};

@@ -84,9 +84,7 @@ struct Shared {
 
 impl Shared {
     fn log(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
-        self.log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn record(&self, method: &Method, path: &str, status: StatusCode) {
@@ -140,9 +138,7 @@ impl CountingProxy {
 
         // Bound before the thread starts: connections queue in the backlog right away.
         let listener = TcpListener::bind("127.0.0.1:0").expect("testkit: proxy bind");
-        listener
-            .set_nonblocking(true)
-            .expect("testkit: proxy set_nonblocking");
+        listener.set_nonblocking(true).expect("testkit: proxy set_nonblocking");
         let addr = listener.local_addr().expect("testkit: proxy local_addr");
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
@@ -193,12 +189,7 @@ impl CountingProxy {
 
     /// The requests that may change the registry: POST, PUT, PATCH, DELETE.
     pub fn writes(&self) -> Vec<RecordedRequest> {
-        self.shared
-            .log()
-            .iter()
-            .filter(|r| r.is_write())
-            .cloned()
-            .collect()
+        self.shared.log().iter().filter(|r| r.is_write()).cloned().collect()
     }
 
     /// Forgets all recorded requests.
@@ -219,8 +210,7 @@ impl Drop for CountingProxy {
 }
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: oneshot::Receiver<()>) {
-    let listener =
-        tokio::net::TcpListener::from_std(listener).expect("testkit: proxy tokio listener");
+    let listener = tokio::net::TcpListener::from_std(listener).expect("testkit: proxy tokio listener");
     let client: UpstreamClient = Client::builder(TokioExecutor::new()).build_http();
     loop {
         let stream = tokio::select! {
@@ -250,11 +240,7 @@ async fn forward(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let method = req.method().clone();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
+    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
 
     // Fault-injection seam: `decide` will pick a fault for this request and the arms of
     // this match will carry it out instead of (or around) the faithful forwarding below.
@@ -282,12 +268,7 @@ async fn forward(
     }
 }
 
-fn error_response(
-    shared: &Shared,
-    method: &Method,
-    path: &str,
-    message: &str,
-) -> Response<ProxyBody> {
+fn error_response(shared: &Shared, method: &Method, path: &str, message: &str) -> Response<ProxyBody> {
     shared.record(method, path, StatusCode::BAD_GATEWAY);
     let mut response = Response::new(Either::Right(Full::new(Bytes::from(format!(
         "testkit proxy: upstream error: {message}\n"

@@ -168,9 +168,7 @@ impl TestRegistry {
 
     /// `(user, password)` if the registry was started with htpasswd auth.
     pub fn credentials(&self) -> Option<(&str, &str)> {
-        self.credentials
-            .as_ref()
-            .map(|(u, p)| (u.as_str(), p.as_str()))
+        self.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
     }
 
     /// A [`RegistryClient`](crate::RegistryClient) for this registry, with its htpasswd
@@ -199,11 +197,7 @@ impl Drop for TestRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!(
-                "testkit: registry {} log tail:\n{}",
-                self.url(),
-                self.log_tail()
-            );
+            eprintln!("testkit: registry {} log tail:\n{}", self.url(), self.log_tail());
         }
     }
 }
@@ -335,11 +329,7 @@ pub(crate) fn probe_v2(port: u16) -> Option<(u16, String)> {
     let mut buf = Vec::new();
     let _ = stream.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf);
-    let head = text
-        .split("\r\n\r\n")
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let head = text.split("\r\n\r\n").next().unwrap_or_default().to_string();
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, head))
 }

@@ -12,16 +12,12 @@ use reqwest::{Method, StatusCode};
 use crate::client::{describe, resolve, trim_base, RegistryClient};
 use crate::image::{Blob, Image, Manifest};
 
-pub use crate::inspect::{
-    assert_closure, assert_mirror_complete, blob, blob_exists, catalog, manifest, tags,
-};
+pub use crate::inspect::{assert_closure, assert_mirror_complete, blob, blob_exists, catalog, manifest, tags};
 
 /// Pushes `image` (children by digest first, then blobs, then the top manifest as `tag`)
 /// with an anonymous client.
 pub async fn push_image(base_url: &str, repo: &str, tag: &str, image: &Image) {
-    RegistryClient::new()
-        .push_image(base_url, repo, tag, image)
-        .await;
+    RegistryClient::new().push_image(base_url, repo, tag, image).await;
 }
 
 /// Uploads one blob unless the repository already has it (anonymous client).
@@ -42,8 +38,7 @@ impl RegistryClient {
     /// first, then the top-level manifest under `tag`.
     pub async fn push_image(&self, base_url: &str, repo: &str, tag: &str, image: &Image) {
         self.push_content(base_url, repo, image).await;
-        self.push_manifest(base_url, repo, tag, &image.manifest)
-            .await;
+        self.push_manifest(base_url, repo, tag, &image.manifest).await;
     }
 
     /// Pushes everything `image.manifest` references (not the manifest itself).
@@ -74,9 +69,7 @@ impl RegistryClient {
         let base = trim_base(base_url);
         let start_url = format!("{base}/v2/{repo}/blobs/uploads/");
         let what = format!("start upload of {} to {base}/{repo}", blob.digest);
-        let response = self
-            .send(self.request(Method::POST, &start_url), &what)
-            .await;
+        let response = self.send(self.request(Method::POST, &start_url), &what).await;
         if response.status() != StatusCode::ACCEPTED {
             panic!("testkit: {what}: {}", describe(response).await);
         }
@@ -88,15 +81,9 @@ impl RegistryClient {
             .to_owned();
         // Location may be absolute or relative, with or without a query already.
         let mut upload_url = resolve(&start_url, &location);
-        upload_url
-            .query_pairs_mut()
-            .append_pair("digest", &blob.digest);
+        upload_url.query_pairs_mut().append_pair("digest", &blob.digest);
 
-        let what = format!(
-            "upload of {} ({} bytes) to {base}/{repo}",
-            blob.digest,
-            blob.size()
-        );
+        let what = format!("upload of {} ({} bytes) to {base}/{repo}", blob.digest, blob.size());
         let response = self
             .send(
                 self.request(Method::PUT, upload_url.as_str())
@@ -112,13 +99,7 @@ impl RegistryClient {
 
     /// Puts one manifest under `reference` with `Content-Type` = its media type, and
     /// checks the registry reports the expected digest.
-    pub async fn push_manifest(
-        &self,
-        base_url: &str,
-        repo: &str,
-        reference: &str,
-        manifest: &Manifest,
-    ) {
+    pub async fn push_manifest(&self, base_url: &str, repo: &str, reference: &str, manifest: &Manifest) {
         let base = trim_base(base_url);
         let url = format!("{base}/v2/{repo}/manifests/{reference}");
         let what = format!(

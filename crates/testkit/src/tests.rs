@@ -31,10 +31,7 @@ fn drop_stops_the_registry() {
     let dir = registry.dir().to_path_buf();
     assert!(probe_v2(port).is_some());
     drop(registry);
-    assert!(
-        probe_v2(port).is_none(),
-        "port {port} still answers after drop"
-    );
+    assert!(probe_v2(port).is_none(), "port {port} still answers after drop");
     assert!(!dir.exists(), "temp dir {dir:?} not removed");
 }
 
@@ -48,10 +45,7 @@ async fn standard_corpus_round_trips() {
     let expected_repos = repos(&corpus);
     assert_eq!(catalog(&url).await, expected_repos);
     // Small pages exercise Link-header pagination.
-    assert_eq!(
-        RegistryClient::new().catalog_paged(&url, 2).await,
-        expected_repos
-    );
+    assert_eq!(RegistryClient::new().catalog_paged(&url, 2).await, expected_repos);
 
     for s in &corpus {
         let (bytes, content_type, digest) = manifest(&url, &s.repo, &s.tag)
@@ -74,10 +68,7 @@ async fn standard_corpus_round_trips() {
     assert!(tags(&url, "no/such/repo").await.is_empty());
     assert!(manifest(&url, "team/app", "no-such-tag").await.is_none());
 
-    let pairs: Vec<(&str, &str)> = expected_repos
-        .iter()
-        .map(|r| (r.as_str(), r.as_str()))
-        .collect();
+    let pairs: Vec<(&str, &str)> = expected_repos.iter().map(|r| (r.as_str(), r.as_str())).collect();
     assert_mirror_complete(&url, &url, &pairs).await;
 
     // Spot checks of the corpus' media types as served.
@@ -96,12 +87,7 @@ async fn standard_corpus_round_trips() {
 async fn mirror_check_detects_missing_tag() {
     let src = TestRegistry::start();
     let dst = TestRegistry::start();
-    let img = image(
-        Format::Oci,
-        ("linux", "amd64"),
-        vec![layer(Format::Oci, 1, 100)],
-        "x",
-    );
+    let img = image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, 1, 100)], "x");
     push_image(&src.url(), "a/b", "t1", &img).await;
     push_image(&src.url(), "a/b", "t2", &img).await;
     push_image(&dst.url(), "c", "t1", &img).await;
@@ -136,17 +122,14 @@ async fn proxy_forwards_and_records_writes() {
             .any(|r| r.method == "PUT" && r.path.contains("/blobs/uploads/") && r.status == 201),
         "{writes:?}"
     );
-    assert!(writes.iter().any(|r| r.method == "PUT"
-        && r.path == "/v2/proxied/repo/manifests/v1"
-        && r.status == 201));
+    assert!(writes
+        .iter()
+        .any(|r| r.method == "PUT" && r.path == "/v2/proxied/repo/manifests/v1" && r.status == 201));
     assert!(proxy.requests().iter().any(|r| r.method == "HEAD"));
 
     // Visible directly in the upstream registry.
     assert_eq!(
-        manifest(&registry.url(), "proxied/repo", "v1")
-            .await
-            .unwrap()
-            .2,
+        manifest(&registry.url(), "proxied/repo", "v1").await.unwrap().2,
         img.manifest.digest
     );
 
@@ -182,10 +165,7 @@ async fn large_blob_streams_through_proxy() {
         .expect("blob readable through proxy");
     assert_eq!(back.len(), big.bytes.len());
     assert_eq!(sha256_digest(&back), big.digest);
-    assert!(proxy
-        .writes()
-        .iter()
-        .any(|r| r.method == "PUT" && r.status == 201));
+    assert!(proxy.writes().iter().any(|r| r.method == "PUT" && r.status == 201));
 }
 
 #[tokio::test]
@@ -208,19 +188,9 @@ async fn htpasswd_registry_requires_basic_auth() {
         .unwrap_or_default()
         .to_owned();
     assert!(challenge.starts_with("Basic"), "{challenge}");
-    let wrong = http
-        .get(&v2)
-        .basic_auth("alice", Some("nope"))
-        .send()
-        .await
-        .unwrap();
+    let wrong = http.get(&v2).basic_auth("alice", Some("nope")).send().await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let ok = http
-        .get(&v2)
-        .basic_auth("alice", Some("s3cret"))
-        .send()
-        .await
-        .unwrap();
+    let ok = http.get(&v2).basic_auth("alice", Some("s3cret")).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
 
     // Seeding and reading work with an authenticated client.
@@ -231,9 +201,7 @@ async fn htpasswd_registry_requires_basic_auth() {
         vec![layer(Format::Oci, 9, 512)],
         "auth",
     );
-    client
-        .push_image(&registry.url(), "private/app", "1", &img)
-        .await;
+    client.push_image(&registry.url(), "private/app", "1", &img).await;
     assert_eq!(client.tags(&registry.url(), "private/app").await, vec!["1"]);
     client.assert_closure(&registry.url(), "private/app").await;
 }

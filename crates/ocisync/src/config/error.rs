@@ -36,7 +36,12 @@ impl fmt::Display for ConfigProblem {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.problems.len();
-        write!(f, "invalid config {}: {count} problem{}", self.file.display(), if count == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "invalid config {}: {count} problem{}",
+            self.file.display(),
+            if count == 1 { "" } else { "s" }
+        )?;
         for problem in &self.problems {
             write!(f, "\n  {}{problem}", self.file.display())?;
         }

@@ -70,7 +70,11 @@ impl MarkedEventReceiver for Collector {
         match event {
             Event::Scalar(value, ..) if self.expecting_key() => {
                 if let Some(Frame::Mapping { path, key }) = self.stack.last_mut() {
-                    let full = if path.is_empty() { value.clone() } else { format!("{path}.{value}") };
+                    let full = if path.is_empty() {
+                        value.clone()
+                    } else {
+                        format!("{path}.{value}")
+                    };
                     *key = Some(value);
                     self.record(&full, mark);
                 }

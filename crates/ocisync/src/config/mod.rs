@@ -113,7 +113,10 @@ fn parse(text: &str) -> Result<RawConfig, ConfigProblem> {
                 key: "version".to_owned(),
                 line: position.map(|p| p.line),
                 column: position.map(|p| p.column),
-                message: format!("unsupported version {}; this ocisync reads version: 1", serde_yaml::to_string(version).unwrap_or_default().trim()),
+                message: format!(
+                    "unsupported version {}; this ocisync reads version: 1",
+                    serde_yaml::to_string(version).unwrap_or_default().trim()
+                ),
             });
         }
         Some(_) => {}
@@ -163,7 +166,13 @@ impl Checker {
         Config { registries, syncs }
     }
 
-    fn check_registry(&mut self, name: &str, raw: RawRegistry, base_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> RegistryConfig {
+    fn check_registry(
+        &mut self,
+        name: &str,
+        raw: RawRegistry,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> RegistryConfig {
         let key = format!("registries.{name}");
         if raw.urls.is_empty() {
             self.problem(format!("{key}.urls"), "needs at least one url".into());
@@ -172,18 +181,27 @@ impl Checker {
         for (index, text) in raw.urls.iter().enumerate() {
             match parse_registry_url(text) {
                 Ok(url) => urls.push(url),
-                Err(reason) => self.problem(format!("{key}.urls[{index}]"), format!("invalid url \"{text}\": {reason}")),
+                Err(reason) => self.problem(
+                    format!("{key}.urls[{index}]"),
+                    format!("invalid url \"{text}\": {reason}"),
+                ),
             }
         }
         let password = match (&raw.password_env, &raw.password_file) {
             (Some(_), Some(_)) => {
-                self.problem(format!("{key}.password_env"), "set password_env or password_file, not both".into());
+                self.problem(
+                    format!("{key}.password_env"),
+                    "set password_env or password_file, not both".into(),
+                );
                 None
             }
             (Some(variable), None) => match env(variable) {
                 Some(value) => Some(Secret::new(value)),
                 None => {
-                    self.problem(format!("{key}.password_env"), format!("environment variable {variable} is not set"));
+                    self.problem(
+                        format!("{key}.password_env"),
+                        format!("environment variable {variable} is not set"),
+                    );
                     None
                 }
             },
@@ -192,7 +210,10 @@ impl Checker {
                 match std::fs::read_to_string(&path) {
                     Ok(value) => Some(Secret::new(value.trim_end_matches(['\r', '\n']))),
                     Err(error) => {
-                        self.problem(format!("{key}.password_file"), format!("cannot read {}: {error}", path.display()));
+                        self.problem(
+                            format!("{key}.password_file"),
+                            format!("cannot read {}: {error}", path.display()),
+                        );
                         None
                     }
                 }
@@ -220,16 +241,28 @@ impl Checker {
         }
     }
 
-    fn check_sync(&mut self, index: usize, raw: RawSync, registries: &BTreeMap<String, RegistryConfig>, names: &mut HashSet<String>) -> SyncConfig {
+    fn check_sync(
+        &mut self,
+        index: usize,
+        raw: RawSync,
+        registries: &BTreeMap<String, RegistryConfig>,
+        names: &mut HashSet<String>,
+    ) -> SyncConfig {
         let key = format!("syncs[{index}]");
         for (field, registry) in [("from", &raw.from), ("to", &raw.to)] {
             if !registries.contains_key(registry) {
                 let known = registries.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
-                self.problem(format!("{key}.{field}"), format!("unknown registry \"{registry}\" (defined: {known})"));
+                self.problem(
+                    format!("{key}.{field}"),
+                    format!("unknown registry \"{registry}\" (defined: {known})"),
+                );
             }
         }
         if raw.from == raw.to {
-            self.problem(format!("{key}.to"), format!("copies registry \"{}\" onto itself", raw.to));
+            self.problem(
+                format!("{key}.to"),
+                format!("copies registry \"{}\" onto itself", raw.to),
+            );
         }
         let name = raw.name.unwrap_or_else(|| format!("{}-to-{}", raw.from, raw.to));
         if !names.insert(name.clone()) {

@@ -54,24 +54,66 @@ fn each_problem_names_line_column_and_key() {
         // YAML syntax: position from the parser.
         ("version: 1\nregistries: [\n", "ocisync.yaml:3:1: "),
         // Unknown keys are errors, with position.
-        (&MINIMAL.replace("    to: mirror", "    to: mirror\n    tags: x"), "ocisync.yaml:10:5: syncs[0]: unknown field `tags`"),
-        (&MINIMAL.replace("version: 1", "version: 1\nworkers: 3"), "unknown field `workers`"),
+        (
+            &MINIMAL.replace("    to: mirror", "    to: mirror\n    tags: x"),
+            "ocisync.yaml:10:5: syncs[0]: unknown field `tags`",
+        ),
+        (
+            &MINIMAL.replace("version: 1", "version: 1\nworkers: 3"),
+            "unknown field `workers`",
+        ),
         // Meaning: key path and position found afterwards.
-        (&MINIMAL.replace("from: upstream", "from: upstrem"), "ocisync.yaml:8:5: syncs[0].from: unknown registry \"upstrem\" (defined: mirror, upstream)"),
-        (&MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"ftp://x\""), "ocisync.yaml:4:12: registries.upstream.urls[0]: invalid url \"ftp://x\": scheme must be http or https"),
-        (&MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"http://u:p@x\""), "credentials do not belong in the url"),
-        (&MINIMAL.replace("[\"http://127.0.0.1:5001\"]", "[]"), "registries.upstream.urls: needs at least one url"),
-        (&MINIMAL.replace("to: mirror", "to: upstream"), "syncs[0].to: copies registry \"upstream\" onto itself"),
-        (&MINIMAL.replace("version: 1", "version: 2"), "ocisync.yaml:1:1: version: unsupported version 2"),
+        (
+            &MINIMAL.replace("from: upstream", "from: upstrem"),
+            "ocisync.yaml:8:5: syncs[0].from: unknown registry \"upstrem\" (defined: mirror, upstream)",
+        ),
+        (
+            &MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"ftp://x\""),
+            "ocisync.yaml:4:12: registries.upstream.urls[0]: invalid url \"ftp://x\": scheme must be http or https",
+        ),
+        (
+            &MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"http://u:p@x\""),
+            "credentials do not belong in the url",
+        ),
+        (
+            &MINIMAL.replace("[\"http://127.0.0.1:5001\"]", "[]"),
+            "registries.upstream.urls: needs at least one url",
+        ),
+        (
+            &MINIMAL.replace("to: mirror", "to: upstream"),
+            "syncs[0].to: copies registry \"upstream\" onto itself",
+        ),
+        (
+            &MINIMAL.replace("version: 1", "version: 2"),
+            "ocisync.yaml:1:1: version: unsupported version 2",
+        ),
         ("registries: {}\n", "version: missing"),
         ("version: 1\n", "no registries defined"),
-        (&format!("{MINIMAL}  - from: upstream\n    to: mirror\n"), "syncs[1].name: sync name \"upstream-to-mirror\" is used twice"),
-        (&MINIMAL.replace("    urls: [\"http://127.0.0.1:5002\"]", "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot"), "registries.mirror.username: needs password_env or password_file"),
-        (&MINIMAL.replace("    urls: [\"http://127.0.0.1:5002\"]", "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_env: UNSET_VARIABLE"), "environment variable UNSET_VARIABLE is not set"),
+        (
+            &format!("{MINIMAL}  - from: upstream\n    to: mirror\n"),
+            "syncs[1].name: sync name \"upstream-to-mirror\" is used twice",
+        ),
+        (
+            &MINIMAL.replace(
+                "    urls: [\"http://127.0.0.1:5002\"]",
+                "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot",
+            ),
+            "registries.mirror.username: needs password_env or password_file",
+        ),
+        (
+            &MINIMAL.replace(
+                "    urls: [\"http://127.0.0.1:5002\"]",
+                "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_env: UNSET_VARIABLE",
+            ),
+            "environment variable UNSET_VARIABLE is not set",
+        ),
     ];
     for (text, expected) in cases {
         let output = errors(text);
-        assert!(output.contains(expected), "expected {expected:?} in:\n{output}\nfor config:\n{text}");
+        assert!(
+            output.contains(expected),
+            "expected {expected:?} in:\n{output}\nfor config:\n{text}"
+        );
     }
 }
 
@@ -82,7 +124,10 @@ fn reports_every_problem_at_once() {
         .replace("to: mirror", "to: elsewhere")
         .replace("\"http://127.0.0.1:5001\"", "\"not a url\"");
     let output = errors(&text);
-    assert!(output.starts_with("invalid config ocisync.yaml: 3 problems"), "{output}");
+    assert!(
+        output.starts_with("invalid config ocisync.yaml: 3 problems"),
+        "{output}"
+    );
     for expected in ["syncs[0].from", "syncs[0].to", "registries.upstream.urls[0]"] {
         assert!(output.contains(expected), "missing {expected} in {output}");
     }
@@ -97,5 +142,40 @@ fn password_file_is_read_relative_to_the_config() {
         "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_file: password",
     );
     let config = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &|_| None).unwrap();
-    assert_eq!(config.registries["mirror"].credentials.as_ref().unwrap().password.expose(), "from-file");
+    assert_eq!(
+        config.registries["mirror"]
+            .credentials
+            .as_ref()
+            .unwrap()
+            .password
+            .expose(),
+        "from-file"
+    );
+}
+
+#[test]
+fn every_example_config_parses() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Secrets referenced by examples are supplied; files are checked for existence, so
+            // examples use password_file only where a test can provide it.
+            let result = Config::from_yaml(&text, &path, &|_| Some("example".to_owned()));
+            match result {
+                Ok(_) => {}
+                Err(error) => {
+                    // A password_file path that does not exist on this machine is the only
+                    // acceptable problem: it names a Kubernetes Secret mount.
+                    for problem in &error.problems {
+                        assert!(problem.key.ends_with("password_file"), "{}: {problem}", path.display());
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no examples found in {}", examples.display());
 }

@@ -4,7 +4,11 @@ use crate::support::{ocisync, write_config, Run};
 
 fn assert_clear(run: &Run, expected: &[&str]) {
     for text in expected {
-        assert!(run.stderr.contains(text), "expected {text:?} in stderr:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(text),
+            "expected {text:?} in stderr:\n{}",
+            run.stderr
+        );
     }
     assert!(!run.stderr.contains("backtrace"), "no backtraces:\n{}", run.stderr);
 }
@@ -14,7 +18,12 @@ fn missing_config_file() {
     let run = ocisync(&["once", "--config", "/nonexistent/ocisync.yaml"]);
     run.expect_code(2);
     assert_clear(&run, &["/nonexistent/ocisync.yaml", "cannot read the file"]);
-    assert_eq!(run.stderr.lines().count(), 2, "heading and one problem:\n{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().count(),
+        2,
+        "heading and one problem:\n{}",
+        run.stderr
+    );
 }
 
 fn run_config(text: &str) -> Run {
@@ -52,11 +61,19 @@ fn sync_naming_unknown_registry() {
 #[test]
 fn unreachable_registry_fails_the_sync_with_exit_1() {
     // A port that was free a moment ago: connections are refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &format!("http://127.0.0.1:{port}"), "http://127.0.0.1:9");
     let run = ocisync(&["once", "--config", config.to_str().unwrap()]);
     run.expect_code(1);
     assert!(run.stdout.contains("FAILED sync: catalog:"), "summary:\n{}", run.stdout);
-    assert!(run.stdout.contains(&format!("127.0.0.1:{port}")), "names the registry:\n{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("127.0.0.1:{port}")),
+        "names the registry:\n{}",
+        run.stdout
+    );
 }

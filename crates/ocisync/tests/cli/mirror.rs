@@ -1,10 +1,10 @@
 //! A whole upstream mirrored into a second registry, then a second pass that writes nothing.
 
-use ocisync_testkit::{
-    assert_closure, assert_mirror_complete, corpus, corpus::seed, manifest, standard_corpus, standard_corpus_with_large_layer,
-    CountingProxy, TestRegistry,
-};
 use ocisync_testkit::push_image;
+use ocisync_testkit::{
+    assert_closure, assert_mirror_complete, corpus, corpus::seed, manifest, standard_corpus,
+    standard_corpus_with_large_layer, CountingProxy, TestRegistry,
+};
 
 use crate::support::{blob_data_path, ocisync, read_json, tag_entries, write_config};
 
@@ -19,7 +19,13 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &upstream_proxy.url(), &mirror_proxy.url());
     let report_path = dir.path().join("report.json");
-    let args = ["once", "--config", config.to_str().unwrap(), "--report", report_path.to_str().unwrap()];
+    let args = [
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ];
 
     let first = ocisync(&args);
     first.expect_code(0);
@@ -32,8 +38,15 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
     assert_eq!(entries.len(), images.len(), "one report entry per upstream tag");
     for (repo, entry) in &entries {
         assert_eq!(entry["outcome"], "copied", "{repo}: {entry}");
-        let seeded = images.iter().find(|i| &i.repo == repo && i.tag == entry["tag"]).unwrap();
-        assert_eq!(entry["digest"], seeded.image.digest(), "report names the upstream digest");
+        let seeded = images
+            .iter()
+            .find(|i| &i.repo == repo && i.tag == entry["tag"])
+            .unwrap();
+        assert_eq!(
+            entry["digest"],
+            seeded.image.digest(),
+            "report names the upstream digest"
+        );
     }
     let unique_blob_bytes: u64 = {
         let mut seen = std::collections::HashMap::new();
@@ -44,21 +57,37 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
         }
         seen.values().sum()
     };
-    assert_eq!(report["totals"]["bytes"].as_u64().unwrap(), unique_blob_bytes, "each blob crosses once per repository");
-    assert!(first.stdout.contains(&format!("{} tags copied", images.len())), "summary: {}", first.stdout);
+    assert_eq!(
+        report["totals"]["bytes"].as_u64().unwrap(),
+        unique_blob_bytes,
+        "each blob crosses once per repository"
+    );
+    assert!(
+        first.stdout.contains(&format!("{} tags copied", images.len())),
+        "summary: {}",
+        first.stdout
+    );
 
     // Second pass over an unchanged upstream: no write reaches the destination, no blob is read.
     upstream_proxy.reset();
     mirror_proxy.reset();
     let second = ocisync(&args);
     second.expect_code(0);
-    assert_eq!(mirror_proxy.writes(), Vec::new(), "second pass wrote to the destination");
+    assert_eq!(
+        mirror_proxy.writes(),
+        Vec::new(),
+        "second pass wrote to the destination"
+    );
     let blob_reads: Vec<_> = upstream_proxy
         .requests()
         .into_iter()
         .filter(|r| r.path.contains("/blobs/") || (r.method == "GET" && r.path.contains("/manifests/")))
         .collect();
-    assert_eq!(blob_reads, Vec::new(), "second pass read manifests or blobs it did not need");
+    assert_eq!(
+        blob_reads,
+        Vec::new(),
+        "second pass read manifests or blobs it did not need"
+    );
     let report = read_json(&report_path);
     for (repo, entry) in tag_entries(&report) {
         assert_eq!(entry["outcome"], "skipped", "{repo}: {entry}");
@@ -67,7 +96,10 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
     }
 
     // A tag moved upstream: the next pass copies exactly that tag to its new digest.
-    let moved = images.iter().find(|i| i.repo == "team/app" && i.tag == "v1.0.0").unwrap();
+    let moved = images
+        .iter()
+        .find(|i| i.repo == "team/app" && i.tag == "v1.0.0")
+        .unwrap();
     push_image(&upstream.url(), "team/app", "stable", &moved.image).await;
     let third = ocisync(&args);
     third.expect_code(0);
@@ -88,8 +120,17 @@ async fn corrupt_upstream_blob_fails_only_its_image_and_leaves_nothing_visible()
     let images = standard_corpus_with_large_layer(1024 * 1024);
     seed(&upstream.url(), &images).await;
     // Flip bytes of the large layer on the upstream's disk: it is served, but wrong.
-    let victim = images.iter().find(|i| i.repo == "team/tools/cli" && i.tag == "2.0").unwrap();
-    let large = victim.image.all_blobs().into_iter().max_by_key(|b| b.size()).unwrap().clone();
+    let victim = images
+        .iter()
+        .find(|i| i.repo == "team/tools/cli" && i.tag == "2.0")
+        .unwrap();
+    let large = victim
+        .image
+        .all_blobs()
+        .into_iter()
+        .max_by_key(|b| b.size())
+        .unwrap()
+        .clone();
     let path = blob_data_path(upstream.dir(), &large.digest);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[1000] ^= 0xff;
@@ -98,26 +139,42 @@ async fn corrupt_upstream_blob_fails_only_its_image_and_leaves_nothing_visible()
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &upstream.url(), &mirror.url());
     let report_path = dir.path().join("report.json");
-    let run = ocisync(&["once", "--config", config.to_str().unwrap(), "--report", report_path.to_str().unwrap()]);
+    let run = ocisync(&[
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ]);
     run.expect_code(1);
-    assert!(run.stdout.contains("FAILED team/tools/cli:2.0"), "summary names the failed image:\n{}", run.stdout);
+    assert!(
+        run.stdout.contains("FAILED team/tools/cli:2.0"),
+        "summary names the failed image:\n{}",
+        run.stdout
+    );
     assert!(run.stderr.contains("digest mismatch"), "log says why:\n{}", run.stderr);
 
     let report = read_json(&report_path);
     for (repo, entry) in tag_entries(&report) {
-        let uses_large_layer = images
-            .iter()
-            .any(|i| i.repo == repo && i.tag == entry["tag"] && i.image.all_blobs().iter().any(|b| b.digest == large.digest));
+        let uses_large_layer = images.iter().any(|i| {
+            i.repo == repo && i.tag == entry["tag"] && i.image.all_blobs().iter().any(|b| b.digest == large.digest)
+        });
         if uses_large_layer {
             assert_eq!(entry["outcome"], "failed", "{repo}: {entry}");
             assert!(entry["error"].as_str().unwrap().contains("digest mismatch"), "{entry}");
             let tag = entry["tag"].as_str().unwrap();
-            assert!(manifest(&mirror.url(), &repo, tag).await.is_none(), "{repo}:{tag} must not be visible");
+            assert!(
+                manifest(&mirror.url(), &repo, tag).await.is_none(),
+                "{repo}:{tag} must not be visible"
+            );
         } else {
             assert_eq!(entry["outcome"], "copied", "{repo}: {entry}");
         }
     }
-    assert!(!ocisync_testkit::blob_exists(&mirror.url(), "team/tools/cli", &large.digest).await, "no corrupt blob committed");
+    assert!(
+        !ocisync_testkit::blob_exists(&mirror.url(), "team/tools/cli", &large.digest).await,
+        "no corrupt blob committed"
+    );
     for repo in corpus::repos(&images) {
         if ocisync_testkit::tags(&mirror.url(), &repo).await.is_empty() {
             continue;
@@ -132,7 +189,10 @@ async fn corrupt_upstream_manifest_fails_only_its_tags() {
     let mirror = TestRegistry::start();
     let images = ocisync_testkit::small_corpus();
     seed(&upstream.url(), &images).await;
-    let victim = images.iter().find(|i| i.repo == "artifacts/thing" && i.tag == "v2").unwrap();
+    let victim = images
+        .iter()
+        .find(|i| i.repo == "artifacts/thing" && i.tag == "v2")
+        .unwrap();
     let path = blob_data_path(upstream.dir(), victim.image.digest());
     let mut bytes = std::fs::read(&path).unwrap();
     let last = bytes.len() - 2;
@@ -142,7 +202,14 @@ async fn corrupt_upstream_manifest_fails_only_its_tags() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &upstream.url(), &mirror.url());
     let report_path = dir.path().join("report.json");
-    ocisync(&["once", "--config", config.to_str().unwrap(), "--report", report_path.to_str().unwrap()]).expect_code(1);
+    ocisync(&[
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ])
+    .expect_code(1);
     let report = read_json(&report_path);
     let failed: Vec<String> = tag_entries(&report)
         .into_iter()
@@ -151,7 +218,10 @@ async fn corrupt_upstream_manifest_fails_only_its_tags() {
         .collect();
     assert_eq!(failed, vec!["artifacts/thing:v2".to_owned()]);
     assert!(manifest(&mirror.url(), "artifacts/thing", "v2").await.is_none());
-    assert!(manifest(&mirror.url(), "artifacts/thing", "v1").await.is_some(), "other tags still copied");
+    assert!(
+        manifest(&mirror.url(), "artifacts/thing", "v1").await.is_some(),
+        "other tags still copied"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -166,7 +236,14 @@ async fn large_blob_streams_without_growing_memory() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &upstream.url(), &mirror.url());
     let report_path = dir.path().join("report.json");
-    ocisync(&["once", "--config", config.to_str().unwrap(), "--report", report_path.to_str().unwrap()]).expect_code(0);
+    ocisync(&[
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ])
+    .expect_code(0);
     assert_mirror_complete(&upstream.url(), &mirror.url(), &[("big/image", "big/image")]).await;
     let report = read_json(&report_path);
     let peak = report["peak_rss_bytes"].as_u64().expect("peak RSS reported on Linux");

@@ -1,0 +1,36 @@
+# ocisync: every target installs what it needs on a fresh Debian machine.
+CARGO ?= cargo
+APT_PACKAGES := docker-registry
+
+.PHONY: all build demo test lint fmt deps clean
+
+all: build
+
+# Debian's docker-registry is the CNCF distribution registry (2.8) the tests and demo run.
+deps:
+	@if ! command -v docker-registry >/dev/null 2>&1; then \
+		echo "installing $(APT_PACKAGES)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+build:
+	$(CARGO) build --release
+
+demo: deps
+	$(CARGO) build --release --bin ocisync --bin ocisync-demo
+	./target/release/ocisync-demo ./target/release/ocisync
+
+test: deps
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

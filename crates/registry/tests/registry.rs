@@ -1,0 +1,159 @@
+//! The registry store against a real docker-registry (distribution 2.8).
+
+use bytes::Bytes;
+use futures_util::{stream, StreamExt};
+use ocisync_oci::{BlobStream, Descriptor, Digest, Reference, RepoName, Store, StoreError, Tag};
+use ocisync_registry::{Credentials, RegistryOptions, RegistryStore, Secret};
+use ocisync_testkit::{corpus, small_corpus, CountingProxy, RegistryOptions as TestRegistryOptions, TestRegistry};
+
+fn store(url: &str, page_size: usize) -> RegistryStore {
+    let mut options = RegistryOptions::new(url);
+    options.page_size = page_size;
+    RegistryStore::new(options).unwrap()
+}
+
+fn repo(name: &str) -> RepoName {
+    name.parse().unwrap()
+}
+
+fn body(content: &'static [u8]) -> BlobStream {
+    Box::pin(stream::iter(vec![Ok(Bytes::from_static(content))]))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catalog_with_link_header_pages_past_first_page() {
+    let registry = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&registry.url(), &images).await;
+    let proxy = CountingProxy::start(&registry.url());
+    let catalog = store(&proxy.url(), 2).catalog().await.unwrap();
+    let names: Vec<String> = catalog.iter().map(|r| r.to_string()).collect();
+    let mut expected = corpus::repos(&images);
+    expected.sort();
+    assert_eq!(names, expected);
+    let pages = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/v2/_catalog"))
+        .count();
+    assert_eq!(pages, expected.len().div_ceil(2), "one request per page of 2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_list_is_complete_even_when_the_registry_ignores_page_size() {
+    let registry = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&registry.url(), &images).await;
+    let proxy = CountingProxy::start(&registry.url());
+    // distribution 2.8 ignores `n` on tag lists: the client must neither loop nor lose tags.
+    let tags = store(&proxy.url(), 1).tags(&repo("team/app")).await.unwrap();
+    let mut expected: Vec<String> = images
+        .iter()
+        .filter(|i| i.repo == "team/app")
+        .map(|i| i.tag.clone())
+        .collect();
+    expected.sort();
+    assert_eq!(tags.iter().map(Tag::to_string).collect::<Vec<_>>(), expected);
+    assert!(proxy.requests().len() <= 3, "bounded requests: {:?}", proxy.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manifests_read_back_exactly_with_type_and_digest() {
+    let registry = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&registry.url(), &images).await;
+    let store = store(&registry.url(), 100);
+    for seeded in &images {
+        let reference = Reference::Tag(seeded.tag.parse().unwrap());
+        let head = store
+            .head_manifest(&repo(&seeded.repo), &reference)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.digest.to_string(), seeded.image.digest());
+        assert_eq!(head.media_type, seeded.image.manifest.media_type);
+        assert_eq!(head.size, seeded.image.manifest.size());
+        let manifest = store.manifest(&repo(&seeded.repo), &reference).await.unwrap();
+        assert_eq!(manifest.bytes, seeded.image.manifest.bytes);
+        assert_eq!(manifest.media_type, seeded.image.manifest.media_type);
+    }
+    let absent = Reference::Tag("absent".parse().unwrap());
+    assert_eq!(store.head_manifest(&repo("team/app"), &absent).await.unwrap(), None);
+    assert!(store
+        .manifest(&repo("team/app"), &absent)
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blobs_upload_in_one_put_stream_back_and_mount() {
+    let registry = TestRegistry::start();
+    let proxy = CountingProxy::start(&registry.url());
+    let store = store(&proxy.url(), 100);
+    let content: &'static [u8] = b"some layer content";
+    let descriptor = Descriptor::new(
+        "application/octet-stream",
+        Digest::sha256_of(content),
+        content.len() as u64,
+    );
+    assert!(!store.has_blob(&repo("a/one"), &descriptor.digest).await.unwrap());
+    store
+        .put_blob(&repo("a/one"), &descriptor, body(content))
+        .await
+        .unwrap();
+    let methods: Vec<String> = proxy.writes().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods, ["POST", "PUT"], "monolithic upload: no PATCH");
+    assert!(store.has_blob(&repo("a/one"), &descriptor.digest).await.unwrap());
+    let mut stream = store.blob(&repo("a/one"), &descriptor).await.unwrap();
+    let mut read = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        read.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(read, content);
+    assert!(store
+        .mount_blob(&repo("b/two"), &repo("a/one"), &descriptor.digest)
+        .await
+        .unwrap());
+    assert!(store.has_blob(&repo("b/two"), &descriptor.digest).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_of_wrong_content_is_refused() {
+    let registry = TestRegistry::start();
+    let store = store(&registry.url(), 100);
+    let descriptor = Descriptor::new("application/octet-stream", Digest::sha256_of(b"expected"), 8);
+    let error = store
+        .put_blob(&repo("a/one"), &descriptor, body(b"tampered"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Rejected { status: 400, .. }), "{error:?}");
+    assert!(!store.has_blob(&repo("a/one"), &descriptor.digest).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_auth_with_htpasswd() {
+    let registry = TestRegistry::start_with(TestRegistryOptions {
+        htpasswd: Some(("sync".into(), "correct horse".into())),
+    });
+    let with_password = |password: &str| {
+        let mut options = RegistryOptions::new(registry.url());
+        options.credentials = Some(Credentials {
+            username: "sync".into(),
+            password: Secret::new(password),
+        });
+        RegistryStore::new(options).unwrap()
+    };
+    let error = with_password("wrong").catalog().await.unwrap_err();
+    assert!(matches!(error, StoreError::Unauthorized { .. }), "{error:?}");
+    assert!(!error.to_string().contains("wrong"), "no password in errors: {error}");
+    let anonymous = store(&registry.url(), 100).catalog().await.unwrap_err();
+    assert!(matches!(anonymous, StoreError::Unauthorized { .. }));
+    let descriptor = Descriptor::new("application/octet-stream", Digest::sha256_of(b"x"), 1);
+    let authorized = with_password("correct horse");
+    authorized
+        .put_blob(&repo("a/one"), &descriptor, body(b"x"))
+        .await
+        .unwrap();
+    assert!(authorized.has_blob(&repo("a/one"), &descriptor.digest).await.unwrap());
+}
