@@ -4,7 +4,7 @@
 //! by digest, then the top manifest under its tag. A crash at any point leaves stray
 //! blobs or untagged manifests, never a manifest whose references are missing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -45,6 +45,8 @@ impl Default for CopyOptions {
 #[derive(Default)]
 pub struct PassMemory {
     present: Mutex<HashSet<(RepoName, Digest)>>,
+    /// A destination repository known to hold each blob, to mount it from.
+    holders: Mutex<HashMap<Digest, RepoName>>,
 }
 
 impl PassMemory {
@@ -55,6 +57,26 @@ impl PassMemory {
     fn remember(&self, repo: &RepoName, digest: &Digest) {
         self.present.lock().unwrap().insert((repo.clone(), digest.clone()));
     }
+
+    fn remember_blob(&self, repo: &RepoName, digest: &Digest) {
+        self.remember(repo, digest);
+        self.holders
+            .lock()
+            .unwrap()
+            .entry(digest.clone())
+            .or_insert_with(|| repo.clone());
+    }
+
+    fn holder_of(&self, digest: &Digest) -> Option<RepoName> {
+        self.holders.lock().unwrap().get(digest).cloned()
+    }
+}
+
+/// How a blob came to be at the destination.
+enum BlobCopy {
+    AlreadyPresent,
+    Mounted,
+    Transferred(u64),
 }
 
 /// Copies tags of one sync task.
@@ -70,6 +92,7 @@ pub struct Copier<'a, S, D> {
 struct Transfer {
     bytes: u64,
     blobs: usize,
+    mounted: usize,
     manifests: usize,
 }
 
@@ -93,6 +116,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             outcome,
             bytes: transfer.bytes,
             blobs_copied: transfer.blobs,
+            blobs_mounted: transfer.mounted,
             manifests_pushed: transfer.manifests,
         }
     }
@@ -199,12 +223,20 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                     .chain(layers)
                     .filter(|blob| !is_non_distributable(&blob.media_type))
                     .collect();
-                let copied: Vec<u64> = stream::iter(blobs.iter().map(|blob| self.copy_blob(task, blob)))
+                let copies: Vec<BlobCopy> = stream::iter(blobs.iter().map(|blob| self.copy_blob(task, blob)))
                     .buffer_unordered(self.options.blobs_in_parallel.max(1))
                     .try_collect()
                     .await?;
-                transfer.blobs += copied.iter().filter(|bytes| **bytes > 0).count();
-                transfer.bytes += copied.iter().sum::<u64>();
+                for copy in copies {
+                    match copy {
+                        BlobCopy::AlreadyPresent => {}
+                        BlobCopy::Mounted => transfer.mounted += 1,
+                        BlobCopy::Transferred(bytes) => {
+                            transfer.blobs += 1;
+                            transfer.bytes += bytes;
+                        }
+                    }
+                }
                 Ok(())
             }
             ManifestContent::Schema1 => Err(CopyError::NestedSchema1 {
@@ -248,11 +280,13 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         Ok(())
     }
 
-    /// Streams one blob unless the destination has it. Returns the bytes transferred.
-    async fn copy_blob(&self, task: &SyncTask, blob: &Descriptor) -> Result<u64, CopyError> {
+    /// Makes one blob present at the destination: nothing if it is there, a
+    /// cross-repository mount if another destination repository has it, else a
+    /// verified stream from the source.
+    async fn copy_blob(&self, task: &SyncTask, blob: &Descriptor) -> Result<BlobCopy, CopyError> {
         let destination = &task.destination;
         if self.memory.knows(destination, &blob.digest) {
-            return Ok(0);
+            return Ok(BlobCopy::AlreadyPresent);
         }
         if self
             .destination
@@ -260,8 +294,20 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             .await
             .map_err(CopyError::Destination)?
         {
-            self.memory.remember(destination, &blob.digest);
-            return Ok(0);
+            self.memory.remember_blob(destination, &blob.digest);
+            return Ok(BlobCopy::AlreadyPresent);
+        }
+        if let Some(holder) = self
+            .memory
+            .holder_of(&blob.digest)
+            .filter(|holder| holder != destination)
+        {
+            // A declined mount (false) or a failed one falls back to uploading.
+            if let Ok(true) = self.destination.mount_blob(destination, &holder, &blob.digest).await {
+                self.memory.remember_blob(destination, &blob.digest);
+                debug!(repo = %destination, from = %holder, digest = %blob.digest, "blob mounted");
+                return Ok(BlobCopy::Mounted);
+            }
         }
         let stream = self.source.blob(&task.source, blob).await.map_err(CopyError::Source)?;
         let what = format!("{} blob {}@{}", self.source.label(), task.source, blob.digest);
@@ -273,9 +319,9 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             return Err(CopyError::Source(cause));
         }
         result.map_err(CopyError::Destination)?;
-        self.memory.remember(destination, &blob.digest);
-        debug!(repo = %task.destination, digest = %blob.digest, bytes = blob.size, "blob copied");
-        Ok(blob.size)
+        self.memory.remember_blob(destination, &blob.digest);
+        debug!(repo = %destination, digest = %blob.digest, bytes = blob.size, "blob copied");
+        Ok(BlobCopy::Transferred(blob.size))
     }
 }
 

@@ -44,6 +44,8 @@ pub struct TagReport {
     /// Blob bytes transferred for this tag (blobs already present cost nothing).
     pub bytes: u64,
     pub blobs_copied: usize,
+    /// Blobs made present by a cross-repository mount instead of a transfer.
+    pub blobs_mounted: usize,
     pub manifests_pushed: usize,
 }
 
@@ -78,6 +80,7 @@ pub struct Totals {
     pub tags_failed: usize,
     pub bytes: u64,
     pub blobs_copied: usize,
+    pub blobs_mounted: usize,
     pub manifests_pushed: usize,
     pub syncs_failed: usize,
 }
@@ -101,6 +104,7 @@ impl Report {
                     }
                     totals.bytes += tag.bytes;
                     totals.blobs_copied += tag.blobs_copied;
+                    totals.blobs_mounted += tag.blobs_mounted;
                     totals.manifests_pushed += tag.manifests_pushed;
                 }
             }

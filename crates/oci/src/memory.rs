@@ -195,8 +195,15 @@ impl Store for MemoryStore {
         while let Some(chunk) = body.next().await {
             content.extend_from_slice(&chunk?);
         }
+        if content.len() as u64 != descriptor.size {
+            return Err(StoreError::SizeMismatch {
+                what: format!("{} blob {repo}", self.label),
+                expected: descriptor.size,
+                actual: content.len() as u64,
+            });
+        }
         let actual = descriptor.digest.recompute(&content);
-        if actual != descriptor.digest || content.len() as u64 != descriptor.size {
+        if actual != descriptor.digest {
             return Err(StoreError::DigestMismatch {
                 what: format!("{} blob {repo}", self.label),
                 expected: descriptor.digest.clone(),

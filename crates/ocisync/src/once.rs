@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context as _;
 use ocisync_engine::{run_sync, CopyOptions, Report, SyncLabel};
 use serde::Serialize;
+use tracing::Instrument as _;
 
 use crate::config::Config;
 use crate::stores::registry_store;
@@ -30,19 +31,22 @@ pub async fn run_once(config: &Config, report_path: Option<&Path>) -> anyhow::Re
     let started = Instant::now();
     let options = CopyOptions::default();
     let mut report = Report::default();
+    // Every endpoint is set up before any work, so a bad CA file stops the run up front.
+    let mut endpoints = Vec::new();
     for sync in &config.syncs {
         let source = registry_store(&config.registries[&sync.from])?;
         let destination = registry_store(&config.registries[&sync.to])?;
+        endpoints.push((sync, source, destination));
+    }
+    for (sync, source, destination) in endpoints {
         let label = SyncLabel {
             name: sync.name.clone(),
             from: sync.from.clone(),
             to: sync.to.clone(),
         };
         let span = tracing::info_span!("sync", sync = %sync.name);
-        let _entered = span.enter();
-        report
-            .syncs
-            .push(run_sync(&source, &destination, &label, &options).await);
+        let sync_report = run_sync(&source, &destination, &label, &options).instrument(span).await;
+        report.syncs.push(sync_report);
     }
     let duration = started.elapsed();
     if let Some(path) = report_path {

@@ -69,6 +69,7 @@ fn sensitive(value: &str) -> HeaderValue {
 /// Authorization state of one registry endpoint.
 pub struct Authorizer {
     credentials: Option<Credentials>,
+    plain_http_registry: bool,
     state: Mutex<State>,
 }
 
@@ -87,9 +88,10 @@ struct TokenResponse {
 }
 
 impl Authorizer {
-    pub fn new(credentials: Option<Credentials>) -> Self {
+    pub fn new(credentials: Option<Credentials>, plain_http_registry: bool) -> Self {
         Authorizer {
             credentials,
+            plain_http_registry,
             state: Mutex::new(State::default()),
         }
     }
@@ -153,6 +155,13 @@ impl Authorizer {
         scope: &str,
     ) -> Result<HeaderValue, StoreError> {
         let what = format!("token from {realm}");
+        // Credentials go to a token service over TLS only, unless the registry itself is plain HTTP.
+        if self.credentials.is_some() && realm.starts_with("http://") && !self.plain_http_registry {
+            return Err(StoreError::Invalid {
+                what,
+                reason: "token realm is plain HTTP; refusing to send credentials".to_owned(),
+            });
+        }
         let mut query = vec![("scope", scope)];
         if let Some(service) = service {
             query.push(("service", service));

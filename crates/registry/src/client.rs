@@ -125,11 +125,12 @@ impl Endpoint {
         }
         let http = builder.build().map_err(SetupError::Client)?;
         let label = base.as_str().trim_end_matches('/').to_owned();
+        let plain_http = base.scheme() == "http";
         Ok(Endpoint {
             base,
             label,
             http,
-            authorizer: Authorizer::new(options.credentials),
+            authorizer: Authorizer::new(options.credentials, plain_http),
             page_size: options.page_size.max(1),
         })
     }

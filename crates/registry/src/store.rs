@@ -63,7 +63,7 @@ impl RegistryStore {
             url
         };
         let mut url = first.clone();
-        let mut items: Vec<String> = Vec::new();
+        let mut items: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for _ in 0..MAX_PAGES {
             let scope = match scope_repo {
                 Some(repo) => Scope::Pull(repo),
@@ -83,11 +83,9 @@ impl RegistryStore {
             let last = page.last().cloned();
             let known = items.len();
             items.extend(page);
-            items.sort();
-            items.dedup();
             // A registry that ignores `n`/`last` repeats itself: stop when nothing is new.
             if items.len() == known {
-                return Ok(items);
+                return Ok(items.into_iter().collect());
             }
             url = match (link, last) {
                 (Some(next), _) if self.endpoint.same_origin(&next) => next,
@@ -102,7 +100,7 @@ impl RegistryStore {
                     next.query_pairs_mut().append_pair("last", &last);
                     next
                 }
-                _ => return Ok(items),
+                _ => return Ok(items.into_iter().collect()),
             };
         }
         Err(StoreError::Invalid {
