@@ -33,6 +33,12 @@ struct State {
     blobs: HashMap<Digest, Bytes>,
 }
 
+impl State {
+    fn add_blob_to(&mut self, repo: &RepoName, digest: &Digest) {
+        self.repos.entry(repo.clone()).or_default().blobs.insert(digest.clone());
+    }
+}
+
 #[derive(Default)]
 struct Repo {
     tags: BTreeMap<Tag, Digest>,
@@ -57,12 +63,7 @@ impl MemoryStore {
     pub fn insert_blob_unchecked(&self, repo: &RepoName, digest: &Digest, bytes: Bytes) {
         let mut state = self.state.lock().unwrap();
         state.blobs.insert(digest.clone(), bytes);
-        state
-            .repos
-            .entry(repo.clone())
-            .or_default()
-            .blobs
-            .insert(digest.clone());
+        state.add_blob_to(repo, digest);
     }
 
     /// Adds a manifest without checking its references, to seed sources in tests.
@@ -212,12 +213,7 @@ impl Store for MemoryStore {
         }
         let mut state = self.state.lock().unwrap();
         state.blobs.insert(descriptor.digest.clone(), content.freeze());
-        state
-            .repos
-            .entry(repo.clone())
-            .or_default()
-            .blobs
-            .insert(descriptor.digest.clone());
+        state.add_blob_to(repo, &descriptor.digest);
         Ok(())
     }
 
@@ -226,12 +222,7 @@ impl Store for MemoryStore {
         let mut state = self.state.lock().unwrap();
         let available = state.repos.get(from).is_some_and(|e| e.blobs.contains(digest));
         if available {
-            state
-                .repos
-                .entry(repo.clone())
-                .or_default()
-                .blobs
-                .insert(digest.clone());
+            state.add_blob_to(repo, digest);
         }
         Ok(available)
     }

@@ -6,7 +6,7 @@ use ocisync_testkit::{
     standard_corpus_with_large_layer, CountingProxy, TestRegistry,
 };
 
-use crate::support::{blob_data_path, ocisync, read_json, tag_entries, write_config};
+use crate::support::{corrupt_stored_blob, ocisync, read_json, sync_once, tag_entries, write_config};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
@@ -139,21 +139,10 @@ async fn corrupt_upstream_blob_fails_only_its_image_and_leaves_nothing_visible()
         .max_by_key(|b| b.size())
         .unwrap()
         .clone();
-    let path = blob_data_path(upstream.dir(), &large.digest);
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[1000] ^= 0xff;
-    std::fs::write(&path, bytes).unwrap();
+    corrupt_stored_blob(upstream.dir(), &large.digest, 1000);
 
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &upstream.url(), &mirror.url());
-    let report_path = dir.path().join("report.json");
-    let run = ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ]);
+    let (run, report_path) = sync_once(dir.path(), &upstream.url(), &mirror.url());
     run.expect_code(1);
     assert!(
         run.stdout.contains("FAILED team/tools/cli:2.0"),
@@ -201,23 +190,11 @@ async fn corrupt_upstream_manifest_fails_only_its_tags() {
         .iter()
         .find(|i| i.repo == "artifacts/thing" && i.tag == "v2")
         .unwrap();
-    let path = blob_data_path(upstream.dir(), victim.image.digest());
-    let mut bytes = std::fs::read(&path).unwrap();
-    let last = bytes.len() - 2;
-    bytes[last] ^= 0x01;
-    std::fs::write(&path, bytes).unwrap();
+    corrupt_stored_blob(upstream.dir(), victim.image.digest(), 1);
 
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &upstream.url(), &mirror.url());
-    let report_path = dir.path().join("report.json");
-    ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ])
-    .expect_code(1);
+    let (run, report_path) = sync_once(dir.path(), &upstream.url(), &mirror.url());
+    run.expect_code(1);
     let report = read_json(&report_path);
     let failed: Vec<String> = tag_entries(&report)
         .into_iter()
@@ -242,16 +219,8 @@ async fn large_blob_streams_without_growing_memory() {
     push_image(&upstream.url(), "big/image", "1", &image).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &upstream.url(), &mirror.url());
-    let report_path = dir.path().join("report.json");
-    ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ])
-    .expect_code(0);
+    let (run, report_path) = sync_once(dir.path(), &upstream.url(), &mirror.url());
+    run.expect_code(0);
     assert_mirror_complete(&upstream.url(), &mirror.url(), &[("big/image", "big/image")]).await;
     let report = read_json(&report_path);
     let peak = report["peak_rss_bytes"].as_u64().expect("peak RSS reported on Linux");

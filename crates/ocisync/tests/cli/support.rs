@@ -76,3 +76,28 @@ pub fn blob_data_path(storage_root: &Path, digest: &str) -> PathBuf {
         .join(hex)
         .join("data")
 }
+
+/// Writes a one-sync config into `dir` and runs `ocisync once` with a report; returns
+/// the run and the report path.
+pub fn sync_once(dir: &Path, upstream: &str, mirror: &str) -> (Run, PathBuf) {
+    let config = write_config(dir, upstream, mirror);
+    let report = dir.join("report.json");
+    let run = ocisync(&[
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    (run, report)
+}
+
+/// Flips one byte of a blob (or manifest) in a registry's storage: it is still served,
+/// but no longer matches its digest.
+pub fn corrupt_stored_blob(storage_root: &Path, digest: &str, index_from_end: usize) {
+    let path = blob_data_path(storage_root, digest);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let index = bytes.len() - 1 - index_from_end;
+    bytes[index] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+}
