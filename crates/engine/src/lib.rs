@@ -10,12 +10,14 @@
 
 mod copy;
 mod error;
+mod filter;
 mod pass;
 mod plan;
 mod report;
 
 pub use copy::{Copier, CopyOptions, PassMemory};
 pub use error::CopyError;
+pub use filter::{whole_tag_regex, ContentRule, TagFilter};
 pub use pass::{run_sync, SyncLabel};
-pub use plan::{plan, SyncTask};
+pub use plan::{plan, BadDestination, SyncTask};
 pub use report::{Outcome, RepoReport, Report, SkipReason, SyncReport, TagReport, Totals};

@@ -5,8 +5,9 @@ use ocisync_oci::Store;
 use tracing::{info, warn, Instrument};
 
 use crate::copy::{Copier, CopyOptions, PassMemory};
+use crate::filter::ContentRule;
 use crate::plan::{plan, SyncTask};
-use crate::report::{RepoReport, SyncReport};
+use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
 
 /// Names a sync in reports and logs.
 #[derive(Debug, Clone)]
@@ -22,6 +23,7 @@ pub async fn run_sync<S: Store, D: Store>(
     source: &S,
     destination: &D,
     label: &SyncLabel,
+    rules: &[ContentRule],
     options: &CopyOptions,
 ) -> SyncReport {
     let mut report = SyncReport {
@@ -39,7 +41,16 @@ pub async fn run_sync<S: Store, D: Store>(
             return report;
         }
     };
-    let tasks = plan(catalog);
+    let (tasks, bad_destinations) = plan(catalog, rules);
+    for bad in bad_destinations {
+        warn!(sync = %label.name, repo = %bad.source, error = %bad.reason, "invalid destination name");
+        report.repositories.push(RepoReport {
+            destination: bad.source.clone(),
+            source: bad.source,
+            error: Some(format!("destination name: {}", bad.reason)),
+            tags: Vec::new(),
+        });
+    }
     info!(sync = %label.name, repositories = tasks.len(), "planned");
     let memory = PassMemory::default();
     let copier = Copier {
@@ -49,7 +60,7 @@ pub async fn run_sync<S: Store, D: Store>(
         options,
     };
     let copier = &copier;
-    let mut repositories: Vec<RepoReport> = stream::iter(tasks)
+    let repositories: Vec<RepoReport> = stream::iter(tasks)
         .map(|task| async move {
             let span = tracing::info_span!("repo", repo = %task.source, dest = %task.destination);
             sync_repository(copier, task).instrument(span).await
@@ -57,8 +68,8 @@ pub async fn run_sync<S: Store, D: Store>(
         .buffer_unordered(options.repositories_in_parallel.max(1))
         .collect()
         .await;
-    repositories.sort_by(|a, b| a.source.cmp(&b.source));
-    report.repositories = repositories;
+    report.repositories.extend(repositories);
+    report.repositories.sort_by(|a, b| a.source.cmp(&b.source));
     report
 }
 
@@ -78,7 +89,11 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
         }
     };
     for tag in tags {
-        report.tags.push(copier.copy_tag(&task, &tag).await);
+        if task.tags.keeps(&tag) {
+            report.tags.push(copier.copy_tag(&task, &tag).await);
+        } else {
+            report.tags.push(TagReport::skipped(tag, SkipReason::FilteredOut));
+        }
     }
     report
 }

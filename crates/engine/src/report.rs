@@ -67,6 +67,23 @@ pub enum SkipReason {
     Schema1Unsupported,
     /// The tag was listed but gone by the time it was read.
     VanishedUpstream,
+    /// The sync's tag filters leave it out.
+    FilteredOut,
+}
+
+impl TagReport {
+    /// A tag left alone before anything was read.
+    pub fn skipped(tag: Tag, reason: SkipReason) -> TagReport {
+        TagReport {
+            tag,
+            digest: None,
+            outcome: Outcome::Skipped { reason },
+            bytes: 0,
+            blobs_copied: 0,
+            blobs_mounted: 0,
+            manifests_pushed: 0,
+        }
+    }
 }
 
 /// Counts over a whole report, for summaries and exit codes.

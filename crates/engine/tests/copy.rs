@@ -65,7 +65,7 @@ async fn pass(source: &MemoryStore, destination: &MemoryStore) -> SyncReport {
         from: "source".into(),
         to: "destination".into(),
     };
-    run_sync(source, destination, &label, &CopyOptions::default()).await
+    run_sync(source, destination, &label, &[], &CopyOptions::default()).await
 }
 
 fn outcome_of(report: &SyncReport, repo_name: &str, tag_name: &str) -> Outcome {
@@ -130,6 +130,38 @@ async fn shared_blobs_cross_once_per_repository() {
     let report = pass(&source, &destination).await;
     let copied_blobs: usize = report.repositories[0].tags.iter().map(|t| t.blobs_copied).sum();
     assert_eq!(copied_blobs, 2, "config and layer once, although two tags use them");
+}
+
+#[tokio::test]
+async fn blob_already_in_another_destination_repository_is_mounted() {
+    let source = MemoryStore::new("source");
+    let first = image(&source, "team/one", "shared");
+    tag_as(&source, "team/one", "1", &first);
+    let second = image(&source, "team/two", "shared");
+    tag_as(&source, "team/two", "1", &second);
+    let destination = MemoryStore::new("destination");
+    let options = CopyOptions {
+        repositories_in_parallel: 1,
+        ..CopyOptions::default()
+    };
+    let label = SyncLabel {
+        name: "test".into(),
+        from: "source".into(),
+        to: "destination".into(),
+    };
+    let report = run_sync(&source, &destination, &label, &[], &options).await;
+    let two = &report
+        .repositories
+        .iter()
+        .find(|r| r.source.as_str() == "team/two")
+        .unwrap()
+        .tags[0];
+    assert_eq!(two.outcome, Outcome::Copied);
+    assert_eq!((two.blobs_mounted, two.blobs_copied, two.bytes), (2, 0, 0), "{two:?}");
+    assert_eq!(
+        destination_digest(&destination, "team/two", "1").await,
+        Some(second.digest)
+    );
 }
 
 #[tokio::test]

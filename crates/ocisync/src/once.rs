@@ -45,7 +45,9 @@ pub async fn run_once(config: &Config, report_path: Option<&Path>) -> anyhow::Re
             to: sync.to.clone(),
         };
         let span = tracing::info_span!("sync", sync = %sync.name);
-        let sync_report = run_sync(&source, &destination, &label, &options).instrument(span).await;
+        let sync_report = run_sync(&source, &destination, &label, &sync.content, &options)
+            .instrument(span)
+            .await;
         report.syncs.push(sync_report);
     }
     let duration = started.elapsed();

@@ -35,4 +35,26 @@ pub struct RawSync {
     pub name: Option<String>,
     pub from: String,
     pub to: String,
+    /// Ordered rules; the first whose prefix matches a repository takes it.
+    #[serde(default)]
+    pub content: Vec<RawContentRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContentRule {
+    pub prefix: String,
+    #[serde(default)]
+    pub tags: RawTags,
+    pub destination: Option<String>,
+    pub strip_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTags {
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }

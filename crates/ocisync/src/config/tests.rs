@@ -118,6 +118,23 @@ fn each_problem_names_line_column_and_key() {
 }
 
 #[test]
+fn content_rules_compile_or_name_the_bad_pattern() {
+    let rules = "    content:\n      - prefix: \"library/**\"\n        tags:\n          include: ['v?\\d+']\n      - prefix: \"team/[\"\n        tags:\n          include: ['ok', 'v[']\n          exclude: ['(']\n";
+    let output = errors(&format!("{MINIMAL}{rules}"));
+    for expected in [
+        "ocisync.yaml:14:9: syncs[0].content[1].prefix: invalid glob \"team/[\"",
+        "syncs[0].content[1].tags.include[1]: invalid regex \"v[\"",
+        "syncs[0].content[1].tags.exclude[0]: invalid regex \"(\"",
+    ] {
+        assert!(output.contains(expected), "expected {expected:?} in:\n{output}");
+    }
+    assert!(!output.contains("content[0]"), "the first rule is valid:\n{output}");
+    let valid = format!("{MINIMAL}    content:\n      - prefix: \"library/**\"\n        destination: mirror/hub\n        strip_prefix: library/\n");
+    let config = load(&valid).unwrap();
+    assert_eq!(config.syncs[0].content.len(), 1);
+}
+
+#[test]
 fn reports_every_problem_at_once() {
     let text = MINIMAL
         .replace("from: upstream", "from: nowhere")

@@ -231,3 +231,59 @@ async fn large_blob_streams_without_growing_memory() {
         LAYER_SIZE >> 20
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn content_rules_choose_repositories_tags_and_destination_names() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = ocisync_testkit::small_corpus();
+    seed(&upstream.url(), &images).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    let text = format!(
+        r#"version: 1
+registries:
+  upstream:
+    urls: ["{}"]
+  mirror:
+    urls: ["{}"]
+syncs:
+  - from: upstream
+    to: mirror
+    content:
+      - prefix: "library/*"
+        strip_prefix: "library/"
+        destination: "hub"
+        tags:
+          include: ['\d+(\.\d+)*']
+          exclude: ['3\.18']
+      - prefix: "team/*"
+        tags:
+          include: ['v.*']
+"#,
+        upstream.url(),
+        mirror.url()
+    );
+    std::fs::write(&config, text).unwrap();
+    ocisync(&["once", "--config", config.to_str().unwrap()]).expect_code(0);
+
+    let mut catalog = ocisync_testkit::catalog(&mirror.url()).await;
+    catalog.sort();
+    assert_eq!(
+        catalog,
+        ["hub/alpine", "hub/busybox", "team/app"],
+        "team/tools/cli is deeper than team/*"
+    );
+    let mut alpine = ocisync_testkit::tags(&mirror.url(), "hub/alpine").await;
+    alpine.sort();
+    assert_eq!(alpine, ["3.19", "3.19.1"], "latest not included, 3.18 excluded");
+    let mut app = ocisync_testkit::tags(&mirror.url(), "team/app").await;
+    app.sort();
+    assert_eq!(app, ["v1.0.0", "v1.1.0"]);
+    let (_, _, digest) = manifest(&mirror.url(), "hub/alpine", "3.19").await.unwrap();
+    let seeded = images
+        .iter()
+        .find(|i| i.repo == "library/alpine" && i.tag == "3.19")
+        .unwrap();
+    assert_eq!(digest, seeded.image.digest(), "renamed, still byte-exact");
+}

@@ -1,0 +1,145 @@
+//! Content rules: which repositories a sync takes, under which names, and which tags.
+//!
+//! Patterns arrive compiled (the binary compiles them when the config loads), so a bad
+//! pattern is a config error and never a skip at run time.
+
+use globset::GlobMatcher;
+use ocisync_oci::{RepoName, Tag};
+use regex::Regex;
+
+/// One content rule. A repository is synced by the first rule whose prefix matches it.
+#[derive(Debug, Clone)]
+pub struct ContentRule {
+    /// Glob on repository names; `*` does not cross `/`.
+    pub prefix: GlobMatcher,
+    pub tags: TagFilter,
+    /// Removed from the source name before `destination` is prepended.
+    pub strip_prefix: Option<String>,
+    /// Prefix of destination names.
+    pub destination: Option<String>,
+}
+
+/// Tag include/exclude patterns, each matched against the whole tag.
+#[derive(Debug, Clone, Default)]
+pub struct TagFilter {
+    /// Kept if any matches; empty keeps all.
+    pub include: Vec<Regex>,
+    /// Dropped if any matches.
+    pub exclude: Vec<Regex>,
+}
+
+impl TagFilter {
+    pub fn keeps(&self, tag: &Tag) -> bool {
+        let whole = |pattern: &Regex| {
+            pattern
+                .find(tag.as_str())
+                .is_some_and(|m| m.len() == tag.as_str().len())
+        };
+        (self.include.is_empty() || self.include.iter().any(whole)) && !self.exclude.iter().any(whole)
+    }
+}
+
+/// Compiles a tag pattern so that it must match the whole tag.
+pub fn whole_tag_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(1 << 20)
+        .build()
+}
+
+impl ContentRule {
+    /// The destination name of `source`, if this rule takes it.
+    pub fn destination_for(&self, source: &RepoName) -> Option<Result<RepoName, String>> {
+        if !self.prefix.is_match(source.as_str()) {
+            return None;
+        }
+        let mut name = source.as_str();
+        if let Some(strip) = &self.strip_prefix {
+            name = name.strip_prefix(strip.as_str()).unwrap_or(name);
+        }
+        let mapped = match &self.destination {
+            Some(prefix) => format!("{}/{}", prefix.trim_end_matches('/'), name),
+            None => name.to_owned(),
+        };
+        Some(mapped.parse::<RepoName>().map_err(|error| error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use globset::GlobBuilder;
+
+    fn rule(prefix: &str, strip: Option<&str>, destination: Option<&str>) -> ContentRule {
+        ContentRule {
+            prefix: GlobBuilder::new(prefix)
+                .literal_separator(true)
+                .build()
+                .unwrap()
+                .compile_matcher(),
+            tags: TagFilter::default(),
+            strip_prefix: strip.map(str::to_owned),
+            destination: destination.map(str::to_owned),
+        }
+    }
+
+    fn name(text: &str) -> RepoName {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn destination_names() {
+        // (prefix glob, strip_prefix, destination, source name, expected destination name)
+        type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a str, Option<&'a str>);
+        let cases: &[Case] = &[
+            ("library/**", None, None, "library/nginx", Some("library/nginx")),
+            (
+                "library/**",
+                Some("library/"),
+                Some("mirror/hub"),
+                "library/nginx",
+                Some("mirror/hub/nginx"),
+            ),
+            (
+                "library/**",
+                None,
+                Some("mirror/"),
+                "library/a/b",
+                Some("mirror/library/a/b"),
+            ),
+            ("library/*", None, None, "library/a/b", None),
+            ("library/**", None, None, "library", None),
+            ("**", Some("nomatch/"), None, "team/app", Some("team/app")),
+        ];
+        for (prefix, strip, destination, source, expected) in cases {
+            let mapped = rule(prefix, *strip, *destination).destination_for(&name(source));
+            let mapped = mapped.map(|result| result.unwrap().to_string());
+            assert_eq!(
+                mapped.as_deref(),
+                *expected,
+                "{prefix} {strip:?} {destination:?} {source}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_destination_name_is_an_error() {
+        let mapped = rule("**", None, Some("Upper")).destination_for(&name("a")).unwrap();
+        assert!(mapped.is_err());
+    }
+
+    #[test]
+    fn tag_filters_match_whole_tags() {
+        let filter = TagFilter {
+            include: vec![whole_tag_regex(r"v?\d+\.\d+\.\d+").unwrap()],
+            exclude: vec![whole_tag_regex(r".*-rc\d*").unwrap()],
+        };
+        let keeps = |tag: &str| filter.keeps(&tag.parse().unwrap());
+        assert!(keeps("1.2.3"));
+        assert!(keeps("v1.2.3"));
+        assert!(!keeps("v1.2.3-rc1"), "excluded");
+        assert!(!keeps("v1.2.3-beta"), "include must match the whole tag");
+        assert!(!keeps("latest"));
+        assert!(TagFilter::default().keeps(&"anything".parse().unwrap()));
+        assert!(whole_tag_regex("v[").is_err());
+    }
+}
