@@ -60,12 +60,16 @@ fn tag_as(store: &MemoryStore, repo_name: &str, tag_name: &str, manifest: &Manif
 }
 
 async fn pass(source: &MemoryStore, destination: &MemoryStore) -> SyncReport {
+    pass_with(source, destination, &CopyOptions::default()).await
+}
+
+async fn pass_with(source: &MemoryStore, destination: &MemoryStore, options: &CopyOptions) -> SyncReport {
     let label = SyncLabel {
         name: "test".into(),
         from: "source".into(),
         to: "destination".into(),
     };
-    run_sync(source, destination, &label, &[], &CopyOptions::default()).await
+    run_sync(source, destination, &label, &[], options).await
 }
 
 fn outcome_of(report: &SyncReport, repo_name: &str, tag_name: &str) -> Outcome {
@@ -144,12 +148,7 @@ async fn blob_already_in_another_destination_repository_is_mounted() {
         repositories_in_parallel: 1,
         ..CopyOptions::default()
     };
-    let label = SyncLabel {
-        name: "test".into(),
-        from: "source".into(),
-        to: "destination".into(),
-    };
-    let report = run_sync(&source, &destination, &label, &[], &options).await;
+    let report = pass_with(&source, &destination, &options).await;
     let two = &report
         .repositories
         .iter()
