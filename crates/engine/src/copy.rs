@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use ocisync_oci::media_type::is_non_distributable;
 use ocisync_oci::{
-    verify_blob_stream, BlobStream, Descriptor, Digest, Manifest, ManifestContent, Reference, RepoName, Store,
+    verify_blob_stream, BlobStream, Descriptor, Digest, MalformedManifest, Manifest, ManifestContent, Reference, RepoName, Store,
     StoreError, Tag,
 };
 use tracing::{debug, info};
 
 use crate::error::CopyError;
+use crate::filter::select_platforms;
+use crate::narrow::{is_current_narrowing, narrowed_index};
 use crate::plan::SyncTask;
 use crate::report::{Outcome, SkipReason, TagReport};
 
@@ -29,6 +31,8 @@ pub struct CopyOptions {
     pub repositories_in_parallel: usize,
     /// Blobs of one image transferred at the same time.
     pub blobs_in_parallel: usize,
+    /// Read and compare only: count what would be copied, write nothing.
+    pub dry_run: bool,
 }
 
 impl Default for CopyOptions {
@@ -36,6 +40,7 @@ impl Default for CopyOptions {
         CopyOptions {
             repositories_in_parallel: 4,
             blobs_in_parallel: 4,
+            dry_run: false,
         }
     }
 }
@@ -87,6 +92,32 @@ pub struct Copier<'a, S, D> {
     pub options: &'a CopyOptions,
 }
 
+/// What was learned about one tag on the way, for its report.
+#[derive(Default)]
+struct TagFacts {
+    digest: Option<Digest>,
+    destination_digest: Option<Digest>,
+    detail: Option<String>,
+}
+
+/// `linux/amd64, linux/arm64`: the platforms an index offers, for skip details.
+fn platform_list(entries: &[Descriptor]) -> String {
+    let platforms: Vec<String> = entries
+        .iter()
+        .filter_map(|entry| entry.platform.as_ref())
+        .filter(|platform| platform.os != "unknown")
+        .map(|platform| match &platform.variant {
+            Some(variant) => format!("{}/{}/{variant}", platform.os, platform.architecture),
+            None => format!("{}/{}", platform.os, platform.architecture),
+        })
+        .collect();
+    if platforms.is_empty() {
+        "no platforms".to_owned()
+    } else {
+        platforms.join(", ")
+    }
+}
+
 /// Work done for one tag.
 #[derive(Default)]
 struct Transfer {
@@ -100,8 +131,8 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
     /// Copies one tag and reports what happened; never fails the caller.
     pub async fn copy_tag(&self, task: &SyncTask, tag: &Tag) -> TagReport {
         let mut transfer = Transfer::default();
-        let mut digest = None;
-        let outcome = match self.try_copy_tag(task, tag, &mut transfer, &mut digest).await {
+        let mut facts = TagFacts::default();
+        let outcome = match self.try_copy_tag(task, tag, &mut transfer, &mut facts).await {
             Ok(outcome) => outcome,
             Err(error) => {
                 tracing::warn!(repo = %task.source, %tag, error = %error, "image failed");
@@ -112,8 +143,10 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         };
         TagReport {
             tag: tag.clone(),
-            digest,
+            digest: facts.digest,
+            destination_digest: facts.destination_digest,
             outcome,
+            detail: facts.detail,
             bytes: transfer.bytes,
             blobs_copied: transfer.blobs,
             blobs_mounted: transfer.mounted,
@@ -126,8 +159,11 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         task: &SyncTask,
         tag: &Tag,
         transfer: &mut Transfer,
-        resolved: &mut Option<Digest>,
+        facts: &mut TagFacts,
     ) -> Result<Outcome, CopyError> {
+        let up_to_date = Ok(Outcome::Skipped {
+            reason: SkipReason::UpToDate,
+        });
         let reference = Reference::Tag(tag.clone());
         let Some(source_descriptor) = self
             .source
@@ -139,29 +175,68 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                 reason: SkipReason::VanishedUpstream,
             });
         };
-        *resolved = Some(source_descriptor.digest.clone());
-        let destination_descriptor = self
+        facts.digest = Some(source_descriptor.digest.clone());
+        let destination_digest = self
             .destination
             .head_manifest(&task.destination, &reference)
             .await
-            .map_err(CopyError::Destination)?;
-        if destination_descriptor.is_some_and(|d| d.digest == source_descriptor.digest) {
+            .map_err(CopyError::Destination)?
+            .map(|descriptor| descriptor.digest);
+        if destination_digest.as_ref() == Some(&source_descriptor.digest) {
             debug!(repo = %task.source, %tag, digest = %source_descriptor.digest, "up to date");
-            return Ok(Outcome::Skipped {
-                reason: SkipReason::UpToDate,
-            });
+            return up_to_date;
+        }
+        if let Some(destination_digest) = destination_digest.filter(|_| !task.platforms.is_empty()) {
+            // Maybe a narrowed index made from this very upstream index: the
+            // destination's own copy says so, and upstream need not be read again.
+            let current = self
+                .destination
+                .manifest(&task.destination, &Reference::Digest(destination_digest.clone()))
+                .await
+                .map_err(CopyError::Destination)?;
+            if is_current_narrowing(&current, &source_descriptor.digest, &task.platforms) {
+                facts.destination_digest = Some(destination_digest);
+                return up_to_date;
+            }
         }
         let manifest = self.read_manifest(&task.source, &source_descriptor).await?;
         let content = manifest.content().map_err(|source| CopyError::Malformed {
             digest: manifest.digest.clone(),
             source,
         })?;
-        if content == ManifestContent::Schema1 {
-            return Ok(Outcome::Skipped {
-                reason: SkipReason::Schema1Unsupported,
-            });
-        }
+        let (manifest, content) = match content {
+            ManifestContent::Schema1 => {
+                return Ok(Outcome::Skipped {
+                    reason: SkipReason::Schema1Unsupported,
+                })
+            }
+            ManifestContent::Index { manifests } if !task.platforms.is_empty() => {
+                let kept = select_platforms(&manifests, &task.platforms);
+                if kept.is_empty() {
+                    facts.detail = Some(format!("index has {}", platform_list(&manifests)));
+                    return Ok(Outcome::Skipped {
+                        reason: SkipReason::NoMatchingPlatform,
+                    });
+                }
+                if kept.len() == manifests.len() {
+                    (manifest, ManifestContent::Index { manifests })
+                } else {
+                    let narrowed = narrowed_index(&manifest, &kept, &task.platforms).map_err(|reason| {
+                        CopyError::Malformed {
+                            digest: manifest.digest.clone(),
+                            source: MalformedManifest::new(reason),
+                        }
+                    })?;
+                    facts.destination_digest = Some(narrowed.digest.clone());
+                    (narrowed, ManifestContent::Index { manifests: kept })
+                }
+            }
+            content => (manifest, content),
+        };
         self.copy_references(task, &manifest, content, 0, transfer).await?;
+        if self.options.dry_run {
+            return Ok(Outcome::WouldCopy);
+        }
         self.destination
             .put_manifest(&task.destination, &reference, &manifest)
             .await
@@ -270,6 +345,10 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                 source,
             })?;
             Box::pin(self.copy_references(task, &manifest, content, depth + 1, transfer)).await?;
+            if self.options.dry_run {
+                self.memory.remember(destination, &child.digest);
+                return Ok(());
+            }
             self.destination
                 .put_manifest(destination, &by_digest, &manifest)
                 .await
@@ -296,6 +375,11 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         {
             self.memory.remember_blob(destination, &blob.digest);
             return Ok(BlobCopy::AlreadyPresent);
+        }
+        if self.options.dry_run {
+            // Counted as a transfer; the source is not read.
+            self.memory.remember_blob(destination, &blob.digest);
+            return Ok(BlobCopy::Transferred(blob.size));
         }
         if let Some(holder) = self
             .memory

@@ -11,13 +11,15 @@
 mod copy;
 mod error;
 mod filter;
+mod narrow;
 mod pass;
 mod plan;
 mod report;
 
 pub use copy::{Copier, CopyOptions, PassMemory};
 pub use error::CopyError;
-pub use filter::{whole_tag_regex, ContentRule, TagFilter};
+pub use filter::{parse_version, select_platforms, whole_tag_regex, ContentRule, Dropped, PlatformSpec, TagFilter};
+pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
 pub use pass::{run_sync, SyncLabel};
 pub use plan::{plan, BadDestination, SyncTask};
 pub use report::{Outcome, RepoReport, Report, SkipReason, SyncReport, TagReport, Totals};

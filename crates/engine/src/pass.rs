@@ -7,7 +7,7 @@ use tracing::{info, warn, Instrument};
 use crate::copy::{Copier, CopyOptions, PassMemory};
 use crate::filter::ContentRule;
 use crate::plan::{plan, SyncTask};
-use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
+use crate::report::{RepoReport, SyncReport, TagReport};
 
 /// Names a sync in reports and logs.
 #[derive(Debug, Clone)]
@@ -88,11 +88,13 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
             return report;
         }
     };
-    for tag in tags {
-        if task.tags.keeps(&tag) {
-            report.tags.push(copier.copy_tag(&task, &tag).await);
-        } else {
-            report.tags.push(TagReport::skipped(tag, SkipReason::FilteredOut));
+    let verdicts = task.tags.select(&tags);
+    for (tag, verdict) in tags.into_iter().zip(verdicts) {
+        match verdict {
+            Ok(()) => report.tags.push(copier.copy_tag(&task, &tag).await),
+            Err(dropped) => report
+                .tags
+                .push(TagReport::skipped(tag, dropped.reason, Some(dropped.detail))),
         }
     }
     report

@@ -2,7 +2,7 @@
 
 use ocisync_oci::RepoName;
 
-use crate::filter::{ContentRule, TagFilter};
+use crate::filter::{ContentRule, PlatformSpec, TagFilter};
 
 /// The unit of work: copy the kept tags of one upstream repository to its destination name.
 #[derive(Debug, Clone)]
@@ -10,6 +10,8 @@ pub struct SyncTask {
     pub source: RepoName,
     pub destination: RepoName,
     pub tags: TagFilter,
+    /// Platforms kept from multi-arch indexes; empty keeps indexes whole.
+    pub platforms: Vec<PlatformSpec>,
 }
 
 /// A repository a rule took but whose destination name is not a valid repository name.
@@ -31,6 +33,7 @@ pub fn plan(catalog: Vec<RepoName>, rules: &[ContentRule]) -> (Vec<SyncTask>, Ve
                 destination: source.clone(),
                 source,
                 tags: TagFilter::default(),
+                platforms: Vec::new(),
             });
             continue;
         }
@@ -45,6 +48,7 @@ pub fn plan(catalog: Vec<RepoName>, rules: &[ContentRule]) -> (Vec<SyncTask>, Ve
                 source,
                 destination,
                 tags: rule.tags.clone(),
+                platforms: rule.platforms.clone(),
             }),
             Err(reason) => bad.push(BadDestination { source, reason }),
         }

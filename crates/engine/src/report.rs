@@ -39,8 +39,15 @@ pub struct TagReport {
     /// The upstream manifest digest, when it was resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// The digest of the manifest written under the tag when it differs from upstream
+    /// (an index narrowed to the configured platforms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_digest: Option<Digest>,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// What exactly a filter matched, or other detail of a skip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Blob bytes transferred for this tag (blobs already present cost nothing).
     pub bytes: u64,
     pub blobs_copied: usize,
@@ -53,6 +60,8 @@ pub struct TagReport {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     Copied,
+    /// A dry run (`check`) found the tag missing or different at the destination.
+    WouldCopy,
     Skipped { reason: SkipReason },
     Failed { error: String },
 }
@@ -67,17 +76,55 @@ pub enum SkipReason {
     Schema1Unsupported,
     /// The tag was listed but gone by the time it was read.
     VanishedUpstream,
-    /// The sync's tag filters leave it out.
-    FilteredOut,
+    /// No `tags.include` pattern matches the tag.
+    NotIncluded,
+    /// A `tags.exclude` pattern matches the tag.
+    Excluded,
+    /// The tag is a version outside the `tags.semver` range.
+    OutsideSemverRange,
+    /// `tags.latest` keeps only higher versions.
+    NotAmongLatest,
+    /// The index has none of the `platforms` the rule asks for.
+    NoMatchingPlatform,
+}
+
+impl SkipReason {
+    /// Whether a content filter chose this (as opposed to the state of the image).
+    pub fn is_filter(self) -> bool {
+        matches!(
+            self,
+            SkipReason::NotIncluded
+                | SkipReason::Excluded
+                | SkipReason::OutsideSemverRange
+                | SkipReason::NotAmongLatest
+                | SkipReason::NoMatchingPlatform
+        )
+    }
+
+    /// The name used in reports and summaries, e.g. `not-included`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::UpToDate => "up-to-date",
+            SkipReason::Schema1Unsupported => "schema1-unsupported",
+            SkipReason::VanishedUpstream => "vanished-upstream",
+            SkipReason::NotIncluded => "not-included",
+            SkipReason::Excluded => "excluded",
+            SkipReason::OutsideSemverRange => "outside-semver-range",
+            SkipReason::NotAmongLatest => "not-among-latest",
+            SkipReason::NoMatchingPlatform => "no-matching-platform",
+        }
+    }
 }
 
 impl TagReport {
     /// A tag left alone before anything was read.
-    pub fn skipped(tag: Tag, reason: SkipReason) -> TagReport {
+    pub fn skipped(tag: Tag, reason: SkipReason, detail: Option<String>) -> TagReport {
         TagReport {
             tag,
             digest: None,
+            destination_digest: None,
             outcome: Outcome::Skipped { reason },
+            detail,
             bytes: 0,
             blobs_copied: 0,
             blobs_mounted: 0,
@@ -92,7 +139,11 @@ pub struct Totals {
     pub repositories: usize,
     pub repositories_failed: usize,
     pub tags_copied: usize,
+    /// Tags a dry run found to need copying.
+    pub tags_would_copy: usize,
     pub tags_up_to_date: usize,
+    /// Tags left out by content filters (include, exclude, semver, latest, platforms).
+    pub tags_filtered: usize,
     pub tags_skipped_other: usize,
     pub tags_failed: usize,
     pub bytes: u64,
@@ -113,9 +164,11 @@ impl Report {
                 for tag in &repo.tags {
                     match &tag.outcome {
                         Outcome::Copied => totals.tags_copied += 1,
+                        Outcome::WouldCopy => totals.tags_would_copy += 1,
                         Outcome::Skipped {
                             reason: SkipReason::UpToDate,
                         } => totals.tags_up_to_date += 1,
+                        Outcome::Skipped { reason } if reason.is_filter() => totals.tags_filtered += 1,
                         Outcome::Skipped { .. } => totals.tags_skipped_other += 1,
                         Outcome::Failed { .. } => totals.tags_failed += 1,
                     }

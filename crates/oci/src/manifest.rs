@@ -39,6 +39,12 @@ pub enum ManifestContent {
 #[error("malformed manifest: {0}")]
 pub struct MalformedManifest(String);
 
+impl MalformedManifest {
+    pub fn new(reason: impl Into<String>) -> Self {
+        MalformedManifest(reason.into())
+    }
+}
+
 /// The fields of every manifest shape that copying needs; the rest is ignored.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

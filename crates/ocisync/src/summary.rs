@@ -1,27 +1,25 @@
-//! The human summary printed at the end of a pass.
+//! What a pass tells people: the one-screen summary, and the plan `check` prints.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ocisync_engine::{Outcome, Report};
+use ocisync_engine::{Outcome, Report, SyncReport, TagReport};
 
-/// One screen: a line per sync, then every failure.
+/// One screen: a line per sync, then every failure and every skip that is not a filter's.
 pub fn render(report: &Report, duration: Duration) -> String {
     let mut text = String::new();
     for sync in &report.syncs {
-        let single = Report {
-            syncs: vec![sync.clone()],
-        };
-        let totals = single.totals();
+        let totals = sync_totals(sync);
         let _ = writeln!(
             text,
-            "sync {} ({} -> {}): {} repositories, {} tags copied, {} up to date, {} skipped, {} failed, {} transferred",
+            "sync {} ({} -> {}): {} repositories, {} tags copied, {} up to date, {} filtered out, {} skipped, {} failed, {} transferred",
             sync.name,
             sync.from,
             sync.to,
             totals.repositories,
             totals.tags_copied,
             totals.tags_up_to_date,
+            totals.tags_filtered,
             totals.tags_skipped_other,
             totals.tags_failed + totals.repositories_failed,
             human_bytes(totals.bytes),
@@ -38,17 +36,8 @@ pub fn render(report: &Report, duration: Duration) -> String {
                     Outcome::Failed { error } => {
                         let _ = writeln!(text, "  FAILED {}:{}: {error}", repo.source, tag.tag);
                     }
-                    Outcome::Skipped { reason }
-                        if tag.outcome != Outcome::Copied
-                            && !matches!(reason, ocisync_engine::SkipReason::UpToDate) =>
-                    {
-                        let _ = writeln!(
-                            text,
-                            "  skipped {}:{}: {}",
-                            repo.source,
-                            tag.tag,
-                            serde_json::to_value(reason).unwrap_or_default().as_str().unwrap_or("")
-                        );
+                    Outcome::Skipped { reason } if !reason.is_filter() && *reason != ocisync_engine::SkipReason::UpToDate => {
+                        let _ = writeln!(text, "  skipped {}:{}: {}", repo.source, tag.tag, reason.as_str());
                     }
                     _ => {}
                 }
@@ -57,6 +46,60 @@ pub fn render(report: &Report, duration: Duration) -> String {
     }
     let _ = writeln!(text, "pass finished in {:.1}s", duration.as_secs_f64());
     text
+}
+
+/// The dry run's plan: per sync and repository, every tag with what would happen to it.
+pub fn render_plan(report: &Report) -> String {
+    let mut text = String::new();
+    for sync in &report.syncs {
+        let totals = sync_totals(sync);
+        let _ = writeln!(
+            text,
+            "sync {} ({} -> {}): {} repositories, {} tags would be copied ({}), {} up to date, {} filtered out, {} failed",
+            sync.name,
+            sync.from,
+            sync.to,
+            totals.repositories,
+            totals.tags_would_copy,
+            human_bytes(totals.bytes),
+            totals.tags_up_to_date,
+            totals.tags_filtered,
+            totals.tags_failed + totals.repositories_failed,
+        );
+        if let Some(error) = &sync.error {
+            let _ = writeln!(text, "  FAILED sync: {error}");
+        }
+        for repo in &sync.repositories {
+            let _ = writeln!(text, "  {} -> {}", repo.source, repo.destination);
+            if let Some(error) = &repo.error {
+                let _ = writeln!(text, "    FAILED: {error}");
+            }
+            for tag in &repo.tags {
+                let _ = writeln!(text, "    {}", plan_line(tag));
+            }
+        }
+    }
+    text
+}
+
+fn plan_line(tag: &TagReport) -> String {
+    let detail = tag.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+    match &tag.outcome {
+        Outcome::WouldCopy => format!("copy        {} ({} to transfer)", tag.tag, human_bytes(tag.bytes)),
+        Outcome::Copied => format!("copied      {}", tag.tag),
+        Outcome::Skipped { reason } if reason.is_filter() => {
+            format!("filtered    {}: {}{detail}", tag.tag, reason.as_str())
+        }
+        Outcome::Skipped { reason } => format!("skip        {}: {}{detail}", tag.tag, reason.as_str()),
+        Outcome::Failed { error } => format!("FAILED      {}: {error}", tag.tag),
+    }
+}
+
+fn sync_totals(sync: &SyncReport) -> ocisync_engine::Totals {
+    Report {
+        syncs: vec![sync.clone()],
+    }
+    .totals()
 }
 
 pub fn human_bytes(bytes: u64) -> String {

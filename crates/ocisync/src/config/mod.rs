@@ -8,6 +8,7 @@
 mod error;
 mod locate;
 mod raw;
+mod rules;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,8 +18,8 @@ use url::Url;
 
 pub use error::{ConfigError, ConfigProblem};
 use locate::key_positions;
-use ocisync_engine::{whole_tag_regex, ContentRule, TagFilter};
-use raw::{RawConfig, RawContentRule, RawRegistry, RawSync};
+use ocisync_engine::ContentRule;
+use raw::{RawConfig, RawRegistry, RawSync};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -283,69 +284,6 @@ impl Checker {
             to: raw.to,
             content,
         }
-    }
-
-    /// Compiles one content rule; `None` (with problems recorded) when any part is invalid.
-    fn check_rule(&mut self, key: &str, raw: RawContentRule) -> Option<ContentRule> {
-        let prefix = globset::GlobBuilder::new(&raw.prefix)
-            .literal_separator(true)
-            .build()
-            .map(|glob| glob.compile_matcher())
-            .map_err(|error| {
-                self.problem(
-                    format!("{key}.prefix"),
-                    format!("invalid glob \"{}\": {}", raw.prefix, error.kind()),
-                )
-            })
-            .ok();
-        let mut compile = |field: &str, patterns: &[String]| -> Option<Vec<regex::Regex>> {
-            let mut compiled = Some(Vec::new());
-            for (index, pattern) in patterns.iter().enumerate() {
-                match whole_tag_regex(pattern) {
-                    Ok(regex) => {
-                        if let Some(all) = compiled.as_mut() {
-                            all.push(regex);
-                        }
-                    }
-                    Err(error) => {
-                        let reason = error
-                            .to_string()
-                            .lines()
-                            .last()
-                            .unwrap_or("")
-                            .trim()
-                            .trim_start_matches("error: ")
-                            .to_owned();
-                        self.problem(
-                            format!("{key}.tags.{field}[{index}]"),
-                            format!("invalid regex \"{pattern}\": {reason}"),
-                        );
-                        compiled = None;
-                    }
-                }
-            }
-            compiled
-        };
-        let include = compile("include", &raw.tags.include);
-        let exclude = compile("exclude", &raw.tags.exclude);
-        if let Some(destination) = &raw.destination {
-            let trimmed = destination.trim_end_matches('/');
-            if trimmed.parse::<ocisync_oci::RepoName>().is_err() {
-                self.problem(
-                    format!("{key}.destination"),
-                    format!("\"{destination}\" is not a repository name prefix"),
-                );
-            }
-        }
-        Some(ContentRule {
-            prefix: prefix?,
-            tags: TagFilter {
-                include: include?,
-                exclude: exclude?,
-            },
-            strip_prefix: raw.strip_prefix,
-            destination: raw.destination,
-        })
     }
 }
 

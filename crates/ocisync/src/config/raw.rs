@@ -46,6 +46,9 @@ pub struct RawContentRule {
     pub prefix: String,
     #[serde(default)]
     pub tags: RawTags,
+    /// `os/architecture[/variant]`; empty copies multi-arch indexes whole.
+    #[serde(default)]
+    pub platforms: Vec<String>,
     pub destination: Option<String>,
     pub strip_prefix: Option<String>,
 }
@@ -57,4 +60,8 @@ pub struct RawTags {
     pub include: Vec<String>,
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// A semver range such as ">=1.20, <2".
+    pub semver: Option<String>,
+    /// Keep only the N highest semver tags.
+    pub latest: Option<usize>,
 }

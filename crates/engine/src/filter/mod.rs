@@ -3,9 +3,14 @@
 //! Patterns arrive compiled (the binary compiles them when the config loads), so a bad
 //! pattern is a config error and never a skip at run time.
 
+mod platforms;
+mod tags;
+
 use globset::GlobMatcher;
-use ocisync_oci::{RepoName, Tag};
-use regex::Regex;
+use ocisync_oci::RepoName;
+
+pub use platforms::{select_platforms, PlatformSpec};
+pub use tags::{parse_version, whole_tag_regex, Dropped, TagFilter};
 
 /// One content rule. A repository is synced by the first rule whose prefix matches it.
 #[derive(Debug, Clone)]
@@ -13,37 +18,12 @@ pub struct ContentRule {
     /// Glob on repository names; `*` does not cross `/`.
     pub prefix: GlobMatcher,
     pub tags: TagFilter,
+    /// Platforms kept from multi-arch indexes; empty copies indexes whole and byte-exact.
+    pub platforms: Vec<PlatformSpec>,
     /// Removed from the source name before `destination` is prepended.
     pub strip_prefix: Option<String>,
     /// Prefix of destination names.
     pub destination: Option<String>,
-}
-
-/// Tag include/exclude patterns, each matched against the whole tag.
-#[derive(Debug, Clone, Default)]
-pub struct TagFilter {
-    /// Kept if any matches; empty keeps all.
-    pub include: Vec<Regex>,
-    /// Dropped if any matches.
-    pub exclude: Vec<Regex>,
-}
-
-impl TagFilter {
-    pub fn keeps(&self, tag: &Tag) -> bool {
-        let whole = |pattern: &Regex| {
-            pattern
-                .find(tag.as_str())
-                .is_some_and(|m| m.len() == tag.as_str().len())
-        };
-        (self.include.is_empty() || self.include.iter().any(whole)) && !self.exclude.iter().any(whole)
-    }
-}
-
-/// Compiles a tag pattern so that it must match the whole tag.
-pub fn whole_tag_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-        .size_limit(1 << 20)
-        .build()
 }
 
 impl ContentRule {
@@ -77,6 +57,7 @@ mod tests {
                 .unwrap()
                 .compile_matcher(),
             tags: TagFilter::default(),
+            platforms: Vec::new(),
             strip_prefix: strip.map(str::to_owned),
             destination: destination.map(str::to_owned),
         }
@@ -125,21 +106,5 @@ mod tests {
     fn invalid_destination_name_is_an_error() {
         let mapped = rule("**", None, Some("Upper")).destination_for(&name("a")).unwrap();
         assert!(mapped.is_err());
-    }
-
-    #[test]
-    fn tag_filters_match_whole_tags() {
-        let filter = TagFilter {
-            include: vec![whole_tag_regex(r"v?\d+\.\d+\.\d+").unwrap()],
-            exclude: vec![whole_tag_regex(r".*-rc\d*").unwrap()],
-        };
-        let keeps = |tag: &str| filter.keeps(&tag.parse().unwrap());
-        assert!(keeps("1.2.3"));
-        assert!(keeps("v1.2.3"));
-        assert!(!keeps("v1.2.3-rc1"), "excluded");
-        assert!(!keeps("v1.2.3-beta"), "include must match the whole tag");
-        assert!(!keeps("latest"));
-        assert!(TagFilter::default().keeps(&"anything".parse().unwrap()));
-        assert!(whole_tag_regex("v[").is_err());
     }
 }

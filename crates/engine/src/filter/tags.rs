@@ -1,0 +1,264 @@
+//! Tag selection: whole-tag include/exclude regexes, a semver range, and `latest: N`.
+//!
+//! Every tag gets a verdict that names the filter that dropped it, so that `check`
+//! and the report can say why a tag is missing from the mirror.
+
+use std::cmp::Reverse;
+
+use ocisync_oci::Tag;
+use regex::Regex;
+use semver::{Version, VersionReq};
+
+use crate::report::SkipReason;
+
+/// Tag filters of a content rule, applied in order: include, exclude, semver, latest.
+#[derive(Debug, Clone, Default)]
+pub struct TagFilter {
+    /// Kept if any matches the whole tag; empty keeps all.
+    pub include: Vec<Regex>,
+    /// Dropped if any matches the whole tag.
+    pub exclude: Vec<Regex>,
+    /// Range applied to tags that parse as semver; other tags pass it untouched.
+    pub semver: Option<VersionReq>,
+    /// After the other filters, keep only the N highest semver tags (others are dropped).
+    pub latest: Option<usize>,
+}
+
+/// Why one tag was left out, with the pattern or range responsible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    pub reason: SkipReason,
+    pub detail: String,
+}
+
+impl TagFilter {
+    /// Whether the include, exclude and semver filters keep `tag` (not `latest`,
+    /// which needs every tag: see [`TagFilter::select`]).
+    pub fn keeps(&self, tag: &Tag) -> bool {
+        self.check_one(tag).is_ok()
+    }
+
+    /// The verdict for each tag, in the order given: `Ok` to copy, or why it is left out.
+    pub fn select(&self, tags: &[Tag]) -> Vec<Result<(), Dropped>> {
+        let mut verdicts: Vec<Result<(), Dropped>> = tags.iter().map(|tag| self.check_one(tag)).collect();
+        let Some(latest) = self.latest else {
+            return verdicts;
+        };
+        // Rank the survivors by version, highest first; ties (v1.2.3 and 1.2.3) by tag text.
+        let mut ranked: Vec<(Version, &str, usize)> = tags
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| verdicts[*index].is_ok())
+            .filter_map(|(index, tag)| parse_version(tag.as_str()).map(|version| (version, tag.as_str(), index)))
+            .collect();
+        ranked.sort_by(|a, b| (Reverse(&a.0), a.1).cmp(&(Reverse(&b.0), b.1)));
+        let mut kept = vec![false; tags.len()];
+        for (_, _, index) in ranked.iter().take(latest) {
+            kept[*index] = true;
+        }
+        for (index, verdict) in verdicts.iter_mut().enumerate() {
+            if verdict.is_ok() && !kept[index] {
+                *verdict = Err(Dropped {
+                    reason: SkipReason::NotAmongLatest,
+                    detail: if parse_version(tags[index].as_str()).is_some() {
+                        format!("not among the {latest} highest versions")
+                    } else {
+                        format!("not a semver tag (latest: {latest} keeps only versions)")
+                    },
+                });
+            }
+        }
+        verdicts
+    }
+
+    fn check_one(&self, tag: &Tag) -> Result<(), Dropped> {
+        let text = tag.as_str();
+        if !self.include.is_empty() && !self.include.iter().any(|pattern| matches_whole(pattern, text)) {
+            return Err(Dropped {
+                reason: SkipReason::NotIncluded,
+                detail: "matches no include pattern".to_owned(),
+            });
+        }
+        if let Some(pattern) = self.exclude.iter().find(|pattern| matches_whole(pattern, text)) {
+            return Err(Dropped {
+                reason: SkipReason::Excluded,
+                detail: format!("matches exclude pattern \"{}\"", source_pattern(pattern)),
+            });
+        }
+        if let (Some(range), Some(version)) = (&self.semver, parse_version(text)) {
+            if !range.matches(&version) {
+                return Err(Dropped {
+                    reason: SkipReason::OutsideSemverRange,
+                    detail: format!("{version} is outside \"{range}\""),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn matches_whole(pattern: &Regex, text: &str) -> bool {
+    pattern.find(text).is_some_and(|m| m.len() == text.len())
+}
+
+/// The pattern as the user wrote it, without the anchors added by [`whole_tag_regex`].
+fn source_pattern(pattern: &Regex) -> &str {
+    let text = pattern.as_str();
+    text.strip_prefix("^(?:")
+        .and_then(|rest| rest.strip_suffix(")$"))
+        .unwrap_or(text)
+}
+
+/// Compiles a tag pattern so that it must match the whole tag.
+pub fn whole_tag_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(1 << 20)
+        .build()
+}
+
+/// A tag as a semantic version: `MAJOR.MINOR.PATCH[-PRERELEASE]`, with an optional
+/// leading `v`. Shorter forms (`1.25`, `3`) and dates are not versions: reading them
+/// as such would rank `20240101` above every real release.
+pub fn parse_version(tag: &str) -> Option<Version> {
+    let text = tag.strip_prefix('v').unwrap_or(tag);
+    Version::parse(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(texts: &[&str]) -> Vec<Tag> {
+        texts.iter().map(|text| text.parse().unwrap()).collect()
+    }
+
+    fn kept(filter: &TagFilter, all: &[&str]) -> Vec<String> {
+        let all = tags(all);
+        filter
+            .select(&all)
+            .iter()
+            .zip(&all)
+            .filter(|(verdict, _)| verdict.is_ok())
+            .map(|(_, tag)| tag.to_string())
+            .collect()
+    }
+
+    const TAGS: &[&str] = &[
+        "latest", "1.19.9", "v1.20.0", "1.20.1", "1.21.0-rc1", "1.21.0", "v1.22.3", "2.0.0", "1.25", "20240101",
+        "stable-alpine",
+    ];
+
+    #[test]
+    fn each_filter_alone_and_combined() {
+        let re = |pattern: &str| whole_tag_regex(pattern).unwrap();
+        let range = |text: &str| Some(VersionReq::parse(text).unwrap());
+        // (filter, tags kept)
+        let cases: Vec<(TagFilter, Vec<&str>)> = vec![
+            (TagFilter::default(), TAGS.to_vec()),
+            (
+                TagFilter {
+                    include: vec![re(r"v?\d+\.\d+\.\d+")],
+                    ..TagFilter::default()
+                },
+                vec!["1.19.9", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "2.0.0"],
+            ),
+            (
+                TagFilter {
+                    exclude: vec![re(r".*-rc\d*"), re("latest")],
+                    ..TagFilter::default()
+                },
+                vec![
+                    "1.19.9", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "2.0.0", "1.25", "20240101", "stable-alpine",
+                ],
+            ),
+            (
+                // The range leaves non-semver tags alone; prereleases are outside a plain range.
+                TagFilter {
+                    semver: range(">=1.20, <2"),
+                    ..TagFilter::default()
+                },
+                vec!["latest", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "1.25", "20240101", "stable-alpine"],
+            ),
+            (
+                // latest keeps only semver tags, highest first.
+                TagFilter {
+                    latest: Some(3),
+                    ..TagFilter::default()
+                },
+                vec!["1.21.0", "v1.22.3", "2.0.0"],
+            ),
+            (
+                TagFilter {
+                    include: vec![re(r"v?\d+\.\d+\.\d+(-rc\d+)?")],
+                    exclude: vec![re(r".*-rc\d*")],
+                    semver: range(">=1.20, <2"),
+                    latest: Some(2),
+                },
+                vec!["1.21.0", "v1.22.3"],
+            ),
+            (
+                TagFilter {
+                    latest: Some(0),
+                    ..TagFilter::default()
+                },
+                vec![],
+            ),
+        ];
+        for (index, (filter, expected)) in cases.iter().enumerate() {
+            assert_eq!(kept(filter, TAGS), *expected, "case {index}");
+        }
+    }
+
+    #[test]
+    fn verdicts_name_the_filter() {
+        let filter = TagFilter {
+            include: vec![whole_tag_regex(r"v?[\d.]+.*").unwrap()],
+            exclude: vec![whole_tag_regex(r".*-rc\d*").unwrap()],
+            semver: Some(VersionReq::parse(">=1.20").unwrap()),
+            latest: Some(1),
+        };
+        let all = tags(&["latest", "1.21.0-rc1", "1.19.9", "1.20.0", "1.21.0"]);
+        let reasons: Vec<_> = filter
+            .select(&all)
+            .into_iter()
+            .map(|verdict| verdict.err().map(|dropped| (dropped.reason, dropped.detail)))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                Some((SkipReason::NotIncluded, "matches no include pattern".to_owned())),
+                Some((SkipReason::Excluded, "matches exclude pattern \".*-rc\\d*\"".to_owned())),
+                Some((SkipReason::OutsideSemverRange, "1.19.9 is outside \">=1.20\"".to_owned())),
+                Some((SkipReason::NotAmongLatest, "not among the 1 highest versions".to_owned())),
+                None,
+            ]
+        );
+    }
+
+    #[test]
+    fn versions_need_three_parts_and_allow_a_leading_v() {
+        assert_eq!(parse_version("v1.2.3"), Some(Version::new(1, 2, 3)));
+        assert_eq!(parse_version("1.2.3"), Some(Version::new(1, 2, 3)));
+        assert!(parse_version("1.2.3-rc1").is_some_and(|v| !v.pre.is_empty()));
+        for not_a_version in ["1.2", "20240101", "latest", "v", "V1.2.3", "1.2.3.4", "01.2.3"] {
+            assert_eq!(parse_version(not_a_version), None, "{not_a_version}");
+        }
+    }
+
+    #[test]
+    fn patterns_match_whole_tags() {
+        let filter = TagFilter {
+            include: vec![whole_tag_regex(r"v?\d+\.\d+\.\d+").unwrap()],
+            exclude: vec![whole_tag_regex(r".*-rc\d*").unwrap()],
+            ..TagFilter::default()
+        };
+        let keeps = |tag: &str| filter.keeps(&tag.parse().unwrap());
+        assert!(keeps("1.2.3"));
+        assert!(keeps("v1.2.3"));
+        assert!(!keeps("v1.2.3-rc1"), "excluded");
+        assert!(!keeps("v1.2.3-beta"), "include must match the whole tag");
+        assert!(!keeps("latest"));
+        assert!(TagFilter::default().keeps(&"anything".parse().unwrap()));
+        assert!(whole_tag_regex("v[").is_err());
+    }
+}
