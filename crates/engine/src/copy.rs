@@ -5,6 +5,7 @@
 //! blobs or untagged manifests, never a manifest whose references are missing.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -33,6 +34,22 @@ pub struct CopyOptions {
     pub blobs_in_parallel: usize,
     /// Read and compare only: count what would be copied, write nothing.
     pub dry_run: bool,
+    /// Raised to stop starting new images (a daemon shutting down); copies under way finish.
+    pub stop: StopSignal,
+}
+
+/// A flag shared by everything working on a pass: once raised, no new image starts.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Default for CopyOptions {
@@ -41,6 +58,7 @@ impl Default for CopyOptions {
             repositories_in_parallel: 4,
             blobs_in_parallel: 4,
             dry_run: false,
+            stop: StopSignal::default(),
         }
     }
 }
@@ -92,7 +110,38 @@ pub struct Copier<'a, S, D> {
     pub options: &'a CopyOptions,
 }
 
-/// What was learned about one tag on the way, for its report.
+/// What copying one image did: the body of a [`TagReport`].
+#[derive(Debug, Clone)]
+pub struct ImageCopy {
+    /// The upstream manifest digest, when it was resolved.
+    pub digest: Option<Digest>,
+    /// The digest written at the destination when it differs from upstream.
+    pub destination_digest: Option<Digest>,
+    pub outcome: Outcome,
+    pub detail: Option<String>,
+    pub bytes: u64,
+    pub blobs_copied: usize,
+    pub blobs_mounted: usize,
+    pub manifests_pushed: usize,
+}
+
+impl ImageCopy {
+    pub fn into_tag_report(self, tag: Tag) -> TagReport {
+        TagReport {
+            tag,
+            digest: self.digest,
+            destination_digest: self.destination_digest,
+            outcome: self.outcome,
+            detail: self.detail,
+            bytes: self.bytes,
+            blobs_copied: self.blobs_copied,
+            blobs_mounted: self.blobs_mounted,
+            manifests_pushed: self.manifests_pushed,
+        }
+    }
+}
+
+/// What was learned about one image on the way, for its report.
 #[derive(Default)]
 struct TagFacts {
     digest: Option<Digest>,
@@ -128,21 +177,27 @@ struct Transfer {
 }
 
 impl<S: Store, D: Store> Copier<'_, S, D> {
-    /// Copies one tag and reports what happened; never fails the caller.
+    /// Copies one tag under the same tag and reports what happened; never fails the caller.
     pub async fn copy_tag(&self, task: &SyncTask, tag: &Tag) -> TagReport {
+        let reference = Reference::Tag(tag.clone());
+        self.copy_reference(task, &reference, &reference).await.into_tag_report(tag.clone())
+    }
+
+    /// Copies the manifest `source` names (a tag or a digest) in `task.source` to
+    /// `destination` (a tag, or the same digest) in `task.destination`.
+    pub async fn copy_reference(&self, task: &SyncTask, source: &Reference, destination: &Reference) -> ImageCopy {
         let mut transfer = Transfer::default();
         let mut facts = TagFacts::default();
-        let outcome = match self.try_copy_tag(task, tag, &mut transfer, &mut facts).await {
+        let outcome = match self.try_copy(task, source, destination, &mut transfer, &mut facts).await {
             Ok(outcome) => outcome,
             Err(error) => {
-                tracing::warn!(repo = %task.source, %tag, error = %error, "image failed");
+                tracing::warn!(repo = %task.source, reference = %source, error = %error, "image failed");
                 Outcome::Failed {
                     error: error.to_string(),
                 }
             }
         };
-        TagReport {
-            tag: tag.clone(),
+        ImageCopy {
             digest: facts.digest,
             destination_digest: facts.destination_digest,
             outcome,
@@ -154,20 +209,20 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         }
     }
 
-    async fn try_copy_tag(
+    async fn try_copy(
         &self,
         task: &SyncTask,
-        tag: &Tag,
+        source: &Reference,
+        destination: &Reference,
         transfer: &mut Transfer,
         facts: &mut TagFacts,
     ) -> Result<Outcome, CopyError> {
         let up_to_date = Ok(Outcome::Skipped {
             reason: SkipReason::UpToDate,
         });
-        let reference = Reference::Tag(tag.clone());
         let Some(source_descriptor) = self
             .source
-            .head_manifest(&task.source, &reference)
+            .head_manifest(&task.source, source)
             .await
             .map_err(CopyError::Source)?
         else {
@@ -178,12 +233,12 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         facts.digest = Some(source_descriptor.digest.clone());
         let destination_digest = self
             .destination
-            .head_manifest(&task.destination, &reference)
+            .head_manifest(&task.destination, destination)
             .await
             .map_err(CopyError::Destination)?
             .map(|descriptor| descriptor.digest);
         if destination_digest.as_ref() == Some(&source_descriptor.digest) {
-            debug!(repo = %task.source, %tag, digest = %source_descriptor.digest, "up to date");
+            debug!(repo = %task.source, reference = %source, digest = %source_descriptor.digest, "up to date");
             return up_to_date;
         }
         if let Some(destination_digest) = destination_digest.filter(|_| !task.platforms.is_empty()) {
@@ -238,11 +293,11 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             return Ok(Outcome::WouldCopy);
         }
         self.destination
-            .put_manifest(&task.destination, &reference, &manifest)
+            .put_manifest(&task.destination, destination, &manifest)
             .await
             .map_err(CopyError::Destination)?;
         transfer.manifests += 1;
-        info!(repo = %task.source, %tag, digest = %manifest.digest, bytes = transfer.bytes, "copied");
+        info!(repo = %task.source, reference = %source, digest = %manifest.digest, bytes = transfer.bytes, "copied");
         Ok(Outcome::Copied)
     }
 

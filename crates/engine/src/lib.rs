@@ -16,10 +16,10 @@ mod pass;
 mod plan;
 mod report;
 
-pub use copy::{Copier, CopyOptions, PassMemory};
+pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, StopSignal};
 pub use error::CopyError;
-pub use filter::{parse_version, select_platforms, whole_tag_regex, ContentRule, Dropped, PlatformSpec, TagFilter};
+pub use filter::{parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, PlatformSpec, TagFilter};
 pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
-pub use pass::{run_sync, SyncLabel};
+pub use pass::{run_sync, run_task, SyncLabel};
 pub use plan::{plan, BadDestination, SyncTask};
 pub use report::{Outcome, RepoReport, Report, SkipReason, SyncReport, TagReport, Totals};

@@ -7,7 +7,7 @@ use tracing::{info, warn, Instrument};
 use crate::copy::{Copier, CopyOptions, PassMemory};
 use crate::filter::ContentRule;
 use crate::plan::{plan, SyncTask};
-use crate::report::{RepoReport, SyncReport, TagReport};
+use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
 
 /// Names a sync in reports and logs.
 #[derive(Debug, Clone)]
@@ -73,6 +73,18 @@ pub async fn run_sync<S: Store, D: Store>(
     report
 }
 
+/// Runs one sync task alone: every kept tag of one repository (`ocisync copy host/repo`).
+pub async fn run_task<S: Store, D: Store>(source: &S, destination: &D, task: SyncTask, options: &CopyOptions) -> RepoReport {
+    let memory = PassMemory::default();
+    let copier = Copier {
+        source,
+        destination,
+        memory: &memory,
+        options,
+    };
+    sync_repository(&copier, task).await
+}
+
 async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: SyncTask) -> RepoReport {
     let mut report = RepoReport {
         source: task.source.clone(),
@@ -80,6 +92,9 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
         error: None,
         tags: Vec::new(),
     };
+    if copier.options.stop.is_raised() {
+        return report;
+    }
     let tags = match copier.source.tags(&task.source).await {
         Ok(tags) => tags,
         Err(error) => {
@@ -90,6 +105,10 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     };
     let verdicts = task.tags.select(&tags);
     for (tag, verdict) in tags.into_iter().zip(verdicts) {
+        if copier.options.stop.is_raised() {
+            report.tags.push(TagReport::skipped(tag, SkipReason::Interrupted, None));
+            continue;
+        }
         match verdict {
             Ok(()) => report.tags.push(copier.copy_tag(&task, &tag).await),
             Err(dropped) => report

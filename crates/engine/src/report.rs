@@ -86,6 +86,8 @@ pub enum SkipReason {
     NotAmongLatest,
     /// The index has none of the `platforms` the rule asks for.
     NoMatchingPlatform,
+    /// The worker was stopping (SIGTERM) before this image started.
+    Interrupted,
 }
 
 impl SkipReason {
@@ -112,6 +114,7 @@ impl SkipReason {
             SkipReason::OutsideSemverRange => "outside-semver-range",
             SkipReason::NotAmongLatest => "not-among-latest",
             SkipReason::NoMatchingPlatform => "no-matching-platform",
+            SkipReason::Interrupted => "interrupted",
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Command-line interface.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// Keeps OCI registries in sync.
 #[derive(Debug, Parser)]
@@ -18,13 +19,112 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run every sync once, then exit: 0 all copied or up to date, 1 something failed, 2 config or fatal error.
+    /// Run every sync (or one) once, then exit: 0 all copied or up to date, 1 something failed, 2 config or fatal error.
     Once {
-        /// The config file (YAML, version 1).
-        #[arg(long, short)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Also write the pass report as JSON to this file.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Run only the sync with this name.
+        #[arg(long)]
+        sync: Option<String>,
     },
+    /// Run as a daemon: each sync on its schedule or interval, until SIGTERM or SIGINT.
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How long in-flight image copies may take to finish after SIGTERM/SIGINT.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        grace_period: Duration,
+        /// Write each pass's JSON report to this file (replaced after every pass).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Dry run: print per sync and repository which tags would be copied, which are
+    /// up to date and which are filtered out. Writes nothing to any destination.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Also write the plan as a JSON report to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Check only the sync with this name.
+        #[arg(long)]
+        sync: Option<String>,
+    },
+    /// Copy one image (host/repo:tag or host/repo@digest) or one whole repository (host/repo).
+    Copy(CopyArgs),
+    /// Print the effective configuration: defaults filled in, secrets redacted.
+    Config {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The config file (YAML, version 1).
+    #[arg(long, short)]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source: host[:port]/repository[:tag|@digest], e.g. registry-1.docker.io/library/alpine:3.20.
+    pub source: String,
+    /// Destination: host[:port]/repository[:tag]; the tag defaults to the source's.
+    pub destination: String,
+    #[command(flatten)]
+    pub source_access: SourceAccess,
+    #[command(flatten)]
+    pub destination_access: DestinationAccess,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// How to reach the source of `copy`. Passwords come from a variable or a file, never
+/// from the command line, where other users could read them.
+#[derive(Debug, Args)]
+pub struct SourceAccess {
+    /// Speak plain HTTP to the source.
+    #[arg(long)]
+    pub src_plain_http: bool,
+    /// Verify the source's TLS certificate.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub src_tls_verify: bool,
+    /// Extra CA certificate (PEM) for the source.
+    #[arg(long)]
+    pub src_ca_file: Option<PathBuf>,
+    #[arg(long)]
+    pub src_username: Option<String>,
+    /// Environment variable holding the source password.
+    #[arg(long)]
+    pub src_password_env: Option<String>,
+    /// File holding the source password.
+    #[arg(long)]
+    pub src_password_file: Option<PathBuf>,
+}
+
+/// How to reach the destination of `copy`.
+#[derive(Debug, Args)]
+pub struct DestinationAccess {
+    /// Speak plain HTTP to the destination.
+    #[arg(long)]
+    pub dest_plain_http: bool,
+    /// Verify the destination's TLS certificate.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub dest_tls_verify: bool,
+    /// Extra CA certificate (PEM) for the destination.
+    #[arg(long)]
+    pub dest_ca_file: Option<PathBuf>,
+    #[arg(long)]
+    pub dest_username: Option<String>,
+    /// Environment variable holding the destination password.
+    #[arg(long)]
+    pub dest_password_env: Option<String>,
+    /// File holding the destination password.
+    #[arg(long)]
+    pub dest_password_file: Option<PathBuf>,
 }

@@ -1,21 +1,29 @@
 //! The `ocisync` command: config, logging, subcommands and exit codes.
 //!
-//! Exit codes: 0 when everything was copied or already present, 1 when some image,
-//! repository or sync failed, 2 for a config error or a fatal error.
+//! Exit codes: 0 when everything was copied or already present (or, for `run`, a
+//! clean stop), 1 when some image, repository or sync failed, 2 for a config error
+//! or a fatal error.
 
 mod cli;
 mod config;
+mod copy_cmd;
+mod daemon;
+mod image_ref;
 mod once;
+mod passes;
+mod show_config;
 mod stores;
 mod summary;
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use ocisync_engine::Report;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Config, ConfigError};
+use crate::once::OnceArgs;
 
 const EXIT_FAILURES: u8 = 1;
 const EXIT_FATAL: u8 = 2;
@@ -46,15 +54,49 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Once { config, report } => {
-            let config = Config::load(&config)?;
-            let report = once::run_once(&config, report.as_deref()).await?;
-            Ok(if report.has_failures() {
-                ExitCode::from(EXIT_FAILURES)
-            } else {
-                ExitCode::SUCCESS
+        Command::Once { config, report, sync } => {
+            let config = Config::load(&config.config)?;
+            let args = OnceArgs {
+                report_path: report.as_deref(),
+                only_sync: sync.as_deref(),
+                dry_run: false,
+            };
+            Ok(exit_code(&once::run_once(&config, args).await?))
+        }
+        Command::Check { config, report, sync } => {
+            let config = Config::load(&config.config)?;
+            let args = OnceArgs {
+                report_path: report.as_deref(),
+                only_sync: sync.as_deref(),
+                dry_run: true,
+            };
+            Ok(exit_code(&once::run_once(&config, args).await?))
+        }
+        Command::Run {
+            config,
+            grace_period,
+            report,
+        } => {
+            let config = Config::load(&config.config)?;
+            Ok(match daemon::run_daemon(&config, grace_period, report).await? {
+                daemon::Stopped::Cleanly => ExitCode::SUCCESS,
+                daemon::Stopped::GraceExceeded => ExitCode::from(EXIT_FAILURES),
             })
         }
+        Command::Copy(args) => Ok(exit_code(&copy_cmd::run_copy(&args).await?)),
+        Command::Config { config } => {
+            let config = Config::load(&config.config)?;
+            print!("{}", show_config::render(&config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn exit_code(report: &Report) -> ExitCode {
+    if report.has_failures() {
+        ExitCode::from(EXIT_FAILURES)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -10,7 +10,7 @@ use globset::GlobMatcher;
 use ocisync_oci::RepoName;
 
 pub use platforms::{select_platforms, PlatformSpec};
-pub use tags::{parse_version, whole_tag_regex, Dropped, TagFilter};
+pub use tags::{parse_version, source_pattern, whole_tag_regex, Dropped, TagFilter};
 
 /// One content rule. A repository is synced by the first rule whose prefix matches it.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use url::Url;
 
 pub use error::{ConfigError, ConfigProblem};
 use locate::key_positions;
-use ocisync_engine::ContentRule;
+use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, Schedule};
 use raw::{RawConfig, RawRegistry, RawSync};
 
 /// A validated configuration.
@@ -34,6 +34,8 @@ pub struct RegistryConfig {
     pub name: String,
     pub urls: Vec<Url>,
     pub credentials: Option<Credentials>,
+    /// Where the password comes from (`env NAME`, `file PATH`), for `ocisync config`.
+    pub password_source: Option<String>,
     pub tls_verify: bool,
     pub ca_file: Option<PathBuf>,
 }
@@ -44,6 +46,8 @@ pub struct SyncConfig {
     pub name: String,
     pub from: String,
     pub to: String,
+    /// When `run` starts a pass; `None`: only with `once`.
+    pub schedule: Option<Schedule>,
     /// Compiled content rules; empty means every repository and tag, same names.
     pub content: Vec<ContentRule>,
 }
@@ -236,10 +240,16 @@ impl Checker {
             }
             _ => None,
         };
+        let password_source = match (&raw.password_env, &raw.password_file) {
+            (Some(variable), _) => Some(format!("env {variable}")),
+            (None, Some(path)) => Some(format!("file {}", base_dir.join(path).display())),
+            (None, None) => None,
+        };
         RegistryConfig {
             name: name.to_owned(),
             urls,
             credentials,
+            password_source,
             tls_verify: raw.tls_verify.unwrap_or(true),
             ca_file: raw.ca_file.map(|path| base_dir.join(path)),
         }
@@ -272,6 +282,7 @@ impl Checker {
         if !names.insert(name.clone()) {
             self.problem(format!("{key}.name"), format!("sync name \"{name}\" is used twice"));
         }
+        let schedule = self.check_schedule(&key, raw.schedule.as_deref(), raw.interval.as_deref(), raw.timezone.as_deref());
         let content = raw
             .content
             .into_iter()
@@ -282,7 +293,66 @@ impl Checker {
             name,
             from: raw.from,
             to: raw.to,
+            schedule,
             content,
+        }
+    }
+}
+
+impl Checker {
+    fn check_schedule(
+        &mut self,
+        key: &str,
+        schedule: Option<&str>,
+        interval: Option<&str>,
+        timezone: Option<&str>,
+    ) -> Option<Schedule> {
+        let time_zone = match timezone {
+            None => Some(chrono_tz::UTC),
+            Some(name) => parse_time_zone(name)
+                .map_err(|error| self.problem(format!("{key}.timezone"), error.to_string()))
+                .ok(),
+        };
+        match (schedule, interval) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    format!("{key}.interval"),
+                    "set schedule or interval, not both".into(),
+                );
+                None
+            }
+            (Some(expression), None) => {
+                let time_zone = time_zone?;
+                CronSchedule::parse(expression, time_zone)
+                    .map(Schedule::Cron)
+                    .map_err(|error| {
+                        self.problem(
+                            format!("{key}.schedule"),
+                            format!("invalid schedule \"{expression}\": {error}"),
+                        )
+                    })
+                    .ok()
+            }
+            (None, Some(text)) => match humantime::parse_duration(text) {
+                Ok(interval) if interval >= std::time::Duration::from_secs(1) => Some(Schedule::Interval(interval)),
+                Ok(_) => {
+                    self.problem(format!("{key}.interval"), "must be at least 1s".into());
+                    None
+                }
+                Err(error) => {
+                    self.problem(
+                        format!("{key}.interval"),
+                        format!("invalid duration \"{text}\": {error} (e.g. 30m, 1h30m, 90s)"),
+                    );
+                    None
+                }
+            },
+            (None, None) => {
+                if timezone.is_some() {
+                    self.problem(format!("{key}.timezone"), "set without a schedule".into());
+                }
+                None
+            }
         }
     }
 }

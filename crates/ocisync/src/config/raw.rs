@@ -35,6 +35,12 @@ pub struct RawSync {
     pub name: Option<String>,
     pub from: String,
     pub to: String,
+    /// 5-field cron expression (Kubernetes CronJob semantics) or @hourly/@daily/...
+    pub schedule: Option<String>,
+    /// A fixed interval between pass starts, e.g. "30m".
+    pub interval: Option<String>,
+    /// IANA time zone of `schedule`, e.g. "Europe/Berlin"; default UTC.
+    pub timezone: Option<String>,
     /// Ordered rules; the first whose prefix matches a repository takes it.
     #[serde(default)]
     pub content: Vec<RawContentRule>,

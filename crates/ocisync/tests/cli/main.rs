@@ -1,5 +1,7 @@
 //! End-to-end tests of the `ocisync` binary against real registries.
 
 mod bad_input;
+mod filters;
 mod mirror;
+mod modes;
 mod support;

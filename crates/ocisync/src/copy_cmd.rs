@@ -1,0 +1,154 @@
+//! `ocisync copy SRC DST`: one image or one repository, with the sync engine, for scripts.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use ocisync_engine::{run_task, Copier, CopyOptions, PassMemory, RepoReport, Report, SyncReport, SyncTask, TagFilter};
+use ocisync_oci::Reference;
+use ocisync_registry::{Credentials, RegistryOptions, RegistryStore, Secret};
+
+use crate::cli::CopyArgs;
+use crate::image_ref::{ImageRef, Target};
+use crate::passes::{write_report, Timing};
+use crate::summary;
+
+/// How to reach one side of the copy.
+struct Access<'a> {
+    plain_http: bool,
+    tls_verify: bool,
+    ca_file: Option<&'a PathBuf>,
+    username: Option<&'a String>,
+    password_env: Option<&'a String>,
+    password_file: Option<&'a PathBuf>,
+}
+
+pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
+    let source: ImageRef = args.source.parse().map_err(anyhow::Error::msg).context("source")?;
+    let destination: ImageRef = args
+        .destination
+        .parse()
+        .map_err(anyhow::Error::msg)
+        .context("destination")?;
+    let destination_reference = match (&source.target, &destination.target) {
+        (Target::Repository, Target::Repository) => None,
+        (Target::Repository, _) => bail!("a whole repository is copied to a repository; drop the destination tag"),
+        (_, Target::Digest(_)) => bail!("the destination takes a tag or nothing, not a digest"),
+        (Target::Tag(tag), Target::Repository) => Some(Reference::Tag(tag.clone())),
+        (Target::Digest(digest), Target::Repository) => Some(Reference::Digest(digest.clone())),
+        (_, Target::Tag(tag)) => Some(Reference::Tag(tag.clone())),
+    };
+    let s = &args.source_access;
+    let source_store = store(
+        &source.host,
+        &Access {
+            plain_http: s.src_plain_http,
+            tls_verify: s.src_tls_verify,
+            ca_file: s.src_ca_file.as_ref(),
+            username: s.src_username.as_ref(),
+            password_env: s.src_password_env.as_ref(),
+            password_file: s.src_password_file.as_ref(),
+        },
+    )
+    .context("source")?;
+    let d = &args.destination_access;
+    let destination_store = store(
+        &destination.host,
+        &Access {
+            plain_http: d.dest_plain_http,
+            tls_verify: d.dest_tls_verify,
+            ca_file: d.dest_ca_file.as_ref(),
+            username: d.dest_username.as_ref(),
+            password_env: d.dest_password_env.as_ref(),
+            password_file: d.dest_password_file.as_ref(),
+        },
+    )
+    .context("destination")?;
+
+    let timing = Timing::start();
+    let options = CopyOptions::default();
+    let task = SyncTask {
+        source: source.repository.clone(),
+        destination: destination.repository.clone(),
+        tags: TagFilter::default(),
+        platforms: Vec::new(),
+    };
+    let repository = match (&source.target, destination_reference) {
+        (Target::Repository, _) | (_, None) => run_task(&source_store, &destination_store, task, &options).await,
+        (target, Some(destination_reference)) => {
+            let source_reference = match target {
+                Target::Tag(tag) => Reference::Tag(tag.clone()),
+                Target::Digest(digest) => Reference::Digest(digest.clone()),
+                Target::Repository => unreachable!("handled above"),
+            };
+            let memory = PassMemory::default();
+            let copier = Copier {
+                source: &source_store,
+                destination: &destination_store,
+                memory: &memory,
+                options: &options,
+            };
+            let copy = copier
+                .copy_reference(&task, &source_reference, &destination_reference)
+                .await;
+            // The report is keyed by tag; a digest copy without a tag is reported under "digest".
+            let label = match &destination_reference {
+                Reference::Tag(tag) => tag.clone(),
+                Reference::Digest(_) => "digest".parse().expect("a valid tag"),
+            };
+            RepoReport {
+                source: task.source.clone(),
+                destination: task.destination.clone(),
+                error: None,
+                tags: vec![copy.into_tag_report(label)],
+            }
+        }
+    };
+    let report = Report {
+        syncs: vec![SyncReport {
+            name: "copy".to_owned(),
+            from: source.host.clone(),
+            to: destination.host.clone(),
+            error: None,
+            repositories: vec![repository],
+        }],
+    };
+    if let Some(path) = &args.report {
+        write_report(path, &report, timing, false)?;
+    }
+    print!("{}", summary::render(&report, timing.elapsed()));
+    Ok(report)
+}
+
+fn store(host: &str, access: &Access<'_>) -> anyhow::Result<RegistryStore> {
+    let scheme = if access.plain_http { "http" } else { "https" };
+    let mut options = RegistryOptions::new(format!("{scheme}://{host}"));
+    options.tls_verify = access.tls_verify;
+    options.ca_file = access.ca_file.cloned();
+    options.credentials = credentials(access)?;
+    Ok(RegistryStore::new(options)?)
+}
+
+fn credentials(access: &Access<'_>) -> anyhow::Result<Option<Credentials>> {
+    let password = match (access.password_env, access.password_file) {
+        (Some(_), Some(_)) => bail!("give a password variable or a password file, not both"),
+        (Some(variable), None) => Some(Secret::new(
+            std::env::var(variable).with_context(|| format!("environment variable {variable} is not set"))?,
+        )),
+        (None, Some(path)) => Some(read_password_file(path)?),
+        (None, None) => None,
+    };
+    match (access.username, password) {
+        (Some(username), Some(password)) => Ok(Some(Credentials {
+            username: username.clone(),
+            password,
+        })),
+        (Some(_), None) => bail!("a username needs a password variable or file"),
+        (None, Some(_)) => bail!("a password is given but no username"),
+        (None, None) => Ok(None),
+    }
+}
+
+fn read_password_file(path: &Path) -> anyhow::Result<Secret> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Secret::new(text.trim_end_matches(['\r', '\n'])))
+}

@@ -1,0 +1,174 @@
+//! `ocisync run`: the daemon. Each scheduled sync loops on its own schedule; a
+//! signal stops new work and gives copies under way a grace period to finish.
+//!
+//! A sync never overlaps itself: its loop runs one pass at a time, and fire times
+//! that pass while a pass is still running are skipped (and logged), not queued.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ocisync_engine::{CopyOptions, Report, Schedule, StopSignal};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::passes::{prepare, write_report, PreparedSync, Timing};
+use crate::summary;
+
+/// How the daemon ended.
+pub enum Stopped {
+    /// Every pass under way finished within the grace period.
+    Cleanly,
+    /// The grace period ran out and copies under way were abandoned.
+    GraceExceeded,
+}
+
+pub async fn run_daemon(config: &Config, grace_period: Duration, report: Option<PathBuf>) -> anyhow::Result<Stopped> {
+    let scheduled: Vec<(PreparedSync, Schedule)> = prepare(config, None)?
+        .into_iter()
+        .filter_map(|sync| match sync.config.schedule.clone() {
+            Some(schedule) => Some((sync, schedule)),
+            None => {
+                warn!(sync = %sync.config.name, "no schedule or interval; run it with `ocisync once --sync`");
+                None
+            }
+        })
+        .collect();
+    if scheduled.is_empty() {
+        anyhow::bail!("no sync has a schedule or interval, so `run` has nothing to do (use `ocisync once`)");
+    }
+    let (shutdown_sender, shutdown) = watch::channel(false);
+    let stop = StopSignal::default();
+    let report = Arc::new(report);
+    let mut loops = JoinSet::new();
+    for (sync, schedule) in scheduled {
+        let options = CopyOptions {
+            stop: stop.clone(),
+            ..CopyOptions::default()
+        };
+        loops.spawn(sync_loop(sync, schedule, options, shutdown.clone(), Arc::clone(&report)));
+    }
+    info!(syncs = loops.len(), "daemon started");
+    wait_for_signal().await;
+    info!(grace_period = %humantime::format_duration(grace_period), "stopping: no new images start; copies under way may finish");
+    stop.raise();
+    let _ = shutdown_sender.send(true);
+    let finished = tokio::time::timeout(grace_period, async {
+        while let Some(result) = loops.join_next().await {
+            if let Err(failure) = result {
+                error!(error = %failure, "a sync loop ended abnormally");
+            }
+        }
+    })
+    .await;
+    match finished {
+        Ok(()) => {
+            info!("stopped cleanly");
+            Ok(Stopped::Cleanly)
+        }
+        Err(_) => {
+            // Copies write children before parents, so abandoning them leaves at most
+            // unreferenced blobs, never a manifest with missing references.
+            warn!(still_running = loops.len(), "grace period over; abandoning copies under way");
+            loops.abort_all();
+            Ok(Stopped::GraceExceeded)
+        }
+    }
+}
+
+async fn sync_loop(
+    sync: PreparedSync,
+    schedule: Schedule,
+    options: CopyOptions,
+    mut shutdown: watch::Receiver<bool>,
+    report_path: Arc<Option<PathBuf>>,
+) {
+    let name = sync.config.name.clone();
+    // An interval sync starts with a pass; a cron sync waits for its first fire time.
+    let mut next = match &schedule {
+        Schedule::Interval(_) => Some(Utc::now()),
+        Schedule::Cron(_) => schedule.next_after(Utc::now()),
+    };
+    loop {
+        let Some(due) = next else {
+            warn!(sync = %name, "the schedule has no future fire time; this sync stops");
+            return;
+        };
+        info!(sync = %name, next = %due.to_rfc3339(), "next pass");
+        tokio::select! {
+            () = tokio::time::sleep(until(due)) => {}
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        }
+        let started = Utc::now();
+        let timing = Timing::start();
+        let sync_report = sync.run(&options).await;
+        let report = Report {
+            syncs: vec![sync_report],
+        };
+        let totals = report.totals();
+        info!(
+            sync = %name,
+            copied = totals.tags_copied,
+            up_to_date = totals.tags_up_to_date,
+            failed = totals.tags_failed + totals.repositories_failed + totals.syncs_failed,
+            bytes = totals.bytes,
+            seconds = timing.elapsed().as_secs_f64(),
+            "pass finished"
+        );
+        print!("{}", summary::render(&report, timing.elapsed()));
+        if let Some(path) = report_path.as_ref() {
+            if let Err(failure) = write_report(path, &report, timing, false) {
+                warn!(sync = %name, error = %format!("{failure:#}"), "cannot write the report");
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        next = next_fire(&schedule, started, Utc::now(), &name);
+    }
+}
+
+/// The next fire time after a pass that started at `started` and ended at `now`.
+/// Fire times that fell inside the pass are skipped, so a sync never runs twice at once
+/// and never runs a backlog.
+fn next_fire(schedule: &Schedule, started: DateTime<Utc>, now: DateTime<Utc>, name: &str) -> Option<DateTime<Utc>> {
+    let mut next = schedule.next_after(started)?;
+    let mut skipped = 0u32;
+    while next <= now && skipped < 10_000 {
+        skipped += 1;
+        next = schedule.next_after(next)?;
+    }
+    if skipped > 0 {
+        warn!(sync = %name, skipped, "the pass ran past its next fire time; those runs are skipped");
+    }
+    Some(next)
+}
+
+fn until(due: DateTime<Utc>) -> Duration {
+    (due - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(failure) => {
+                warn!(error = %failure, "cannot listen for SIGTERM; only SIGINT stops the daemon");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = terminate => info!("SIGTERM received"),
+        result = tokio::signal::ctrl_c() => match result {
+            Ok(()) => info!("SIGINT received"),
+            Err(failure) => warn!(error = %failure, "cannot listen for SIGINT"),
+        },
+    }
+}

@@ -1,0 +1,142 @@
+//! `ocisync config`: the effective configuration as YAML, defaults filled in and
+//! secrets redacted (the password's source is shown, never its value).
+
+use std::collections::BTreeMap;
+
+use ocisync_engine::{source_pattern, ContentRule, Schedule};
+use serde::Serialize;
+
+use crate::config::{Config, RegistryConfig, SyncConfig};
+
+#[derive(Serialize)]
+struct Effective<'a> {
+    version: u32,
+    registries: BTreeMap<&'a str, Registry<'a>>,
+    syncs: Vec<Sync<'a>>,
+}
+
+#[derive(Serialize)]
+struct Registry<'a> {
+    urls: Vec<&'a str>,
+    username: Option<&'a str>,
+    password: Option<String>,
+    tls_verify: bool,
+    ca_file: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Sync<'a> {
+    name: &'a str,
+    from: &'a str,
+    to: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timezone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval: Option<String>,
+    /// Spelled out so nobody has to remember the default.
+    runs: &'static str,
+    content: Vec<Rule<'a>>,
+}
+
+#[derive(Serialize)]
+struct Rule<'a> {
+    prefix: &'a str,
+    tags: Tags,
+    platforms: Vec<String>,
+    strip_prefix: Option<&'a str>,
+    destination: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Tags {
+    include: Vec<String>,
+    exclude: Vec<String>,
+    semver: Option<String>,
+    latest: Option<usize>,
+}
+
+pub fn render(config: &Config) -> anyhow::Result<String> {
+    let effective = Effective {
+        version: 1,
+        registries: config
+            .registries
+            .iter()
+            .map(|(name, registry)| (name.as_str(), registry_view(registry)))
+            .collect(),
+        syncs: config.syncs.iter().map(sync_view).collect(),
+    };
+    Ok(serde_yaml::to_string(&effective)?)
+}
+
+fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
+    Registry {
+        urls: registry.urls.iter().map(url::Url::as_str).collect(),
+        username: registry.credentials.as_ref().map(|credentials| credentials.username.as_str()),
+        password: registry
+            .password_source
+            .as_ref()
+            .map(|source| format!("<redacted> (from {source})")),
+        tls_verify: registry.tls_verify,
+        ca_file: registry.ca_file.as_ref().map(|path| path.display().to_string()),
+    }
+}
+
+fn sync_view(sync: &SyncConfig) -> Sync<'_> {
+    let (schedule, timezone, interval, runs) = match &sync.schedule {
+        Some(Schedule::Cron(cron)) => (
+            Some(cron.expression()),
+            Some(cron.time_zone().name().to_owned()),
+            None,
+            "on its schedule with `run`; any time with `once`",
+        ),
+        Some(Schedule::Interval(interval)) => (
+            None,
+            None,
+            Some(humantime::format_duration(*interval).to_string()),
+            "every interval with `run`; any time with `once`",
+        ),
+        None => (None, None, None, "only with `once` (no schedule or interval)"),
+    };
+    Sync {
+        name: &sync.name,
+        from: &sync.from,
+        to: &sync.to,
+        schedule,
+        timezone,
+        interval,
+        runs,
+        content: if sync.content.is_empty() {
+            vec![Rule {
+                prefix: "**",
+                tags: Tags {
+                    include: Vec::new(),
+                    exclude: Vec::new(),
+                    semver: None,
+                    latest: None,
+                },
+                platforms: Vec::new(),
+                strip_prefix: None,
+                destination: None,
+            }]
+        } else {
+            sync.content.iter().map(rule_view).collect()
+        },
+    }
+}
+
+fn rule_view(rule: &ContentRule) -> Rule<'_> {
+    Rule {
+        prefix: rule.prefix.glob().glob(),
+        tags: Tags {
+            include: rule.tags.include.iter().map(|r| source_pattern(r).to_owned()).collect(),
+            exclude: rule.tags.exclude.iter().map(|r| source_pattern(r).to_owned()).collect(),
+            semver: rule.tags.semver.as_ref().map(ToString::to_string),
+            latest: rule.tags.latest,
+        },
+        platforms: rule.platforms.iter().map(ToString::to_string).collect(),
+        strip_prefix: rule.strip_prefix.as_deref(),
+        destination: rule.destination.as_deref(),
+    }
+}

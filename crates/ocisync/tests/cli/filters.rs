@@ -1,0 +1,227 @@
+//! Content filters end to end: each tag filter alone and combined, prefix globs,
+//! destination names and platform narrowing, against real registries.
+
+use ocisync_testkit::{image, index, layer, manifest, push_image, CountingProxy, Format, Image, TestRegistry};
+
+use crate::support::{ocisync, read_json, tag_entries};
+
+/// Tags of several shapes: semver with and without `v`, a release candidate, `latest`,
+/// a date and a name.
+const TAGS: &[&str] = &[
+    "latest", "1.19.9", "v1.20.0", "1.20.1", "1.21.0-rc1", "1.21.0", "v1.22.3", "2.0.0", "20240101", "stable",
+];
+
+fn small_image(label: &str) -> Image {
+    image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, 7, 512)], label)
+}
+
+async fn sorted_tags(url: &str, repo: &str) -> Vec<String> {
+    let mut tags = ocisync_testkit::tags(url, repo).await;
+    tags.sort();
+    tags
+}
+
+fn sorted(tags: &[&str]) -> Vec<String> {
+    let mut tags: Vec<String> = tags.iter().map(|tag| (*tag).to_owned()).collect();
+    tags.sort();
+    tags
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let tagged = small_image("nginx");
+    for tag in TAGS {
+        push_image(&upstream.url(), "library/nginx", tag, &tagged).await;
+    }
+    for (repo, tag) in [("vendor/a/tool", "1.0.0"), ("vendor/b", "1.0.0"), ("team/app", "v1.0.0")] {
+        push_image(&upstream.url(), repo, tag, &small_image(repo)).await;
+    }
+    // One sync per filter case, each landing under its own destination prefix.
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "include",
+            r"include: ['v?\d+\.\d+\.\d+']",
+            &["1.19.9", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "2.0.0"],
+        ),
+        (
+            "exclude",
+            r"exclude: ['.*-rc\d*', 'latest']",
+            &["1.19.9", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "2.0.0", "20240101", "stable"],
+        ),
+        (
+            "semver",
+            r#"semver: ">=1.20, <2""#,
+            &["latest", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "20240101", "stable"],
+        ),
+        ("latest", "latest: 2", &["v1.22.3", "2.0.0"]),
+        (
+            "combined",
+            r#"{include: ['v?\d+\.\d+\.\d+(-rc\d+)?'], exclude: ['.*-rc\d*'], semver: ">=1.20, <2", latest: 2}"#,
+            &["1.21.0", "v1.22.3"],
+        ),
+    ];
+    let mut syncs = String::new();
+    for (name, filter, _) in cases {
+        let filter = if filter.starts_with('{') {
+            (*filter).to_owned()
+        } else {
+            format!("{{{filter}}}")
+        };
+        syncs.push_str(&format!(
+            "  - name: {name}\n    from: upstream\n    to: mirror\n    content:\n      - prefix: \"library/*\"\n        strip_prefix: \"library/\"\n        destination: \"{name}\"\n        tags: {filter}\n"
+        ));
+    }
+    // Prefix globs: `**` crosses '/', `*` does not.
+    syncs.push_str(
+        "  - name: globs\n    from: upstream\n    to: mirror\n    content:\n      - prefix: \"vendor/**\"\n        destination: \"deep\"\n      - prefix: \"team/*\"\n        destination: \"shallow\"\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n{syncs}",
+            upstream.url(),
+            mirror.url()
+        ),
+    )
+    .unwrap();
+    let report_path = dir.path().join("report.json");
+    let run = ocisync(&[
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ]);
+    run.expect_code(0);
+
+    for (name, _, expected) in cases {
+        assert_eq!(
+            sorted_tags(&mirror.url(), &format!("{name}/nginx")).await,
+            sorted(expected),
+            "filter case {name}"
+        );
+    }
+    let mut catalog = ocisync_testkit::catalog(&mirror.url()).await;
+    catalog.retain(|repo| repo.starts_with("deep/") || repo.starts_with("shallow/"));
+    catalog.sort();
+    assert_eq!(catalog, ["deep/vendor/a/tool", "deep/vendor/b", "shallow/team/app"]);
+    let (_, _, digest) = manifest(&mirror.url(), "latest/nginx", "2.0.0").await.unwrap();
+    assert_eq!(digest, tagged.digest(), "filtered copies stay byte-exact");
+
+    // The report says which filter dropped each tag.
+    let report = read_json(&report_path);
+    let reason_of = |sync: &str, tag: &str| -> String {
+        report["syncs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == sync)
+            .and_then(|s| s["repositories"][0]["tags"].as_array().unwrap().iter().find(|t| t["tag"] == tag))
+            .map(|t| format!("{}:{}", t["outcome"].as_str().unwrap(), t["reason"].as_str().unwrap_or("")))
+            .unwrap()
+    };
+    assert_eq!(reason_of("include", "latest"), "skipped:not-included");
+    assert_eq!(reason_of("exclude", "1.21.0-rc1"), "skipped:excluded");
+    assert_eq!(reason_of("semver", "1.19.9"), "skipped:outside-semver-range");
+    assert_eq!(reason_of("latest", "1.21.0"), "skipped:not-among-latest");
+    assert_eq!(reason_of("latest", "2.0.0"), "copied:");
+    assert!(
+        run.stdout.contains("filtered out"),
+        "summary counts filtered tags:\n{}",
+        run.stdout
+    );
+    let filtered = report["totals"]["tags_filtered"].as_u64().unwrap();
+    let expected_filtered: usize = cases.iter().map(|(_, _, kept)| TAGS.len() - kept.len()).sum();
+    assert_eq!(filtered, expected_filtered as u64);
+    assert_eq!(tag_entries(&report).len(), cases.len() * TAGS.len() + 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn platforms_narrow_an_index_and_a_second_pass_writes_nothing() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let child = |arch: &str, seed: u64| image(Format::Oci, ("linux", arch), vec![layer(Format::Oci, seed, 1024)], arch);
+    let multi = index(Format::Oci, vec![child("amd64", 1), child("arm64", 2), child("s390x", 3)]);
+    push_image(&upstream.url(), "multi/app", "1.0", &multi).await;
+    let docker_list = index(Format::Docker, vec![
+        image(Format::Docker, ("linux", "amd64"), vec![layer(Format::Docker, 4, 1024)], "d-amd64"),
+        image(Format::Docker, ("linux", "arm64"), vec![layer(Format::Docker, 5, 1024)], "d-arm64"),
+    ]);
+    push_image(&upstream.url(), "multi/docker", "1.0", &docker_list).await;
+    push_image(&upstream.url(), "multi/windows-only", "1.0", &index(Format::Oci, vec![
+        image(Format::Oci, ("windows", "amd64"), vec![layer(Format::Oci, 6, 256)], "win"),
+    ])).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"version: 1
+registries:
+  upstream:
+    urls: ["{}"]
+  mirror:
+    urls: ["{}"]
+syncs:
+  - from: upstream
+    to: mirror
+    content:
+      - prefix: "multi/*"
+        platforms: ["linux/arm64", "linux/amd64"]
+"#,
+            upstream.url(),
+            mirror_proxy.url()
+        ),
+    )
+    .unwrap();
+    let report_path = dir.path().join("report.json");
+    let args = ["once", "--config", config.to_str().unwrap(), "--report", report_path.to_str().unwrap()];
+    ocisync(&args).expect_code(0);
+
+    // The OCI index lost s390x: a new index, listing amd64 and arm64 in upstream order.
+    let (bytes, _, digest) = manifest(&mirror.url(), "multi/app", "1.0").await.unwrap();
+    assert_ne!(digest, multi.digest(), "a narrowed index has its own digest");
+    let narrowed: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let architectures: Vec<&str> = narrowed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(architectures, ["amd64", "arm64"]);
+    assert_eq!(narrowed["annotations"]["dev.ocisync.source-digest"], multi.digest());
+    for kept in &multi.children[..2] {
+        assert!(manifest(&mirror.url(), "multi/app", kept.digest()).await.is_some());
+    }
+    assert!(
+        manifest(&mirror.url(), "multi/app", multi.children[2].digest()).await.is_none(),
+        "the left-out platform is not copied"
+    );
+    ocisync_testkit::assert_closure(&mirror.url(), "multi/app").await;
+
+    // Every platform of the Docker list is wanted: copied whole, byte-exact.
+    let (_, _, docker_digest) = manifest(&mirror.url(), "multi/docker", "1.0").await.unwrap();
+    assert_eq!(docker_digest, docker_list.digest());
+    assert!(ocisync_testkit::tags(&mirror.url(), "multi/windows-only").await.is_empty());
+
+    let report = read_json(&report_path);
+    let entries = tag_entries(&report);
+    let entry = |repo: &str| entries.iter().find(|(r, _)| r == repo).unwrap().1.clone();
+    assert_eq!(entry("multi/app")["destination_digest"], digest.as_str());
+    assert_eq!(entry("multi/app")["digest"], multi.digest());
+    assert!(entry("multi/docker").get("destination_digest").is_none());
+    assert_eq!(entry("multi/windows-only")["reason"], "no-matching-platform");
+
+    // Second pass: the narrowed index is recognised as current; nothing is written.
+    mirror_proxy.reset();
+    ocisync(&args).expect_code(0);
+    assert!(mirror_proxy.writes().is_empty(), "writes: {:?}", mirror_proxy.writes());
+    let report = read_json(&report_path);
+    assert_eq!(report["totals"]["tags_up_to_date"], 2);
+}

@@ -1,0 +1,234 @@
+//! The run modes: `check` (dry run), `run` (daemon), `copy` and `config`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ocisync_testkit::{
+    assert_mirror_complete, corpus, image, layer, manifest, push_image, small_corpus, CountingProxy, Format,
+    TestRegistry,
+};
+
+use crate::support::{ocisync, read_json, write_config};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_plans_without_writing_anything() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &upstream.url(), &mirror_proxy.url());
+    let report = dir.path().join("plan.json");
+    let check = |expect_writes_none: bool| {
+        mirror_proxy.reset();
+        let run = ocisync(&[
+            "check",
+            "--config",
+            config.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        run.expect_code(0);
+        if expect_writes_none {
+            assert!(mirror_proxy.writes().is_empty(), "check wrote: {:?}", mirror_proxy.writes());
+            assert!(!mirror_proxy.requests().is_empty(), "check compared with the destination");
+        }
+        run
+    };
+
+    let run = check(true);
+    let plan = read_json(&report);
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["totals"]["tags_would_copy"].as_u64().unwrap() as usize, images.len());
+    assert_eq!(plan["totals"]["tags_copied"], 0);
+    assert!(plan["totals"]["bytes"].as_u64().unwrap() > 0, "bytes to transfer are estimated");
+    assert!(ocisync_testkit::catalog(&mirror.url()).await.is_empty(), "nothing was copied");
+    assert!(run.stdout.contains("library/alpine -> library/alpine"), "{}", run.stdout);
+    assert!(run.stdout.contains("copy        3.19"), "{}", run.stdout);
+
+    // After a real pass the plan is all up to date, and still writes nothing.
+    ocisync(&["once", "--config", config.to_str().unwrap()]).expect_code(0);
+    check(true);
+    let plan = read_json(&report);
+    assert_eq!(plan["totals"]["tags_would_copy"], 0);
+    assert_eq!(plan["totals"]["tags_up_to_date"].as_u64().unwrap() as usize, images.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_repeats_passes_on_its_interval_and_stops_cleanly_on_sigterm() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - name: every-second\n    from: upstream\n    to: mirror\n    interval: 1s\n",
+            upstream.url(),
+            mirror.url()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_ocisync"))
+        .args(["run", "--config", config.to_str().unwrap(), "--grace-period", "10s"])
+        .env("OCISYNC_LOG", "info")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(daemon.stderr.take().unwrap());
+    let (lines_sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines_sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while log.iter().filter(|line: &&String| line.contains("pass finished")).count() < 2 {
+        assert!(Instant::now() < deadline, "fewer than two passes in 60 s:\n{}", log.join("\n"));
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            log.push(line);
+        }
+    }
+    let repos = corpus::repos(&images);
+    let pairs: Vec<(&str, &str)> = repos.iter().map(|r| (r.as_str(), r.as_str())).collect();
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &pairs).await;
+
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = daemon.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "daemon did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
+        log.push(line);
+    }
+    assert_eq!(exit.code(), Some(0), "log:\n{}", log.join("\n"));
+    let log = log.join("\n");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_takes_one_tag_one_digest_or_a_whole_repository() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let host = |registry: &TestRegistry| registry.url().trim_start_matches("http://").to_owned();
+    let one = image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, 11, 2048)], "one");
+    let two = image(Format::Docker, ("linux", "arm64"), vec![layer(Format::Docker, 12, 2048)], "two");
+    push_image(&upstream.url(), "tools/cli", "1.0", &one).await;
+    push_image(&upstream.url(), "tools/cli", "2.0", &two).await;
+    push_image(&upstream.url(), "tools/other", "x", &two).await;
+    let flags = ["--src-plain-http", "--dest-plain-http"];
+    let copy = |source: String, destination: String| {
+        let mut args = vec!["copy".to_owned(), source, destination];
+        args.extend(flags.iter().map(|flag| (*flag).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ocisync(&args)
+    };
+
+    // One tag, renamed on the way.
+    copy(
+        format!("{}/tools/cli:1.0", host(&upstream)),
+        format!("{}/mirror/cli:stable", host(&mirror)),
+    )
+    .expect_code(0);
+    assert_eq!(ocisync_testkit::tags(&mirror.url(), "mirror/cli").await, ["stable"]);
+    let (_, _, digest) = manifest(&mirror.url(), "mirror/cli", "stable").await.unwrap();
+    assert_eq!(digest, one.digest());
+
+    // One digest, no tag at the destination.
+    copy(
+        format!("{}/tools/cli@{}", host(&upstream), two.digest()),
+        format!("{}/pinned/cli", host(&mirror)),
+    )
+    .expect_code(0);
+    assert!(manifest(&mirror.url(), "pinned/cli", two.digest()).await.is_some());
+    assert!(ocisync_testkit::tags(&mirror.url(), "pinned/cli").await.is_empty());
+
+    // A whole repository: every tag, nothing of the neighbouring repository.
+    let run = copy(
+        format!("docker://{}/tools/cli", host(&upstream)),
+        format!("{}/all/cli", host(&mirror)),
+    );
+    run.expect_code(0);
+    assert_eq!(ocisync_testkit::tags(&mirror.url(), "all/cli").await, ["1.0", "2.0"]);
+    assert!(ocisync_testkit::tags(&mirror.url(), "all/other").await.is_empty());
+    assert!(run.stdout.contains("2 tags copied"), "{}", run.stdout);
+
+    // A reference without a host is refused before anything happens.
+    let run = ocisync(&["copy", "tools/cli:1.0", &format!("{}/x", host(&mirror))]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("registry host"), "{}", run.stderr);
+}
+
+#[test]
+fn config_prints_the_effective_configuration_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "s3cr3t-value-never-printed";
+    std::fs::write(dir.path().join("password"), secret).unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    std::fs::write(
+        &config,
+        r#"version: 1
+registries:
+  hub:
+    urls: ["https://registry-1.docker.io"]
+    username: robot
+    password_file: password
+  mirror:
+    urls: ["https://mirror.example.com"]
+syncs:
+  - from: hub
+    to: mirror
+    schedule: "0 2 * * 1-5"
+    timezone: Europe/Berlin
+    content:
+      - prefix: "library/*"
+        tags:
+          include: ['v?\d+\.\d+\.\d+']
+          semver: ">=1.20"
+          latest: 3
+        platforms: ["linux/amd64"]
+  - name: nightly
+    from: hub
+    to: mirror
+    interval: 90m
+"#,
+    )
+    .unwrap();
+    let run = ocisync(&["config", "--config", config.to_str().unwrap()]);
+    run.expect_code(0);
+    let printed: serde_yaml::Value = serde_yaml::from_str(&run.stdout).unwrap();
+    assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
+    assert_eq!(printed["registries"]["hub"]["username"], "robot");
+    assert!(printed["registries"]["hub"]["password"]
+        .as_str()
+        .unwrap()
+        .starts_with("<redacted>"));
+    assert_eq!(printed["registries"]["mirror"]["tls_verify"], true, "default filled in");
+    let first = &printed["syncs"][0];
+    assert_eq!(first["name"], "hub-to-mirror", "default name filled in");
+    assert_eq!(first["schedule"], "0 2 * * 1-5");
+    assert_eq!(first["timezone"], "Europe/Berlin");
+    assert_eq!(first["content"][0]["tags"]["include"][0], r"v?\d+\.\d+\.\d+");
+    assert_eq!(first["content"][0]["tags"]["semver"], ">=1.20");
+    assert_eq!(first["content"][0]["platforms"][0], "linux/amd64");
+    assert_eq!(printed["syncs"][1]["interval"], "1h 30m");
+    assert_eq!(printed["syncs"][1]["content"][0]["prefix"], "**", "no rules: everything");
+}
