@@ -15,6 +15,7 @@ mod narrow;
 mod pass;
 mod plan;
 mod report;
+mod schedule;
 
 pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, StopSignal};
 pub use error::CopyError;
@@ -23,3 +24,4 @@ pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
 pub use pass::{run_sync, run_task, SyncLabel};
 pub use plan::{plan, BadDestination, SyncTask};
 pub use report::{Outcome, RepoReport, Report, SkipReason, SyncReport, TagReport, Totals};
+pub use schedule::{parse_time_zone, CronField, CronSchedule, FieldProblem, Schedule, ScheduleError};
