@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ocisync_engine::{CopyOptions, Report, Schedule, StopSignal};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use futures_util::future::join_all;
+use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::passes::{prepare, write_report, PreparedSync, Timing};
@@ -43,37 +43,37 @@ pub async fn run_daemon(config: &Config, grace_period: Duration, report: Option<
     let (shutdown_sender, shutdown) = watch::channel(false);
     let stop = StopSignal::default();
     let report = Arc::new(report);
-    let mut loops = JoinSet::new();
-    for (sync, schedule) in scheduled {
+    let count = scheduled.len();
+    // The loops run as one future (not spawned tasks): dropping it is how the grace
+    // period abandons copies under way.
+    let loops = join_all(scheduled.into_iter().map(|(sync, schedule)| {
         let options = CopyOptions {
             stop: stop.clone(),
             ..CopyOptions::default()
         };
-        loops.spawn(sync_loop(sync, schedule, options, shutdown.clone(), Arc::clone(&report)));
+        sync_loop(sync, schedule, options, shutdown.clone(), Arc::clone(&report))
+    }));
+    tokio::pin!(loops);
+    info!(syncs = count, "daemon started");
+    tokio::select! {
+        _ = &mut loops => {
+            info!("no sync has a future fire time; stopping");
+            return Ok(Stopped::Cleanly);
+        }
+        () = wait_for_signal() => {}
     }
-    info!(syncs = loops.len(), "daemon started");
-    wait_for_signal().await;
     info!(grace_period = %humantime::format_duration(grace_period), "stopping: no new images start; copies under way may finish");
     stop.raise();
     let _ = shutdown_sender.send(true);
-    let finished = tokio::time::timeout(grace_period, async {
-        while let Some(result) = loops.join_next().await {
-            if let Err(failure) = result {
-                error!(error = %failure, "a sync loop ended abnormally");
-            }
-        }
-    })
-    .await;
-    match finished {
-        Ok(()) => {
+    match tokio::time::timeout(grace_period, &mut loops).await {
+        Ok(_) => {
             info!("stopped cleanly");
             Ok(Stopped::Cleanly)
         }
         Err(_) => {
             // Copies write children before parents, so abandoning them leaves at most
             // unreferenced blobs, never a manifest with missing references.
-            warn!(still_running = loops.len(), "grace period over; abandoning copies under way");
-            loops.abort_all();
+            warn!("grace period over; abandoning copies under way");
             Ok(Stopped::GraceExceeded)
         }
     }
