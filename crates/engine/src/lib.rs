@@ -14,6 +14,7 @@ mod filter;
 mod pass;
 mod plan;
 mod report;
+mod resilience;
 
 pub use copy::{Copier, CopyOptions, PassMemory};
 pub use error::CopyError;
@@ -21,3 +22,6 @@ pub use filter::{whole_tag_regex, ContentRule, TagFilter};
 pub use pass::{run_sync, SyncLabel};
 pub use plan::{plan, BadDestination, SyncTask};
 pub use report::{Outcome, RepoReport, Report, SkipReason, SyncReport, TagReport, Totals};
+pub use resilience::{
+    retry, retry_counting, Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN, RETRY_AFTER_CAP_FACTOR,
+};
