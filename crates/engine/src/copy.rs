@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use ocisync_oci::media_type::is_non_distributable;
 use ocisync_oci::{
-    verify_blob_stream, BlobStream, Descriptor, Digest, MalformedManifest, Manifest, ManifestContent, Reference, RepoName, Store,
-    StoreError, Tag,
+    verify_blob_stream, BlobStream, Descriptor, Digest, MalformedManifest, Manifest, ManifestContent, Reference,
+    RepoName, Store, StoreError, Tag,
 };
 use tracing::{debug, info};
 
@@ -180,7 +180,9 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
     /// Copies one tag under the same tag and reports what happened; never fails the caller.
     pub async fn copy_tag(&self, task: &SyncTask, tag: &Tag) -> TagReport {
         let reference = Reference::Tag(tag.clone());
-        self.copy_reference(task, &reference, &reference).await.into_tag_report(tag.clone())
+        self.copy_reference(task, &reference, &reference)
+            .await
+            .into_tag_report(tag.clone())
     }
 
     /// Copies the manifest `source` names (a tag or a digest) in `task.source` to
@@ -188,7 +190,10 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
     pub async fn copy_reference(&self, task: &SyncTask, source: &Reference, destination: &Reference) -> ImageCopy {
         let mut transfer = Transfer::default();
         let mut facts = TagFacts::default();
-        let outcome = match self.try_copy(task, source, destination, &mut transfer, &mut facts).await {
+        let outcome = match self
+            .try_copy(task, source, destination, &mut transfer, &mut facts)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(error) => {
                 tracing::warn!(repo = %task.source, reference = %source, error = %error, "image failed");
@@ -276,12 +281,11 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                 if kept.len() == manifests.len() {
                     (manifest, ManifestContent::Index { manifests })
                 } else {
-                    let narrowed = narrowed_index(&manifest, &kept, &task.platforms).map_err(|reason| {
-                        CopyError::Malformed {
+                    let narrowed =
+                        narrowed_index(&manifest, &kept, &task.platforms).map_err(|reason| CopyError::Malformed {
                             digest: manifest.digest.clone(),
                             source: MalformedManifest::new(reason),
-                        }
-                    })?;
+                        })?;
                     facts.destination_digest = Some(narrowed.digest.clone());
                     (narrowed, ManifestContent::Index { manifests: kept })
                 }

@@ -15,13 +15,19 @@ mod narrow;
 mod pass;
 mod plan;
 mod report;
+mod resilience;
 mod schedule;
 
 pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, StopSignal};
 pub use error::CopyError;
-pub use filter::{parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, PlatformSpec, TagFilter};
+pub use filter::{
+    parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, PlatformSpec, TagFilter,
+};
 pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
 pub use pass::{run_sync, run_task, SyncLabel};
 pub use plan::{plan, BadDestination, SyncTask};
 pub use report::{Outcome, RepoReport, Report, SkipReason, SyncReport, TagReport, Totals};
+pub use resilience::{
+    retry, retry_counting, Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN, RETRY_AFTER_CAP_FACTOR,
+};
 pub use schedule::{parse_time_zone, CronField, CronSchedule, FieldProblem, Schedule, ScheduleError};

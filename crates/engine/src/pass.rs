@@ -74,7 +74,12 @@ pub async fn run_sync<S: Store, D: Store>(
 }
 
 /// Runs one sync task alone: every kept tag of one repository (`ocisync copy host/repo`).
-pub async fn run_task<S: Store, D: Store>(source: &S, destination: &D, task: SyncTask, options: &CopyOptions) -> RepoReport {
+pub async fn run_task<S: Store, D: Store>(
+    source: &S,
+    destination: &D,
+    task: SyncTask,
+    options: &CopyOptions,
+) -> RepoReport {
     let memory = PassMemory::default();
     let copier = Copier {
         source,

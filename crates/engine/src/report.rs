@@ -62,8 +62,12 @@ pub enum Outcome {
     Copied,
     /// A dry run (`check`) found the tag missing or different at the destination.
     WouldCopy,
-    Skipped { reason: SkipReason },
-    Failed { error: String },
+    Skipped {
+        reason: SkipReason,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// Why a tag was not copied, when that is not a failure.

@@ -79,6 +79,240 @@ impl StoreError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })
     }
+
+    /// Whether the same request may succeed if sent again later: the one place that
+    /// sorts failures into "wait and retry / try another mirror" and "give up now".
+    ///
+    /// Transient: transport failures (connect, timeout, body cut short), every 5xx, 429,
+    /// and I/O errors of kinds that describe an interrupted exchange (timed out, reset,
+    /// aborted, broken pipe, unexpected end, interrupted). Other I/O errors (permission,
+    /// disk full, missing file) need someone to act, so they are not.
+    ///
+    /// Never transient: 404, 403, 401 (the registry client has already answered one
+    /// challenge, so a 401 that remains means wrong credentials), other 4xx, and
+    /// malformed content. Digest and size mismatches are not transient here either:
+    /// a mismatch shows up inside a blob stream, so only the copier, which can repeat a
+    /// whole transfer, may give it one more try (see [`StoreError::is_mismatch`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Transport { .. } | StoreError::Server { .. } | StoreError::RateLimited { .. } => true,
+            StoreError::Io { source, .. } => is_interrupted_exchange(source.kind()),
+            StoreError::NotFound { .. }
+            | StoreError::Unauthorized { .. }
+            | StoreError::Denied { .. }
+            | StoreError::Rejected { .. }
+            | StoreError::DigestMismatch { .. }
+            | StoreError::SizeMismatch { .. }
+            | StoreError::Invalid { .. } => false,
+        }
+    }
+
+    /// Content arrived, but not the content its descriptor names. Worth one more whole
+    /// transfer (a proxy or mirror may have served a damaged copy), not a backoff loop.
+    pub fn is_mismatch(&self) -> bool {
+        matches!(
+            self,
+            StoreError::DigestMismatch { .. } | StoreError::SizeMismatch { .. }
+        )
+    }
+
+    /// How long the registry asked us to wait (`Retry-After` on a 429), if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            StoreError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+fn is_interrupted_exchange(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        kind,
+        ErrorKind::TimedOut
+            | ErrorKind::Interrupted
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof
+    )
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    fn what() -> String {
+        "registry r manifest a:b".to_owned()
+    }
+
+    fn digest(hex_char: char) -> Digest {
+        format!("sha256:{}", hex_char.to_string().repeat(64)).parse().unwrap()
+    }
+
+    fn io_error(kind: io::ErrorKind) -> StoreError {
+        StoreError::Io {
+            what: what(),
+            source: io::Error::from(kind),
+        }
+    }
+
+    #[test]
+    fn transient_errors_are_the_ones_worth_repeating() {
+        let cases: Vec<(StoreError, bool)> = vec![
+            (
+                StoreError::Transport {
+                    what: what(),
+                    source: Box::new(io::Error::other("reset")),
+                },
+                true,
+            ),
+            (
+                StoreError::Server {
+                    what: what(),
+                    status: 500,
+                },
+                true,
+            ),
+            (
+                StoreError::Server {
+                    what: what(),
+                    status: 502,
+                },
+                true,
+            ),
+            (
+                StoreError::Server {
+                    what: what(),
+                    status: 503,
+                },
+                true,
+            ),
+            (
+                StoreError::Server {
+                    what: what(),
+                    status: 504,
+                },
+                true,
+            ),
+            (
+                StoreError::Server {
+                    what: what(),
+                    status: 599,
+                },
+                true,
+            ),
+            (
+                StoreError::RateLimited {
+                    what: what(),
+                    retry_after: None,
+                },
+                true,
+            ),
+            (io_error(io::ErrorKind::TimedOut), true),
+            (io_error(io::ErrorKind::ConnectionReset), true),
+            (io_error(io::ErrorKind::UnexpectedEof), true),
+            (io_error(io::ErrorKind::PermissionDenied), false),
+            (io_error(io::ErrorKind::NotFound), false),
+            (StoreError::NotFound { what: what() }, false),
+            (StoreError::Unauthorized { what: what() }, false),
+            (StoreError::Denied { what: what() }, false),
+            (
+                StoreError::Rejected {
+                    what: what(),
+                    status: 400,
+                    detail: String::new(),
+                },
+                false,
+            ),
+            (
+                StoreError::Rejected {
+                    what: what(),
+                    status: 405,
+                    detail: String::new(),
+                },
+                false,
+            ),
+            (
+                StoreError::Invalid {
+                    what: what(),
+                    reason: "not JSON".to_owned(),
+                },
+                false,
+            ),
+            (
+                StoreError::DigestMismatch {
+                    what: what(),
+                    expected: digest('a'),
+                    actual: digest('b'),
+                },
+                false,
+            ),
+            (
+                StoreError::SizeMismatch {
+                    what: what(),
+                    expected: 1,
+                    actual: 2,
+                },
+                false,
+            ),
+        ];
+        for (error, transient) in cases {
+            assert_eq!(error.is_transient(), transient, "{error}");
+        }
+    }
+
+    #[test]
+    fn only_mismatches_are_mismatches() {
+        assert!(StoreError::DigestMismatch {
+            what: what(),
+            expected: digest('a'),
+            actual: digest('b')
+        }
+        .is_mismatch());
+        assert!(StoreError::SizeMismatch {
+            what: what(),
+            expected: 1,
+            actual: 2
+        }
+        .is_mismatch());
+        assert!(!StoreError::Server {
+            what: what(),
+            status: 500
+        }
+        .is_mismatch());
+    }
+
+    #[test]
+    fn retry_after_comes_from_rate_limits_only() {
+        let seven = Some(Duration::from_secs(7));
+        assert_eq!(
+            StoreError::RateLimited {
+                what: what(),
+                retry_after: seven
+            }
+            .retry_after(),
+            seven
+        );
+        assert_eq!(
+            StoreError::RateLimited {
+                what: what(),
+                retry_after: None
+            }
+            .retry_after(),
+            None
+        );
+        assert_eq!(
+            StoreError::Server {
+                what: what(),
+                status: 503
+            }
+            .retry_after(),
+            None
+        );
+    }
+}

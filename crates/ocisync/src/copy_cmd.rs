@@ -131,9 +131,11 @@ fn store(host: &str, access: &Access<'_>) -> anyhow::Result<RegistryStore> {
 fn credentials(access: &Access<'_>) -> anyhow::Result<Option<Credentials>> {
     let password = match (access.password_env, access.password_file) {
         (Some(_), Some(_)) => bail!("give a password variable or a password file, not both"),
-        (Some(variable), None) => Some(Secret::new(
-            std::env::var(variable).with_context(|| format!("environment variable {variable} is not set"))?,
-        )),
+        (Some(variable), None) => {
+            Some(Secret::new(std::env::var(variable).with_context(|| {
+                format!("environment variable {variable} is not set")
+            })?))
+        }
         (None, Some(path)) => Some(read_password_file(path)?),
         (None, None) => None,
     };

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 use ocisync_engine::{CopyOptions, Report, Schedule, StopSignal};
 use tokio::sync::watch;
-use futures_util::future::join_all;
 use tracing::{info, warn};
 
 use crate::config::Config;

@@ -83,7 +83,12 @@ mod tests {
                 "a/b/c",
                 Target::Digest(digest.parse().unwrap()),
             ),
-            ("[::1]:5000/x:v1".into(), "[::1]:5000", "x", Target::Tag("v1".parse().unwrap())),
+            (
+                "[::1]:5000/x:v1".into(),
+                "[::1]:5000",
+                "x",
+                Target::Tag("v1".parse().unwrap()),
+            ),
         ];
         for (text, host, repository, target) in cases {
             let parsed: ImageRef = text.parse().unwrap();
@@ -95,7 +100,14 @@ mod tests {
 
     #[test]
     fn rejects_what_it_cannot_place() {
-        for bad in ["alpine", "library/alpine:3", "host.io/", "host.io/Upper", "host.io/a:bad tag", "host.io/a@sha256:xyz"] {
+        for bad in [
+            "alpine",
+            "library/alpine:3",
+            "host.io/",
+            "host.io/Upper",
+            "host.io/a:bad tag",
+            "host.io/a@sha256:xyz",
+        ] {
             assert!(bad.parse::<ImageRef>().is_err(), "{bad}");
         }
     }

@@ -73,7 +73,10 @@ pub fn render(config: &Config) -> anyhow::Result<String> {
 fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
     Registry {
         urls: registry.urls.iter().map(url::Url::as_str).collect(),
-        username: registry.credentials.as_ref().map(|credentials| credentials.username.as_str()),
+        username: registry
+            .credentials
+            .as_ref()
+            .map(|credentials| credentials.username.as_str()),
         password: registry
             .password_source
             .as_ref()

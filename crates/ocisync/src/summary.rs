@@ -36,7 +36,9 @@ pub fn render(report: &Report, duration: Duration) -> String {
                     Outcome::Failed { error } => {
                         let _ = writeln!(text, "  FAILED {}:{}: {error}", repo.source, tag.tag);
                     }
-                    Outcome::Skipped { reason } if !reason.is_filter() && *reason != ocisync_engine::SkipReason::UpToDate => {
+                    Outcome::Skipped { reason }
+                        if !reason.is_filter() && *reason != ocisync_engine::SkipReason::UpToDate =>
+                    {
                         let _ = writeln!(text, "  skipped {}:{}: {}", repo.source, tag.tag, reason.as_str());
                     }
                     _ => {}

@@ -118,7 +118,10 @@ mod tests {
         let mut descriptor = entry(n, Some(("unknown", "unknown", None)));
         descriptor.annotations = Some(BTreeMap::from([
             (REFERENCE_DIGEST.to_owned(), subject.digest.to_string()),
-            ("vnd.docker.reference.type".to_owned(), "attestation-manifest".to_owned()),
+            (
+                "vnd.docker.reference.type".to_owned(),
+                "attestation-manifest".to_owned(),
+            ),
         ]));
         descriptor
     }
@@ -149,7 +152,10 @@ mod tests {
         let cases: Vec<(Vec<PlatformSpec>, Vec<&Descriptor>)> = vec![
             (specs(&["linux/amd64"]), vec![&amd64, &amd64_attestation]),
             (specs(&["linux/arm64"]), vec![&arm64]),
-            (specs(&["linux/arm64/v8", "linux/amd64"]), vec![&amd64, &arm64, &amd64_attestation]),
+            (
+                specs(&["linux/arm64/v8", "linux/amd64"]),
+                vec![&amd64, &arm64, &amd64_attestation],
+            ),
             (specs(&["linux/arm64/v9"]), vec![]),
             (specs(&["linux/arm"]), vec![&armv7, &all[5]]),
             (specs(&["linux/arm/v6"]), vec![]),

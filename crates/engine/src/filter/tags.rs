@@ -144,7 +144,16 @@ mod tests {
     }
 
     const TAGS: &[&str] = &[
-        "latest", "1.19.9", "v1.20.0", "1.20.1", "1.21.0-rc1", "1.21.0", "v1.22.3", "2.0.0", "1.25", "20240101",
+        "latest",
+        "1.19.9",
+        "v1.20.0",
+        "1.20.1",
+        "1.21.0-rc1",
+        "1.21.0",
+        "v1.22.3",
+        "2.0.0",
+        "1.25",
+        "20240101",
         "stable-alpine",
     ];
 
@@ -168,7 +177,15 @@ mod tests {
                     ..TagFilter::default()
                 },
                 vec![
-                    "1.19.9", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "2.0.0", "1.25", "20240101", "stable-alpine",
+                    "1.19.9",
+                    "v1.20.0",
+                    "1.20.1",
+                    "1.21.0",
+                    "v1.22.3",
+                    "2.0.0",
+                    "1.25",
+                    "20240101",
+                    "stable-alpine",
                 ],
             ),
             (
@@ -177,7 +194,16 @@ mod tests {
                     semver: range(">=1.20, <2"),
                     ..TagFilter::default()
                 },
-                vec!["latest", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "1.25", "20240101", "stable-alpine"],
+                vec![
+                    "latest",
+                    "v1.20.0",
+                    "1.20.1",
+                    "1.21.0",
+                    "v1.22.3",
+                    "1.25",
+                    "20240101",
+                    "stable-alpine",
+                ],
             ),
             (
                 // latest keeps only semver tags, highest first.
@@ -228,8 +254,14 @@ mod tests {
             vec![
                 Some((SkipReason::NotIncluded, "matches no include pattern".to_owned())),
                 Some((SkipReason::Excluded, "matches exclude pattern \".*-rc\\d*\"".to_owned())),
-                Some((SkipReason::OutsideSemverRange, "1.19.9 is outside \">=1.20\"".to_owned())),
-                Some((SkipReason::NotAmongLatest, "not among the 1 highest versions".to_owned())),
+                Some((
+                    SkipReason::OutsideSemverRange,
+                    "1.19.9 is outside \">=1.20\"".to_owned()
+                )),
+                Some((
+                    SkipReason::NotAmongLatest,
+                    "not among the 1 highest versions".to_owned()
+                )),
                 None,
             ]
         );

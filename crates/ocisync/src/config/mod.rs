@@ -282,7 +282,12 @@ impl Checker {
         if !names.insert(name.clone()) {
             self.problem(format!("{key}.name"), format!("sync name \"{name}\" is used twice"));
         }
-        let schedule = self.check_schedule(&key, raw.schedule.as_deref(), raw.interval.as_deref(), raw.timezone.as_deref());
+        let schedule = self.check_schedule(
+            &key,
+            raw.schedule.as_deref(),
+            raw.interval.as_deref(),
+            raw.timezone.as_deref(),
+        );
         let content = raw
             .content
             .into_iter()
@@ -315,10 +320,7 @@ impl Checker {
         };
         match (schedule, interval) {
             (Some(_), Some(_)) => {
-                self.problem(
-                    format!("{key}.interval"),
-                    "set schedule or interval, not both".into(),
-                );
+                self.problem(format!("{key}.interval"), "set schedule or interval, not both".into());
                 None
             }
             (Some(expression), None) => {

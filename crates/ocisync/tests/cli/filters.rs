@@ -8,7 +8,16 @@ use crate::support::{ocisync, read_json, tag_entries};
 /// Tags of several shapes: semver with and without `v`, a release candidate, `latest`,
 /// a date and a name.
 const TAGS: &[&str] = &[
-    "latest", "1.19.9", "v1.20.0", "1.20.1", "1.21.0-rc1", "1.21.0", "v1.22.3", "2.0.0", "20240101", "stable",
+    "latest",
+    "1.19.9",
+    "v1.20.0",
+    "1.20.1",
+    "1.21.0-rc1",
+    "1.21.0",
+    "v1.22.3",
+    "2.0.0",
+    "20240101",
+    "stable",
 ];
 
 fn small_image(label: &str) -> Image {
@@ -35,7 +44,11 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
     for tag in TAGS {
         push_image(&upstream.url(), "library/nginx", tag, &tagged).await;
     }
-    for (repo, tag) in [("vendor/a/tool", "1.0.0"), ("vendor/b", "1.0.0"), ("team/app", "v1.0.0")] {
+    for (repo, tag) in [
+        ("vendor/a/tool", "1.0.0"),
+        ("vendor/b", "1.0.0"),
+        ("team/app", "v1.0.0"),
+    ] {
         push_image(&upstream.url(), repo, tag, &small_image(repo)).await;
     }
     // One sync per filter case, each landing under its own destination prefix.
@@ -48,7 +61,9 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
         (
             "exclude",
             r"exclude: ['.*-rc\d*', 'latest']",
-            &["1.19.9", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "2.0.0", "20240101", "stable"],
+            &[
+                "1.19.9", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "2.0.0", "20240101", "stable",
+            ],
         ),
         (
             "semver",
@@ -120,8 +135,20 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
             .unwrap()
             .iter()
             .find(|s| s["name"] == sync)
-            .and_then(|s| s["repositories"][0]["tags"].as_array().unwrap().iter().find(|t| t["tag"] == tag))
-            .map(|t| format!("{}:{}", t["outcome"].as_str().unwrap(), t["reason"].as_str().unwrap_or("")))
+            .and_then(|s| {
+                s["repositories"][0]["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|t| t["tag"] == tag)
+            })
+            .map(|t| {
+                format!(
+                    "{}:{}",
+                    t["outcome"].as_str().unwrap(),
+                    t["reason"].as_str().unwrap_or("")
+                )
+            })
             .unwrap()
     };
     assert_eq!(reason_of("include", "latest"), "skipped:not-included");
@@ -146,16 +173,44 @@ async fn platforms_narrow_an_index_and_a_second_pass_writes_nothing() {
     let mirror = TestRegistry::start();
     let mirror_proxy = CountingProxy::start(&mirror.url());
     let child = |arch: &str, seed: u64| image(Format::Oci, ("linux", arch), vec![layer(Format::Oci, seed, 1024)], arch);
-    let multi = index(Format::Oci, vec![child("amd64", 1), child("arm64", 2), child("s390x", 3)]);
+    let multi = index(
+        Format::Oci,
+        vec![child("amd64", 1), child("arm64", 2), child("s390x", 3)],
+    );
     push_image(&upstream.url(), "multi/app", "1.0", &multi).await;
-    let docker_list = index(Format::Docker, vec![
-        image(Format::Docker, ("linux", "amd64"), vec![layer(Format::Docker, 4, 1024)], "d-amd64"),
-        image(Format::Docker, ("linux", "arm64"), vec![layer(Format::Docker, 5, 1024)], "d-arm64"),
-    ]);
+    let docker_list = index(
+        Format::Docker,
+        vec![
+            image(
+                Format::Docker,
+                ("linux", "amd64"),
+                vec![layer(Format::Docker, 4, 1024)],
+                "d-amd64",
+            ),
+            image(
+                Format::Docker,
+                ("linux", "arm64"),
+                vec![layer(Format::Docker, 5, 1024)],
+                "d-arm64",
+            ),
+        ],
+    );
     push_image(&upstream.url(), "multi/docker", "1.0", &docker_list).await;
-    push_image(&upstream.url(), "multi/windows-only", "1.0", &index(Format::Oci, vec![
-        image(Format::Oci, ("windows", "amd64"), vec![layer(Format::Oci, 6, 256)], "win"),
-    ])).await;
+    push_image(
+        &upstream.url(),
+        "multi/windows-only",
+        "1.0",
+        &index(
+            Format::Oci,
+            vec![image(
+                Format::Oci,
+                ("windows", "amd64"),
+                vec![layer(Format::Oci, 6, 256)],
+                "win",
+            )],
+        ),
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ocisync.yaml");
@@ -181,7 +236,13 @@ syncs:
     )
     .unwrap();
     let report_path = dir.path().join("report.json");
-    let args = ["once", "--config", config.to_str().unwrap(), "--report", report_path.to_str().unwrap()];
+    let args = [
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ];
     ocisync(&args).expect_code(0);
 
     // The OCI index lost s390x: a new index, listing amd64 and arm64 in upstream order.
@@ -200,7 +261,9 @@ syncs:
         assert!(manifest(&mirror.url(), "multi/app", kept.digest()).await.is_some());
     }
     assert!(
-        manifest(&mirror.url(), "multi/app", multi.children[2].digest()).await.is_none(),
+        manifest(&mirror.url(), "multi/app", multi.children[2].digest())
+            .await
+            .is_none(),
         "the left-out platform is not copied"
     );
     ocisync_testkit::assert_closure(&mirror.url(), "multi/app").await;
@@ -208,7 +271,9 @@ syncs:
     // Every platform of the Docker list is wanted: copied whole, byte-exact.
     let (_, _, docker_digest) = manifest(&mirror.url(), "multi/docker", "1.0").await.unwrap();
     assert_eq!(docker_digest, docker_list.digest());
-    assert!(ocisync_testkit::tags(&mirror.url(), "multi/windows-only").await.is_empty());
+    assert!(ocisync_testkit::tags(&mirror.url(), "multi/windows-only")
+        .await
+        .is_empty());
 
     let report = read_json(&report_path);
     let entries = tag_entries(&report);

@@ -32,8 +32,15 @@ async fn check_plans_without_writing_anything() {
         ]);
         run.expect_code(0);
         if expect_writes_none {
-            assert!(mirror_proxy.writes().is_empty(), "check wrote: {:?}", mirror_proxy.writes());
-            assert!(!mirror_proxy.requests().is_empty(), "check compared with the destination");
+            assert!(
+                mirror_proxy.writes().is_empty(),
+                "check wrote: {:?}",
+                mirror_proxy.writes()
+            );
+            assert!(
+                !mirror_proxy.requests().is_empty(),
+                "check compared with the destination"
+            );
         }
         run
     };
@@ -41,11 +48,24 @@ async fn check_plans_without_writing_anything() {
     let run = check(true);
     let plan = read_json(&report);
     assert_eq!(plan["dry_run"], true);
-    assert_eq!(plan["totals"]["tags_would_copy"].as_u64().unwrap() as usize, images.len());
+    assert_eq!(
+        plan["totals"]["tags_would_copy"].as_u64().unwrap() as usize,
+        images.len()
+    );
     assert_eq!(plan["totals"]["tags_copied"], 0);
-    assert!(plan["totals"]["bytes"].as_u64().unwrap() > 0, "bytes to transfer are estimated");
-    assert!(ocisync_testkit::catalog(&mirror.url()).await.is_empty(), "nothing was copied");
-    assert!(run.stdout.contains("library/alpine -> library/alpine"), "{}", run.stdout);
+    assert!(
+        plan["totals"]["bytes"].as_u64().unwrap() > 0,
+        "bytes to transfer are estimated"
+    );
+    assert!(
+        ocisync_testkit::catalog(&mirror.url()).await.is_empty(),
+        "nothing was copied"
+    );
+    assert!(
+        run.stdout.contains("library/alpine -> library/alpine"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("copy        3.19"), "{}", run.stdout);
 
     // After a real pass the plan is all up to date, and still writes nothing.
@@ -53,7 +73,10 @@ async fn check_plans_without_writing_anything() {
     check(true);
     let plan = read_json(&report);
     assert_eq!(plan["totals"]["tags_would_copy"], 0);
-    assert_eq!(plan["totals"]["tags_up_to_date"].as_u64().unwrap() as usize, images.len());
+    assert_eq!(
+        plan["totals"]["tags_up_to_date"].as_u64().unwrap() as usize,
+        images.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,8 +115,17 @@ async fn run_repeats_passes_on_its_interval_and_stops_cleanly_on_sigterm() {
     });
     let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while log.iter().filter(|line: &&String| line.contains("pass finished")).count() < 2 {
-        assert!(Instant::now() < deadline, "fewer than two passes in 60 s:\n{}", log.join("\n"));
+    while log
+        .iter()
+        .filter(|line: &&String| line.contains("pass finished"))
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "fewer than two passes in 60 s:\n{}",
+            log.join("\n")
+        );
         if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
             log.push(line);
         }
@@ -112,7 +144,10 @@ async fn run_repeats_passes_on_its_interval_and_stops_cleanly_on_sigterm() {
         if let Some(exit) = daemon.try_wait().unwrap() {
             break exit;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "daemon did not stop after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "daemon did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
@@ -129,8 +164,18 @@ async fn copy_takes_one_tag_one_digest_or_a_whole_repository() {
     let upstream = TestRegistry::start();
     let mirror = TestRegistry::start();
     let host = |registry: &TestRegistry| registry.url().trim_start_matches("http://").to_owned();
-    let one = image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, 11, 2048)], "one");
-    let two = image(Format::Docker, ("linux", "arm64"), vec![layer(Format::Docker, 12, 2048)], "two");
+    let one = image(
+        Format::Oci,
+        ("linux", "amd64"),
+        vec![layer(Format::Oci, 11, 2048)],
+        "one",
+    );
+    let two = image(
+        Format::Docker,
+        ("linux", "arm64"),
+        vec![layer(Format::Docker, 12, 2048)],
+        "two",
+    );
     push_image(&upstream.url(), "tools/cli", "1.0", &one).await;
     push_image(&upstream.url(), "tools/cli", "2.0", &two).await;
     push_image(&upstream.url(), "tools/other", "x", &two).await;
@@ -230,5 +275,8 @@ syncs:
     assert_eq!(first["content"][0]["tags"]["semver"], ">=1.20");
     assert_eq!(first["content"][0]["platforms"][0], "linux/amd64");
     assert_eq!(printed["syncs"][1]["interval"], "1h 30m");
-    assert_eq!(printed["syncs"][1]["content"][0]["prefix"], "**", "no rules: everything");
+    assert_eq!(
+        printed["syncs"][1]["content"][0]["prefix"], "**",
+        "no rules: everything"
+    );
 }
