@@ -46,7 +46,7 @@ pub(super) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ResetConnection> {
     let method = req.method().clone();
-    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let path = request_path(&req);
 
     // A connection kept alive from before `set_down(true)` must fail like new ones.
     if shared.is_down() {
@@ -94,7 +94,7 @@ async fn forward(
     fault: Option<Fault>,
 ) -> Response<ProxyBody> {
     let method = req.method().clone();
-    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let path = request_path(&req);
     match send_upstream(shared, client, req).await {
         Ok(response) => {
             shared.record(&method, &path, Some(response.status()), fault);
@@ -115,7 +115,7 @@ async fn forward_cut(
     pause: Duration,
 ) -> Result<Response<ProxyBody>, ResetConnection> {
     let method = req.method().clone();
-    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let path = request_path(&req);
     let response = match send_upstream(shared, client, req).await {
         Ok(response) => response,
         Err(message) => return Ok(error_response(shared, &method, &path, Some(fault), &message)),
@@ -174,6 +174,11 @@ async fn send_upstream(
         .map_err(|e| e.to_string())?;
     strip_hop_by_hop(response.headers_mut());
     Ok(response)
+}
+
+/// Path and query as the client sent them.
+fn request_path(req: &Request<Incoming>) -> String {
+    req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned()
 }
 
 /// Reads a request body to its end (or first error), discarding it.
