@@ -11,8 +11,13 @@
 //!   2.8) on a free loopback port with storage in a temp dir, optionally behind htpasswd
 //!   basic auth, and kills it on drop.
 //! - [`proxy`]: [`CountingProxy`], a streaming HTTP/1.1 reverse proxy in front of a
-//!   registry that records every request (method, path, status), e.g. to assert that a
-//!   no-op sync writes nothing. It has a seam ([`proxy::Faults`]) for fault injection.
+//!   registry that records every request (method, path, status, injected fault), e.g. to
+//!   assert that a no-op sync writes nothing. It injects [`Faults`]: seeded random rates
+//!   and deterministic first-N / every-request [`Rule`]s (by method, [`RequestKind`] or
+//!   path substring) of 5xx and 429 + `Retry-After` answers, connection resets, bodies
+//!   truncated below their `Content-Length`, stalled bodies and added latency; faults can
+//!   be swapped at runtime, and `set_down` makes it reset every connection like a dead
+//!   mirror.
 //! - [`image`](mod@image): deterministic blobs, image manifests, indexes / manifest lists and OCI
 //!   artifacts, in OCI or Docker media types.
 //! - [`seed`]: pushes images ([`push_image`], [`push_blob`], [`push_manifest`]).
@@ -55,6 +60,8 @@ pub use image::{artifact, image, index, layer, Blob, Format, Image, Manifest, Pl
 pub use inspect::{
     assert_closure, assert_mirror_complete, assert_mirror_complete_with, blob, blob_exists, catalog, manifest, tags,
 };
-pub use proxy::{CountingProxy, ProxyOptions, RecordedRequest};
+pub use proxy::{
+    CountingProxy, Fault, Faults, ProxyOptions, RecordedRequest, RequestKind, RequestMatch, RetryAfter, Rule,
+};
 pub use registry::{RegistryOptions, TestRegistry};
 pub use seed::{push_blob, push_image, push_manifest};

@@ -1,0 +1,335 @@
+//! A streaming HTTP/1.1 reverse proxy in front of a registry that records every request
+//! and injects faults on demand.
+//!
+//! [`CountingProxy`] listens on a free loopback port and forwards each request to the
+//! upstream registry, streaming bodies both ways (nothing is buffered whole). The `Host`
+//! header is passed through as the client sent it, so the registry builds `Location`
+//! headers that point back at the proxy. It runs on its own thread with its own tokio
+//! runtime, so sync and async tests can use it alike; dropping it shuts it down.
+//!
+//! # Faults
+//!
+//! [`Faults`] (given at start in [`ProxyOptions`], or swapped at any time with
+//! [`CountingProxy::set_faults`]) says which requests get which [`Fault`]:
+//!
+//! - deterministic [`Rule`]s: the first N requests matching a [`RequestMatch`] (method,
+//!   [`RequestKind`] — manifest, blob, tags, catalog, upload — and/or a path substring),
+//!   or every matching request;
+//! - random faults: a seeded `rate` per request, with the kind drawn from a weighted mix.
+//!   The same seed gives the same sequence of decisions.
+//!
+//! The kinds: an injected status (500, 502, 503, ...) or a 429 with `Retry-After`
+//! (seconds or HTTP-date), both without forwarding and after reading any upload body; a
+//! connection reset before any response; a response body truncated after K bytes with
+//! the original `Content-Length`; a stall (headers and K bytes, then silence, then
+//! close); added latency before forwarding.
+//!
+//! [`CountingProxy::set_down`] simulates a dead mirror: while down, every new connection
+//! is reset as soon as it is accepted, and requests on kept-alive connections are reset.
+//!
+//! Every request is recorded with the fault it got ([`RecordedRequest::fault`]);
+//! [`CountingProxy::injected`] counts them, so a test can check that faults happened.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use ocisync_testkit::proxy::{CountingProxy, Fault, Faults, ProxyOptions, RequestKind, RequestMatch};
+//! # let registry_url = String::new();
+//! let faults = Faults::random(7, 0.2)
+//!     .first(3, RequestMatch::kind(RequestKind::Blob).method("GET"), Fault::Reset)
+//!     .every(RequestMatch::path_contains("/v2/team/app/tags/list"), Fault::Status(500));
+//! let proxy = CountingProxy::start_with(&registry_url, ProxyOptions { faults });
+//! // ... sync through proxy.url() ...
+//! assert!(proxy.injected() >= 3);
+//! proxy.set_faults(Faults::none()); // a clean pass next
+//! ```
+
+mod body;
+mod conn;
+mod faults;
+mod handler;
+mod http_date;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::sync::oneshot;
+
+pub use faults::{Fault, Faults, RequestKind, RequestMatch, RetryAfter, Rule};
+
+use conn::AbortableStream;
+use faults::FaultState;
+use handler::UpstreamClient;
+
+/// One request that went through the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. `"GET"`.
+    pub method: String,
+    /// Path and query as the client sent them, e.g. `"/v2/_catalog?n=100"`.
+    pub path: String,
+    /// Status of the response the client got (502 if the upstream could not be
+    /// reached), or 0 if the connection was reset before any response.
+    pub status: u16,
+    /// The fault injected into this request, if any. Requests reset because the proxy
+    /// was down are recorded with [`Fault::Reset`].
+    pub fault: Option<Fault>,
+}
+
+impl RecordedRequest {
+    /// Whether this request may change the registry (POST, PUT, PATCH, DELETE).
+    pub fn is_write(&self) -> bool {
+        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+    }
+}
+
+/// Options for [`CountingProxy::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct ProxyOptions {
+    /// Faults to inject; the default injects none.
+    pub faults: Faults,
+}
+
+/// State shared between the handle and the proxy's runtime.
+struct Shared {
+    /// `scheme://authority` of the upstream registry.
+    upstream: String,
+    faults: Mutex<FaultState>,
+    down: AtomicBool,
+    /// Connections reset on accept because the proxy was down.
+    refused: AtomicUsize,
+    log: Mutex<Vec<RecordedRequest>>,
+}
+
+impl Shared {
+    fn log(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn fault_state(&self) -> MutexGuard<'_, FaultState> {
+        self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn decide(&self, method: &str, path: &str) -> Option<Fault> {
+        self.fault_state().decide(method, path)
+    }
+
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
+    /// `status` is `None` when the client got no response.
+    fn record(&self, method: &Method, path: &str, status: Option<StatusCode>, fault: Option<Fault>) {
+        self.log().push(RecordedRequest {
+            method: method.as_str().to_owned(),
+            path: path.to_owned(),
+            status: status.map_or(0, |s| s.as_u16()),
+            fault,
+        });
+    }
+}
+
+/// A recording, fault-injecting reverse proxy on `127.0.0.1:PORT` in front of one
+/// upstream registry.
+pub struct CountingProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for CountingProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountingProxy")
+            .field("url", &self.url())
+            .field("upstream", &self.shared.upstream)
+            .field("down", &self.is_down())
+            .finish()
+    }
+}
+
+impl CountingProxy {
+    /// Starts a faithful proxy in front of `upstream_url` (e.g. `http://127.0.0.1:5000`).
+    pub fn start(upstream_url: &str) -> CountingProxy {
+        CountingProxy::start_with(upstream_url, ProxyOptions::default())
+    }
+
+    /// Starts a proxy with options. Only the scheme and authority of `upstream_url` are
+    /// used; request paths are forwarded unchanged.
+    pub fn start_with(upstream_url: &str, options: ProxyOptions) -> CountingProxy {
+        let uri: Uri = upstream_url
+            .parse()
+            .unwrap_or_else(|e| panic!("testkit: bad upstream URL {upstream_url:?}: {e}"));
+        let scheme = uri.scheme_str().unwrap_or("http");
+        assert_eq!(scheme, "http", "testkit: proxy upstream must be plain http");
+        let authority = uri
+            .authority()
+            .unwrap_or_else(|| panic!("testkit: upstream URL {upstream_url:?} has no host"));
+        let shared = Arc::new(Shared {
+            upstream: format!("{scheme}://{authority}"),
+            faults: Mutex::new(FaultState::new(options.faults)),
+            down: AtomicBool::new(false),
+            refused: AtomicUsize::new(0),
+            log: Mutex::new(Vec::new()),
+        });
+
+        // Bound before the thread starts: connections queue in the backlog right away.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("testkit: proxy bind");
+        listener.set_nonblocking(true).expect("testkit: proxy set_nonblocking");
+        let addr = listener.local_addr().expect("testkit: proxy local_addr");
+
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("testkit-proxy-{}", addr.port()))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("testkit-proxy-worker")
+                    .enable_all()
+                    .build()
+                    .expect("testkit: proxy runtime");
+                runtime.block_on(serve(listener, thread_shared, shutdown_rx));
+                // Drops in-flight connection tasks (and stalled bodies) without waiting.
+                runtime.shutdown_background();
+            })
+            .expect("testkit: spawn proxy thread");
+
+        CountingProxy {
+            addr,
+            shared,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Base URL of the proxy, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// Host and port of the proxy, `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The proxy's TCP port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Every request seen so far (since start or the last [`reset`](Self::reset)), in
+    /// the order their responses started (or their connections were reset).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.log().clone()
+    }
+
+    /// The requests that may change the registry: POST, PUT, PATCH, DELETE.
+    pub fn writes(&self) -> Vec<RecordedRequest> {
+        self.shared.log().iter().filter(|r| r.is_write()).cloned().collect()
+    }
+
+    /// How many recorded requests got a fault (since start or the last `reset`).
+    pub fn injected(&self) -> usize {
+        self.shared.log().iter().filter(|r| r.fault.is_some()).count()
+    }
+
+    /// Forgets all recorded requests and the refused-connection count. The faults and
+    /// their progress (rule counts, PRNG position) are kept; see [`set_faults`](Self::set_faults).
+    pub fn reset(&self) {
+        self.shared.log().clear();
+        self.shared.refused.store(0, Ordering::SeqCst);
+    }
+
+    /// Replaces the faults from the next request on, starting afresh: the PRNG is
+    /// reseeded and rule counts start at zero (even if `faults` equals the current ones).
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.fault_state() = FaultState::new(faults);
+    }
+
+    /// The faults in effect.
+    pub fn faults(&self) -> Faults {
+        self.shared.fault_state().faults().clone()
+    }
+
+    /// Takes the proxy down (`true`): every new connection is reset right after it is
+    /// accepted and every request on an open connection is reset, like a dead mirror.
+    /// `false` brings it back. Requests already being served are not interrupted.
+    pub fn set_down(&self, down: bool) {
+        self.shared.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Whether the proxy is down (see [`set_down`](Self::set_down)).
+    pub fn is_down(&self) -> bool {
+        self.shared.is_down()
+    }
+
+    /// How many connections were reset on accept while down (since start or `reset`).
+    /// Requests reset on already open connections are in [`requests`](Self::requests).
+    pub fn refused_connections(&self) -> usize {
+        self.shared.refused.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: oneshot::Receiver<()>) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("testkit: proxy tokio listener");
+    let client: UpstreamClient = Client::builder(TokioExecutor::new()).build_http();
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        if shared.is_down() {
+            shared.refused.fetch_add(1, Ordering::SeqCst);
+            conn::reset(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let abort = Arc::new(AtomicBool::new(false));
+        let stream = AbortableStream::new(stream, Arc::clone(&abort));
+        let shared = Arc::clone(&shared);
+        let client = client.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let handled = handler::handle(Arc::clone(&shared), client.clone(), req);
+                let abort = Arc::clone(&abort);
+                async move {
+                    let result = handled.await;
+                    if result.is_err() {
+                        // hyper drops the connection on a handler error; make that a RST.
+                        abort.store(true, Ordering::SeqCst);
+                    }
+                    result
+                }
+            });
+            // Connection errors (client hung up mid-body, a cut body, ...) only end this
+            // connection.
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
