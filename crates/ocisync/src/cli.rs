@@ -54,7 +54,7 @@ pub enum Command {
         sync: Option<String>,
     },
     /// Copy one image (host/repo:tag or host/repo@digest) or one whole repository (host/repo).
-    Copy(CopyArgs),
+    Copy(Box<CopyArgs>),
     /// Print the effective configuration: defaults filled in, secrets redacted.
     Config {
         #[command(flatten)]
