@@ -19,3 +19,13 @@ pub enum CopyError {
     #[error("manifest {digest}: a schema1 manifest inside an index cannot be copied")]
     NestedSchema1 { digest: Digest },
 }
+
+impl CopyError {
+    /// The store failure behind this error, if it is one.
+    pub fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            CopyError::Source(error) | CopyError::Destination(error) => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -32,6 +32,7 @@ pub async fn run_sync<S: Store, D: Store>(
         to: label.to.clone(),
         error: None,
         repositories: Vec::new(),
+        endpoints: Vec::new(),
     };
     let catalog = match source.catalog().await {
         Ok(catalog) => catalog,

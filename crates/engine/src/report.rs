@@ -19,6 +19,24 @@ pub struct SyncReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub repositories: Vec<RepoReport>,
+    /// Which URLs served this pass, with retries and failovers (filled in by the caller,
+    /// which owns the stores).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointUse>,
+}
+
+/// How one URL of a registry was used during a pass.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EndpointUse {
+    /// `source` or `destination`.
+    pub role: String,
+    pub url: String,
+    /// Calls this URL answered successfully.
+    pub served: u64,
+    /// Requests to this URL that were repeated after a transient failure.
+    pub retries: u64,
+    /// Times a call moved from this registry's current URL to the next one.
+    pub failovers: u64,
 }
 
 /// One sync task: an upstream repository and where it lands.

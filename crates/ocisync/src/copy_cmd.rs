@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use ocisync_engine::{run_task, Copier, CopyOptions, PassMemory, RepoReport, Report, SyncReport, SyncTask, TagFilter};
+use ocisync_engine::{
+    run_task, Copier, CopyOptions, PassMemory, RepoReport, Report, RetryPolicy, Retrying, SyncReport, SyncTask,
+    TagFilter,
+};
 use ocisync_oci::Reference;
 use ocisync_registry::{Credentials, RegistryOptions, RegistryStore, Secret};
 
@@ -110,6 +113,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
             to: destination.host.clone(),
             error: None,
             repositories: vec![repository],
+            endpoints: Vec::new(),
         }],
     };
     if let Some(path) = &args.report {
@@ -119,13 +123,13 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-fn store(host: &str, access: &Access<'_>) -> anyhow::Result<RegistryStore> {
+fn store(host: &str, access: &Access<'_>) -> anyhow::Result<Retrying<RegistryStore>> {
     let scheme = if access.plain_http { "http" } else { "https" };
     let mut options = RegistryOptions::new(format!("{scheme}://{host}"));
     options.tls_verify = access.tls_verify;
     options.ca_file = access.ca_file.cloned();
     options.credentials = credentials(access)?;
-    Ok(RegistryStore::new(options)?)
+    Ok(Retrying::new(RegistryStore::new(options)?, RetryPolicy::default()))
 }
 
 fn credentials(access: &Access<'_>) -> anyhow::Result<Option<Credentials>> {

@@ -49,7 +49,7 @@ pub async fn run_daemon(config: &Config, grace_period: Duration, report: Option<
     let loops = join_all(scheduled.into_iter().map(|(sync, schedule)| {
         let options = CopyOptions {
             stop: stop.clone(),
-            ..CopyOptions::default()
+            ..sync.options.clone()
         };
         sync_loop(sync, schedule, options, shutdown.clone(), Arc::clone(&report))
     }));

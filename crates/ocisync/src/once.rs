@@ -19,11 +19,8 @@ pub struct OnceArgs<'a> {
 /// Runs one pass over the chosen syncs and prints the summary (or, dry, the plan).
 pub async fn run_once(config: &Config, args: OnceArgs<'_>) -> anyhow::Result<Report> {
     let syncs = prepare(config, args.only_sync)?;
-    let options = CopyOptions {
-        dry_run: args.dry_run,
-        ..CopyOptions::default()
-    };
-    let (report, timing) = run_all(&syncs, &options).await;
+    let dry_run = args.dry_run;
+    let (report, timing) = run_all(&syncs, |options| CopyOptions { dry_run, ..options }).await;
     if let Some(path) = args.report_path {
         write_report(path, &report, timing, args.dry_run)?;
     }

@@ -4,20 +4,21 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use ocisync_engine::{run_sync, CopyOptions, Report, SyncLabel, SyncReport};
-use ocisync_registry::RegistryStore;
+use ocisync_engine::{run_sync, CopyOptions, EndpointUse, Report, SyncLabel, SyncReport};
 use serde::Serialize;
 use tracing::Instrument as _;
 
 use crate::config::{Config, SyncConfig};
-use crate::stores::registry_store;
+use crate::stores::{registry_store, RegistryEndpoint};
 
 /// A sync with its stores, set up before any work so that a bad CA file or URL
 /// stops the run up front instead of halfway.
 pub struct PreparedSync {
     pub config: SyncConfig,
-    source: RegistryStore,
-    destination: RegistryStore,
+    source: RegistryEndpoint,
+    destination: RegistryEndpoint,
+    /// Engine options from the config (concurrency, the source's retry policy).
+    pub options: CopyOptions,
 }
 
 /// Sets up the stores of the named syncs (all when `only` is `None`).
@@ -33,36 +34,76 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
         .iter()
         .filter(|sync| only.is_none_or(|name| sync.name == name))
         .map(|sync| {
+            let source = &config.registries[&sync.from];
             Ok(PreparedSync {
                 config: sync.clone(),
-                source: registry_store(&config.registries[&sync.from])?,
+                source: registry_store(source)?,
                 destination: registry_store(&config.registries[&sync.to])?,
+                options: CopyOptions {
+                    repositories_in_parallel: config.concurrency.repositories,
+                    blobs_in_parallel: config.concurrency.blobs,
+                    blob_retry: source.retry.clone(),
+                    ..CopyOptions::default()
+                },
             })
         })
         .collect()
 }
 
 impl PreparedSync {
-    /// One pass of this sync.
+    /// One pass of this sync. `options` are usually `self.options`, adjusted by the mode.
     pub async fn run(&self, options: &CopyOptions) -> SyncReport {
+        let before = [usage("source", &self.source), usage("destination", &self.destination)].concat();
         let label = SyncLabel {
             name: self.config.name.clone(),
             from: self.config.from.clone(),
             to: self.config.to.clone(),
         };
         let span = tracing::info_span!("sync", sync = %self.config.name);
-        run_sync(&self.source, &self.destination, &label, &self.config.content, options)
+        let mut report = run_sync(&self.source, &self.destination, &label, &self.config.content, options)
             .instrument(span)
-            .await
+            .await;
+        let after = [usage("source", &self.source), usage("destination", &self.destination)].concat();
+        report.endpoints = after
+            .into_iter()
+            .zip(before)
+            .map(|(after, before)| EndpointUse {
+                served: after.served - before.served,
+                retries: after.retries - before.retries,
+                failovers: after.failovers - before.failovers,
+                ..after
+            })
+            .filter(|usage| usage.served + usage.retries + usage.failovers > 0)
+            .collect();
+        report
     }
 }
 
-/// Runs every prepared sync once, in config order.
-pub async fn run_all(syncs: &[PreparedSync], options: &CopyOptions) -> (Report, Timing) {
+/// The counters of every URL of a registry, so far (cumulative).
+fn usage(role: &str, endpoint: &RegistryEndpoint) -> Vec<EndpointUse> {
+    let served = endpoint.served();
+    // Failovers are counted per registry; they are shown on its first URL.
+    let failovers = endpoint.failovers();
+    endpoint
+        .stores()
+        .zip(served)
+        .enumerate()
+        .map(|(index, (store, served))| EndpointUse {
+            role: role.to_owned(),
+            url: served.label,
+            served: served.calls,
+            retries: store.retries(),
+            failovers: if index == 0 { failovers } else { 0 },
+        })
+        .collect()
+}
+
+/// Runs every prepared sync once, in config order, with its options as `adjust` changes them.
+pub async fn run_all(syncs: &[PreparedSync], adjust: impl Fn(CopyOptions) -> CopyOptions) -> (Report, Timing) {
     let timing = Timing::start();
     let mut report = Report::default();
     for sync in syncs {
-        report.syncs.push(sync.run(options).await);
+        report.syncs.push(sync.run(&adjust(sync.options.clone())).await);
     }
     (report, timing)
 }

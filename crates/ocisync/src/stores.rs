@@ -1,24 +1,33 @@
-//! Builds the stores a config names.
+//! Builds the stores a config names: for each registry, every URL as a retrying
+//! client, behind one failover group.
 
 use anyhow::Context as _;
+use ocisync_engine::{Failover, Retrying};
 use ocisync_registry::{RegistryOptions, RegistryStore};
 
 use crate::config::RegistryConfig;
 
-/// The store for a configured registry.
-///
-/// Only the first URL is used; failing over to the others is not implemented yet.
-pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<RegistryStore> {
-    let url = registry
-        .urls
-        .first()
-        .with_context(|| format!("registry {} has no url", registry.name))?;
-    if registry.urls.len() > 1 {
-        tracing::warn!(registry = %registry.name, "only the first url is used; failover is not implemented yet");
+/// A configured registry: its URLs in order, each retrying on its own, failing over
+/// to the next when one stays down.
+pub type RegistryEndpoint = Failover<Retrying<RegistryStore>>;
+
+/// The store for a configured registry. Fails when a URL cannot be set up (an
+/// unreadable CA file), before any work starts.
+pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<RegistryEndpoint> {
+    let mut stores = Vec::with_capacity(registry.urls.len());
+    for url in &registry.urls {
+        let mut options = RegistryOptions::new(url.as_str());
+        options.credentials = registry.credentials.clone();
+        options.tls_verify = registry.tls_verify;
+        options.ca_file = registry.ca_file.clone();
+        options.connect_timeout = registry.connect_timeout;
+        options.read_timeout = registry.read_timeout;
+        let store = RegistryStore::new(options).with_context(|| format!("registry {}", registry.name))?;
+        stores.push(Retrying::new(store, registry.retry.clone()));
     }
-    let mut options = RegistryOptions::new(url.as_str());
-    options.credentials = registry.credentials.clone();
-    options.tls_verify = registry.tls_verify;
-    options.ca_file = registry.ca_file.clone();
-    RegistryStore::new(options).with_context(|| format!("registry {}", registry.name))
+    let mut stores = stores.into_iter();
+    let first = stores
+        .next()
+        .with_context(|| format!("registry {} has no url", registry.name))?;
+    Ok(Failover::new(first, stores).with_cool_down(registry.cool_down))
 }

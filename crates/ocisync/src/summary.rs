@@ -27,6 +27,18 @@ pub fn render(report: &Report, duration: Duration) -> String {
         if let Some(error) = &sync.error {
             let _ = writeln!(text, "  FAILED sync: {error}");
         }
+        // Only worth a line when something went wrong on the way.
+        if sync.endpoints.iter().any(|e| e.retries + e.failovers > 0)
+            || sync.endpoints.iter().filter(|e| e.role == "source").count() > 1
+        {
+            for endpoint in &sync.endpoints {
+                let _ = writeln!(
+                    text,
+                    "  {} {}: {} calls served, {} retries, {} failovers",
+                    endpoint.role, endpoint.url, endpoint.served, endpoint.retries, endpoint.failovers
+                );
+            }
+        }
         for repo in &sync.repositories {
             if let Some(error) = &repo.error {
                 let _ = writeln!(text, "  FAILED {}: {error}", repo.source);

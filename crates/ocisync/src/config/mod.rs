@@ -5,30 +5,43 @@
 //! once, each with its key path and position. Secrets are read here, into
 //! [`Secret`]s that never print.
 
+mod docker_auth;
 mod error;
 mod locate;
 mod raw;
+mod registry;
 mod rules;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use ocisync_registry::{Credentials, Secret};
+use ocisync_registry::Credentials;
 use url::Url;
 
 pub use error::{ConfigError, ConfigProblem};
 use locate::key_positions;
-use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, Schedule};
-use raw::{RawConfig, RawRegistry, RawSync};
+use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, Schedule};
+use raw::{RawConfig, RawSync};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub registries: BTreeMap<String, RegistryConfig>,
     pub syncs: Vec<SyncConfig>,
+    pub concurrency: Concurrency,
 }
 
-/// One registry: equivalent URLs, credentials and TLS settings.
+/// How much work runs at once (`defaults.concurrency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    /// Repositories of one sync copied at the same time.
+    pub repositories: usize,
+    /// Blobs of one image transferred at the same time.
+    pub blobs: usize,
+}
+
+/// One registry: equivalent URLs, credentials, TLS, timeouts and retries.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
     pub name: String,
@@ -38,6 +51,12 @@ pub struct RegistryConfig {
     pub password_source: Option<String>,
     pub tls_verify: bool,
     pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    /// Longest wait for any read: a stalled transfer fails (and is retried) after it.
+    pub read_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// How long a failed URL rests before it is tried again.
+    pub cool_down: Duration,
 }
 
 /// One sync: from an upstream registry into a destination registry.
@@ -156,11 +175,12 @@ impl Checker {
             self.problem("syncs".into(), "no syncs defined".into());
         }
         let base_dir = file.parent().unwrap_or(Path::new("."));
+        let defaults = self.check_defaults(&raw.defaults);
         let registries = raw
             .registries
             .into_iter()
             .map(|(name, registry)| {
-                let checked = self.check_registry(&name, registry, base_dir, env);
+                let checked = self.check_registry(&name, registry, &defaults, base_dir, env);
                 (name, checked)
             })
             .collect::<BTreeMap<_, _>>();
@@ -171,87 +191,10 @@ impl Checker {
             .enumerate()
             .map(|(index, sync)| self.check_sync(index, sync, &registries, &mut names))
             .collect();
-        Config { registries, syncs }
-    }
-
-    fn check_registry(
-        &mut self,
-        name: &str,
-        raw: RawRegistry,
-        base_dir: &Path,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> RegistryConfig {
-        let key = format!("registries.{name}");
-        if raw.urls.is_empty() {
-            self.problem(format!("{key}.urls"), "needs at least one url".into());
-        }
-        let mut urls = Vec::new();
-        for (index, text) in raw.urls.iter().enumerate() {
-            match parse_registry_url(text) {
-                Ok(url) => urls.push(url),
-                Err(reason) => self.problem(
-                    format!("{key}.urls[{index}]"),
-                    format!("invalid url \"{text}\": {reason}"),
-                ),
-            }
-        }
-        let password = match (&raw.password_env, &raw.password_file) {
-            (Some(_), Some(_)) => {
-                self.problem(
-                    format!("{key}.password_env"),
-                    "set password_env or password_file, not both".into(),
-                );
-                None
-            }
-            (Some(variable), None) => match env(variable) {
-                Some(value) => Some(Secret::new(value)),
-                None => {
-                    self.problem(
-                        format!("{key}.password_env"),
-                        format!("environment variable {variable} is not set"),
-                    );
-                    None
-                }
-            },
-            (None, Some(path)) => {
-                let path = base_dir.join(path);
-                match std::fs::read_to_string(&path) {
-                    Ok(value) => Some(Secret::new(value.trim_end_matches(['\r', '\n']))),
-                    Err(error) => {
-                        self.problem(
-                            format!("{key}.password_file"),
-                            format!("cannot read {}: {error}", path.display()),
-                        );
-                        None
-                    }
-                }
-            }
-            (None, None) => None,
-        };
-        let credentials = match (raw.username, password) {
-            (Some(username), Some(password)) => Some(Credentials { username, password }),
-            (Some(_), None) if raw.password_env.is_none() && raw.password_file.is_none() => {
-                self.problem(format!("{key}.username"), "needs password_env or password_file".into());
-                None
-            }
-            (None, Some(_)) => {
-                self.problem(format!("{key}.username"), "a password is set but no username".into());
-                None
-            }
-            _ => None,
-        };
-        let password_source = match (&raw.password_env, &raw.password_file) {
-            (Some(variable), _) => Some(format!("env {variable}")),
-            (None, Some(path)) => Some(format!("file {}", base_dir.join(path).display())),
-            (None, None) => None,
-        };
-        RegistryConfig {
-            name: name.to_owned(),
-            urls,
-            credentials,
-            password_source,
-            tls_verify: raw.tls_verify.unwrap_or(true),
-            ca_file: raw.ca_file.map(|path| base_dir.join(path)),
+        Config {
+            registries,
+            syncs,
+            concurrency: defaults.concurrency,
         }
     }
 
@@ -357,23 +300,6 @@ impl Checker {
             }
         }
     }
-}
-
-fn parse_registry_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|error| error.to_string())?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("scheme must be http or https".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials do not belong in the url; use username and password_env or password_file".into());
-    }
-    if url.host_str().is_none() {
-        return Err("no host".into());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("a registry url has no query or fragment".into());
-    }
-    Ok(url)
 }
 
 #[cfg(test)]

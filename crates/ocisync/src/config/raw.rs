@@ -10,6 +10,9 @@ use serde::Deserialize;
 pub struct RawConfig {
     #[expect(dead_code, reason = "checked before typed parsing, in config::parse")]
     pub version: u32,
+    /// What registries and syncs inherit unless they say otherwise.
+    #[serde(default)]
+    pub defaults: RawDefaults,
     #[serde(default)]
     pub registries: BTreeMap<String, RawRegistry>,
     #[serde(default)]
@@ -25,8 +28,41 @@ pub struct RawRegistry {
     pub password_env: Option<String>,
     /// Path of a file holding the password (a mounted Kubernetes Secret).
     pub password_file: Option<PathBuf>,
+    /// Path of a Docker `config.json` to take the credentials from (its `auths`).
+    pub docker_config: Option<PathBuf>,
     pub tls_verify: Option<bool>,
     pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Option<String>,
+    pub read_timeout: Option<String>,
+    pub retry: Option<RawRetry>,
+    pub cool_down: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub retry: Option<RawRetry>,
+    pub connect_timeout: Option<String>,
+    pub read_timeout: Option<String>,
+    /// How long a failed URL rests before it is tried again.
+    pub cool_down: Option<String>,
+    pub concurrency: Option<RawConcurrency>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub max_attempts: Option<u32>,
+    pub initial_delay: Option<String>,
+    pub max_delay: Option<String>,
+    pub max_elapsed: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConcurrency {
+    pub repositories: Option<usize>,
+    pub blobs: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,16 +11,18 @@ use std::sync::{Arc, Mutex};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use ocisync_oci::media_type::is_non_distributable;
 use ocisync_oci::{
-    verify_blob_stream, BlobStream, Descriptor, Digest, MalformedManifest, Manifest, ManifestContent, Reference,
-    RepoName, Store, StoreError, Tag,
+    Descriptor, Digest, MalformedManifest, Manifest, ManifestContent, Reference, RepoName, Store, StoreError, Tag,
 };
 use tracing::{debug, info};
+
+mod blob;
 
 use crate::error::CopyError;
 use crate::filter::select_platforms;
 use crate::narrow::{is_current_narrowing, narrowed_index};
 use crate::plan::SyncTask;
 use crate::report::{Outcome, SkipReason, TagReport};
+use crate::resilience::RetryPolicy;
 
 /// Deepest index nesting followed; real images use one or two levels.
 const MAX_DEPTH: usize = 8;
@@ -34,6 +36,8 @@ pub struct CopyOptions {
     pub blobs_in_parallel: usize,
     /// Read and compare only: count what would be copied, write nothing.
     pub dry_run: bool,
+    /// Retries of a whole blob transfer (the stores retry single requests).
+    pub blob_retry: RetryPolicy,
     /// Raised to stop starting new images (a daemon shutting down); copies under way finish.
     pub stop: StopSignal,
 }
@@ -58,6 +62,7 @@ impl Default for CopyOptions {
             repositories_in_parallel: 4,
             blobs_in_parallel: 4,
             dry_run: false,
+            blob_retry: RetryPolicy::default(),
             stop: StopSignal::default(),
         }
     }
@@ -417,68 +422,4 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         self.memory.remember(destination, &child.digest);
         Ok(())
     }
-
-    /// Makes one blob present at the destination: nothing if it is there, a
-    /// cross-repository mount if another destination repository has it, else a
-    /// verified stream from the source.
-    async fn copy_blob(&self, task: &SyncTask, blob: &Descriptor) -> Result<BlobCopy, CopyError> {
-        let destination = &task.destination;
-        if self.memory.knows(destination, &blob.digest) {
-            return Ok(BlobCopy::AlreadyPresent);
-        }
-        if self
-            .destination
-            .has_blob(destination, &blob.digest)
-            .await
-            .map_err(CopyError::Destination)?
-        {
-            self.memory.remember_blob(destination, &blob.digest);
-            return Ok(BlobCopy::AlreadyPresent);
-        }
-        if self.options.dry_run {
-            // Counted as a transfer; the source is not read.
-            self.memory.remember_blob(destination, &blob.digest);
-            return Ok(BlobCopy::Transferred(blob.size));
-        }
-        if let Some(holder) = self
-            .memory
-            .holder_of(&blob.digest)
-            .filter(|holder| holder != destination)
-        {
-            // A declined mount (false) or a failed one falls back to uploading.
-            if let Ok(true) = self.destination.mount_blob(destination, &holder, &blob.digest).await {
-                self.memory.remember_blob(destination, &blob.digest);
-                debug!(repo = %destination, from = %holder, digest = %blob.digest, "blob mounted");
-                return Ok(BlobCopy::Mounted);
-            }
-        }
-        let stream = self.source.blob(&task.source, blob).await.map_err(CopyError::Source)?;
-        let what = format!("{} blob {}@{}", self.source.label(), task.source, blob.digest);
-        let (stream, source_failure) = capture_failure(verify_blob_stream(stream, blob, what));
-        let result = self.destination.put_blob(destination, blob, stream).await;
-        // A failure of the source side (cut short, wrong digest) surfaces at the
-        // destination as an aborted upload; report the cause, not the symptom.
-        if let Some(cause) = source_failure.lock().unwrap().take() {
-            return Err(CopyError::Source(cause));
-        }
-        result.map_err(CopyError::Destination)?;
-        self.memory.remember_blob(destination, &blob.digest);
-        debug!(repo = %destination, digest = %blob.digest, bytes = blob.size, "blob copied");
-        Ok(BlobCopy::Transferred(blob.size))
-    }
-}
-
-/// Passes a stream through, keeping its first error for the caller to inspect.
-fn capture_failure(stream: BlobStream) -> (BlobStream, Arc<Mutex<Option<StoreError>>>) {
-    let slot = Arc::new(Mutex::new(None));
-    let writer = Arc::clone(&slot);
-    let stream = stream.map_err(move |error| {
-        let summary = StoreError::Invalid {
-            what: "source stream".to_owned(),
-            reason: error.to_string(),
-        };
-        writer.lock().unwrap().get_or_insert(error);
-        summary
-    });
-    (Box::pin(stream), slot)
 }

@@ -1,0 +1,133 @@
+//! Copying one blob: skip, mount, or stream it verified, retrying whole transfers.
+//!
+//! The stores retry single requests; a blob stream that breaks halfway (or a
+//! destination that fails the upload) can only be retried from the start, which is
+//! what [`Copier::transfer_with_retries`] does. A digest or size mismatch gets one
+//! more try (a flaky proxy can corrupt a body), never more: a blob that is wrong
+//! twice is wrong upstream.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use ocisync_oci::{verify_blob_stream, BlobStream, Descriptor, Store, StoreError};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::{BlobCopy, Copier};
+use crate::error::CopyError;
+use crate::plan::SyncTask;
+
+impl<S: Store, D: Store> Copier<'_, S, D> {
+    /// Makes one blob present at the destination: nothing if it is there, a
+    /// cross-repository mount if another destination repository has it, else a
+    /// verified stream from the source.
+    pub(super) async fn copy_blob(&self, task: &SyncTask, blob: &Descriptor) -> Result<BlobCopy, CopyError> {
+        let destination = &task.destination;
+        if self.memory.knows(destination, &blob.digest) {
+            return Ok(BlobCopy::AlreadyPresent);
+        }
+        if self
+            .destination
+            .has_blob(destination, &blob.digest)
+            .await
+            .map_err(CopyError::Destination)?
+        {
+            self.memory.remember_blob(destination, &blob.digest);
+            return Ok(BlobCopy::AlreadyPresent);
+        }
+        if self.options.dry_run {
+            // Counted as a transfer; the source is not read.
+            self.memory.remember_blob(destination, &blob.digest);
+            return Ok(BlobCopy::Transferred(blob.size));
+        }
+        if let Some(holder) = self
+            .memory
+            .holder_of(&blob.digest)
+            .filter(|holder| holder != destination)
+        {
+            // A declined mount (false) or a failed one falls back to uploading.
+            if let Ok(true) = self.destination.mount_blob(destination, &holder, &blob.digest).await {
+                self.memory.remember_blob(destination, &blob.digest);
+                debug!(repo = %destination, from = %holder, digest = %blob.digest, "blob mounted");
+                return Ok(BlobCopy::Mounted);
+            }
+        }
+        self.transfer_with_retries(task, blob).await?;
+        self.memory.remember_blob(destination, &blob.digest);
+        debug!(repo = %destination, digest = %blob.digest, bytes = blob.size, "blob copied");
+        Ok(BlobCopy::Transferred(blob.size))
+    }
+
+    /// Streams a blob from source to destination, retrying the whole transfer on
+    /// transient failures (and once on a mismatch) as the copy's retry policy allows.
+    async fn transfer_with_retries(&self, task: &SyncTask, blob: &Descriptor) -> Result<(), CopyError> {
+        let policy = &self.options.blob_retry;
+        let started = Instant::now();
+        let mut attempt: u32 = 1;
+        let mut mismatch_retried = false;
+        let mut backoff = policy.initial_delay;
+        loop {
+            let error = match self.transfer(task, blob).await {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            let Some(cause) = error.store_error() else {
+                return Err(error);
+            };
+            let again = if cause.is_mismatch() {
+                !std::mem::replace(&mut mismatch_retried, true)
+            } else {
+                cause.is_transient() && attempt < policy.max_attempts
+            };
+            let delay = if cause.is_mismatch() {
+                Some(Duration::ZERO)
+            } else {
+                policy.delay_before_next_attempt(cause, Some(backoff), started.elapsed())
+            };
+            let Some(delay) = delay.filter(|_| again) else {
+                return Err(error);
+            };
+            warn!(
+                repo = %task.source,
+                digest = %blob.digest,
+                attempt,
+                delay = ?delay,
+                error = %error,
+                "blob transfer failed; retrying it from the start"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+            backoff = backoff.saturating_mul(2).min(policy.max_delay);
+        }
+    }
+
+    /// One attempt: source stream, verified on the way, into one upload.
+    async fn transfer(&self, task: &SyncTask, blob: &Descriptor) -> Result<(), CopyError> {
+        let stream = self.source.blob(&task.source, blob).await.map_err(CopyError::Source)?;
+        let what = format!("{} blob {}@{}", self.source.label(), task.source, blob.digest);
+        let (stream, source_failure) = capture_failure(verify_blob_stream(stream, blob, what));
+        let result = self.destination.put_blob(&task.destination, blob, stream).await;
+        // A failure of the source side (cut short, wrong digest) surfaces at the
+        // destination as an aborted upload; report the cause, not the symptom.
+        if let Some(cause) = source_failure.lock().unwrap().take() {
+            return Err(CopyError::Source(cause));
+        }
+        result.map_err(CopyError::Destination)
+    }
+}
+
+/// Passes a stream through, keeping its first error for the caller to inspect.
+fn capture_failure(stream: BlobStream) -> (BlobStream, Arc<Mutex<Option<StoreError>>>) {
+    let slot = Arc::new(Mutex::new(None));
+    let writer = Arc::clone(&slot);
+    let stream = stream.map_err(move |error| {
+        let summary = StoreError::Invalid {
+            what: "source stream".to_owned(),
+            reason: error.to_string(),
+        };
+        writer.lock().unwrap().get_or_insert(error);
+        summary
+    });
+    (Box::pin(stream), slot)
+}

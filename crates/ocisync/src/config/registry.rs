@@ -1,0 +1,269 @@
+//! Checking registries and the `defaults` they inherit: URLs, credentials (from an
+//! environment variable, a file, or a Docker `config.json`), TLS, timeouts, retries.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ocisync_engine::{RetryPolicy, DEFAULT_COOL_DOWN};
+use ocisync_registry::{Credentials, Secret};
+use url::Url;
+
+use super::docker_auth::credentials_from_docker_config;
+use super::raw::{RawDefaults, RawRegistry, RawRetry};
+use super::{Checker, Concurrency, RegistryConfig};
+
+/// What registries inherit unless they say otherwise.
+pub(super) struct Defaults {
+    pub retry: RetryPolicy,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub cool_down: Duration,
+    pub concurrency: Concurrency,
+}
+
+impl Checker {
+    pub(super) fn check_defaults(&mut self, raw: &RawDefaults) -> Defaults {
+        let concurrency = raw.concurrency.as_ref();
+        let mut count = |field: &str, value: Option<usize>, default: usize| match value {
+            Some(0) => {
+                self.problem(format!("defaults.concurrency.{field}"), "must be at least 1".into());
+                default
+            }
+            Some(value) => value,
+            None => default,
+        };
+        let concurrency = Concurrency {
+            repositories: count("repositories", concurrency.and_then(|c| c.repositories), 4),
+            blobs: count("blobs", concurrency.and_then(|c| c.blobs), 4),
+        };
+        Defaults {
+            retry: self.check_retry("defaults.retry", raw.retry.as_ref(), &RetryPolicy::default()),
+            connect_timeout: self.duration(
+                "defaults.connect_timeout",
+                raw.connect_timeout.as_deref(),
+                Duration::from_secs(10),
+            ),
+            read_timeout: self.duration(
+                "defaults.read_timeout",
+                raw.read_timeout.as_deref(),
+                Duration::from_secs(60),
+            ),
+            cool_down: self.duration("defaults.cool_down", raw.cool_down.as_deref(), DEFAULT_COOL_DOWN),
+            concurrency,
+        }
+    }
+
+    fn check_retry(&mut self, key: &str, raw: Option<&RawRetry>, inherited: &RetryPolicy) -> RetryPolicy {
+        let Some(raw) = raw else {
+            return inherited.clone();
+        };
+        if raw.max_attempts == Some(0) {
+            self.problem(
+                format!("{key}.max_attempts"),
+                "must be at least 1 (1 = no retries)".into(),
+            );
+        }
+        RetryPolicy {
+            max_attempts: raw.max_attempts.unwrap_or(inherited.max_attempts).max(1),
+            initial_delay: self.duration(
+                &format!("{key}.initial_delay"),
+                raw.initial_delay.as_deref(),
+                inherited.initial_delay,
+            ),
+            max_delay: self.duration(
+                &format!("{key}.max_delay"),
+                raw.max_delay.as_deref(),
+                inherited.max_delay,
+            ),
+            max_elapsed: self.duration(
+                &format!("{key}.max_elapsed"),
+                raw.max_elapsed.as_deref(),
+                inherited.max_elapsed,
+            ),
+        }
+    }
+
+    /// A duration such as `500ms`, `30s` or `5m`; problems are recorded and the default used.
+    fn duration(&mut self, key: &str, text: Option<&str>, default: Duration) -> Duration {
+        match text.map(humantime::parse_duration) {
+            None => default,
+            Some(Ok(duration)) => duration,
+            Some(Err(error)) => {
+                self.problem(
+                    key.to_owned(),
+                    format!(
+                        "invalid duration \"{}\": {error} (e.g. 500ms, 30s, 5m)",
+                        text.unwrap_or_default()
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    pub(super) fn check_registry(
+        &mut self,
+        name: &str,
+        raw: RawRegistry,
+        defaults: &Defaults,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> RegistryConfig {
+        let key = format!("registries.{name}");
+        if raw.urls.is_empty() {
+            self.problem(format!("{key}.urls"), "needs at least one url".into());
+        }
+        let mut urls = Vec::new();
+        for (index, text) in raw.urls.iter().enumerate() {
+            match parse_registry_url(text) {
+                Ok(url) => urls.push(url),
+                Err(reason) => self.problem(
+                    format!("{key}.urls[{index}]"),
+                    format!("invalid url \"{text}\": {reason}"),
+                ),
+            }
+        }
+        let (credentials, password_source) = self.check_credentials(&key, &raw, &urls, base_dir, env);
+        RegistryConfig {
+            name: name.to_owned(),
+            urls,
+            credentials,
+            password_source,
+            tls_verify: raw.tls_verify.unwrap_or(true),
+            ca_file: raw.ca_file.map(|path| base_dir.join(path)),
+            connect_timeout: self.duration(
+                &format!("{key}.connect_timeout"),
+                raw.connect_timeout.as_deref(),
+                defaults.connect_timeout,
+            ),
+            read_timeout: self.duration(
+                &format!("{key}.read_timeout"),
+                raw.read_timeout.as_deref(),
+                defaults.read_timeout,
+            ),
+            retry: self.check_retry(&format!("{key}.retry"), raw.retry.as_ref(), &defaults.retry),
+            cool_down: self.duration(
+                &format!("{key}.cool_down"),
+                raw.cool_down.as_deref(),
+                defaults.cool_down,
+            ),
+        }
+    }
+
+    /// Credentials and a description of where the password came from (never the password).
+    fn check_credentials(
+        &mut self,
+        key: &str,
+        raw: &RawRegistry,
+        urls: &[Url],
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> (Option<Credentials>, Option<String>) {
+        let sources = [
+            raw.password_env.is_some(),
+            raw.password_file.is_some(),
+            raw.docker_config.is_some(),
+        ];
+        if sources.iter().filter(|set| **set).count() > 1 {
+            self.problem(
+                format!("{key}.password_env"),
+                "set one of password_env, password_file and docker_config".into(),
+            );
+            return (None, None);
+        }
+        if let Some(path) = &raw.docker_config {
+            let path = base_dir.join(path);
+            if raw.username.is_some() {
+                self.problem(
+                    format!("{key}.username"),
+                    "the username comes from docker_config; remove it".into(),
+                );
+            }
+            return match credentials_from_docker_config(&path, urls) {
+                Ok(Some(credentials)) => (Some(credentials), Some(format!("docker config {}", path.display()))),
+                Ok(None) => {
+                    self.problem(
+                        format!("{key}.docker_config"),
+                        format!("{} has no credentials for {}", path.display(), hosts(urls)),
+                    );
+                    (None, None)
+                }
+                Err(message) => {
+                    self.problem(format!("{key}.docker_config"), message);
+                    (None, None)
+                }
+            };
+        }
+        let password = match (&raw.password_env, &raw.password_file) {
+            (Some(variable), _) => match env(variable) {
+                Some(value) => Some((Secret::new(value), format!("env {variable}"))),
+                None => {
+                    self.problem(
+                        format!("{key}.password_env"),
+                        format!("environment variable {variable} is not set"),
+                    );
+                    None
+                }
+            },
+            (None, Some(path)) => {
+                let path = base_dir.join(path);
+                match std::fs::read_to_string(&path) {
+                    Ok(value) => Some((
+                        Secret::new(value.trim_end_matches(['\r', '\n'])),
+                        format!("file {}", path.display()),
+                    )),
+                    Err(error) => {
+                        self.problem(
+                            format!("{key}.password_file"),
+                            format!("cannot read {}: {error}", path.display()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        match (&raw.username, password) {
+            (Some(username), Some((password, source))) => (
+                Some(Credentials {
+                    username: username.clone(),
+                    password,
+                }),
+                Some(source),
+            ),
+            (Some(_), None) if raw.password_env.is_none() && raw.password_file.is_none() => {
+                self.problem(format!("{key}.username"), "needs password_env or password_file".into());
+                (None, None)
+            }
+            (None, Some(_)) => {
+                self.problem(format!("{key}.username"), "a password is set but no username".into());
+                (None, None)
+            }
+            _ => (None, None),
+        }
+    }
+}
+
+fn hosts(urls: &[Url]) -> String {
+    urls.iter()
+        .map(|url| url[url::Position::BeforeHost..url::Position::AfterPort].to_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn parse_registry_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|error| error.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("scheme must be http or https".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials do not belong in the url; use username and password_env or password_file".into());
+    }
+    if url.host_str().is_none() {
+        return Err("no host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("a registry url has no query or fragment".into());
+    }
+    Ok(url)
+}
