@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{stream, StreamExt};
-use ocisync_oci::{BlobStream, Result};
+use ocisync_oci::{BlobStream, Descriptor, DigestHasher, Result, StoreError};
 use tokio::fs::{self, File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -76,19 +76,45 @@ async fn create_temp(dir: &Path, what: &str) -> Result<(File, TempFile)> {
 }
 
 /// Writes `body` to `destination` (whose parent directory is created) all-or-nothing.
-/// Returns the number of bytes written. The stream is expected to verify itself (see
-/// `ocisync_oci::verify_blob_stream`): its first error aborts the write and is returned.
-pub async fn write_atomically(destination: &Path, mut body: BlobStream, what: &str) -> Result<u64> {
+/// With `expected`, the content must have exactly its size and digest: excess bytes
+/// fail at once, a short or wrong blob fails at the end, and nothing is renamed into
+/// place. The stream's own first error aborts the write and is returned.
+pub async fn write_atomically(
+    destination: &Path,
+    mut body: BlobStream,
+    expected: Option<&Descriptor>,
+    what: &str,
+) -> Result<u64> {
     let dir = destination
         .parent()
         .ok_or_else(|| invalid(what.to_owned(), "destination has no parent directory"))?;
     let (mut file, mut temp) = create_temp(dir, what).await?;
     let write_failed = |error| io_error(format!("{what}: write {}", temp_path_text(dir)), error);
+    let mut hasher = expected.map(|descriptor| DigestHasher::new(descriptor.digest.algorithm()));
     let mut written = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
-        file.write_all(&chunk).await.map_err(write_failed)?;
         written += chunk.len() as u64;
+        if let Some(descriptor) = expected.filter(|descriptor| written > descriptor.size) {
+            return Err(size_mismatch(what, descriptor, written));
+        }
+        if let Some(hasher) = hasher.as_mut() {
+            hasher.update(&chunk);
+        }
+        file.write_all(&chunk).await.map_err(write_failed)?;
+    }
+    if let (Some(descriptor), Some(hasher)) = (expected, hasher) {
+        if written != descriptor.size {
+            return Err(size_mismatch(what, descriptor, written));
+        }
+        let actual = hasher.finish();
+        if actual != descriptor.digest {
+            return Err(StoreError::DigestMismatch {
+                what: what.to_owned(),
+                expected: descriptor.digest.clone(),
+                actual,
+            });
+        }
     }
     file.flush().await.map_err(write_failed)?;
     file.sync_all().await.map_err(write_failed)?;
@@ -103,13 +129,21 @@ pub async fn write_atomically(destination: &Path, mut body: BlobStream, what: &s
     Ok(written)
 }
 
+fn size_mismatch(what: &str, descriptor: &Descriptor, actual: u64) -> StoreError {
+    StoreError::SizeMismatch {
+        what: what.to_owned(),
+        expected: descriptor.size,
+        actual,
+    }
+}
+
 fn temp_path_text(dir: &Path) -> String {
     format!("{}/{TEMP_PREFIX}*", dir.display())
 }
 
 /// Writes small in-memory content (manifests, `index.json`) all-or-nothing.
 pub async fn write_bytes_atomically(destination: &Path, bytes: Bytes, what: &str) -> Result<u64> {
-    write_atomically(destination, Box::pin(stream::iter([Ok(bytes)])), what).await
+    write_atomically(destination, Box::pin(stream::iter([Ok(bytes)])), None, what).await
 }
 
 /// Makes a rename durable: the directory entry is on disk once this returns.
@@ -195,6 +229,6 @@ pub async fn link_or_copy(source: &Path, destination: &Path, what: &str) -> Resu
         Err(error) => tracing::debug!(error = %error, "hard link failed, copying instead"),
     }
     let content = read_chunks(source, what.to_owned()).await?;
-    write_atomically(destination, content, what).await?;
+    write_atomically(destination, content, None, what).await?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use ocisync_oci::media_type::is_non_distributable;
 use ocisync_oci::{
-    detect_media_type, verify_blob_stream, BlobStream, Descriptor, Digest, Manifest, ManifestContent, Reference,
+    detect_media_type, BlobStream, Descriptor, Digest, Manifest, ManifestContent, Reference,
     RepoName, Result, Store, StoreError, Tag,
 };
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
@@ -298,8 +298,7 @@ impl Store for LayoutStore {
         if is_file(&destination, &what).await? {
             return Ok(());
         }
-        let verified = verify_blob_stream(body, descriptor, what.clone());
-        write_atomically(&destination, verified, &what).await?;
+        write_atomically(&destination, body, Some(descriptor), &what).await?;
         Ok(())
     }
 
