@@ -66,7 +66,12 @@ async fn create_temp(dir: &Path, what: &str) -> Result<(File, TempFile)> {
         match OpenOptions::new().write(true).create_new(true).open(&path).await {
             Ok(file) => return Ok((file, TempFile { path, renamed: false })),
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(error) => return Err(io_error(format!("{what}: create temporary file in {}", dir.display()), error)),
+            Err(error) => {
+                return Err(io_error(
+                    format!("{what}: create temporary file in {}", dir.display()),
+                    error,
+                ))
+            }
         }
     }
     Err(invalid(
@@ -207,7 +212,10 @@ pub async fn read_small(path: &Path, limit: u64, what: &str) -> Result<Bytes> {
         .await
         .map_err(|error| io_error(what.to_owned(), error))?;
     if content.len() as u64 > limit {
-        return Err(invalid(what.to_owned(), format!("more than the limit of {limit} bytes")));
+        return Err(invalid(
+            what.to_owned(),
+            format!("more than the limit of {limit} bytes"),
+        ));
     }
     Ok(Bytes::from(content))
 }

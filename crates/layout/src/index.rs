@@ -111,7 +111,10 @@ impl IndexFile {
 
     #[cfg(test)]
     fn entries_named(&self, tag: &str) -> usize {
-        self.manifests.iter().filter(|entry| ref_name(entry) == Some(tag)).count()
+        self.manifests
+            .iter()
+            .filter(|entry| ref_name(entry) == Some(tag))
+            .count()
     }
 }
 
@@ -124,7 +127,9 @@ fn parse_entry(entry: &Map<String, Value>) -> Result<Entry, String> {
         .get("digest")
         .and_then(Value::as_str)
         .ok_or("an entry has no digest")?;
-    let digest: Digest = digest.parse().map_err(|error: ocisync_oci::ParseError| error.to_string())?;
+    let digest: Digest = digest
+        .parse()
+        .map_err(|error: ocisync_oci::ParseError| error.to_string())?;
     let size = entry
         .get("size")
         .and_then(Value::as_u64)

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use ocisync_oci::media_type::is_non_distributable;
 use ocisync_oci::{
-    detect_media_type, BlobStream, Descriptor, Digest, Manifest, ManifestContent, Reference,
-    RepoName, Result, Store, StoreError, Tag,
+    detect_media_type, BlobStream, Descriptor, Digest, Manifest, ManifestContent, Reference, RepoName, Result, Store,
+    StoreError, Tag,
 };
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
@@ -78,7 +78,9 @@ impl LayoutStore {
             Err(error) if error.is_not_found() => return Ok(None),
             Err(error) => return Err(error),
         };
-        IndexFile::parse(&bytes).map(Some).map_err(|reason| invalid(what, reason))
+        IndexFile::parse(&bytes)
+            .map(Some)
+            .map_err(|reason| invalid(what, reason))
     }
 
     /// Refuses a repository whose directory would be inside another layout's `blobs/`.
@@ -282,7 +284,11 @@ impl Store for LayoutStore {
     }
 
     async fn has_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
-        is_file(&self.paths(repo).blob(digest), &self.what(format!("blob {repo}@{digest}"))).await
+        is_file(
+            &self.paths(repo).blob(digest),
+            &self.what(format!("blob {repo}@{digest}")),
+        )
+        .await
     }
 
     async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<BlobStream> {

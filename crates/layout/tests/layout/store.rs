@@ -122,9 +122,18 @@ async fn moving_a_tag_replaces_its_index_entry() {
     let (dir, store) = temp_store();
     let first = image(&store, "app", "first").await;
     let second = image(&store, "app", "second").await;
-    store.put_manifest(&repo("app"), &reference("latest"), &first).await.unwrap();
-    store.put_manifest(&repo("app"), &reference("v1"), &first).await.unwrap();
-    store.put_manifest(&repo("app"), &reference("latest"), &second).await.unwrap();
+    store
+        .put_manifest(&repo("app"), &reference("latest"), &first)
+        .await
+        .unwrap();
+    store
+        .put_manifest(&repo("app"), &reference("v1"), &first)
+        .await
+        .unwrap();
+    store
+        .put_manifest(&repo("app"), &reference("latest"), &second)
+        .await
+        .unwrap();
     assert_eq!(
         index_entries(dir.path(), "app"),
         vec![
@@ -197,7 +206,10 @@ async fn child_pushed_by_digest_is_a_blob_without_index_entry() {
         serde_json::to_string(&child.descriptor()).unwrap()
     );
     let index = Manifest::from_bytes(index_body, OCI_INDEX);
-    store.put_manifest(&repo("multi"), &reference("v1"), &index).await.unwrap();
+    store
+        .put_manifest(&repo("multi"), &reference("v1"), &index)
+        .await
+        .unwrap();
     let head = store
         .head_manifest(&repo("multi"), &reference("v1"))
         .await
@@ -247,7 +259,10 @@ async fn digest_reference_must_match_the_bytes() {
 async fn corrupt_manifest_on_disk_is_reported_not_returned() {
     let (dir, store) = temp_store();
     let manifest = image(&store, "app", "x").await;
-    store.put_manifest(&repo("app"), &reference("v1"), &manifest).await.unwrap();
+    store
+        .put_manifest(&repo("app"), &reference("v1"), &manifest)
+        .await
+        .unwrap();
     let path = dir.path().join("app/blobs/sha256").join(manifest.digest.hex());
     let mut tampered = manifest.bytes.to_vec();
     tampered.push(b' ');
@@ -315,14 +330,22 @@ async fn mount_links_a_blob_from_another_repository() {
         .unwrap());
     assert!(store.has_blob(&repo("to/there"), &descriptor.digest).await.unwrap());
     let mut stream = store.blob(&repo("to/there"), &descriptor).await.unwrap();
-    assert_eq!(stream.next().await.unwrap().unwrap(), Bytes::from_static(b"shared layer"));
+    assert_eq!(
+        stream.next().await.unwrap().unwrap(),
+        Bytes::from_static(b"shared layer")
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         let inode = |repo_name: &str| {
-            std::fs::metadata(dir.path().join(repo_name).join("blobs/sha256").join(descriptor.digest.hex()))
-                .unwrap()
-                .ino()
+            std::fs::metadata(
+                dir.path()
+                    .join(repo_name)
+                    .join("blobs/sha256")
+                    .join(descriptor.digest.hex()),
+            )
+            .unwrap()
+            .ino()
         };
         assert_eq!(inode("to/there"), inode("from/here"), "hard link, not a copy");
     }

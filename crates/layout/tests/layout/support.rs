@@ -48,7 +48,13 @@ pub async fn put_blob(store: &LayoutStore, repo_name: &str, media_type: &str, co
 
 /// An OCI image manifest over a config and one layer, both stored in `repo`.
 pub async fn image(store: &LayoutStore, repo_name: &str, label: &str) -> Manifest {
-    let config = put_blob(store, repo_name, CONFIG, format!("{{\"label\":\"{label}\"}}").as_bytes()).await;
+    let config = put_blob(
+        store,
+        repo_name,
+        CONFIG,
+        format!("{{\"label\":\"{label}\"}}").as_bytes(),
+    )
+    .await;
     let layer = put_blob(store, repo_name, LAYER, format!("layer of {label}").as_bytes()).await;
     let body = format!(
         r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{},"layers":[{}]}}"#,
@@ -86,7 +92,9 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(next) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&next) else { continue };
+        let Ok(entries) = std::fs::read_dir(&next) else {
+            continue;
+        };
         for entry in entries {
             let path = entry.unwrap().path();
             if path.is_dir() {
