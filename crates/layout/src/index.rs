@@ -57,9 +57,8 @@ impl IndexFile {
         Ok(index)
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        // Serializing maps of JSON values and strings cannot fail.
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        serde_json::to_vec_pretty(self).map_err(|error| error.to_string())
     }
 
     /// Every tag named in the index, sorted, each once. Names that are not valid tags
@@ -205,7 +204,7 @@ mod tests {
         );
         let mut index = IndexFile::parse(text.as_bytes()).unwrap();
         index.set_tag(&tag("v1"), &manifest_descriptor(b"y"));
-        let written: Value = serde_json::from_slice(&index.to_bytes()).unwrap();
+        let written: Value = serde_json::from_slice(&index.to_bytes().unwrap()).unwrap();
         assert_eq!(written["annotations"]["k"], "v");
         assert_eq!(written["manifests"][0]["data"], "eA==");
         assert_eq!(written["manifests"][1]["annotations"][REF_NAME], "v1");

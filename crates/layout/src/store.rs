@@ -107,7 +107,10 @@ impl LayoutStore {
             write_bytes_atomically(&paths.marker(), Bytes::from_static(LAYOUT_MARKER_CONTENT), &what).await?;
         }
         if !is_file(&paths.index(), &what).await? {
-            let empty = Bytes::from(IndexFile::empty().to_bytes());
+            let empty = IndexFile::empty()
+                .to_bytes()
+                .map_err(|reason| invalid(what.clone(), reason))?;
+            let empty = Bytes::from(empty);
             write_bytes_atomically(&paths.index(), empty, &what).await?;
         }
         Ok(paths)
@@ -206,7 +209,8 @@ impl LayoutStore {
         let mut index = self.read_index(repo).await?.unwrap_or_else(IndexFile::empty);
         index.set_tag(tag, descriptor);
         let what = self.what(format!("{repo} index.json"));
-        write_bytes_atomically(&paths.index(), Bytes::from(index.to_bytes()), &what).await?;
+        let bytes = index.to_bytes().map_err(|reason| invalid(what.clone(), reason))?;
+        write_bytes_atomically(&paths.index(), Bytes::from(bytes), &what).await?;
         Ok(())
     }
 }
