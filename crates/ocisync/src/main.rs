@@ -4,6 +4,7 @@
 //! clean stop), 1 when some image, repository or sync failed, 2 for a config error
 //! or a fatal error.
 
+mod any_store;
 mod cli;
 mod config;
 mod copy_cmd;

@@ -8,15 +8,16 @@ use ocisync_engine::{run_sync, CopyOptions, EndpointUse, Report, SyncLabel, Sync
 use serde::Serialize;
 use tracing::Instrument as _;
 
+use crate::any_store::AnyStore;
 use crate::config::{Config, SyncConfig};
-use crate::stores::{registry_store, RegistryEndpoint};
+use crate::stores::{store_for, RegistryEndpoint};
 
 /// A sync with its stores, set up before any work so that a bad CA file or URL
 /// stops the run up front instead of halfway.
 pub struct PreparedSync {
     pub config: SyncConfig,
-    source: RegistryEndpoint,
-    destination: RegistryEndpoint,
+    source: AnyStore,
+    destination: AnyStore,
     /// Engine options from the config (concurrency, the source's retry policy).
     pub options: CopyOptions,
 }
@@ -37,8 +38,8 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
             let source = &config.registries[&sync.from];
             Ok(PreparedSync {
                 config: sync.clone(),
-                source: registry_store(source)?,
-                destination: registry_store(&config.registries[&sync.to])?,
+                source: store_for(source)?,
+                destination: store_for(&config.registries[&sync.to])?,
                 options: CopyOptions {
                     repositories_in_parallel: config.concurrency.repositories,
                     blobs_in_parallel: config.concurrency.blobs,
@@ -80,7 +81,14 @@ impl PreparedSync {
 }
 
 /// The counters of every URL of a registry, so far (cumulative).
-fn usage(role: &str, endpoint: &RegistryEndpoint) -> Vec<EndpointUse> {
+fn usage(role: &str, store: &AnyStore) -> Vec<EndpointUse> {
+    match store {
+        AnyStore::Registry(endpoint) => registry_usage(role, endpoint),
+        AnyStore::Layout(_) => Vec::new(),
+    }
+}
+
+fn registry_usage(role: &str, endpoint: &RegistryEndpoint) -> Vec<EndpointUse> {
     let served = endpoint.served();
     // Failovers are counted per registry; they are shown on its first URL.
     let failovers = endpoint.failovers();

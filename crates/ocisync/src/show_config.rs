@@ -11,17 +11,44 @@ use crate::config::{Config, RegistryConfig, SyncConfig};
 #[derive(Serialize)]
 struct Effective<'a> {
     version: u32,
+    defaults: Defaults,
     registries: BTreeMap<&'a str, Registry<'a>>,
     syncs: Vec<Sync<'a>>,
 }
 
 #[derive(Serialize)]
 struct Registry<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     urls: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layout: Option<String>,
     username: Option<&'a str>,
     password: Option<String>,
     tls_verify: bool,
     ca_file: Option<String>,
+    connect_timeout: String,
+    read_timeout: String,
+    retry: Retry,
+    cool_down: String,
+}
+
+#[derive(Serialize)]
+struct Retry {
+    max_attempts: u32,
+    initial_delay: String,
+    max_delay: String,
+    max_elapsed: String,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    concurrency: Concurrency,
+}
+
+#[derive(Serialize)]
+struct Concurrency {
+    repositories: usize,
+    blobs: usize,
 }
 
 #[derive(Serialize)]
@@ -60,6 +87,12 @@ struct Tags {
 pub fn render(config: &Config) -> anyhow::Result<String> {
     let effective = Effective {
         version: 1,
+        defaults: Defaults {
+            concurrency: Concurrency {
+                repositories: config.concurrency.repositories,
+                blobs: config.concurrency.blobs,
+            },
+        },
         registries: config
             .registries
             .iter()
@@ -73,6 +106,7 @@ pub fn render(config: &Config) -> anyhow::Result<String> {
 fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
     Registry {
         urls: registry.urls.iter().map(url::Url::as_str).collect(),
+        layout: registry.layout.as_ref().map(|path| path.display().to_string()),
         username: registry
             .credentials
             .as_ref()
@@ -83,7 +117,20 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
             .map(|source| format!("<redacted> (from {source})")),
         tls_verify: registry.tls_verify,
         ca_file: registry.ca_file.as_ref().map(|path| path.display().to_string()),
+        connect_timeout: duration(registry.connect_timeout),
+        read_timeout: duration(registry.read_timeout),
+        retry: Retry {
+            max_attempts: registry.retry.max_attempts,
+            initial_delay: duration(registry.retry.initial_delay),
+            max_delay: duration(registry.retry.max_delay),
+            max_elapsed: duration(registry.retry.max_elapsed),
+        },
+        cool_down: duration(registry.cool_down),
     }
+}
+
+fn duration(value: std::time::Duration) -> String {
+    humantime::format_duration(value).to_string()
 }
 
 fn sync_view(sync: &SyncConfig) -> Sync<'_> {

@@ -3,9 +3,19 @@
 
 use anyhow::Context as _;
 use ocisync_engine::{Failover, Retrying};
+use ocisync_layout::LayoutStore;
 use ocisync_registry::{RegistryOptions, RegistryStore};
 
+use crate::any_store::AnyStore;
 use crate::config::RegistryConfig;
+
+/// The store for a configured registry or layout directory.
+pub fn store_for(registry: &RegistryConfig) -> anyhow::Result<AnyStore> {
+    match &registry.layout {
+        Some(path) => Ok(AnyStore::Layout(LayoutStore::new(path))),
+        None => registry_store(registry).map(AnyStore::Registry),
+    }
+}
 
 /// A configured registry: its URLs in order, each retrying on its own, failing over
 /// to the next when one stays down.

@@ -46,6 +46,8 @@ pub struct Concurrency {
 pub struct RegistryConfig {
     pub name: String,
     pub urls: Vec<Url>,
+    /// An OCI image-layout directory; set instead of `urls`.
+    pub layout: Option<PathBuf>,
     pub credentials: Option<Credentials>,
     /// Where the password comes from (`env NAME`, `file PATH`), for `ocisync config`.
     pub password_source: Option<String>,

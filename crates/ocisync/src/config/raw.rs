@@ -22,7 +22,10 @@ pub struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegistry {
+    #[serde(default)]
     pub urls: Vec<String>,
+    /// An OCI image-layout directory instead of a registry (one layout per repository).
+    pub layout: Option<PathBuf>,
     pub username: Option<String>,
     /// Name of an environment variable holding the password.
     pub password_env: Option<String>,

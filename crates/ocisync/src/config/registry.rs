@@ -110,8 +110,26 @@ impl Checker {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> RegistryConfig {
         let key = format!("registries.{name}");
-        if raw.urls.is_empty() {
-            self.problem(format!("{key}.urls"), "needs at least one url".into());
+        match (&raw.layout, raw.urls.is_empty()) {
+            (None, true) => self.problem(
+                format!("{key}.urls"),
+                "needs at least one url (or a layout directory)".into(),
+            ),
+            (Some(_), false) => self.problem(format!("{key}.layout"), "set urls or layout, not both".into()),
+            (Some(_), true) => {
+                let network_keys = [
+                    ("username", raw.username.is_some()),
+                    ("password_env", raw.password_env.is_some()),
+                    ("password_file", raw.password_file.is_some()),
+                    ("docker_config", raw.docker_config.is_some()),
+                    ("tls_verify", raw.tls_verify.is_some()),
+                    ("ca_file", raw.ca_file.is_some()),
+                ];
+                for (field, _) in network_keys.iter().filter(|(_, set)| *set) {
+                    self.problem(format!("{key}.{field}"), "has no meaning for a layout directory".into());
+                }
+            }
+            (None, false) => {}
         }
         let mut urls = Vec::new();
         for (index, text) in raw.urls.iter().enumerate() {
@@ -127,6 +145,7 @@ impl Checker {
         RegistryConfig {
             name: name.to_owned(),
             urls,
+            layout: raw.layout.map(|path| base_dir.join(path)),
             credentials,
             password_source,
             tls_verify: raw.tls_verify.unwrap_or(true),

@@ -101,3 +101,21 @@ pub fn corrupt_stored_blob(storage_root: &Path, digest: &str, index_from_end: us
     bytes[index] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
 }
+
+/// A config with one sync from a registry with the given urls to one mirror, and
+/// extra YAML under `defaults:` (indented by the caller, may be empty).
+pub fn write_config_with(dir: &Path, upstream_urls: &[String], mirror: &str, defaults: &str) -> PathBuf {
+    let path = dir.join("ocisync.yaml");
+    let urls: Vec<String> = upstream_urls.iter().map(|url| format!("\"{url}\"")).collect();
+    let text = format!(
+        "version: 1\ndefaults:\n{defaults}\nregistries:\n  upstream:\n    urls: [{}]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n",
+        urls.join(", ")
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `(repo, repo)` pairs: every repository mirrored under its own name.
+pub fn same_names(repos: &[String]) -> Vec<(&str, &str)> {
+    repos.iter().map(|repo| (repo.as_str(), repo.as_str())).collect()
+}

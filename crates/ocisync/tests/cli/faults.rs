@@ -1,0 +1,202 @@
+//! Resilience end to end: real registries behind a fault-injecting proxy.
+
+use std::time::{Duration, Instant};
+
+use ocisync_testkit::{
+    assert_closure, assert_mirror_complete, corpus, small_corpus, CountingProxy, Fault, Faults, ProxyOptions,
+    RequestKind, RequestMatch, RetryAfter, TestRegistry,
+};
+
+use crate::support::{ocisync, read_json, same_names, write_config_with};
+
+/// Fast retries, so that tests spend their time on faults, not on waiting.
+const QUICK_RETRIES: &str = "  retry: {max_attempts: 6, initial_delay: 20ms, max_delay: 200ms, max_elapsed: 30s}\n  read_timeout: 2s\n  connect_timeout: 2s";
+
+fn run_once(config: &std::path::Path, report: &std::path::Path) -> crate::support::Run {
+    ocisync(&[
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_complete_mirror_through_random_faults_on_both_sides() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    // 10% of requests fail: 500, 502, 503, 429, connection resets and cut bodies.
+    let source = CountingProxy::start_with(
+        &upstream.url(),
+        ProxyOptions {
+            faults: Faults::random(7, 0.10),
+        },
+    );
+    let destination = CountingProxy::start_with(
+        &mirror.url(),
+        ProxyOptions {
+            faults: Faults::random(11, 0.05),
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &[source.url()], &destination.url(), QUICK_RETRIES);
+    let report_path = dir.path().join("report.json");
+    let run = run_once(&config, &report_path);
+    run.expect_code(0);
+
+    let injected = source.injected() + destination.injected();
+    assert!(injected >= 5, "too few faults to prove anything: {injected}");
+    let repos = corpus::repos(&images);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+    let report = read_json(&report_path);
+    let retries: u64 = report["syncs"][0]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|endpoint| endpoint["retries"].as_u64().unwrap())
+        .sum();
+    assert!(retries > 0, "retries are reported: {}", report["syncs"][0]["endpoints"]);
+    assert_eq!(report["totals"]["tags_copied"].as_u64().unwrap() as usize, images.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_first_url_fails_over_to_the_next() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let dead = CountingProxy::start(&upstream.url());
+    dead.set_down(true);
+    let alive = CountingProxy::start(&upstream.url());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        dir.path(),
+        &[dead.url(), alive.url()],
+        &mirror.url(),
+        &format!("{QUICK_RETRIES}\n  cool_down: 60s"),
+    );
+    let report_path = dir.path().join("report.json");
+    let run = run_once(&config, &report_path);
+    run.expect_code(0);
+    let repos = corpus::repos(&images);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+
+    let report = read_json(&report_path);
+    let endpoints = report["syncs"][0]["endpoints"].as_array().unwrap().clone();
+    let of = |url: &str| endpoints.iter().find(|e| e["url"] == url).cloned();
+    let dead_use = of(&dead.url()).expect("the dead url is in the report");
+    assert_eq!(dead_use["served"], 0);
+    assert!(dead_use["failovers"].as_u64().unwrap() >= 1, "{endpoints:?}");
+    assert!(of(&alive.url()).unwrap()["served"].as_u64().unwrap() > 0);
+    // While the dead url cools down, calls go straight to the live one: only the
+    // first call (and its retries) touched it.
+    assert!(
+        dead.refused_connections() <= 12,
+        "cool-down keeps calls away from the dead url: {} connections",
+        dead.refused_connections()
+    );
+    assert!(
+        run.stderr.contains("failing over"),
+        "failover is logged:\n{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_are_waited_out_as_retry_after_says() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let faults = Faults::none().first(
+        2,
+        RequestMatch::kind(RequestKind::Manifest),
+        Fault::TooManyRequests(RetryAfter::Seconds(1)),
+    );
+    let source = CountingProxy::start_with(&upstream.url(), ProxyOptions { faults });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &[source.url()], &mirror.url(), QUICK_RETRIES);
+    let started = Instant::now();
+    run_once(&config, &dir.path().join("report.json")).expect_code(0);
+    // The backoff alone would retry within 200 ms; Retry-After asked for a second.
+    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    let limited: Vec<_> = source.requests().into_iter().filter(|r| r.status == 429).collect();
+    assert_eq!(limited.len(), 2);
+    let repos = corpus::repos(&images);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_and_cut_transfers_are_detected_and_retried() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let faults = Faults::none()
+        .first(
+            1,
+            RequestMatch::kind(RequestKind::Blob).method("GET"),
+            Fault::Stall {
+                after_bytes: 100,
+                pause: Duration::from_secs(30),
+            },
+        )
+        .first(
+            2,
+            RequestMatch::kind(RequestKind::Blob).method("GET"),
+            Fault::Truncate { after_bytes: 50 },
+        );
+    let source = CountingProxy::start_with(&upstream.url(), ProxyOptions { faults });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &[source.url()], &mirror.url(), QUICK_RETRIES);
+    let started = Instant::now();
+    run_once(&config, &dir.path().join("report.json")).expect_code(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "a stall is cut off by the read timeout, not waited out: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(source.injected(), 3);
+    let repos = corpus::repos(&images);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_that_keeps_failing_fails_alone() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let faults = Faults::none().every(
+        RequestMatch::path_contains("/library/busybox/tags/list"),
+        Fault::Status(503),
+    );
+    let source = CountingProxy::start_with(&upstream.url(), ProxyOptions { faults });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &[source.url()], &mirror.url(), QUICK_RETRIES);
+    let report_path = dir.path().join("report.json");
+    let run = run_once(&config, &report_path);
+    run.expect_code(1);
+    assert!(run.stdout.contains("FAILED library/busybox"), "{}", run.stdout);
+    let tag_list_requests = source
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/library/busybox/tags/list"))
+        .count();
+    assert!(
+        (2..=6).contains(&tag_list_requests),
+        "retried a bounded number of times: {tag_list_requests}"
+    );
+    let repos: Vec<String> = corpus::repos(&images)
+        .into_iter()
+        .filter(|repo| repo != "library/busybox")
+        .collect();
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+    assert!(ocisync_testkit::tags(&mirror.url(), "library/busybox").await.is_empty());
+    for repo in &repos {
+        assert_closure(&mirror.url(), repo).await;
+    }
+}
