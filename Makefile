@@ -1,14 +1,16 @@
 # ocisync: every target installs what it needs on a fresh Debian machine.
 CARGO ?= cargo
-APT_PACKAGES := docker-registry
+APT_PACKAGES := docker-registry skopeo
 
 .PHONY: all build demo test lint fmt deps clean
 
 all: build
 
-# Debian's docker-registry is the CNCF distribution registry (2.8) the tests and demo run.
+# Debian's docker-registry is the CNCF distribution registry (2.8) the tests and demo run;
+# skopeo reads and writes the OCI layouts of the interoperability tests (and is the
+# benchmark's baseline).
 deps:
-	@if ! command -v docker-registry >/dev/null 2>&1; then \
+	@if ! command -v docker-registry >/dev/null 2>&1 || ! command -v skopeo >/dev/null 2>&1; then \
 		echo "installing $(APT_PACKAGES)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \

@@ -108,14 +108,24 @@ impl Authorizer {
         None
     }
 
-    /// Answers a 401: returns `true` when new authorization was obtained and the
-    /// request is worth sending again, `false` when there is nothing more to try.
+    /// Answers a 401 to a request that carried `sent` (or no authorization): returns
+    /// `true` when new authorization was obtained and the request is worth sending
+    /// again, `false` when there is nothing more to try.
+    ///
+    /// Requests run concurrently: when another request already answered the same
+    /// challenge, what it obtained is used instead of asking again.
     pub async fn handle_challenge(
         &self,
         http: &reqwest::Client,
         response_headers: &HeaderMap,
         scope: &str,
+        sent: Option<&HeaderValue>,
     ) -> Result<bool, StoreError> {
+        if let Some(current) = self.header(scope) {
+            if sent != Some(&current) {
+                return Ok(true);
+            }
+        }
         let Some(challenge) = response_headers
             .get(WWW_AUTHENTICATE)
             .and_then(|value| value.to_str().ok())
@@ -126,7 +136,8 @@ impl Authorizer {
         match challenge {
             Challenge::Basic => {
                 let mut state = self.state.lock().unwrap();
-                if state.basic || self.credentials.is_none() {
+                // Basic credentials already sent and refused: they are wrong.
+                if sent.is_some() || self.credentials.is_none() {
                     return Ok(false);
                 }
                 state.basic = true;

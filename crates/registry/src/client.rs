@@ -167,10 +167,9 @@ impl Endpoint {
         let mut answered_challenge = false;
         loop {
             let mut request = build(self.http.request(method.clone(), url.clone()));
-            if self.same_origin(url) {
-                if let Some(authorization) = self.authorizer.header(&scope) {
-                    request = request.header(AUTHORIZATION, authorization);
-                }
+            let sent = self.same_origin(url).then(|| self.authorizer.header(&scope)).flatten();
+            if let Some(authorization) = &sent {
+                request = request.header(AUTHORIZATION, authorization.clone());
             }
             let response = request
                 .send()
@@ -180,7 +179,7 @@ impl Endpoint {
                 answered_challenge = true;
                 if self
                     .authorizer
-                    .handle_challenge(&self.http, response.headers(), &scope)
+                    .handle_challenge(&self.http, response.headers(), &scope, sent.as_ref())
                     .await?
                 {
                     continue;

@@ -1,8 +1,11 @@
 //! End-to-end tests of the `ocisync` binary against real registries.
 
+mod airgap;
 mod bad_input;
+mod crash;
 mod faults;
 mod filters;
 mod mirror;
 mod modes;
+mod secrets;
 mod support;

@@ -1,0 +1,59 @@
+//! Crash safety: a pass killed with SIGKILL at any moment leaves no manifest whose
+//! blobs or children are missing, and the next pass converges.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ocisync_testkit::{
+    assert_closure, assert_mirror_complete, corpus, standard_corpus, CountingProxy, Fault, Faults, ProxyOptions,
+    RequestMatch, TestRegistry,
+};
+
+use crate::support::{ocisync, same_names, write_config_with};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_passes_leave_nothing_dangling_and_the_next_pass_converges() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = standard_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    // Every request takes a little while, so kills land in the middle of transfers.
+    let slow = Faults::none().every(RequestMatch::any(), Fault::Latency(Duration::from_millis(15)));
+    let source = CountingProxy::start_with(&upstream.url(), ProxyOptions { faults: slow });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &[source.url()], &mirror.url(), "  read_timeout: 10s");
+    let repos = corpus::repos(&images);
+
+    let mut pushed_before = 0;
+    for kill_after_ms in [400u64, 900, 1500, 2200] {
+        let mut pass = Command::new(env!("CARGO_BIN_EXE_ocisync"))
+            .args(["once", "--config", config.to_str().unwrap()])
+            .env("OCISYNC_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        pass.kill().unwrap(); // SIGKILL: no cleanup of any kind
+        pass.wait().unwrap();
+        for repo in &repos {
+            assert_closure(&mirror.url(), repo).await;
+        }
+        let pushed: usize = {
+            let mut count = 0;
+            for repo in &repos {
+                count += ocisync_testkit::tags(&mirror.url(), repo).await.len();
+            }
+            count
+        };
+        assert!(pushed >= pushed_before, "tags never disappear");
+        pushed_before = pushed;
+    }
+    assert!(
+        pushed_before < images.len(),
+        "the kills must interrupt passes to prove anything (all {} tags were done)",
+        images.len()
+    );
+    ocisync(&["once", "--config", config.to_str().unwrap()]).expect_code(0);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+}

@@ -1,0 +1,74 @@
+//! Credentials never show: not in logs at any level, not in reports, not in errors.
+
+use base64::Engine as _;
+use ocisync_testkit::{corpus, small_corpus, RegistryOptions, TestRegistry};
+
+use crate::support::read_json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_logs_reports_and_errors_never_contain_the_password() {
+    let password = "Pw-d0-not-print-7f3a";
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start_with(RegistryOptions {
+        htpasswd: Some(("sync".to_owned(), password.to_owned())),
+    });
+    corpus::seed(&upstream.url(), &small_corpus()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    let write = |password_env: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\n    username: sync\n    password_env: {password_env}\nsyncs:\n  - from: upstream\n    to: mirror\n",
+                upstream.url(),
+                mirror.url()
+            ),
+        )
+        .unwrap();
+    };
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("sync:{password}"));
+    let report = dir.path().join("report.json");
+    let run = |variable_value: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ocisync"))
+            .args([
+                "once",
+                "--config",
+                config.to_str().unwrap(),
+                "--report",
+                report.to_str().unwrap(),
+            ])
+            .env("OCISYNC_LOG", "trace")
+            .env("MIRROR_PASSWORD", variable_value)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code(), all)
+    };
+
+    // Right password: a full pass logged at trace level.
+    write("MIRROR_PASSWORD");
+    let (code, output) = run(password);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.lines().count() > 50, "trace logging is on");
+    for secret in [password, basic.as_str()] {
+        assert!(!output.contains(secret), "secret in the output");
+        let report_text = std::fs::read_to_string(&report).unwrap();
+        assert!(!report_text.contains(secret), "secret in the report");
+    }
+    assert_eq!(read_json(&report)["totals"]["tags_failed"], 0);
+
+    // Wrong password: the errors say unauthorized, never what was sent.
+    let wrong = "Wrong-pw-also-secret-91c2";
+    let (code, output) = run(wrong);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("unauthorized"), "{output}");
+    let wrong_basic = base64::engine::general_purpose::STANDARD.encode(format!("sync:{wrong}"));
+    assert!(!output.contains(wrong) && !output.contains(&wrong_basic));
+    let report_text = std::fs::read_to_string(&report).unwrap();
+    assert!(!report_text.contains(wrong) && !report_text.contains(&wrong_basic));
+}
