@@ -196,3 +196,154 @@ fn every_example_config_parses() {
     }
     assert!(checked > 0, "no examples found in {}", examples.display());
 }
+
+/// `MINIMAL` with extra lines under the sync (indented 4) and a `defaults:` block.
+fn with_sync_lines(sync_lines: &str, defaults: &str) -> String {
+    let base = MINIMAL.replace("version: 1\n", &format!("version: 1\n{defaults}"));
+    format!("{base}{sync_lines}")
+}
+
+#[test]
+fn filters_schedules_and_durations_are_checked_at_load() {
+    // (sync lines, defaults block, expected "line:col: key: message" fragment)
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "    content:\n      - prefix: \"**\"\n        tags:\n          semver: \">=1.2.3.4\"\n",
+            "",
+            "13:11: syncs[0].content[0].tags.semver: invalid semver range \">=1.2.3.4\"",
+        ),
+        (
+            "    content:\n      - prefix: \"**\"\n        tags:\n          latest: 0\n",
+            "",
+            "13:11: syncs[0].content[0].tags.latest: must be at least 1",
+        ),
+        (
+            "    content:\n      - prefix: \"**\"\n        platforms: [\"linux/amd64\", \"Linux\"]\n",
+            "",
+            "12:36: syncs[0].content[0].platforms[1]: invalid platform \"Linux\"",
+        ),
+        (
+            "    schedule: \"0 2 * * 8\"\n",
+            "",
+            "10:5: syncs[0].schedule: invalid schedule \"0 2 * * 8\": day-of-week: 8 is out of range 0-7",
+        ),
+        (
+            "    schedule: \"*/15 * * *\"\n",
+            "",
+            "syncs[0].schedule: invalid schedule \"*/15 * * *\": ",
+        ),
+        (
+            "    schedule: \"@daily\"\n    timezone: Mars/Olympus\n",
+            "",
+            "11:5: syncs[0].timezone: ",
+        ),
+        (
+            "    schedule: \"@daily\"\n    interval: 30m\n",
+            "",
+            "syncs[0].interval: set schedule or interval, not both",
+        ),
+        (
+            "    interval: soon\n",
+            "",
+            "10:5: syncs[0].interval: invalid duration \"soon\"",
+        ),
+        ("    interval: 0s\n", "", "syncs[0].interval: must be at least 1s"),
+        (
+            "",
+            "defaults:\n  retry:\n    max_delay: forever\n",
+            "4:5: defaults.retry.max_delay: invalid duration \"forever\"",
+        ),
+        (
+            "",
+            "defaults:\n  concurrency:\n    blobs: 0\n",
+            "defaults.concurrency.blobs: must be at least 1",
+        ),
+    ];
+    for (sync_lines, defaults, expected) in cases {
+        let text = with_sync_lines(sync_lines, defaults);
+        let output = errors(&text);
+        assert!(
+            output.contains(expected),
+            "expected {expected:?} in:\n{output}\n--- config\n{text}"
+        );
+    }
+}
+
+#[test]
+fn defaults_are_inherited_and_overridden_per_registry() {
+    let text = MINIMAL
+        .replace(
+            "version: 1\n",
+            "version: 1\ndefaults:\n  retry: {max_attempts: 9, initial_delay: 1s}\n  read_timeout: 5s\n  cool_down: 2m\n  concurrency: {repositories: 2}\n",
+        )
+        .replace(
+            "    urls: [\"http://127.0.0.1:5002\"]",
+            "    urls: [\"http://127.0.0.1:5002\"]\n    retry: {max_attempts: 2}\n    read_timeout: 1m",
+        );
+    let config = load(&text).unwrap();
+    let upstream = &config.registries["upstream"];
+    let mirror = &config.registries["mirror"];
+    assert_eq!(upstream.retry.max_attempts, 9);
+    assert_eq!(upstream.retry.initial_delay, Duration::from_secs(1));
+    assert_eq!(upstream.read_timeout, Duration::from_secs(5));
+    assert_eq!(upstream.cool_down, Duration::from_secs(120));
+    assert_eq!(mirror.retry.max_attempts, 2, "a registry overrides one field ...");
+    assert_eq!(
+        mirror.retry.initial_delay,
+        Duration::from_secs(1),
+        "... and inherits the others"
+    );
+    assert_eq!(mirror.read_timeout, Duration::from_secs(60));
+    assert_eq!(config.concurrency.repositories, 2);
+    assert_eq!(config.concurrency.blobs, 4);
+}
+
+#[test]
+fn a_registry_is_urls_or_a_layout() {
+    let layout = MINIMAL.replace("    urls: [\"http://127.0.0.1:5002\"]", "    layout: /srv/transfer");
+    let config = load(&layout).unwrap();
+    assert_eq!(
+        config.registries["mirror"].layout.as_deref(),
+        Some(Path::new("/srv/transfer"))
+    );
+    let both = MINIMAL.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    urls: [\"http://127.0.0.1:5002\"]\n    layout: /srv/transfer",
+    );
+    assert!(errors(&both).contains("registries.mirror.layout: set urls or layout, not both"));
+    let credentials_on_layout = MINIMAL.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    layout: /srv/transfer\n    username: bot\n    password_env: MIRROR_PASSWORD",
+    );
+    assert!(
+        errors(&credentials_on_layout).contains("registries.mirror.username: has no meaning for a layout directory")
+    );
+}
+
+#[test]
+fn docker_config_supplies_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"auths": {"127.0.0.1:5002": {"auth": "Ym90OnMzY3JldA=="}}}"#,
+    )
+    .unwrap();
+    let text = MINIMAL.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    urls: [\"http://127.0.0.1:5002\"]\n    docker_config: config.json",
+    );
+    let env = |_: &str| None;
+    let config = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &env).unwrap();
+    let credentials = config.registries["mirror"].credentials.as_ref().unwrap();
+    assert_eq!(
+        (credentials.username.as_str(), credentials.password.expose()),
+        ("bot", "s3cret")
+    );
+    let missing = text.replace("127.0.0.1:5002\"]\n    docker", "127.0.0.1:5002\"]\n    docker");
+    let other_host = missing.replace("http://127.0.0.1:5002", "http://127.0.0.1:5003");
+    let error = Config::from_yaml(&other_host, &dir.path().join("ocisync.yaml"), &env).unwrap_err();
+    assert!(
+        error.to_string().contains("has no credentials for 127.0.0.1:5003"),
+        "{error}"
+    );
+}
