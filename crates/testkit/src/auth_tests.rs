@@ -160,3 +160,11 @@ async fn redirecting_registry_sends_authorized_blob_reads_elsewhere() {
         "/v2/a/blobs/sha256:00?signature=testkit"
     );
 }
+
+#[test]
+fn scopes_compare_in_any_order_of_actions() {
+    use crate::token::canonical_scope;
+    assert_eq!(canonical_scope("repository:a/b:push,pull"), "repository:a/b:pull,push");
+    assert_eq!(canonical_scope("registry:catalog:*"), "registry:catalog:*");
+    assert_eq!(canonical_scope("nonsense"), "nonsense");
+}

@@ -81,4 +81,6 @@ pub use redirect::{RedirectingRegistry, SeenRequest};
 pub use registry::{RegistryOptions, TestRegistry, TestRegistryBuilder};
 pub use seed::{push_blob, push_image, push_manifest};
 pub use tls::{ServerCertificate, TestCa};
-pub use token::{TokenRequest, TokenServer, TokenServerOptions, TokenUser, TOKEN_ISSUER, TOKEN_SERVICE};
+pub use token::{
+    canonical_scope, TokenRequest, TokenServer, TokenServerOptions, TokenUser, TOKEN_ISSUER, TOKEN_SERVICE,
+};

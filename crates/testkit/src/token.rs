@@ -101,11 +101,14 @@ pub struct TokenRequest {
     pub user: Option<String>,
     /// The `scope` parameters as sent, e.g. `repository:team/app:pull,push`.
     pub scopes: Vec<String>,
-    /// What the token grants, in scope syntax (`repository:team/app:pull`); only
-    /// resources with at least one granted action are listed.
+    /// What the token grants, in [canonical](canonical_scope) scope syntax
+    /// (`repository:team/app:pull`); only resources with at least one granted action
+    /// are listed.
     pub granted: Vec<String>,
     /// 200 for a token, 401 for wrong credentials, 400 for a bad request.
     pub status: u16,
+    /// The token issued, if any (so tests can check it never leaks into errors).
+    pub token: Option<String>,
 }
 
 struct Signer {
@@ -203,12 +206,14 @@ impl TokenServer {
         self.state.log().clone()
     }
 
-    /// How many token requests asked for exactly `scope` (one of their `scope` values).
+    /// How many token requests asked for `scope` (one of their `scope` values), in any
+    /// order of actions: distribution's challenges name them in random order.
     pub fn requests_for(&self, scope: &str) -> usize {
+        let wanted = canonical_scope(scope);
         self.state
             .log()
             .iter()
-            .filter(|request| request.scopes.iter().any(|s| s == scope))
+            .filter(|request| request.scopes.iter().any(|s| canonical_scope(s) == wanted))
             .count()
     }
 
@@ -234,6 +239,7 @@ fn handle(state: &State, parts: &Parts) -> Response<Full<Bytes>> {
         scopes,
         granted: Vec::new(),
         status: 200,
+        token: None,
     };
     if service.is_some_and(|service| service != TOKEN_SERVICE) {
         record.status = 400;
@@ -260,6 +266,7 @@ fn handle(state: &State, parts: &Parts) -> Response<Full<Bytes>> {
     record.user = user.map(|u| u.username.clone());
     record.granted = access.iter().map(Access::as_scope).collect();
     let token = issue(state, user, &access);
+    record.token = Some(token.clone());
     state.log().push(record);
     let advertised = state.options.advertised_lifetime.unwrap_or(state.options.lifetime);
     json_response(
@@ -298,8 +305,19 @@ struct Access {
 
 impl Access {
     fn as_scope(&self) -> String {
-        format!("{}:{}:{}", self.kind, self.name, self.actions.join(","))
+        canonical_scope(&format!("{}:{}:{}", self.kind, self.name, self.actions.join(",")))
     }
+}
+
+/// A `type:name:actions` scope with its actions sorted, so that `repository:a:push,pull`
+/// and `repository:a:pull,push` compare equal. Anything else is returned unchanged.
+pub fn canonical_scope(scope: &str) -> String {
+    let Some((resource, actions)) = scope.rsplit_once(':') else {
+        return scope.to_owned();
+    };
+    let mut actions: Vec<&str> = actions.split(',').collect();
+    actions.sort_unstable();
+    format!("{resource}:{}", actions.join(","))
 }
 
 /// What `user` gets of one requested `type:name:actions` scope, if anything.
