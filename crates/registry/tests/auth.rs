@@ -187,7 +187,8 @@ async fn token_rejected_mid_pass_is_renewed_once_and_the_request_retried() {
     let registry = TestRegistry::builder().token_auth(&server).start();
     let proxy = CountingProxy::start(&registry.url());
     let writer = store(&proxy.url(), Some(WRITER));
-    push(&writer, &test_image(3), "1").await.unwrap();
+    let image = test_image(3);
+    push(&writer, &image, "1").await.unwrap();
     assert_eq!(writer.tags(&repo()).await.unwrap().len(), 1);
 
     tokio::time::sleep(Duration::from_millis(3100)).await;
@@ -196,7 +197,15 @@ async fn token_rejected_mid_pass_is_renewed_once_and_the_request_retried() {
     assert_eq!(writer.tags(&repo()).await.unwrap().len(), 1);
     let statuses: Vec<u16> = proxy.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [401, 200], "rejected once, then accepted");
-    push(&writer, &test_image(4), "2").await.unwrap();
+    // Four writes at once, all rejected with the same expired token, share one renewal.
+    let manifest = Manifest::from_bytes(image.manifest.bytes.clone(), image.manifest.media_type.clone());
+    let writes = ["2", "3", "4", "5"].map(|name| {
+        let (writer, manifest) = (&writer, &manifest);
+        async move { writer.put_manifest(&repo(), &tag(name), manifest).await }
+    });
+    for result in futures_util::future::join_all(writes).await {
+        result.unwrap();
+    }
     assert_eq!(
         token_log(&server),
         [
