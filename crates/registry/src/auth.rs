@@ -3,12 +3,20 @@
 //! A request first goes out with whatever authorization is known for its scope. On a
 //! 401 the `WWW-Authenticate` challenge says what the registry wants: `Basic` means
 //! send the credentials, `Bearer realm=… service=…` means fetch a token for the scope
-//! from the realm (with the credentials, if any) and send that. Tokens are cached per
-//! scope until the registry rejects them again.
+//! from the realm (with the credentials, if any) and send that.
+//!
+//! Tokens are cached per scope. A token is renewed before it runs out: once three
+//! quarters of its `expires_in` (60 s when the token service does not say, as the
+//! distribution token spec defines), or all but 30 s of it, have passed since it was
+//! requested, the next request fetches a new one first. That matters for streaming
+//! uploads, which are sent once and cannot answer a challenge. A token the registry
+//! rejects anyway (a 401 mid-pass) is renewed once by the challenge; concurrent requests
+//! that were rejected with the same token share one renewal.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use ocisync_oci::StoreError;
@@ -66,25 +74,58 @@ fn sensitive(value: &str) -> HeaderValue {
     header
 }
 
+/// Lifetime of a token whose response has no `expires_in` (distribution token spec).
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// Longest time before a token's end at which it is renewed.
+const MAX_RENEWAL_MARGIN: Duration = Duration::from_secs(30);
+/// Longest `expires_in` believed: a day. Keeps the arithmetic in range whatever a token
+/// service sends.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Authorization state of one registry endpoint.
 pub struct Authorizer {
     credentials: Option<Credentials>,
     plain_http_registry: bool,
     state: Mutex<State>,
+    /// Held while a token is fetched, so concurrent requests renew a token once.
+    renewal: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
 struct State {
     /// The registry answered with a Basic challenge: send credentials on every request.
     basic: bool,
-    /// Bearer tokens by scope.
-    tokens: HashMap<String, HeaderValue>,
+    /// Bearer tokens by the scope the request needs.
+    tokens: HashMap<String, CachedToken>,
+}
+
+struct CachedToken {
+    header: HeaderValue,
+    /// Where the token came from, to renew it without waiting for a challenge.
+    source: TokenSource,
+    /// After this, fetch a new token before sending.
+    renew_after: Instant,
+}
+
+/// The token service and scope named by a Bearer challenge.
+#[derive(Clone)]
+struct TokenSource {
+    realm: String,
+    service: Option<String>,
+    scope: String,
 }
 
 #[derive(Deserialize)]
 struct TokenResponse {
     token: Option<String>,
     access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+/// When to renew a token with `lifetime`, requested at `requested_at`.
+fn renewal_time(requested_at: Instant, lifetime: Duration) -> Instant {
+    let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+    requested_at + lifetime - (lifetime / 4).min(MAX_RENEWAL_MARGIN)
 }
 
 impl Authorizer {
@@ -93,39 +134,53 @@ impl Authorizer {
             credentials,
             plain_http_registry,
             state: Mutex::new(State::default()),
+            renewal: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// The `Authorization` value to send for `scope`, if one is known.
-    pub fn header(&self, scope: &str) -> Option<HeaderValue> {
-        let state = self.state.lock().unwrap();
-        if let Some(token) = state.tokens.get(scope) {
-            return Some(token.clone());
-        }
-        if state.basic {
-            return self.credentials.as_ref().map(Credentials::basic_header);
-        }
-        None
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Answers a 401 to a request that carried `sent` (or no authorization): returns
-    /// `true` when new authorization was obtained and the request is worth sending
-    /// again, `false` when there is nothing more to try.
-    ///
-    /// Requests run concurrently: when another request already answered the same
-    /// challenge, what it obtained is used instead of asking again.
+    /// The `Authorization` value to send for `scope`, if one is known. A token near its
+    /// end is renewed first; `what` names the request in errors.
+    pub async fn header(
+        &self,
+        http: &reqwest::Client,
+        scope: &str,
+        what: &str,
+    ) -> Result<Option<HeaderValue>, StoreError> {
+        let source = {
+            let state = self.state();
+            match state.tokens.get(scope) {
+                Some(token) if Instant::now() < token.renew_after => return Ok(Some(token.header.clone())),
+                Some(token) => token.source.clone(),
+                None if state.basic => return Ok(self.credentials.as_ref().map(Credentials::basic_header)),
+                None => return Ok(None),
+            }
+        };
+        let _renewal = self.renewal.lock().await;
+        if let Some(token) = self.state().tokens.get(scope) {
+            if Instant::now() < token.renew_after {
+                // Renewed by another request while this one waited.
+                return Ok(Some(token.header.clone()));
+            }
+        }
+        let header = self.fetch_token(http, source, scope, what).await?;
+        Ok(Some(header))
+    }
+
+    /// Answers a 401 to a request sent with `sent` (its `Authorization`, if any):
+    /// returns `true` when new authorization was obtained and the request is worth
+    /// sending again, `false` when there is nothing more to try.
     pub async fn handle_challenge(
         &self,
         http: &reqwest::Client,
         response_headers: &HeaderMap,
         scope: &str,
         sent: Option<&HeaderValue>,
+        what: &str,
     ) -> Result<bool, StoreError> {
-        if let Some(current) = self.header(scope) {
-            if sent != Some(&current) {
-                return Ok(true);
-            }
-        }
         let Some(challenge) = response_headers
             .get(WWW_AUTHENTICATE)
             .and_then(|value| value.to_str().ok())
@@ -135,9 +190,8 @@ impl Authorizer {
         };
         match challenge {
             Challenge::Basic => {
-                let mut state = self.state.lock().unwrap();
-                // Basic credentials already sent and refused: they are wrong.
-                if sent.is_some() || self.credentials.is_none() {
+                let mut state = self.state();
+                if state.basic || self.credentials.is_none() {
                     return Ok(false);
                 }
                 state.basic = true;
@@ -148,24 +202,36 @@ impl Authorizer {
                 service,
                 scope: challenged_scope,
             } => {
-                let scope_to_request = challenged_scope.unwrap_or_else(|| scope.to_owned());
-                let token = self
-                    .fetch_token(http, &realm, service.as_deref(), &scope_to_request)
-                    .await?;
-                self.state.lock().unwrap().tokens.insert(scope.to_owned(), token);
+                let _renewal = self.renewal.lock().await;
+                let renewed_meanwhile = self
+                    .state()
+                    .tokens
+                    .get(scope)
+                    .is_some_and(|token| Some(&token.header) != sent);
+                if renewed_meanwhile {
+                    return Ok(true);
+                }
+                let source = TokenSource {
+                    realm,
+                    service,
+                    scope: challenged_scope.unwrap_or_else(|| scope.to_owned()),
+                };
+                self.fetch_token(http, source, scope, what).await?;
                 Ok(true)
             }
         }
     }
 
+    /// Fetches a token from `source` and caches it for `scope`. Call with `renewal` held.
     async fn fetch_token(
         &self,
         http: &reqwest::Client,
-        realm: &str,
-        service: Option<&str>,
+        source: TokenSource,
         scope: &str,
+        what: &str,
     ) -> Result<HeaderValue, StoreError> {
-        let what = format!("token from {realm}");
+        let realm = &source.realm;
+        let what = format!("{what}: token from {realm}");
         // Credentials go to a token service over TLS only, unless the registry itself is plain HTTP.
         if self.credentials.is_some() && realm.starts_with("http://") && !self.plain_http_registry {
             return Err(StoreError::Invalid {
@@ -173,14 +239,15 @@ impl Authorizer {
                 reason: "token realm is plain HTTP; refusing to send credentials".to_owned(),
             });
         }
-        let mut query = vec![("scope", scope)];
-        if let Some(service) = service {
+        let mut query = vec![("scope", source.scope.as_str())];
+        if let Some(service) = &source.service {
             query.push(("service", service));
         }
         let mut request = http.get(realm).query(&query);
         if let Some(credentials) = &self.credentials {
             request = request.header(reqwest::header::AUTHORIZATION, credentials.basic_header());
         }
+        let requested_at = Instant::now();
         let response = request
             .send()
             .await
@@ -196,11 +263,21 @@ impl Authorizer {
             what: what.clone(),
             reason: format!("token response is not JSON: {error}"),
         })?;
+        let lifetime = body.expires_in.map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
         let token = body.token.or(body.access_token).ok_or_else(|| StoreError::Invalid {
             what,
             reason: "token response has no token".to_owned(),
         })?;
-        Ok(sensitive(&format!("Bearer {token}")))
+        let header = sensitive(&format!("Bearer {token}"));
+        self.state().tokens.insert(
+            scope.to_owned(),
+            CachedToken {
+                header: header.clone(),
+                source,
+                renew_after: renewal_time(requested_at, lifetime),
+            },
+        );
+        Ok(header)
     }
 }
 
@@ -292,6 +369,22 @@ mod tests {
             None,
             "a bearer challenge needs a realm"
         );
+    }
+
+    #[test]
+    fn tokens_are_renewed_before_they_run_out() {
+        let start = Instant::now();
+        let renew_after = |seconds| renewal_time(start, Duration::from_secs(seconds)) - start;
+        assert_eq!(renew_after(2), Duration::from_millis(1500), "a quarter early");
+        assert_eq!(renew_after(60), Duration::from_secs(45));
+        assert_eq!(renew_after(300), Duration::from_secs(270), "at most 30 s early");
+        assert_eq!(
+            renew_after(0),
+            Duration::ZERO,
+            "a token without lifetime is renewed every time"
+        );
+        let longest = MAX_TOKEN_LIFETIME - MAX_RENEWAL_MARGIN;
+        assert_eq!(renew_after(u64::MAX), longest, "no overflow");
     }
 
     #[test]

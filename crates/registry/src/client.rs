@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ocisync_oci::{RepoName, StoreError};
-use reqwest::header::AUTHORIZATION;
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
@@ -63,6 +63,32 @@ pub enum SetupError {
     Client(#[source] reqwest::Error),
 }
 
+/// Most redirects followed for one request (reqwest's default).
+const MAX_REDIRECTS: usize = 10;
+
+/// Follows redirects like reqwest's default policy, which drops `Authorization` when the
+/// host or port changes, but stops at a redirect that changes only the scheme: reqwest
+/// would keep `Authorization` there, and `Authorization` goes to the registry's own
+/// origin only. The caller then sees the 3xx as an error.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error("too many redirects");
+        }
+        match attempt.previous().last() {
+            Some(previous) if changes_only_scheme(previous, attempt.url()) => attempt.stop(),
+            _ => attempt.follow(),
+        }
+    })
+}
+
+/// Same host and port but another scheme: another origin that reqwest treats as the same.
+fn changes_only_scheme(previous: &Url, next: &Url) -> bool {
+    previous.scheme() != next.scheme()
+        && previous.host_str() == next.host_str()
+        && previous.port_or_known_default() == next.port_or_known_default()
+}
+
 /// The authorization scope a request needs (distribution token scopes).
 pub enum Scope<'a> {
     Catalog,
@@ -111,6 +137,7 @@ impl Endpoint {
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
             .danger_accept_invalid_certs(!options.tls_verify)
+            .redirect(redirect_policy())
             .user_agent(concat!("ocisync/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &options.ca_file {
             let pem = std::fs::read(path).map_err(|source| SetupError::CaFile {
@@ -153,6 +180,14 @@ impl Endpoint {
         url.origin() == self.base.origin()
     }
 
+    /// The `Authorization` to send to `url` for `scope`: none to another origin.
+    async fn authorization(&self, scope: &str, what: &str, url: &Url) -> Result<Option<HeaderValue>, StoreError> {
+        if !self.same_origin(url) {
+            return Ok(None);
+        }
+        self.authorizer.header(&self.http, scope, what).await
+    }
+
     /// Sends a request built by `build`, answering one authentication challenge.
     /// `build` runs again for the second attempt, so it must not consume a stream.
     pub async fn send(
@@ -166,9 +201,9 @@ impl Endpoint {
         let scope = scope.as_string();
         let mut answered_challenge = false;
         loop {
+            let authorization = self.authorization(&scope, what, url).await?;
             let mut request = build(self.http.request(method.clone(), url.clone()));
-            let sent = self.same_origin(url).then(|| self.authorizer.header(&scope)).flatten();
-            if let Some(authorization) = &sent {
+            if let Some(authorization) = &authorization {
                 request = request.header(AUTHORIZATION, authorization.clone());
             }
             let response = request
@@ -179,7 +214,7 @@ impl Endpoint {
                 answered_challenge = true;
                 if self
                     .authorizer
-                    .handle_challenge(&self.http, response.headers(), &scope, sent.as_ref())
+                    .handle_challenge(&self.http, response.headers(), &scope, authorization.as_ref(), what)
                     .await?
                 {
                     continue;
@@ -189,8 +224,9 @@ impl Endpoint {
         }
     }
 
-    /// Sends a request once, with the authorization already known for `scope`. For
-    /// requests with streaming bodies, which cannot be sent twice.
+    /// Sends a request once, with the authorization known for `scope` (renewed first if
+    /// the token is near its end). For requests with streaming bodies, which cannot be
+    /// sent twice.
     pub async fn send_once(
         &self,
         scope: Scope<'_>,
@@ -199,10 +235,8 @@ impl Endpoint {
         url: &Url,
     ) -> Result<Response, StoreError> {
         let mut request = request;
-        if self.same_origin(url) {
-            if let Some(authorization) = self.authorizer.header(&scope.as_string()) {
-                request = request.header(AUTHORIZATION, authorization);
-            }
+        if let Some(authorization) = self.authorization(&scope.as_string(), what, url).await? {
+            request = request.header(AUTHORIZATION, authorization);
         }
         request
             .send()
@@ -212,5 +246,29 @@ impl Endpoint {
 
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_that_changes_only_the_scheme_is_not_followed() {
+        let check = |from: &str, to: &str| changes_only_scheme(&Url::parse(from).unwrap(), &Url::parse(to).unwrap());
+        assert!(check("https://r.example:8443/v2/a", "http://r.example:8443/blob"));
+        assert!(check("https://r.example/v2/a", "http://r.example:443/blob"));
+        assert!(
+            !check("https://r.example/v2/a", "https://r.example/blob"),
+            "same origin"
+        );
+        assert!(
+            !check("https://r.example/v2/a", "http://r.example/blob"),
+            "port 443 to 80: reqwest drops Authorization itself"
+        );
+        assert!(
+            !check("https://r.example/v2/a", "https://cdn.example/blob"),
+            "other host"
+        );
     }
 }

@@ -10,6 +10,14 @@
 //! - [`registry`]: [`TestRegistry`] runs Debian's `docker-registry` (CNCF distribution
 //!   2.8) on a free loopback port with storage in a temp dir, optionally behind htpasswd
 //!   basic auth, and kills it on drop.
+//!   [`TestRegistry::builder`] adds token auth against a [`TokenServer`] and HTTPS with a
+//!   certificate from a fresh [`TestCa`] ([`TestRegistry::ca_file`]).
+//! - [`token`]: [`TokenServer`], a Docker token service (users with pull or pull+push,
+//!   ES256 JWTs with an `x5c` header, a configurable lifetime) that records every token
+//!   request and the scopes it asked for.
+//! - [`tls`]: [`TestCa`], a private CA issuing loopback server certificates.
+//! - [`redirect`]: [`RedirectingRegistry`], a Basic-auth registry stand-in that redirects
+//!   blob downloads to another origin and records the headers that arrive there.
 //! - [`proxy`]: [`CountingProxy`], a streaming HTTP/1.1 reverse proxy in front of a
 //!   registry that records every request (method, path, status, injected fault), e.g. to
 //!   assert that a no-op sync writes nothing. It injects [`Faults`]: seeded random rates
@@ -48,9 +56,15 @@ pub mod corpus;
 pub mod image;
 pub mod inspect;
 pub mod proxy;
+pub mod redirect;
 pub mod registry;
 pub mod seed;
+mod serve;
+pub mod tls;
+pub mod token;
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod tests;
 
@@ -63,5 +77,10 @@ pub use inspect::{
 pub use proxy::{
     CountingProxy, Fault, Faults, ProxyOptions, RecordedRequest, RequestKind, RequestMatch, RetryAfter, Rule,
 };
-pub use registry::{RegistryOptions, TestRegistry};
+pub use redirect::{RedirectingRegistry, SeenRequest};
+pub use registry::{RegistryOptions, TestRegistry, TestRegistryBuilder};
 pub use seed::{push_blob, push_image, push_manifest};
+pub use tls::{ServerCertificate, TestCa};
+pub use token::{
+    canonical_scope, TokenRequest, TokenServer, TokenServerOptions, TokenUser, TOKEN_ISSUER, TOKEN_SERVICE,
+};

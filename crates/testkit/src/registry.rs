@@ -8,7 +8,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::CertificateDer;
 use tempfile::TempDir;
+
+use crate::tls::{probe_v2_tls, TestCa};
+use crate::token::{TokenServer, TOKEN_ISSUER, TOKEN_SERVICE};
 
 /// Environment variable naming the registry binary (default: `/usr/bin/docker-registry`,
 /// falling back to `docker-registry` on `PATH`).
@@ -29,11 +33,68 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How many ports are tried when the registry exits early (e.g. the port was taken).
 const START_ATTEMPTS: u32 = 5;
 
-/// Options for [`TestRegistry::start_with`].
+/// Options for [`TestRegistry::start_with`]. For token auth and TLS, use
+/// [`TestRegistry::builder`].
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
     /// `(user, password)`: protect the registry with htpasswd basic auth.
     pub htpasswd: Option<(String, String)>,
+}
+
+/// Builds a [`TestRegistry`] with any of: htpasswd basic auth, token auth against a
+/// [`TokenServer`], HTTPS with a certificate from a fresh [`TestCa`].
+#[derive(Debug, Clone, Default)]
+pub struct TestRegistryBuilder {
+    htpasswd: Option<(String, String)>,
+    token: Option<TokenAuth>,
+    tls: bool,
+}
+
+/// The `auth: token:` settings that point a registry at a token server.
+#[derive(Debug, Clone)]
+struct TokenAuth {
+    realm: String,
+    root_certificate_bundle: PathBuf,
+}
+
+impl From<RegistryOptions> for TestRegistryBuilder {
+    fn from(options: RegistryOptions) -> Self {
+        TestRegistryBuilder {
+            htpasswd: options.htpasswd,
+            ..TestRegistryBuilder::default()
+        }
+    }
+}
+
+impl TestRegistryBuilder {
+    /// Protects the registry with htpasswd basic auth for one user.
+    pub fn htpasswd(mut self, user: &str, password: &str) -> Self {
+        self.htpasswd = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Protects the registry with token auth: it trusts tokens from `server` (which must
+    /// outlive the registry's use) and sends clients there with a Bearer challenge.
+    pub fn token_auth(mut self, server: &TokenServer) -> Self {
+        self.token = Some(TokenAuth {
+            realm: server.realm(),
+            root_certificate_bundle: server.root_certificate_bundle().to_path_buf(),
+        });
+        self
+    }
+
+    /// Serves HTTPS with a loopback certificate signed by a fresh private CA; see
+    /// [`TestRegistry::ca_file`].
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Starts the registry. Panics (with the log tail) if it does not come up within a
+    /// bounded time, or if both htpasswd and token auth were asked for.
+    pub fn start(self) -> TestRegistry {
+        TestRegistry::start_built(self)
+    }
 }
 
 /// A running `docker-registry serve` with filesystem storage in a temp dir.
@@ -45,6 +106,8 @@ pub struct TestRegistry {
     port: u16,
     log_path: PathBuf,
     credentials: Option<(String, String)>,
+    /// The CA that signed the HTTPS certificate: its PEM file and its DER.
+    ca: Option<(PathBuf, CertificateDer<'static>)>,
     // Dropped last: removes storage, config and log.
     dir: TempDir,
 }
@@ -74,17 +137,44 @@ impl TestRegistry {
     /// Starts a registry with the given options. Panics (with the log tail) if it does not
     /// come up within a bounded time.
     pub fn start_with(options: RegistryOptions) -> TestRegistry {
+        TestRegistryBuilder::from(options).start()
+    }
+
+    /// A builder for registries with token auth or TLS.
+    pub fn builder() -> TestRegistryBuilder {
+        TestRegistryBuilder::default()
+    }
+
+    fn start_built(options: TestRegistryBuilder) -> TestRegistry {
+        assert!(
+            options.htpasswd.is_none() || options.token.is_none(),
+            "testkit: a registry has one auth method: htpasswd or token, not both"
+        );
         let dir = tempfile::Builder::new()
             .prefix("ocisync-registry-")
             .tempdir()
             .expect("testkit: create registry temp dir");
         let storage = dir.path().join("storage");
         fs::create_dir_all(&storage).expect("testkit: create registry storage dir");
-        let htpasswd_path = options.htpasswd.as_ref().map(|(user, password)| {
-            let path = dir.path().join("htpasswd");
-            fs::write(&path, htpasswd_line(user, password)).expect("testkit: write htpasswd");
-            path
+        let auth = match (&options.htpasswd, &options.token) {
+            (Some((user, password)), _) => {
+                let path = dir.path().join("htpasswd");
+                fs::write(&path, htpasswd_line(user, password)).expect("testkit: write htpasswd");
+                Auth::Htpasswd(path)
+            }
+            (None, Some(token)) => Auth::Token(token.clone()),
+            (None, None) => Auth::None,
+        };
+        let ca = options.tls.then(|| TestCa::new("ocisync testkit CA"));
+        let tls_files = ca.as_ref().map(|ca| {
+            let server = ca.loopback_server_certificate();
+            let certificate = dir.path().join("tls.crt");
+            let key = dir.path().join("tls.key");
+            fs::write(&certificate, server.certificate_pem).expect("testkit: write TLS certificate");
+            fs::write(&key, server.key_pem).expect("testkit: write TLS key");
+            (certificate, key)
         });
+        let ca = ca.map(|ca| (ca.write_pem(&dir.path().join("ca.pem")), ca.certificate_der()));
         let log_path = dir.path().join("registry.log");
         let config_path = dir.path().join("config.yml");
         let binary = registry_binary();
@@ -92,7 +182,7 @@ impl TestRegistry {
         for attempt in 1..=START_ATTEMPTS {
             let port = free_port();
             let instance = instance_id();
-            let config = render_config(port, &storage, htpasswd_path.as_deref(), &instance);
+            let config = render_config(port, &storage, &auth, tls_files.as_ref(), &instance);
             fs::write(&config_path, config).expect("testkit: write registry config");
 
             let mut log = OpenOptions::new()
@@ -121,13 +211,18 @@ impl TestRegistry {
                 )
             });
 
-            match wait_ready(&mut child, port, &instance) {
+            let probe = |port| match &ca {
+                Some((_, root)) => probe_v2_tls(port, root),
+                None => probe_v2(port),
+            };
+            match wait_ready(&mut child, port, &instance, &probe) {
                 Probe::Ready => {
                     return TestRegistry {
                         child,
                         port,
                         log_path,
                         credentials: options.htpasswd,
+                        ca,
                         dir,
                     }
                 }
@@ -151,9 +246,16 @@ impl TestRegistry {
         unreachable!("loop returns or panics")
     }
 
-    /// Base URL, `http://127.0.0.1:PORT`.
+    /// Base URL, `http://127.0.0.1:PORT`, or `https://…` for a TLS registry.
     pub fn url(&self) -> String {
-        format!("http://{}", self.host())
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.host())
+    }
+
+    /// For a TLS registry, the PEM file of the CA that signed its certificate (what a
+    /// client passes as `ca_file`).
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca.as_ref().map(|(path, _)| path.as_path())
     }
 
     /// Host and port, `127.0.0.1:PORT`.
@@ -250,7 +352,20 @@ fn yaml_str(s: &str) -> String {
     serde_json::to_string(s).expect("string serializes")
 }
 
-fn render_config(port: u16, storage: &Path, htpasswd: Option<&Path>, instance: &str) -> String {
+/// How clients authenticate to the registry.
+enum Auth {
+    None,
+    Htpasswd(PathBuf),
+    Token(TokenAuth),
+}
+
+fn render_config(
+    port: u16,
+    storage: &Path,
+    auth: &Auth,
+    tls_files: Option<&(PathBuf, PathBuf)>,
+    instance: &str,
+) -> String {
     let verbose = std::env::var_os(REGISTRY_LOG_ENV).is_some();
     let level = if verbose { "info" } else { "warn" };
     let mut config = format!(
@@ -278,28 +393,52 @@ http:
         root = yaml_str(&storage.to_string_lossy()),
         instance = yaml_str(instance),
     );
-    if let Some(path) = htpasswd {
+    if let Some((certificate, key)) = tls_files {
         config.push_str(&format!(
+            "  tls:
+    certificate: {}
+    key: {}
+",
+            yaml_str(&certificate.to_string_lossy()),
+            yaml_str(&key.to_string_lossy())
+        ));
+    }
+    match auth {
+        Auth::None => {}
+        Auth::Htpasswd(path) => config.push_str(&format!(
             "auth:
   htpasswd:
     realm: ocisync-testkit
     path: {}
 ",
             yaml_str(&path.to_string_lossy())
-        ));
+        )),
+        Auth::Token(token) => config.push_str(&format!(
+            "auth:
+  token:
+    realm: {}
+    service: {}
+    issuer: {}
+    rootcertbundle: {}
+",
+            yaml_str(&token.realm),
+            yaml_str(TOKEN_SERVICE),
+            yaml_str(TOKEN_ISSUER),
+            yaml_str(&token.root_certificate_bundle.to_string_lossy())
+        )),
     }
     config
 }
 
 /// Polls `GET /v2/` until this instance answers 200 or 401, the child exits, or the
 /// timeout passes.
-fn wait_ready(child: &mut Child, port: u16, instance: &str) -> Probe {
+fn wait_ready(child: &mut Child, port: u16, instance: &str, probe: &dyn Fn(u16) -> Option<(u16, String)>) -> Probe {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Probe::Exited(status);
         }
-        if let Some((status, head)) = probe_v2(port) {
+        if let Some((status, head)) = probe(port) {
             let ours = head.lines().any(|line| {
                 line.split_once(':').is_some_and(|(name, value)| {
                     name.trim().eq_ignore_ascii_case(INSTANCE_HEADER) && value.trim() == instance
@@ -328,7 +467,12 @@ pub(crate) fn probe_v2(port: u16) -> Option<(u16, String)> {
     .ok()?;
     let mut buf = Vec::new();
     let _ = stream.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
+    parse_head(&buf)
+}
+
+/// The status code and head of a raw HTTP response.
+pub(crate) fn parse_head(response: &[u8]) -> Option<(u16, String)> {
+    let text = String::from_utf8_lossy(response);
     let head = text.split("\r\n\r\n").next().unwrap_or_default().to_string();
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, head))

@@ -1,0 +1,100 @@
+//! [`LocalServer`]: a tiny HTTP/1.1 server on a free loopback port, answering each request
+//! from its head alone (method, URI, headers), on its own thread and tokio runtime.
+//!
+//! The token server and the redirecting blob server are built on it. Request bodies are
+//! never read: neither needs one.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::http::request::Parts;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
+
+/// Answers one request from its head.
+pub(crate) type Handler = Arc<dyn Fn(&Parts) -> Response<Full<Bytes>> + Send + Sync>;
+
+/// A running server; dropping it stops the accept loop and joins its thread.
+pub(crate) struct LocalServer {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LocalServer {
+    /// Binds `127.0.0.1:0` and serves `handler` on a thread named `testkit-{name}-PORT`.
+    pub(crate) fn start(name: &str, handler: Handler) -> LocalServer {
+        // Bound before the thread starts: connections queue in the backlog right away.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("testkit: server bind");
+        listener.set_nonblocking(true).expect("testkit: server set_nonblocking");
+        let addr = listener.local_addr().expect("testkit: server local_addr");
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("testkit-{name}-{}", addr.port()))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("testkit: server runtime");
+                runtime.block_on(serve(listener, handler, shutdown_rx));
+                runtime.shutdown_background();
+            })
+            .expect("testkit: spawn server thread");
+        LocalServer {
+            addr,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(listener: TcpListener, handler: Handler, mut shutdown: oneshot::Receiver<()>) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("testkit: server tokio listener");
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let handler = Arc::clone(&handler);
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let (parts, _body) = request.into_parts();
+                let response = handler(&parts);
+                async move { Ok::<_, std::convert::Infallible>(response) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
