@@ -190,11 +190,12 @@ impl Authorizer {
         };
         match challenge {
             Challenge::Basic => {
-                let mut state = self.state();
-                if state.basic || self.credentials.is_none() {
+                // Credentials already sent and refused are wrong; a request that went
+                // out before a concurrent one switched Basic on just goes again.
+                if sent.is_some() || self.credentials.is_none() {
                     return Ok(false);
                 }
-                state.basic = true;
+                self.state().basic = true;
                 Ok(true)
             }
             Challenge::Bearer {
