@@ -339,8 +339,7 @@ fn docker_config_supplies_credentials() {
         (credentials.username.as_str(), credentials.password.expose()),
         ("bot", "s3cret")
     );
-    let missing = text.replace("127.0.0.1:5002\"]\n    docker", "127.0.0.1:5002\"]\n    docker");
-    let other_host = missing.replace("http://127.0.0.1:5002", "http://127.0.0.1:5003");
+    let other_host = text.replace("http://127.0.0.1:5002", "http://127.0.0.1:5003");
     let error = Config::from_yaml(&other_host, &dir.path().join("ocisync.yaml"), &env).unwrap_err();
     assert!(
         error.to_string().contains("has no credentials for 127.0.0.1:5003"),
