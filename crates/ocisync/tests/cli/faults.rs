@@ -200,3 +200,47 @@ async fn a_repository_that_keeps_failing_fails_alone() {
         assert_closure(&mirror.url(), repo).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_url_takes_over_again_after_its_cool_down() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    // Both URLs are slow, so the pass outlasts the first URL's outage and cool-down.
+    let slow = || ProxyOptions {
+        faults: Faults::none().every(RequestMatch::any(), Fault::Latency(Duration::from_millis(60))),
+    };
+    let first = CountingProxy::start_with(&upstream.url(), slow());
+    let second = CountingProxy::start_with(&upstream.url(), slow());
+    first.set_down(true);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        dir.path(),
+        &[first.url(), second.url()],
+        &mirror.url(),
+        "  retry: {max_attempts: 2, initial_delay: 20ms, max_delay: 50ms}\n  cool_down: 1s\n  concurrency: {repositories: 1, blobs: 1}",
+    );
+    let report_path = dir.path().join("report.json");
+    let pass = {
+        let config = config.clone();
+        let report_path = report_path.clone();
+        std::thread::spawn(move || run_once(&config, &report_path))
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    first.set_down(false);
+    let run = pass.join().unwrap();
+    run.expect_code(0);
+
+    let report = read_json(&report_path);
+    let endpoints = report["syncs"][0]["endpoints"].as_array().unwrap().clone();
+    let of = |url: &str| endpoints.iter().find(|e| e["url"] == url).cloned().unwrap();
+    assert!(of(&first.url())["failovers"].as_u64().unwrap() >= 1, "{endpoints:?}");
+    assert!(of(&second.url())["served"].as_u64().unwrap() > 0, "{endpoints:?}");
+    assert!(
+        of(&first.url())["served"].as_u64().unwrap() > 0,
+        "after its cool-down the first url serves again: {endpoints:?}"
+    );
+    let repos = corpus::repos(&images);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+}

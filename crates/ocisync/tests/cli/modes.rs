@@ -280,3 +280,37 @@ syncs:
         "no rules: everything"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_with_sync_runs_only_that_sync() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - name: library\n    from: upstream\n    to: mirror\n    content: [{{prefix: \"library/*\"}}]\n  - name: team\n    from: upstream\n    to: mirror\n    content: [{{prefix: \"team/**\"}}]\n",
+            upstream.url(),
+            mirror.url()
+        ),
+    )
+    .unwrap();
+    let run = ocisync(&["once", "--config", config.to_str().unwrap(), "--sync", "team"]);
+    run.expect_code(0);
+    let mut catalog = ocisync_testkit::catalog(&mirror.url()).await;
+    catalog.sort();
+    assert!(!catalog.is_empty());
+    assert!(catalog.iter().all(|repo| repo.starts_with("team/")), "{catalog:?}");
+    assert!(!run.stdout.contains("sync library"), "{}", run.stdout);
+
+    let run = ocisync(&["once", "--config", config.to_str().unwrap(), "--sync", "nope"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("no sync named \"nope\" (defined: library, team)"),
+        "{}",
+        run.stderr
+    );
+}

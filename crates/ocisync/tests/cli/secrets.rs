@@ -72,3 +72,40 @@ async fn trace_logs_reports_and_errors_never_contain_the_password() {
     let report_text = std::fs::read_to_string(&report).unwrap();
     assert!(!report_text.contains(wrong) && !report_text.contains(&wrong_basic));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_from_a_docker_config_json_authenticate() {
+    let password = "from-docker-config-5e1d";
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start_with(RegistryOptions {
+        htpasswd: Some(("pusher".to_owned(), password.to_owned())),
+    });
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let dir = tempfile::tempdir().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("pusher:{password}"));
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, mirror.host()),
+    )
+    .unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\n    docker_config: config.json\nsyncs:\n  - from: upstream\n    to: mirror\n",
+            upstream.url(),
+            mirror.url()
+        ),
+    )
+    .unwrap();
+    let run = crate::support::ocisync(&["once", "--config", config.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(!run.stdout.contains(password) && !run.stderr.contains(password));
+    let client = mirror.client();
+    let mut pushed = 0;
+    for repo in corpus::repos(&images) {
+        pushed += client.tags(&mirror.url(), &repo).await.len();
+    }
+    assert_eq!(pushed, images.len());
+}
