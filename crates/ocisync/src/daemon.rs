@@ -172,3 +172,36 @@ async fn wait_for_signal() {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+    use ocisync_engine::CronSchedule;
+
+    use super::*;
+
+    #[test]
+    fn fire_times_inside_a_long_pass_are_skipped_not_queued() {
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap();
+        let every_second = Schedule::Interval(Duration::from_secs(1));
+        // A pass of 3.5 s skips the fire times at +1, +2, +3 s; the next is +4 s.
+        let now = t0 + chrono::Duration::milliseconds(3500);
+        assert_eq!(
+            next_fire(&every_second, t0, now, "test"),
+            Some(t0 + chrono::Duration::seconds(4))
+        );
+        // A short pass keeps the regular rhythm.
+        let now = t0 + chrono::Duration::milliseconds(200);
+        assert_eq!(
+            next_fire(&every_second, t0, now, "test"),
+            Some(t0 + chrono::Duration::seconds(1))
+        );
+        // Cron: a pass from 10:00 to 10:31 under */15 runs next at 10:45, not 10:15 or 10:30.
+        let quarterly = Schedule::Cron(CronSchedule::parse("*/15 * * * *", chrono_tz::UTC).unwrap());
+        let now = t0 + chrono::Duration::minutes(31);
+        assert_eq!(
+            next_fire(&quarterly, t0, now, "test"),
+            Some(t0 + chrono::Duration::minutes(45))
+        );
+    }
+}
