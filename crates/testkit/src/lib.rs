@@ -20,6 +20,9 @@
 //!   mirror.
 //! - [`image`](mod@image): deterministic blobs, image manifests, indexes / manifest lists and OCI
 //!   artifacts, in OCI or Docker media types.
+//! - [`signing`](mod@signing): cosign key pairs and signatures, attestations, SBOMs and
+//!   OCI 1.1 referrers (notation, sigstore bundle) with `subject`, and the referrers tag
+//!   schema index.
 //! - [`seed`]: pushes images ([`push_image`], [`push_blob`], [`push_manifest`]).
 //! - [`inspect`]: reads registries back ([`catalog`], [`tags`], [`manifest`],
 //!   [`blob_exists`]) and asserts mirrors are complete ([`assert_mirror_complete`]) and
@@ -50,6 +53,7 @@ pub mod inspect;
 pub mod proxy;
 pub mod registry;
 pub mod seed;
+pub mod signing;
 
 #[cfg(test)]
 mod tests;
@@ -65,3 +69,4 @@ pub use proxy::{
 };
 pub use registry::{RegistryOptions, TestRegistry};
 pub use seed::{push_blob, push_image, push_manifest};
+pub use signing::CosignKey;
