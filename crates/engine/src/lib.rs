@@ -32,8 +32,8 @@ pub use report::{EndpointUse, Outcome, RepoReport, Report, SkipReason, SyncRepor
 pub use resilience::{
     retry, retry_counting, Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN, RETRY_AFTER_CAP_FACTOR,
 };
+pub use schedule::{parse_time_zone, CronField, CronSchedule, FieldProblem, Schedule, ScheduleError};
 pub use signatures::{
     CosignPublicKey, KeyError, SignaturePolicy, COSIGN_SIGNATURE_ARTIFACT, NOTATION_SIGNATURE_ARTIFACT,
     SIGSTORE_BUNDLE_ARTIFACT,
 };
-pub use schedule::{parse_time_zone, CronField, CronSchedule, FieldProblem, Schedule, ScheduleError};

@@ -118,9 +118,9 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
             continue;
         }
         match verdict {
-            Ok(()) => report.tags.push(
-                crate::referrers::copy_tag_with_referrers(copier, &task, &tag, &mut attachments).await,
-            ),
+            Ok(()) => report
+                .tags
+                .push(crate::referrers::copy_tag_with_referrers(copier, &task, &tag, &mut attachments).await),
             Err(dropped) => report
                 .tags
                 .push(TagReport::skipped(tag, dropped.reason, Some(dropped.detail))),

@@ -41,12 +41,21 @@ fn insert(store: &MemoryStore, repo_name: &str, tag: Option<&str>, image: &Image
 }
 
 fn small(label: &str, seed: u64) -> Image {
-    image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, seed, 256)], label)
+    image(
+        Format::Oci,
+        ("linux", "amd64"),
+        vec![layer(Format::Oci, seed, 256)],
+        label,
+    )
 }
 
 fn rule(signatures: SignaturePolicy) -> ContentRule {
     ContentRule {
-        prefix: GlobBuilder::new("**").literal_separator(true).build().unwrap().compile_matcher(),
+        prefix: GlobBuilder::new("**")
+            .literal_separator(true)
+            .build()
+            .unwrap()
+            .compile_matcher(),
         tags: TagFilter::default(),
         platforms: Vec::new(),
         strip_prefix: None,
@@ -102,7 +111,11 @@ async fn has_manifest(store: &MemoryStore, repo_name: &str, reference: &str) -> 
         Ok(digest) => Reference::Digest(digest),
         Err(_) => Reference::Tag(reference.parse().unwrap()),
     };
-    store.head_manifest(&repo(repo_name), &reference).await.unwrap().is_some()
+    store
+        .head_manifest(&repo(repo_name), &reference)
+        .await
+        .unwrap()
+        .is_some()
 }
 
 #[tokio::test]
@@ -146,7 +159,11 @@ async fn referrers_travel_recursively_through_the_api_and_a_second_pass_writes_n
         !has_manifest(&destination, REPO, &referrers_tag(app.digest())).await,
         "a destination with the referrers API needs no tag schema index"
     );
-    let line = report.repositories[0].tags.iter().find(|t| t.tag.as_str() == "1.0").unwrap();
+    let line = report.repositories[0]
+        .tags
+        .iter()
+        .find(|t| t.tag.as_str() == "1.0")
+        .unwrap();
     assert_eq!(line.detail.as_deref(), Some("5 referrers copied"));
 
     let writes = destination.writes();
@@ -189,8 +206,18 @@ async fn signed_only_copies_images_with_any_signature_and_skips_the_rest() {
         &cosign_signature(&key, cosign_subject.digest()),
     );
     insert(&source, REPO, None, &notation_signature(&by_tag("notation").manifest));
-    insert(&source, REPO, None, &sigstore_bundle_signature(&by_tag("bundle").manifest));
-    insert(&source, REPO, None, &sigstore_bundle_attestation(&by_tag("attested-only").manifest));
+    insert(
+        &source,
+        REPO,
+        None,
+        &sigstore_bundle_signature(&by_tag("bundle").manifest),
+    );
+    insert(
+        &source,
+        REPO,
+        None,
+        &sigstore_bundle_attestation(&by_tag("attested-only").manifest),
+    );
 
     let signed_only = SignaturePolicy {
         signed_only: true,
@@ -258,7 +285,11 @@ async fn cosign_keys_copy_only_images_whose_signature_verifies() {
     ];
     for (tag, outcome) in &expected {
         assert_eq!(&outcome_of(&report, REPO, tag), outcome, "{tag}");
-        assert_eq!(has_manifest(&destination, REPO, tag).await, *outcome == Outcome::Copied, "{tag}");
+        assert_eq!(
+            has_manifest(&destination, REPO, tag).await,
+            *outcome == Outcome::Copied,
+            "{tag}"
+        );
     }
     // Signatures of rejected images stay behind; those of copied ones travel.
     for (tag, image, _) in &signatures {
@@ -269,7 +300,11 @@ async fn cosign_keys_copy_only_images_whose_signature_verifies() {
             "{tag}"
         );
     }
-    let line = report.repositories[0].tags.iter().find(|t| t.tag.as_str() == "other-digest").unwrap();
+    let line = report.repositories[0]
+        .tags
+        .iter()
+        .find(|t| t.tag.as_str() == "other-digest")
+        .unwrap();
     assert!(
         line.detail.as_deref().unwrap_or("").contains("not this image"),
         "{:?}",
@@ -314,7 +349,11 @@ async fn a_destination_without_the_api_gets_the_tag_schema_index_kept_complete()
     pass(&source, &destination, &[]).await;
     let entries = listed(destination.manifest(&repo(REPO), &schema).await.unwrap());
     let digests: Vec<String> = entries.iter().map(|d| d.digest.to_string()).collect();
-    assert_eq!(digests, [notation.digest(), bundle.digest()], "appended once, no duplicates");
+    assert_eq!(
+        digests,
+        [notation.digest(), bundle.digest()],
+        "appended once, no duplicates"
+    );
 }
 
 #[tokio::test]

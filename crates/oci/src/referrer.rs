@@ -69,7 +69,11 @@ pub enum CosignTagKind {
 }
 
 impl CosignTagKind {
-    pub const ALL: [CosignTagKind; 3] = [CosignTagKind::Signature, CosignTagKind::Attestation, CosignTagKind::Sbom];
+    pub const ALL: [CosignTagKind; 3] = [
+        CosignTagKind::Signature,
+        CosignTagKind::Attestation,
+        CosignTagKind::Sbom,
+    ];
 
     pub fn suffix(self) -> &'static str {
         match self {

@@ -99,7 +99,11 @@ pub fn simple_signing_payload(signed_digest: &str, docker_reference: &str) -> Ve
 pub fn cosign_signature(key: &CosignKey, payload_digest: &str) -> Image {
     let payload = simple_signing_payload(payload_digest, "registry.test/app");
     let signature = key.sign(&payload);
-    cosign_style_manifest(SIMPLE_SIGNING, payload, &[(COSIGN_SIGNATURE_ANNOTATION, signature.as_str())])
+    cosign_style_manifest(
+        SIMPLE_SIGNING,
+        payload,
+        &[(COSIGN_SIGNATURE_ANNOTATION, signature.as_str())],
+    )
 }
 
 /// A cosign attestation manifest (`sha256-<hex>.att`): one DSSE envelope layer.
@@ -190,8 +194,14 @@ pub fn sigstore_bundle_signature(subject: &Manifest) -> Image {
         Some(SIGSTORE_BUNDLE),
         None,
         "application/vnd.dev.sigstore.bundle.v0.3+json",
-        format!("{{\"mediaType\":\"{SIGSTORE_BUNDLE}\",\"subject\":\"{}\"}}", subject.digest),
-        &[("dev.sigstore.bundle.predicateType", "https://sigstore.dev/cosign/sign/v1")],
+        format!(
+            "{{\"mediaType\":\"{SIGSTORE_BUNDLE}\",\"subject\":\"{}\"}}",
+            subject.digest
+        ),
+        &[(
+            "dev.sigstore.bundle.predicateType",
+            "https://sigstore.dev/cosign/sign/v1",
+        )],
     )
 }
 
@@ -285,12 +295,17 @@ mod tests {
         let subject = image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, 1, 10)], "x");
         let signed = cosign_signature(&key, subject.digest());
         let body: Value = serde_json::from_slice(&signed.manifest.bytes).unwrap();
-        let signature = body["layers"][0]["annotations"][COSIGN_SIGNATURE_ANNOTATION].as_str().unwrap();
+        let signature = body["layers"][0]["annotations"][COSIGN_SIGNATURE_ANNOTATION]
+            .as_str()
+            .unwrap();
         let der = base64::engine::general_purpose::STANDARD.decode(signature).unwrap();
         let signature = Signature::from_der(&der).unwrap();
         let payload = &signed.blobs[1].bytes;
         let payload_json: Value = serde_json::from_slice(payload).unwrap();
-        assert_eq!(payload_json["critical"]["image"]["docker-manifest-digest"], subject.digest());
+        assert_eq!(
+            payload_json["critical"]["image"]["docker-manifest-digest"],
+            subject.digest()
+        );
         let public = VerifyingKey::from_public_key_pem(&key.public_key_pem()).unwrap();
         assert!(public.verify(payload, &signature).is_ok());
         let other_public = VerifyingKey::from_public_key_pem(&other.public_key_pem()).unwrap();

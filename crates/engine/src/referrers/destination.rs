@@ -112,9 +112,14 @@ async fn read_schema_index<S: Store, D: Store>(
     };
     let entries = match manifest.content().map_err(malformed)? {
         ManifestContent::Index { manifests } => manifests,
-        _ => return Err(malformed(MalformedManifest::new("referrers tag schema entry is not an index"))),
+        _ => {
+            return Err(malformed(MalformedManifest::new(
+                "referrers tag schema entry is not an index",
+            )))
+        }
     };
-    let document = serde_json::from_slice(&manifest.bytes).map_err(|error| malformed(MalformedManifest::new(error.to_string())))?;
+    let document = serde_json::from_slice(&manifest.bytes)
+        .map_err(|error| malformed(MalformedManifest::new(error.to_string())))?;
     Ok(SchemaIndex {
         document: Some(document),
         entries,

@@ -47,7 +47,10 @@ async fn check_signatures<S: Store, D: Store>(
     tag: &Tag,
     attachments: &mut RepoAttachments,
 ) -> Result<(Digest, Attached), Box<TagReport>> {
-    let head = copier.source.head_manifest(&task.source, &Reference::Tag(tag.clone())).await;
+    let head = copier
+        .source
+        .head_manifest(&task.source, &Reference::Tag(tag.clone()))
+        .await;
     let digest = match head {
         Ok(Some(descriptor)) => descriptor.digest,
         Ok(None) => {

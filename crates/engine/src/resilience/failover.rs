@@ -279,6 +279,7 @@ impl<S: Store> Store for Failover<S> {
     }
 
     async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
-        self.call_value("referrers", |store| store.referrers(repo, digest)).await
+        self.call_value("referrers", |store| store.referrers(repo, digest))
+            .await
     }
 }

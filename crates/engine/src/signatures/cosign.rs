@@ -190,7 +190,12 @@ mod tests {
         );
         let elsewhere = payload_for(&other_image);
         assert_eq!(
-            check(&sign(&signing, &elsewhere), &elsewhere, &image, std::slice::from_ref(&key)),
+            check(
+                &sign(&signing, &elsewhere),
+                &elsewhere,
+                &image,
+                std::slice::from_ref(&key)
+            ),
             Err(Problem::OtherDigest {
                 named: other_image.to_string()
             })

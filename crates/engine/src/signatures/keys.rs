@@ -64,7 +64,11 @@ mod tests {
         let key = CosignPublicKey::from_pem("cosign.pub", &pem).unwrap();
         assert_eq!(key.verifying_key(), signing.verifying_key());
         assert_eq!(key.to_string(), "cosign.pub");
-        for bad in ["", "hello", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"] {
+        for bad in [
+            "",
+            "hello",
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+        ] {
             assert!(CosignPublicKey::from_pem("bad", bad).is_err(), "{bad:?}");
         }
     }

@@ -125,11 +125,7 @@ mod tests {
     use super::*;
 
     fn referrer(artifact_type: &str, annotations: &[(&str, &str)]) -> Descriptor {
-        let mut descriptor = Descriptor::new(
-            "application/vnd.oci.image.manifest.v1+json",
-            Digest::sha256_of(b"x"),
-            1,
-        );
+        let mut descriptor = Descriptor::new("application/vnd.oci.image.manifest.v1+json", Digest::sha256_of(b"x"), 1);
         descriptor.artifact_type = Some(artifact_type.to_owned());
         if !annotations.is_empty() {
             descriptor.annotations = Some(

@@ -239,9 +239,7 @@ impl Checker {
             .content
             .into_iter()
             .enumerate()
-            .filter_map(|(rule_index, rule)| {
-                self.check_rule(&format!("{key}.content[{rule_index}]"), rule, base_dir)
-            })
+            .filter_map(|(rule_index, rule)| self.check_rule(&format!("{key}.content[{rule_index}]"), rule, base_dir))
             .collect();
         SyncConfig {
             name,
