@@ -14,9 +14,11 @@ mod filter;
 mod narrow;
 mod pass;
 mod plan;
+mod referrers;
 mod report;
 mod resilience;
 mod schedule;
+mod signatures;
 
 pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, StopSignal};
 pub use error::CopyError;
@@ -31,3 +33,7 @@ pub use resilience::{
     retry, retry_counting, Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN, RETRY_AFTER_CAP_FACTOR,
 };
 pub use schedule::{parse_time_zone, CronField, CronSchedule, FieldProblem, Schedule, ScheduleError};
+pub use signatures::{
+    CosignPublicKey, KeyError, SignaturePolicy, COSIGN_SIGNATURE_ARTIFACT, NOTATION_SIGNATURE_ARTIFACT,
+    SIGSTORE_BUNDLE_ARTIFACT,
+};

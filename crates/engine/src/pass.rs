@@ -109,6 +109,8 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
             return report;
         }
     };
+    // Cosign and referrers tag schema tags travel with their images, not through the filters.
+    let (tags, mut attachments) = crate::referrers::split_tags(tags);
     let verdicts = task.tags.select(&tags);
     for (tag, verdict) in tags.into_iter().zip(verdicts) {
         if copier.options.stop.is_raised() {
@@ -116,11 +118,15 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
             continue;
         }
         match verdict {
-            Ok(()) => report.tags.push(copier.copy_tag(&task, &tag).await),
+            Ok(()) => report
+                .tags
+                .push(crate::referrers::copy_tag_with_referrers(copier, &task, &tag, &mut attachments).await),
             Err(dropped) => report
                 .tags
                 .push(TagReport::skipped(tag, dropped.reason, Some(dropped.detail))),
         }
     }
+    let referrer_tags = crate::referrers::report_referrer_tags(copier, &task, &mut attachments).await;
+    report.tags.extend(referrer_tags);
     report
 }

@@ -3,6 +3,7 @@
 use ocisync_oci::RepoName;
 
 use crate::filter::{ContentRule, PlatformSpec, TagFilter};
+use crate::signatures::SignaturePolicy;
 
 /// The unit of work: copy the kept tags of one upstream repository to its destination name.
 #[derive(Debug, Clone)]
@@ -12,6 +13,8 @@ pub struct SyncTask {
     pub tags: TagFilter,
     /// Platforms kept from multi-arch indexes; empty keeps indexes whole.
     pub platforms: Vec<PlatformSpec>,
+    /// What the rule demands of signatures before an image is copied.
+    pub signatures: SignaturePolicy,
 }
 
 /// A repository a rule took but whose destination name is not a valid repository name.
@@ -34,6 +37,7 @@ pub fn plan(catalog: Vec<RepoName>, rules: &[ContentRule]) -> (Vec<SyncTask>, Ve
                 source,
                 tags: TagFilter::default(),
                 platforms: Vec::new(),
+                signatures: SignaturePolicy::default(),
             });
             continue;
         }
@@ -49,6 +53,7 @@ pub fn plan(catalog: Vec<RepoName>, rules: &[ContentRule]) -> (Vec<SyncTask>, Ve
                 destination,
                 tags: rule.tags.clone(),
                 platforms: rule.platforms.clone(),
+                signatures: rule.signatures.clone(),
             }),
             Err(reason) => bad.push(BadDestination { source, reason }),
         }

@@ -110,6 +110,13 @@ pub enum SkipReason {
     NoMatchingPlatform,
     /// The worker was stopping (SIGTERM) before this image started.
     Interrupted,
+    /// The rule copies signed images only, and this one has no signature.
+    Unsigned,
+    /// The rule verifies cosign signatures, and none of this image's verifies.
+    SignatureInvalid,
+    /// A cosign (`sha256-<hex>.sig|.att|.sbom`) or referrers tag schema (`sha256-<hex>`)
+    /// tag: copied with the image it belongs to, never as an image of its own.
+    ReferrerTag,
 }
 
 impl SkipReason {
@@ -122,6 +129,7 @@ impl SkipReason {
                 | SkipReason::OutsideSemverRange
                 | SkipReason::NotAmongLatest
                 | SkipReason::NoMatchingPlatform
+                | SkipReason::ReferrerTag
         )
     }
 
@@ -137,6 +145,9 @@ impl SkipReason {
             SkipReason::NotAmongLatest => "not-among-latest",
             SkipReason::NoMatchingPlatform => "no-matching-platform",
             SkipReason::Interrupted => "interrupted",
+            SkipReason::Unsigned => "unsigned",
+            SkipReason::SignatureInvalid => "signature-invalid",
+            SkipReason::ReferrerTag => "referrer-tag",
         }
     }
 }

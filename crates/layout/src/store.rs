@@ -327,4 +327,9 @@ impl Store for LayoutStore {
             Err(error) => Err(error),
         }
     }
+
+    /// A layout has no referrers API: referrers live in the tag schema (`sha256-<hex>`).
+    async fn referrers(&self, _repo: &RepoName, _digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
+        Ok(None)
+    }
 }

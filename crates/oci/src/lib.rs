@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod media_type;
 pub mod memory;
 pub mod name;
+pub mod referrer;
 pub mod store;
 pub mod verify;
 
@@ -25,5 +26,6 @@ pub use error::{ParseError, Result, StoreError};
 pub use manifest::{detect_media_type, MalformedManifest, Manifest, ManifestContent};
 pub use memory::MemoryStore;
 pub use name::{Reference, RepoName, Tag};
+pub use referrer::{cosign_tag, referrer_descriptor, referrers_tag, CosignTagKind, ReferrerTag};
 pub use store::{BlobStream, Store};
 pub use verify::verify_blob_stream;

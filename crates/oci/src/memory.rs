@@ -13,6 +13,7 @@ use crate::error::{Result, StoreError};
 use crate::manifest::{Manifest, ManifestContent};
 use crate::media_type::is_non_distributable;
 use crate::name::{Reference, RepoName, Tag};
+use crate::referrer::referrer_descriptor;
 use crate::store::{BlobStream, Store};
 
 /// Repositories, manifests and blobs held in memory.
@@ -25,6 +26,9 @@ pub struct MemoryStore {
     label: String,
     state: Mutex<State>,
     writes: AtomicUsize,
+    /// Answers `referrers` with `None`, like a registry without the referrers API.
+    without_referrers_api: bool,
+    referrer_lookups: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -52,6 +56,19 @@ impl MemoryStore {
             label: label.to_owned(),
             ..Default::default()
         }
+    }
+
+    /// A store that answers [`Store::referrers`] with `None`, like distribution 2.8.
+    pub fn without_referrers_api(label: &str) -> Self {
+        MemoryStore {
+            without_referrers_api: true,
+            ..MemoryStore::new(label)
+        }
+    }
+
+    /// Number of [`Store::referrers`] calls received so far.
+    pub fn referrer_lookups(&self) -> usize {
+        self.referrer_lookups.load(Ordering::SeqCst)
     }
 
     /// Number of write operations (manifest puts, blob puts, mounts) received so far.
@@ -225,5 +242,30 @@ impl Store for MemoryStore {
             state.add_blob_to(repo, digest);
         }
         Ok(available)
+    }
+
+    /// Every manifest of the repository whose `subject` is `digest`, as a registry
+    /// with the referrers API indexes them when they are pushed; sorted by digest.
+    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
+        self.referrer_lookups.fetch_add(1, Ordering::SeqCst);
+        if self.without_referrers_api {
+            return Ok(None);
+        }
+        let state = self.state.lock().unwrap();
+        let mut found: Vec<Descriptor> = state
+            .repos
+            .get(repo)
+            .map(|entry| {
+                entry
+                    .manifests
+                    .values()
+                    .filter_map(referrer_descriptor)
+                    .filter(|(subject, _)| subject == digest)
+                    .map(|(_, descriptor)| descriptor)
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort_by(|a, b| a.digest.cmp(&b.digest));
+        Ok(Some(found))
     }
 }

@@ -67,4 +67,14 @@ pub trait Store: Send + Sync {
         from: &RepoName,
         digest: &Digest,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The referrers of manifest `digest` (distribution-spec "Listing Referrers": the
+    /// `manifests` of the index `GET /v2/<name>/referrers/<digest>` answers, all pages).
+    /// `Ok(None)` means the store has no referrers API; the caller then falls back to
+    /// the referrers tag schema (the index tagged `sha256-<hex>`).
+    fn referrers(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<Option<Vec<Descriptor>>>> + Send;
 }

@@ -66,4 +66,8 @@ impl Store for AnyStore {
     async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
         forward!(self, store => store.mount_blob(repo, from, digest))
     }
+
+    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
+        forward!(self, store => store.referrers(repo, digest))
+    }
 }

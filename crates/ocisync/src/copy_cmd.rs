@@ -74,6 +74,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
         destination: destination.repository.clone(),
         tags: TagFilter::default(),
         platforms: Vec::new(),
+        signatures: Default::default(),
     };
     let repository = match (&source.target, destination_reference) {
         (Target::Repository, _) | (_, None) => run_task(&source_store, &destination_store, task, &options).await,

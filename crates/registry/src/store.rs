@@ -34,6 +34,13 @@ struct CatalogPage {
     repositories: Option<Vec<String>>,
 }
 
+/// A page of the referrers API: an image index.
+#[derive(Deserialize)]
+struct ReferrersPage {
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+}
+
 #[derive(Deserialize)]
 struct TagPage {
     #[serde(default)]
@@ -346,6 +353,54 @@ impl Store for RegistryStore {
     async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool, StoreError> {
         let what = self.what("mount blob", repo, digest);
         Ok(self.start_upload(repo, &what, Some((from, digest))).await?.is_none())
+    }
+
+    /// `GET /v2/<name>/referrers/<digest>`, following `Link` pages. A registry with the
+    /// API never answers 404 here (the spec says so), so 404 means "no API".
+    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>, StoreError> {
+        let what = self.what("referrers", repo, digest);
+        let mut url = self.endpoint.url(&format!("{repo}/referrers/{digest}"));
+        let mut referrers: Vec<Descriptor> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let response = self
+                .endpoint
+                .send(Scope::Pull(repo), &what, Method::GET, &url, |r| {
+                    r.header(ACCEPT, ocisync_oci::media_type::OCI_INDEX)
+                })
+                .await?;
+            match response.status() {
+                StatusCode::OK => {}
+                StatusCode::NOT_FOUND => return Ok(None),
+                _ => return Err(error_from_response(what, response).await),
+            }
+            let link = next_link(response.headers(), &url);
+            let body = read_limited(response, MANIFEST_SIZE_LIMIT, &what).await?;
+            let page: ReferrersPage = serde_json::from_slice(&body).map_err(|error| StoreError::Invalid {
+                what: what.clone(),
+                reason: format!("referrers response is not an image index: {error}"),
+            })?;
+            let known = referrers.len();
+            for descriptor in page.manifests {
+                if !referrers.iter().any(|seen| seen.digest == descriptor.digest) {
+                    referrers.push(descriptor);
+                }
+            }
+            url = match link {
+                // A page that adds nothing new ends the list, as for tags.
+                Some(next) if self.endpoint.same_origin(&next) && referrers.len() > known => next,
+                Some(next) if !self.endpoint.same_origin(&next) => {
+                    return Err(StoreError::Invalid {
+                        what,
+                        reason: "pagination link points to another host".to_owned(),
+                    })
+                }
+                _ => return Ok(Some(referrers)),
+            };
+        }
+        Err(StoreError::Invalid {
+            what,
+            reason: format!("more than {MAX_PAGES} pages"),
+        })
     }
 }
 

@@ -157,3 +157,29 @@ async fn basic_auth_with_htpasswd() {
         .unwrap();
     assert!(authorized.has_blob(&repo("a/one"), &descriptor.digest).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn referrers_of_a_registry_without_the_api_are_none() {
+    let registry = TestRegistry::start();
+    let proxy = CountingProxy::start(&registry.url());
+    let image = ocisync_testkit::image(
+        ocisync_testkit::Format::Oci,
+        ("linux", "amd64"),
+        vec![ocisync_testkit::layer(ocisync_testkit::Format::Oci, 1, 64)],
+        "x",
+    );
+    ocisync_testkit::push_image(&registry.url(), "team/app", "1.0", &image).await;
+    let digest: Digest = image.digest().parse().unwrap();
+    let referrers = store(&proxy.url(), 100)
+        .referrers(&"team/app".parse().unwrap(), &digest)
+        .await
+        .unwrap();
+    assert_eq!(referrers, None, "distribution 2.8 has no referrers API");
+    let requests = proxy.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.method == "GET" && r.path == format!("/v2/team/app/referrers/{digest}")),
+        "{requests:?}"
+    );
+}

@@ -28,6 +28,9 @@
 //!   mirror.
 //! - [`image`](mod@image): deterministic blobs, image manifests, indexes / manifest lists and OCI
 //!   artifacts, in OCI or Docker media types.
+//! - [`signing`](mod@signing): cosign key pairs and signatures, attestations, SBOMs and
+//!   OCI 1.1 referrers (notation, sigstore bundle) with `subject`, and the referrers tag
+//!   schema index.
 //! - [`seed`]: pushes images ([`push_image`], [`push_blob`], [`push_manifest`]).
 //! - [`inspect`]: reads registries back ([`catalog`], [`tags`], [`manifest`],
 //!   [`blob_exists`]) and asserts mirrors are complete ([`assert_mirror_complete`]) and
@@ -62,6 +65,7 @@ pub mod seed;
 mod serve;
 pub mod tls;
 pub mod token;
+pub mod signing;
 
 #[cfg(test)]
 mod auth_tests;
@@ -84,3 +88,4 @@ pub use tls::{ServerCertificate, TestCa};
 pub use token::{
     canonical_scope, TokenRequest, TokenServer, TokenServerOptions, TokenUser, TOKEN_ISSUER, TOKEN_SERVICE,
 };
+pub use signing::CosignKey;

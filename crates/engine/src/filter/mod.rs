@@ -9,6 +9,8 @@ mod tags;
 use globset::GlobMatcher;
 use ocisync_oci::RepoName;
 
+use crate::signatures::SignaturePolicy;
+
 pub use platforms::{select_platforms, PlatformSpec};
 pub use tags::{parse_version, source_pattern, whole_tag_regex, Dropped, TagFilter};
 
@@ -24,6 +26,8 @@ pub struct ContentRule {
     pub strip_prefix: Option<String>,
     /// Prefix of destination names.
     pub destination: Option<String>,
+    /// Which images are copied at all: signed ones only, or verified ones only.
+    pub signatures: SignaturePolicy,
 }
 
 impl ContentRule {
@@ -60,6 +64,7 @@ mod tests {
             platforms: Vec::new(),
             strip_prefix: strip.map(str::to_owned),
             destination: destination.map(str::to_owned),
+            signatures: SignaturePolicy::default(),
         }
     }
 

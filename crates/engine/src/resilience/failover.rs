@@ -277,4 +277,9 @@ impl<S: Store> Store for Failover<S> {
         self.call_value("mount blob", |store| store.mount_blob(repo, from, digest))
             .await
     }
+
+    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
+        self.call_value("referrers", |store| store.referrers(repo, digest))
+            .await
+    }
 }

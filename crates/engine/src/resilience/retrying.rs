@@ -111,4 +111,12 @@ impl<S: Store> Store for Retrying<S> {
         })
         .await
     }
+
+    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
+        let what = self.what(format_args!("referrers {repo}@{digest}"));
+        retry_counting(&self.policy, &what, &self.retries, || {
+            self.inner.referrers(repo, digest)
+        })
+        .await
+    }
 }

@@ -11,6 +11,7 @@ mod locate;
 mod raw;
 mod registry;
 mod rules;
+mod signing;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -191,7 +192,7 @@ impl Checker {
             .syncs
             .into_iter()
             .enumerate()
-            .map(|(index, sync)| self.check_sync(index, sync, &registries, &mut names))
+            .map(|(index, sync)| self.check_sync(index, sync, &registries, &mut names, base_dir))
             .collect();
         Config {
             registries,
@@ -206,6 +207,7 @@ impl Checker {
         raw: RawSync,
         registries: &BTreeMap<String, RegistryConfig>,
         names: &mut HashSet<String>,
+        base_dir: &Path,
     ) -> SyncConfig {
         let key = format!("syncs[{index}]");
         for (field, registry) in [("from", &raw.from), ("to", &raw.to)] {
@@ -237,7 +239,7 @@ impl Checker {
             .content
             .into_iter()
             .enumerate()
-            .filter_map(|(rule_index, rule)| self.check_rule(&format!("{key}.content[{rule_index}]"), rule))
+            .filter_map(|(rule_index, rule)| self.check_rule(&format!("{key}.content[{rule_index}]"), rule, base_dir))
             .collect();
         SyncConfig {
             name,

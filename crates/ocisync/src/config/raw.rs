@@ -96,6 +96,18 @@ pub struct RawContentRule {
     pub platforms: Vec<String>,
     pub destination: Option<String>,
     pub strip_prefix: Option<String>,
+    /// Copy only images that have a signature (cosign tag or signature referrer).
+    #[serde(default)]
+    pub signed_only: bool,
+    /// Copy only images whose cosign signature verifies with one of these keys.
+    pub verify: Option<RawVerify>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    /// PEM public key files (`cosign.pub`), relative to the config file.
+    pub cosign_public_keys: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,5 +1,7 @@
 //! Compiling content rules: globs, tag patterns, semver ranges and platforms.
 
+use std::path::Path;
+
 use ocisync_engine::{whole_tag_regex, ContentRule, PlatformSpec, TagFilter};
 
 use super::raw::RawContentRule;
@@ -7,7 +9,8 @@ use super::Checker;
 
 impl Checker {
     /// Compiles one content rule; `None` (with problems recorded) when any part is invalid.
-    pub(super) fn check_rule(&mut self, key: &str, raw: RawContentRule) -> Option<ContentRule> {
+    pub(super) fn check_rule(&mut self, key: &str, raw: RawContentRule, base_dir: &Path) -> Option<ContentRule> {
+        let signatures = self.check_signatures(key, raw.signed_only, raw.verify.as_ref(), base_dir);
         let prefix = globset::GlobBuilder::new(&raw.prefix)
             .literal_separator(true)
             .build()
@@ -102,6 +105,7 @@ impl Checker {
             platforms: platforms?,
             strip_prefix: raw.strip_prefix,
             destination: raw.destination,
+            signatures: signatures?,
         })
     }
 }

@@ -346,3 +346,45 @@ fn docker_config_supplies_credentials() {
         "{error}"
     );
 }
+
+#[test]
+fn signature_policies_read_their_keys_when_the_config_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ocisync_testkit::CosignKey::generate();
+    std::fs::write(dir.path().join("cosign.pub"), key.public_key_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("broken.pub"),
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    let file = dir.path().join("ocisync.yaml");
+    let load_in_dir = |rules: &str| Config::from_yaml(&format!("{MINIMAL}{rules}"), &file, &|_| None);
+
+    let valid = "    content:\n      - prefix: \"a/**\"\n        signed_only: true\n      - prefix: \"b/**\"\n        verify: {cosign_public_keys: [cosign.pub]}\n      - prefix: \"c/**\"\n";
+    let config = load_in_dir(valid).unwrap();
+    let policies: Vec<(bool, usize)> = config.syncs[0]
+        .content
+        .iter()
+        .map(|rule| (rule.signatures.signed_only, rule.signatures.cosign_keys.len()))
+        .collect();
+    assert_eq!(
+        policies,
+        [(true, 0), (true, 1), (false, 0)],
+        "verify implies signed_only"
+    );
+
+    let invalid = "    content:\n      - prefix: \"a/**\"\n        verify:\n          cosign_public_keys: [cosign.pub, broken.pub, missing.pub]\n      - prefix: \"b/**\"\n        verify: {cosign_public_keys: []}\n";
+    let output = load_in_dir(invalid).unwrap_err().to_string();
+    for expected in [
+        "syncs[0].content[0].verify.cosign_public_keys[1]:",
+        "broken.pub: not a PEM ECDSA P-256 public key",
+        "syncs[0].content[0].verify.cosign_public_keys[2]: cannot read",
+        "syncs[0].content[1].verify.cosign_public_keys: lists no key",
+    ] {
+        assert!(output.contains(expected), "expected {expected:?} in:\n{output}");
+    }
+    assert!(
+        !output.contains("cosign_public_keys[0]"),
+        "the first key is valid:\n{output}"
+    );
+}

@@ -8,4 +8,5 @@ mod filters;
 mod mirror;
 mod modes;
 mod secrets;
+mod signatures;
 mod support;

@@ -175,6 +175,11 @@ impl Store for Flaky {
         self.answer()?;
         self.inner.mount_blob(repo, from, digest).await
     }
+
+    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
+        self.answer()?;
+        self.inner.referrers(repo, digest).await
+    }
 }
 
 /// Reads a whole blob stream: its bytes, or the first error.

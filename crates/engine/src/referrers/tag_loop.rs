@@ -1,0 +1,193 @@
+//! The hooks the tag loop calls: one tag with its signature check and its referrers,
+//! and the report lines of the referrer tags left out of the loop.
+
+use ocisync_oci::{Digest, Reference, Store, Tag};
+use tracing::{info, warn};
+
+use super::travel::{travel, Carried, TravelError};
+use super::{discover, Attached, RepoAttachments};
+use crate::copy::Copier;
+use crate::error::CopyError;
+use crate::plan::SyncTask;
+use crate::report::{Outcome, SkipReason, TagReport};
+use crate::signatures::{judge, Verdict};
+
+/// Copies one tag as [`Copier::copy_tag`] does, after its rule's signature check, then
+/// carries its referrers (also when the image was already up to date, so a signature
+/// added later is picked up).
+pub(crate) async fn copy_tag_with_referrers<S: Store, D: Store>(
+    copier: &Copier<'_, S, D>,
+    task: &SyncTask,
+    tag: &Tag,
+    attachments: &mut RepoAttachments,
+) -> TagReport {
+    let (mut report, attached) = if task.signatures.is_active() {
+        match check_signatures(copier, task, tag, attachments).await {
+            Err(report) => return *report,
+            // Copy the digest that was judged, even if the tag moves meanwhile.
+            Ok((digest, attached)) => {
+                let copy = copier
+                    .copy_reference(task, &Reference::Digest(digest), &Reference::Tag(tag.clone()))
+                    .await;
+                (copy.into_tag_report(tag.clone()), Some(attached))
+            }
+        }
+    } else {
+        (copier.copy_tag(task, tag).await, None)
+    };
+    carry_referrers(copier, task, &mut report, attached, attachments).await;
+    report
+}
+
+/// The digest of `tag` and what is attached to it when the rule's signature policy
+/// accepts it; else the tag's finished report.
+async fn check_signatures<S: Store, D: Store>(
+    copier: &Copier<'_, S, D>,
+    task: &SyncTask,
+    tag: &Tag,
+    attachments: &mut RepoAttachments,
+) -> Result<(Digest, Attached), Box<TagReport>> {
+    let head = copier
+        .source
+        .head_manifest(&task.source, &Reference::Tag(tag.clone()))
+        .await;
+    let digest = match head {
+        Ok(Some(descriptor)) => descriptor.digest,
+        Ok(None) => {
+            return Err(Box::new(TagReport::skipped(
+                tag.clone(),
+                SkipReason::VanishedUpstream,
+                None,
+            )))
+        }
+        Err(error) => return Err(Box::new(failed(tag, None, &CopyError::Source(error)))),
+    };
+    let verdict = match discover(copier, task, &digest, attachments).await {
+        Ok(attached) => judge(copier, task, &digest, &attached)
+            .await
+            .map(|verdict| (verdict, attached)),
+        Err(error) => Err(error),
+    };
+    let (reason, detail) = match verdict {
+        Ok((Verdict::Accepted, attached)) => return Ok((digest, attached)),
+        Ok((Verdict::Unsigned(detail), _)) => (SkipReason::Unsigned, detail),
+        Ok((Verdict::Invalid(detail), _)) => (SkipReason::SignatureInvalid, detail),
+        Err(error) => return Err(Box::new(failed(tag, Some(digest), &error))),
+    };
+    info!(repo = %task.source, tag = %tag, digest = %digest, reason = reason.as_str(), detail = %detail, "not copied");
+    attachments.held_back.insert(digest.clone());
+    let mut report = TagReport::skipped(tag.clone(), reason, Some(detail));
+    report.digest = Some(digest);
+    Err(Box::new(report))
+}
+
+fn failed(tag: &Tag, digest: Option<Digest>, error: &dyn std::fmt::Display) -> TagReport {
+    let mut report = TagReport::skipped(tag.clone(), SkipReason::UpToDate, None);
+    report.digest = digest;
+    report.outcome = Outcome::Failed {
+        error: error.to_string(),
+    };
+    report
+}
+
+/// Carries the referrers of the image `report` is about, when it is at the destination
+/// byte for byte (copied or up to date; a narrowed index is another manifest, which
+/// upstream signatures do not sign).
+async fn carry_referrers<S: Store, D: Store>(
+    copier: &Copier<'_, S, D>,
+    task: &SyncTask,
+    report: &mut TagReport,
+    attached: Option<Attached>,
+    attachments: &mut RepoAttachments,
+) {
+    let at_destination = matches!(
+        report.outcome,
+        Outcome::Copied
+            | Outcome::Skipped {
+                reason: SkipReason::UpToDate
+            }
+    ) && report.destination_digest.is_none();
+    if copier.options.dry_run || !at_destination {
+        return;
+    }
+    let Some(digest) = report.digest.clone() else {
+        return;
+    };
+    if attachments.traveled.contains(&digest) {
+        return;
+    }
+    let mut carried = Carried::default();
+    let result = travel_from(copier, task, &digest, attached, attachments, &mut carried).await;
+    carried.apply_to(report);
+    if let Err(error) = result {
+        warn!(repo = %task.source, tag = %report.tag, error = %error, "referrers not copied");
+        report.outcome = Outcome::Failed {
+            error: format!("referrers: {error}"),
+        };
+    }
+}
+
+async fn travel_from<S: Store, D: Store>(
+    copier: &Copier<'_, S, D>,
+    task: &SyncTask,
+    subject: &Digest,
+    attached: Option<Attached>,
+    attachments: &mut RepoAttachments,
+    carried: &mut Carried,
+) -> Result<(), TravelError> {
+    let attached = match attached {
+        Some(attached) => attached,
+        None => discover(copier, task, subject, attachments).await?,
+    };
+    travel(copier, task, subject, attached, attachments, 0, carried).await
+}
+
+/// One report line per referrer tag, skipped `referrer-tag`. A referrer tag whose
+/// subject no tag of this pass carried is copied here when its subject is at the
+/// destination (a platform image of a copied index), with the work on its line.
+pub(crate) async fn report_referrer_tags<S: Store, D: Store>(
+    copier: &Copier<'_, S, D>,
+    task: &SyncTask,
+    attachments: &mut RepoAttachments,
+) -> Vec<TagReport> {
+    let listed = std::mem::take(&mut attachments.listed);
+    let mut reports = Vec::with_capacity(listed.len());
+    for (tag, subject) in listed {
+        let mut report = TagReport::skipped(tag, SkipReason::ReferrerTag, None);
+        report.detail = Some(if attachments.traveled.contains(&subject) {
+            format!("travels with its subject {subject}")
+        } else if attachments.held_back.contains(&subject) {
+            format!("its subject {subject} was not copied")
+        } else if copier.options.dry_run || copier.options.stop.is_raised() {
+            format!("its subject {subject} was not copied in this pass")
+        } else {
+            match copier
+                .destination
+                .head_manifest(&task.destination, &Reference::Digest(subject.clone()))
+                .await
+            {
+                Ok(Some(_)) => {
+                    let mut carried = Carried::default();
+                    let result = travel_from(copier, task, &subject, None, attachments, &mut carried).await;
+                    carried.apply_to(&mut report);
+                    if let Err(error) = result {
+                        warn!(repo = %task.source, tag = %report.tag, error = %error, "referrers not copied");
+                        report.outcome = Outcome::Failed {
+                            error: format!("referrers: {error}"),
+                        };
+                    }
+                    format!("travels with its subject {subject}, present at the destination")
+                }
+                Ok(None) => format!("its subject {subject} is not at the destination"),
+                Err(error) => {
+                    report.outcome = Outcome::Failed {
+                        error: CopyError::Destination(error).to_string(),
+                    };
+                    format!("subject {subject}")
+                }
+            }
+        });
+        reports.push(report);
+    }
+    reports
+}

@@ -1,0 +1,255 @@
+//! Signed-only mirroring and referrers end to end, between two distribution 2.8
+//! registries (neither has the referrers API, so referrers live in the tag schema).
+
+use ocisync_testkit::signing::{
+    cosign_attestation, cosign_sbom, cosign_signature, cosign_tag, notation_signature, referrers_index, referrers_tag,
+    sbom_referrer, sigstore_bundle_attestation, sigstore_bundle_signature,
+};
+use ocisync_testkit::{
+    image, index, layer, manifest, push_image, push_manifest, CosignKey, CountingProxy, Format, Image, TestRegistry,
+};
+
+use crate::support::{ocisync, read_json, tag_entries};
+
+fn small(label: &str, seed: u64) -> Image {
+    image(
+        Format::Oci,
+        ("linux", "amd64"),
+        vec![layer(Format::Oci, seed, 512)],
+        label,
+    )
+}
+
+/// Pushes referrers of `subject` by digest and lists them in its tag schema index, as a
+/// client does against a registry without the referrers API.
+async fn push_referrers(url: &str, repo: &str, subject: &str, referrers: &[&Image]) {
+    for referrer in referrers {
+        push_image(url, repo, referrer.digest(), referrer).await;
+    }
+    push_manifest(url, repo, &referrers_tag(subject), &referrers_index(referrers)).await;
+}
+
+/// Digests listed by the tag schema index of `subject`, or `None` without one.
+async fn schema_entries(url: &str, repo: &str, subject: &str) -> Option<Vec<String>> {
+    let (bytes, _, _) = manifest(url, repo, &referrers_tag(subject)).await?;
+    let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut digests: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["digest"].as_str().unwrap().to_owned())
+        .collect();
+    digests.sort();
+    Some(digests)
+}
+
+fn sorted(digests: &[&str]) -> Vec<String> {
+    let mut digests: Vec<String> = digests.iter().map(|d| (*d).to_owned()).collect();
+    digests.sort();
+    digests
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let up = upstream.url();
+    let key = CosignKey::generate();
+    let stranger = CosignKey::generate();
+
+    // verify/signed: cosign .sig, .att and .sbom tags, a notation signature and an SBOM
+    // referrer, and a signature on that SBOM.
+    let signed = small("signed", 1);
+    push_image(&up, "verify/signed", "1.0", &signed).await;
+    let signature = cosign_signature(&key, signed.digest());
+    push_image(&up, "verify/signed", &cosign_tag(signed.digest(), "sig"), &signature).await;
+    push_image(
+        &up,
+        "verify/signed",
+        &cosign_tag(signed.digest(), "att"),
+        &cosign_attestation(signed.digest()),
+    )
+    .await;
+    push_image(
+        &up,
+        "verify/signed",
+        &cosign_tag(signed.digest(), "sbom"),
+        &cosign_sbom(signed.digest()),
+    )
+    .await;
+    let notation = notation_signature(&signed.manifest);
+    let sbom = sbom_referrer(&signed.manifest);
+    push_referrers(&up, "verify/signed", signed.digest(), &[&notation, &sbom]).await;
+    let sbom_signature = sigstore_bundle_signature(&sbom.manifest);
+    push_referrers(&up, "verify/signed", sbom.digest(), &[&sbom_signature]).await;
+    // verify/multi: the signature is on the index digest.
+    let multi = index(
+        Format::Oci,
+        vec![
+            small("amd64", 2),
+            image(
+                Format::Oci,
+                ("linux", "arm64"),
+                vec![layer(Format::Oci, 3, 512)],
+                "arm64",
+            ),
+        ],
+    );
+    push_image(&up, "verify/multi", "1.0", &multi).await;
+    push_image(
+        &up,
+        "verify/multi",
+        &cosign_tag(multi.digest(), "sig"),
+        &cosign_signature(&key, multi.digest()),
+    )
+    .await;
+    // Rejected: no signature, another key, a payload naming another image.
+    push_image(&up, "verify/unsigned", "1.0", &small("unsigned", 4)).await;
+    let other_key = small("other-key", 5);
+    push_image(&up, "verify/other-key", "1.0", &other_key).await;
+    push_image(
+        &up,
+        "verify/other-key",
+        &cosign_tag(other_key.digest(), "sig"),
+        &cosign_signature(&stranger, other_key.digest()),
+    )
+    .await;
+    let other_digest = small("other-digest", 6);
+    push_image(&up, "verify/other-digest", "1.0", &other_digest).await;
+    push_image(
+        &up,
+        "verify/other-digest",
+        &cosign_tag(other_digest.digest(), "sig"),
+        &cosign_signature(&key, signed.digest()),
+    )
+    .await;
+    // signed-only (no keys): a notation signature suffices; an attestation does not.
+    let notarized = small("notarized", 7);
+    push_image(&up, "plain/notarized", "1.0", &notarized).await;
+    push_referrers(
+        &up,
+        "plain/notarized",
+        notarized.digest(),
+        &[&notation_signature(&notarized.manifest)],
+    )
+    .await;
+    let attested = small("attested", 8);
+    push_image(&up, "plain/attested", "1.0", &attested).await;
+    push_referrers(
+        &up,
+        "plain/attested",
+        attested.digest(),
+        &[&sigstore_bundle_attestation(&attested.manifest)],
+    )
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cosign.pub"), key.public_key_pem()).unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nregistries:\n  upstream:\n    urls: [\"{up}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n    content:\n      - prefix: \"verify/*\"\n        verify: {{cosign_public_keys: [cosign.pub]}}\n      - prefix: \"plain/*\"\n        signed_only: true\n",
+            mirror_proxy.url()
+        ),
+    )
+    .unwrap();
+    let report_path = dir.path().join("report.json");
+    let run_pass = || {
+        ocisync(&[
+            "once",
+            "--config",
+            config.to_str().unwrap(),
+            "--report",
+            report_path.to_str().unwrap(),
+        ])
+    };
+    run_pass().expect_code(0);
+
+    let report = read_json(&report_path);
+    let outcome = |repo: &str, tag: &str| -> String {
+        let (_, entry) = tag_entries(&report)
+            .into_iter()
+            .find(|(r, t)| r == repo && t["tag"] == tag)
+            .unwrap_or_else(|| panic!("{repo}:{tag} not reported"));
+        format!(
+            "{}:{}",
+            entry["outcome"].as_str().unwrap(),
+            entry["reason"].as_str().unwrap_or("")
+        )
+    };
+    let expected = [
+        ("verify/signed", "copied:"),
+        ("verify/multi", "copied:"),
+        ("verify/unsigned", "skipped:unsigned"),
+        ("verify/other-key", "skipped:signature-invalid"),
+        ("verify/other-digest", "skipped:signature-invalid"),
+        ("plain/notarized", "copied:"),
+        ("plain/attested", "skipped:unsigned"),
+    ];
+    let mi = mirror.url();
+    for (repo, result) in expected {
+        assert_eq!(outcome(repo, "1.0"), result, "{repo}");
+        assert_eq!(
+            manifest(&mi, repo, "1.0").await.is_some(),
+            result == "copied:",
+            "{repo}"
+        );
+    }
+    assert_eq!(
+        outcome("verify/signed", &cosign_tag(signed.digest(), "sig")),
+        "skipped:referrer-tag"
+    );
+
+    // Everything attached to the copied images is there; nothing of the rejected ones.
+    for suffix in ["sig", "att", "sbom"] {
+        let tag = cosign_tag(signed.digest(), suffix);
+        let upstream_digest = manifest(&up, "verify/signed", &tag).await.unwrap().2;
+        assert_eq!(
+            manifest(&mi, "verify/signed", &tag).await.map(|m| m.2),
+            Some(upstream_digest),
+            "{suffix}"
+        );
+    }
+    assert!(manifest(&mi, "verify/multi", &cosign_tag(multi.digest(), "sig"))
+        .await
+        .is_some());
+    assert_eq!(
+        schema_entries(&mi, "verify/signed", signed.digest()).await,
+        Some(sorted(&[notation.digest(), sbom.digest()]))
+    );
+    assert_eq!(
+        schema_entries(&mi, "verify/signed", sbom.digest()).await,
+        Some(sorted(&[sbom_signature.digest()])),
+        "the signature on the SBOM travels too"
+    );
+    assert!(manifest(&mi, "verify/signed", sbom_signature.digest()).await.is_some());
+    assert!(schema_entries(&mi, "plain/notarized", notarized.digest())
+        .await
+        .is_some());
+    assert!(
+        manifest(&mi, "verify/other-key", &cosign_tag(other_key.digest(), "sig"))
+            .await
+            .is_none()
+    );
+    assert!(
+        manifest(&mi, "verify/other-digest", &cosign_tag(other_digest.digest(), "sig"))
+            .await
+            .is_none()
+    );
+    ocisync_testkit::assert_closure(&mi, "verify/signed").await;
+
+    // A second pass writes nothing and rewrites no referrers index.
+    mirror_proxy.reset();
+    run_pass().expect_code(0);
+    let writes = mirror_proxy.writes();
+    assert!(writes.is_empty(), "second pass wrote: {writes:?}");
+    let report = read_json(&report_path);
+    let entry = tag_entries(&report)
+        .into_iter()
+        .find(|(r, t)| r == "verify/signed" && t["tag"] == "1.0")
+        .unwrap()
+        .1;
+    assert_eq!(entry["reason"], "up-to-date");
+}
