@@ -13,6 +13,7 @@ mod registry;
 mod rules;
 
 use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub struct Config {
     pub registries: BTreeMap<String, RegistryConfig>,
     pub syncs: Vec<SyncConfig>,
     pub concurrency: Concurrency,
+    /// `run`: where /metrics, /healthz and /readyz are served (`defaults.listen`); `None`: not served.
+    pub listen: Option<SocketAddr>,
 }
 
 /// How much work runs at once (`defaults.concurrency`).
@@ -69,6 +72,8 @@ pub struct SyncConfig {
     pub to: String,
     /// When `run` starts a pass; `None`: only with `once`.
     pub schedule: Option<Schedule>,
+    /// `run`: a pass running longer than this makes /readyz fail; `None`: no limit.
+    pub max_pass_duration: Option<Duration>,
     /// Compiled content rules; empty means every repository and tag, same names.
     pub content: Vec<ContentRule>,
 }
@@ -191,12 +196,13 @@ impl Checker {
             .syncs
             .into_iter()
             .enumerate()
-            .map(|(index, sync)| self.check_sync(index, sync, &registries, &mut names))
+            .map(|(index, sync)| self.check_sync(index, sync, &registries, &mut names, &defaults))
             .collect();
         Config {
             registries,
             syncs,
             concurrency: defaults.concurrency,
+            listen: defaults.listen,
         }
     }
 
@@ -206,6 +212,7 @@ impl Checker {
         raw: RawSync,
         registries: &BTreeMap<String, RegistryConfig>,
         names: &mut HashSet<String>,
+        defaults: &registry::Defaults,
     ) -> SyncConfig {
         let key = format!("syncs[{index}]");
         for (field, registry) in [("from", &raw.from), ("to", &raw.to)] {
@@ -233,6 +240,10 @@ impl Checker {
             raw.interval.as_deref(),
             raw.timezone.as_deref(),
         );
+        let max_pass_duration = match raw.max_pass_duration.as_deref() {
+            Some(text) => self.optional_duration(&format!("{key}.max_pass_duration"), Some(text)),
+            None => defaults.max_pass_duration,
+        };
         let content = raw
             .content
             .into_iter()
@@ -244,6 +255,7 @@ impl Checker {
             from: raw.from,
             to: raw.to,
             schedule,
+            max_pass_duration,
             content,
         }
     }
