@@ -7,5 +7,6 @@ mod faults;
 mod filters;
 mod mirror;
 mod modes;
+mod observe;
 mod secrets;
 mod support;
