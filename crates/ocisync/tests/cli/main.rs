@@ -3,6 +3,7 @@
 mod airgap;
 mod bad_input;
 mod crash;
+mod deploy;
 mod faults;
 mod filters;
 mod mirror;
