@@ -14,10 +14,12 @@ mod filter;
 mod narrow;
 mod pass;
 mod plan;
+mod progress;
 mod referrers;
 mod report;
 mod resilience;
 mod schedule;
+mod shard;
 mod signatures;
 
 pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, StopSignal};
@@ -28,11 +30,13 @@ pub use filter::{
 pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
 pub use pass::{run_sync, run_task, SyncLabel};
 pub use plan::{plan, BadDestination, SyncTask};
+pub use progress::{ProgressEvent, ProgressObserver};
 pub use report::{EndpointUse, Outcome, RepoReport, Report, SkipReason, SyncReport, TagReport, Totals};
 pub use resilience::{
     retry, retry_counting, Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN, RETRY_AFTER_CAP_FACTOR,
 };
 pub use schedule::{parse_time_zone, CronField, CronSchedule, FieldProblem, Schedule, ScheduleError};
+pub use shard::{Shard, ShardError};
 pub use signatures::{
     CosignPublicKey, KeyError, SignaturePolicy, COSIGN_SIGNATURE_ARTIFACT, NOTATION_SIGNATURE_ARTIFACT,
     SIGSTORE_BUNDLE_ARTIFACT,

@@ -7,6 +7,7 @@ use tracing::{info, warn, Instrument};
 use crate::copy::{Copier, CopyOptions, PassMemory};
 use crate::filter::ContentRule;
 use crate::plan::{plan, SyncTask};
+use crate::progress::ProgressEvent;
 use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
 
 /// Names a sync in reports and logs.
@@ -34,7 +35,7 @@ pub async fn run_sync<S: Store, D: Store>(
         repositories: Vec::new(),
         endpoints: Vec::new(),
     };
-    let catalog = match source.catalog().await {
+    let mut catalog = match source.catalog().await {
         Ok(catalog) => catalog,
         Err(error) => {
             warn!(sync = %label.name, registry = %source.label(), error = %error, "cannot list the catalog");
@@ -42,6 +43,9 @@ pub async fn run_sync<S: Store, D: Store>(
             return report;
         }
     };
+    if let Some(shard) = options.shard {
+        catalog.retain(|repo| shard.takes(repo));
+    }
     let (tasks, bad_destinations) = plan(catalog, rules);
     for bad in bad_destinations {
         warn!(sync = %label.name, repo = %bad.source, error = %bad.reason, "invalid destination name");
@@ -53,6 +57,7 @@ pub async fn run_sync<S: Store, D: Store>(
         });
     }
     info!(sync = %label.name, repositories = tasks.len(), "planned");
+    notify(options, ProgressEvent::RepositoriesPlanned { total: tasks.len() });
     let memory = PassMemory::default();
     let copier = Copier {
         source,
@@ -64,7 +69,9 @@ pub async fn run_sync<S: Store, D: Store>(
     let repositories: Vec<RepoReport> = stream::iter(tasks)
         .map(|task| async move {
             let span = tracing::info_span!("repo", repo = %task.source, dest = %task.destination);
-            sync_repository(copier, task).instrument(span).await
+            let repository = sync_repository(copier, task).instrument(span).await;
+            notify(options, ProgressEvent::RepositoryDone);
+            repository
         })
         .buffer_unordered(options.repositories_in_parallel.max(1))
         .collect()
@@ -118,9 +125,18 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
             continue;
         }
         match verdict {
-            Ok(()) => report
-                .tags
-                .push(crate::referrers::copy_tag_with_referrers(copier, &task, &tag, &mut attachments).await),
+            Ok(()) => {
+                notify(
+                    copier.options,
+                    ProgressEvent::TagStarted {
+                        repo: task.source.clone(),
+                        tag: tag.clone(),
+                    },
+                );
+                let done = crate::referrers::copy_tag_with_referrers(copier, &task, &tag, &mut attachments).await;
+                notify(copier.options, ProgressEvent::TagDone { bytes: done.bytes });
+                report.tags.push(done);
+            }
             Err(dropped) => report
                 .tags
                 .push(TagReport::skipped(tag, dropped.reason, Some(dropped.detail))),
@@ -129,4 +145,10 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     let referrer_tags = crate::referrers::report_referrer_tags(copier, &task, &mut attachments).await;
     report.tags.extend(referrer_tags);
     report
+}
+
+fn notify(options: &CopyOptions, event: ProgressEvent) {
+    if let Some(observer) = &options.progress {
+        observer.notify(event);
+    }
 }

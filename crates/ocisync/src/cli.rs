@@ -1,9 +1,11 @@
 //! Command-line interface.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ocisync_engine::Shard;
 
 /// Keeps OCI registries in sync.
 #[derive(Debug, Parser)]
@@ -12,6 +14,10 @@ pub struct Cli {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive. Also OCISYNC_LOG.
     #[arg(long, global = true, env = "OCISYNC_LOG", default_value = "info")]
     pub log: String,
+
+    /// Log lines as text (for people) or JSON (for collectors); auto: text when stderr is a terminal.
+    #[arg(long, global = true, env = "OCISYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
 
     #[command(subcommand)]
     pub command: Command,
@@ -29,6 +35,9 @@ pub enum Command {
         /// Run only the sync with this name.
         #[arg(long)]
         sync: Option<String>,
+        /// Take only the repositories in shard INDEX of COUNT (0-based), e.g. 0/4.
+        #[arg(long, value_name = "INDEX/COUNT")]
+        shard: Option<Shard>,
     },
     /// Run as a daemon: each sync on its schedule or interval, until SIGTERM or SIGINT.
     Run {
@@ -40,6 +49,9 @@ pub enum Command {
         /// Write each pass's JSON report to this file (replaced after every pass).
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Serve /metrics, /healthz and /readyz at this address (overrides defaults.listen).
+        #[arg(long, value_name = "IP:PORT")]
+        listen: Option<SocketAddr>,
     },
     /// Dry run: print per sync and repository which tags would be copied, which are
     /// up to date and which are filtered out. Writes nothing to any destination.
@@ -52,6 +64,9 @@ pub enum Command {
         /// Check only the sync with this name.
         #[arg(long)]
         sync: Option<String>,
+        /// Check only the repositories in shard INDEX of COUNT (0-based), e.g. 0/4.
+        #[arg(long, value_name = "INDEX/COUNT")]
+        shard: Option<Shard>,
     },
     /// Copy one image (host/repo:tag or host/repo@digest) or one whole repository (host/repo).
     Copy(Box<CopyArgs>),
@@ -60,6 +75,13 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! A sync never overlaps itself: its loop runs one pass at a time, and fire times
 //! that pass while a pass is still running are skipped (and logged), not queued.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::health;
+use crate::metrics::Metrics;
 use crate::passes::{prepare, write_report, PreparedSync, Timing};
 use crate::summary;
 
@@ -26,7 +29,12 @@ pub enum Stopped {
     GraceExceeded,
 }
 
-pub async fn run_daemon(config: &Config, grace_period: Duration, report: Option<PathBuf>) -> anyhow::Result<Stopped> {
+pub async fn run_daemon(
+    config: &Config,
+    grace_period: Duration,
+    report: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<Stopped> {
     let scheduled: Vec<(PreparedSync, Schedule)> = prepare(config, None)?
         .into_iter()
         .filter_map(|sync| match sync.config.schedule.clone() {
@@ -40,6 +48,17 @@ pub async fn run_daemon(config: &Config, grace_period: Duration, report: Option<
     if scheduled.is_empty() {
         anyhow::bail!("no sync has a schedule or interval, so `run` has nothing to do (use `ocisync once`)");
     }
+    let metrics = Arc::new(Metrics::new(
+        scheduled
+            .iter()
+            .map(|(sync, _)| (sync.config.name.as_str(), sync.config.max_pass_duration)),
+    ));
+    if let Some(address) = listen {
+        let listener = health::bind(address).await?;
+        // Spawned, not joined: it keeps answering probes through the grace period and
+        // ends with the process.
+        tokio::spawn(health::serve(listener, Arc::clone(&metrics)));
+    }
     let (shutdown_sender, shutdown) = watch::channel(false);
     let stop = StopSignal::default();
     let report = Arc::new(report);
@@ -51,7 +70,11 @@ pub async fn run_daemon(config: &Config, grace_period: Duration, report: Option<
             stop: stop.clone(),
             ..sync.options.clone()
         };
-        sync_loop(sync, schedule, options, shutdown.clone(), Arc::clone(&report))
+        let observed = Observed {
+            report_path: Arc::clone(&report),
+            metrics: Arc::clone(&metrics),
+        };
+        sync_loop(sync, schedule, options, shutdown.clone(), observed)
     }));
     tokio::pin!(loops);
     info!(syncs = count, "daemon started");
@@ -79,12 +102,18 @@ pub async fn run_daemon(config: &Config, grace_period: Duration, report: Option<
     }
 }
 
+/// Where a pass's results go besides the summary.
+struct Observed {
+    report_path: Arc<Option<PathBuf>>,
+    metrics: Arc<Metrics>,
+}
+
 async fn sync_loop(
     sync: PreparedSync,
     schedule: Schedule,
     options: CopyOptions,
     mut shutdown: watch::Receiver<bool>,
-    report_path: Arc<Option<PathBuf>>,
+    observed: Observed,
 ) {
     let name = sync.config.name.clone();
     // An interval sync starts with a pass; a cron sync waits for its first fire time.
@@ -104,10 +133,12 @@ async fn sync_loop(
         }
         let started = Utc::now();
         let timing = Timing::start();
+        observed.metrics.pass_started(&name);
         let sync_report = sync.run(&options).await;
         let report = Report {
             syncs: vec![sync_report],
         };
+        observed.metrics.pass_finished(&name, &report, timing.elapsed());
         let totals = report.totals();
         info!(
             sync = %name,
@@ -119,7 +150,7 @@ async fn sync_loop(
             "pass finished"
         );
         print!("{}", summary::render(&report, timing.elapsed()));
-        if let Some(path) = report_path.as_ref() {
+        if let Some(path) = observed.report_path.as_ref() {
             if let Err(failure) = write_report(path, &report, timing, false) {
                 warn!(sync = %name, error = %format!("{failure:#}"), "cannot write the report");
             }

@@ -9,9 +9,13 @@ mod cli;
 mod config;
 mod copy_cmd;
 mod daemon;
+mod health;
 mod image_ref;
+mod logging;
+mod metrics;
 mod once;
 mod passes;
+mod progress;
 mod show_config;
 mod stores;
 mod summary;
@@ -20,7 +24,6 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use ocisync_engine::Report;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Config, ConfigError};
@@ -31,7 +34,7 @@ const EXIT_FATAL: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    logging::init(&cli.log, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -55,21 +58,33 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Once { config, report, sync } => {
+        Command::Once {
+            config,
+            report,
+            sync,
+            shard,
+        } => {
             let config = Config::load(&config.config)?;
             let args = OnceArgs {
                 report_path: report.as_deref(),
                 only_sync: sync.as_deref(),
                 dry_run: false,
+                shard,
             };
             Ok(exit_code(&once::run_once(&config, args).await?))
         }
-        Command::Check { config, report, sync } => {
+        Command::Check {
+            config,
+            report,
+            sync,
+            shard,
+        } => {
             let config = Config::load(&config.config)?;
             let args = OnceArgs {
                 report_path: report.as_deref(),
                 only_sync: sync.as_deref(),
                 dry_run: true,
+                shard,
             };
             Ok(exit_code(&once::run_once(&config, args).await?))
         }
@@ -77,9 +92,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             config,
             grace_period,
             report,
+            listen,
         } => {
             let config = Config::load(&config.config)?;
-            Ok(match daemon::run_daemon(&config, grace_period, report).await? {
+            let listen = listen.or(config.listen);
+            Ok(match daemon::run_daemon(&config, grace_period, report, listen).await? {
                 daemon::Stopped::Cleanly => ExitCode::SUCCESS,
                 daemon::Stopped::GraceExceeded => ExitCode::from(EXIT_FAILURES),
             })
@@ -99,13 +116,4 @@ fn exit_code(report: &Report) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-fn init_logging(filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
 }

@@ -1,11 +1,13 @@
 //! `ocisync once` and `ocisync check`: one pass over every sync (or one), then an exit code.
 
+use std::io::IsTerminal as _;
 use std::path::Path;
 
-use ocisync_engine::{CopyOptions, Report};
+use ocisync_engine::{CopyOptions, Report, Shard};
 
 use crate::config::Config;
 use crate::passes::{prepare, run_all, write_report};
+use crate::progress::ProgressDisplay;
 use crate::summary;
 
 /// What `once` or `check` does.
@@ -14,13 +16,28 @@ pub struct OnceArgs<'a> {
     pub only_sync: Option<&'a str>,
     /// `check`: compare and plan, write nothing to any destination.
     pub dry_run: bool,
+    /// Only the repositories of this shard of each catalog.
+    pub shard: Option<Shard>,
 }
 
 /// Runs one pass over the chosen syncs and prints the summary (or, dry, the plan).
 pub async fn run_once(config: &Config, args: OnceArgs<'_>) -> anyhow::Result<Report> {
     let syncs = prepare(config, args.only_sync)?;
     let dry_run = args.dry_run;
-    let (report, timing) = run_all(&syncs, |options| CopyOptions { dry_run, ..options }).await;
+    let shard = args.shard;
+    // Progress goes where the summary goes, and only to a person watching it.
+    let progress = (!dry_run && std::io::stdout().is_terminal()).then(ProgressDisplay::on_stdout);
+    let observer = progress.as_ref().map(ProgressDisplay::observer);
+    let (report, timing) = run_all(&syncs, |options| CopyOptions {
+        dry_run,
+        shard,
+        progress: observer.clone(),
+        ..options
+    })
+    .await;
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     if let Some(path) = args.report_path {
         write_report(path, &report, timing, args.dry_run)?;
     }

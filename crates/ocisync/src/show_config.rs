@@ -43,6 +43,8 @@ struct Retry {
 #[derive(Serialize)]
 struct Defaults {
     concurrency: Concurrency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -62,6 +64,8 @@ struct Sync<'a> {
     timezone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_pass_duration: Option<String>,
     /// Spelled out so nobody has to remember the default.
     runs: &'static str,
     content: Vec<Rule<'a>>,
@@ -92,6 +96,7 @@ pub fn render(config: &Config) -> anyhow::Result<String> {
                 repositories: config.concurrency.repositories,
                 blobs: config.concurrency.blobs,
             },
+            listen: config.listen.map(|address| address.to_string()),
         },
         registries: config
             .registries
@@ -156,6 +161,7 @@ fn sync_view(sync: &SyncConfig) -> Sync<'_> {
         schedule,
         timezone,
         interval,
+        max_pass_duration: sync.max_pass_duration.map(duration),
         runs,
         content: if sync.content.is_empty() {
             vec![Rule {

@@ -63,9 +63,9 @@ pub mod redirect;
 pub mod registry;
 pub mod seed;
 mod serve;
+pub mod signing;
 pub mod tls;
 pub mod token;
-pub mod signing;
 
 #[cfg(test)]
 mod auth_tests;
@@ -84,8 +84,8 @@ pub use proxy::{
 pub use redirect::{RedirectingRegistry, SeenRequest};
 pub use registry::{RegistryOptions, TestRegistry, TestRegistryBuilder};
 pub use seed::{push_blob, push_image, push_manifest};
+pub use signing::CosignKey;
 pub use tls::{ServerCertificate, TestCa};
 pub use token::{
     canonical_scope, TokenRequest, TokenServer, TokenServerOptions, TokenUser, TOKEN_ISSUER, TOKEN_SERVICE,
 };
-pub use signing::CosignKey;

@@ -21,8 +21,10 @@ use crate::error::CopyError;
 use crate::filter::select_platforms;
 use crate::narrow::{is_current_narrowing, narrowed_index};
 use crate::plan::SyncTask;
+use crate::progress::ProgressObserver;
 use crate::report::{Outcome, SkipReason, TagReport};
 use crate::resilience::RetryPolicy;
+use crate::shard::Shard;
 
 /// Deepest index nesting followed; real images use one or two levels.
 const MAX_DEPTH: usize = 8;
@@ -40,6 +42,10 @@ pub struct CopyOptions {
     pub blob_retry: RetryPolicy,
     /// Raised to stop starting new images (a daemon shutting down); copies under way finish.
     pub stop: StopSignal,
+    /// Told what the pass planned and finished (progress displays); `None`: nobody listens.
+    pub progress: Option<ProgressObserver>,
+    /// Take only the repositories of this shard of the catalog (scale-out workers).
+    pub shard: Option<Shard>,
 }
 
 /// A flag shared by everything working on a pass: once raised, no new image starts.
@@ -64,6 +70,8 @@ impl Default for CopyOptions {
             dry_run: false,
             blob_retry: RetryPolicy::default(),
             stop: StopSignal::default(),
+            progress: None,
+            shard: None,
         }
     }
 }
@@ -201,7 +209,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         {
             Ok(outcome) => outcome,
             Err(error) => {
-                tracing::warn!(repo = %task.source, reference = %source, error = %error, "image failed");
+                tracing::warn!(repo = %task.source, tag = tag_field(source), digest = digest_field(source), error = %error, "image failed");
                 Outcome::Failed {
                     error: error.to_string(),
                 }
@@ -248,7 +256,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             .map_err(CopyError::Destination)?
             .map(|descriptor| descriptor.digest);
         if destination_digest.as_ref() == Some(&source_descriptor.digest) {
-            debug!(repo = %task.source, reference = %source, digest = %source_descriptor.digest, "up to date");
+            debug!(repo = %task.source, tag = tag_field(source), digest = %source_descriptor.digest, "up to date");
             return up_to_date;
         }
         if let Some(destination_digest) = destination_digest.filter(|_| !task.platforms.is_empty()) {
@@ -306,7 +314,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             .await
             .map_err(CopyError::Destination)?;
         transfer.manifests += 1;
-        info!(repo = %task.source, reference = %source, digest = %manifest.digest, bytes = transfer.bytes, "copied");
+        info!(repo = %task.source, tag = tag_field(source), digest = %manifest.digest, bytes = transfer.bytes, "copied");
         Ok(Outcome::Copied)
     }
 
@@ -421,5 +429,22 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         }
         self.memory.remember(destination, &child.digest);
         Ok(())
+    }
+}
+
+/// The `tag` log field: set only when the reference is a tag (the fixed field names
+/// keep `tag` and `digest` apart).
+fn tag_field(reference: &Reference) -> Option<tracing::field::DisplayValue<&Tag>> {
+    match reference {
+        Reference::Tag(tag) => Some(tracing::field::display(tag)),
+        Reference::Digest(_) => None,
+    }
+}
+
+/// The `digest` log field of a reference that names a digest.
+fn digest_field(reference: &Reference) -> Option<tracing::field::DisplayValue<&Digest>> {
+    match reference {
+        Reference::Tag(_) => None,
+        Reference::Digest(digest) => Some(tracing::field::display(digest)),
     }
 }

@@ -182,7 +182,7 @@ impl<S: Store> Failover<S> {
                     };
                     self.failovers.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
-                        from = member.store.label(),
+                        registry = member.store.label(),
                         to = self.members[next].store.label(),
                         operation,
                         cool_down = ?self.cool_down,
@@ -247,7 +247,7 @@ impl<S: Store> Store for Failover<S> {
             if let Err(error) = item {
                 if error.is_transient() {
                     health.set(Some(Instant::now() + cool_down));
-                    tracing::warn!(from = %label, cool_down = ?cool_down, error = %error, "blob stream failed; cooling down");
+                    tracing::warn!(registry = %label, cool_down = ?cool_down, error = %error, "blob stream failed; cooling down");
                 }
             }
         });
@@ -266,7 +266,7 @@ impl<S: Store> Store for Failover<S> {
             }
             Err(error) if error.is_transient() => {
                 member.health.set(Some(self.cool_down_until()));
-                tracing::warn!(from = member.store.label(), cool_down = ?self.cool_down, error = %error, "blob upload failed; cooling down");
+                tracing::warn!(registry = member.store.label(), cool_down = ?self.cool_down, error = %error, "blob upload failed; cooling down");
             }
             Err(_) => member.health.set(None),
         }

@@ -14,6 +14,7 @@ mod rules;
 mod signing;
 
 use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ pub struct Config {
     pub registries: BTreeMap<String, RegistryConfig>,
     pub syncs: Vec<SyncConfig>,
     pub concurrency: Concurrency,
+    /// `run`: where /metrics, /healthz and /readyz are served (`defaults.listen`); `None`: not served.
+    pub listen: Option<SocketAddr>,
 }
 
 /// How much work runs at once (`defaults.concurrency`).
@@ -70,6 +73,8 @@ pub struct SyncConfig {
     pub to: String,
     /// When `run` starts a pass; `None`: only with `once`.
     pub schedule: Option<Schedule>,
+    /// `run`: a pass running longer than this makes /readyz fail; `None`: no limit.
+    pub max_pass_duration: Option<Duration>,
     /// Compiled content rules; empty means every repository and tag, same names.
     pub content: Vec<ContentRule>,
 }
@@ -192,12 +197,13 @@ impl Checker {
             .syncs
             .into_iter()
             .enumerate()
-            .map(|(index, sync)| self.check_sync(index, sync, &registries, &mut names, base_dir))
+            .map(|(index, sync)| self.check_sync(index, sync, &registries, &mut names, base_dir, &defaults))
             .collect();
         Config {
             registries,
             syncs,
             concurrency: defaults.concurrency,
+            listen: defaults.listen,
         }
     }
 
@@ -208,6 +214,7 @@ impl Checker {
         registries: &BTreeMap<String, RegistryConfig>,
         names: &mut HashSet<String>,
         base_dir: &Path,
+        defaults: &registry::Defaults,
     ) -> SyncConfig {
         let key = format!("syncs[{index}]");
         for (field, registry) in [("from", &raw.from), ("to", &raw.to)] {
@@ -235,6 +242,10 @@ impl Checker {
             raw.interval.as_deref(),
             raw.timezone.as_deref(),
         );
+        let max_pass_duration = match raw.max_pass_duration.as_deref() {
+            Some(text) => self.optional_duration(&format!("{key}.max_pass_duration"), Some(text)),
+            None => defaults.max_pass_duration,
+        };
         let content = raw
             .content
             .into_iter()
@@ -246,6 +257,7 @@ impl Checker {
             from: raw.from,
             to: raw.to,
             schedule,
+            max_pass_duration,
             content,
         }
     }

@@ -50,6 +50,10 @@ pub struct RawDefaults {
     /// How long a failed URL rests before it is tried again.
     pub cool_down: Option<String>,
     pub concurrency: Option<RawConcurrency>,
+    /// `run` only: address of the HTTP listener for /metrics, /healthz and /readyz.
+    pub listen: Option<String>,
+    /// `run` only: a pass running longer than this makes /readyz fail.
+    pub max_pass_duration: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +84,8 @@ pub struct RawSync {
     pub interval: Option<String>,
     /// IANA time zone of `schedule`, e.g. "Europe/Berlin"; default UTC.
     pub timezone: Option<String>,
+    /// Overrides `defaults.max_pass_duration` for this sync.
+    pub max_pass_duration: Option<String>,
     /// Ordered rules; the first whose prefix matches a repository takes it.
     #[serde(default)]
     pub content: Vec<RawContentRule>,

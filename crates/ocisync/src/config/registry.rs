@@ -1,6 +1,7 @@
 //! Checking registries and the `defaults` they inherit: URLs, credentials (from an
 //! environment variable, a file, or a Docker `config.json`), TLS, timeouts, retries.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub(super) struct Defaults {
     pub read_timeout: Duration,
     pub cool_down: Duration,
     pub concurrency: Concurrency,
+    pub listen: Option<SocketAddr>,
+    pub max_pass_duration: Option<Duration>,
 }
 
 impl Checker {
@@ -50,6 +53,8 @@ impl Checker {
             ),
             cool_down: self.duration("defaults.cool_down", raw.cool_down.as_deref(), DEFAULT_COOL_DOWN),
             concurrency,
+            listen: raw.listen.as_deref().and_then(|text| self.listen_address(text)),
+            max_pass_duration: self.optional_duration("defaults.max_pass_duration", raw.max_pass_duration.as_deref()),
         }
     }
 
@@ -84,6 +89,27 @@ impl Checker {
     }
 
     /// A duration such as `500ms`, `30s` or `5m`; problems are recorded and the default used.
+    /// A duration that may be absent; zero is refused, since nothing finishes in no time.
+    pub(super) fn optional_duration(&mut self, key: &str, text: Option<&str>) -> Option<Duration> {
+        let duration = self.duration(key, Some(text?), Duration::ZERO);
+        if duration.is_zero() {
+            self.problem(key.to_owned(), "must be more than 0s".into());
+            return None;
+        }
+        Some(duration)
+    }
+
+    fn listen_address(&mut self, text: &str) -> Option<SocketAddr> {
+        text.parse()
+            .map_err(|_| {
+                self.problem(
+                    "defaults.listen".into(),
+                    format!("invalid address \"{text}\": use IP:PORT, e.g. 0.0.0.0:9090 or 127.0.0.1:9090"),
+                )
+            })
+            .ok()
+    }
+
     fn duration(&mut self, key: &str, text: Option<&str>, default: Duration) -> Duration {
         match text.map(humantime::parse_duration) {
             None => default,

@@ -388,3 +388,38 @@ fn signature_policies_read_their_keys_when_the_config_loads() {
         "the first key is valid:\n{output}"
     );
 }
+
+#[test]
+fn listen_and_max_pass_duration_come_from_defaults_and_syncs_may_override() {
+    let text = MINIMAL
+        .replace(
+            "version: 1\n",
+            "version: 1\ndefaults:\n  listen: \"127.0.0.1:9090\"\n  max_pass_duration: 2h\n",
+        )
+        .replace(
+            "    to: mirror\n",
+            "    to: mirror\n  - name: quick\n    from: upstream\n    to: mirror\n    max_pass_duration: 5m\n",
+        );
+    let config = load(&text).unwrap();
+    assert_eq!(config.listen, Some("127.0.0.1:9090".parse().unwrap()));
+    assert_eq!(config.syncs[0].max_pass_duration, Some(Duration::from_secs(7200)));
+    assert_eq!(config.syncs[1].max_pass_duration, Some(Duration::from_secs(300)));
+    assert_eq!(load(MINIMAL).unwrap().listen, None, "no listener unless asked for");
+}
+
+#[test]
+fn bad_listen_address_and_zero_max_pass_duration_are_reported() {
+    let text = MINIMAL.replace(
+        "version: 1\n",
+        "version: 1\ndefaults:\n  listen: \":9090\"\n  max_pass_duration: 0s\n",
+    );
+    let output = errors(&text);
+    assert!(
+        output.contains("defaults.listen") && output.contains("IP:PORT"),
+        "{output}"
+    );
+    assert!(
+        output.contains("defaults.max_pass_duration") && output.contains("more than 0s"),
+        "{output}"
+    );
+}

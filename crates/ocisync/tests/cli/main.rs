@@ -3,10 +3,12 @@
 mod airgap;
 mod bad_input;
 mod crash;
+mod deploy;
 mod faults;
 mod filters;
 mod mirror;
 mod modes;
+mod observe;
 mod secrets;
 mod signatures;
 mod support;

@@ -1,0 +1,40 @@
+//! An optional observer of a pass, for progress displays: the engine says what it
+//! planned and finished, the caller decides how (or whether) to show it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ocisync_oci::{RepoName, Tag};
+
+/// What a pass has just done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// A sync planned this many repositories.
+    RepositoriesPlanned { total: usize },
+    /// An image is about to be copied (or compared).
+    TagStarted { repo: RepoName, tag: Tag },
+    /// That image is done; `bytes` were transferred for it.
+    TagDone { bytes: u64 },
+    /// One planned repository is done, whatever its outcome.
+    RepositoryDone,
+}
+
+/// A callback for [`ProgressEvent`]s. It runs on the copying tasks, so it must be quick.
+#[derive(Clone)]
+pub struct ProgressObserver(Arc<dyn Fn(ProgressEvent) + Send + Sync>);
+
+impl ProgressObserver {
+    pub fn new(observe: impl Fn(ProgressEvent) + Send + Sync + 'static) -> ProgressObserver {
+        ProgressObserver(Arc::new(observe))
+    }
+
+    pub fn notify(&self, event: ProgressEvent) {
+        (self.0)(event);
+    }
+}
+
+impl fmt::Debug for ProgressObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProgressObserver")
+    }
+}

@@ -1,0 +1,281 @@
+//! The deployment forms under `deploy/` and the `Dockerfile` say what the binary
+//! understands: every manifest is parsed and its ocisync containers checked against
+//! the real command line, served paths, ports and volumes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize as _;
+use serde_yaml::Value;
+
+use crate::support::ocisync;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn manifests(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            manifests(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
+            found.push(path);
+        }
+    }
+}
+
+/// Every document of every YAML file under `deploy/`, with its file.
+fn documents() -> Vec<(PathBuf, Value)> {
+    let mut files = Vec::new();
+    manifests(&workspace_root().join("deploy"), &mut files);
+    files.sort();
+    let mut documents = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let value = Value::deserialize(document).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            if !value.is_null() {
+                documents.push((file.clone(), value));
+            }
+        }
+    }
+    documents
+}
+
+fn str_of<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(value, |value, key| value.get(key))?.as_str()
+}
+
+fn list<'a>(value: &'a Value, key: &str) -> Vec<&'a Value> {
+    value
+        .get(key)
+        .and_then(Value::as_sequence)
+        .map(|items| items.iter().collect())
+        .unwrap_or_default()
+}
+
+/// The pod spec of a workload, wherever its kind keeps it.
+fn pod_spec(document: &Value) -> Option<&Value> {
+    let spec = document.get("spec")?;
+    match document.get("kind")?.as_str()? {
+        "Pod" => Some(spec),
+        "CronJob" => spec.get("jobTemplate")?.get("spec")?.get("template")?.get("spec"),
+        _ => spec.get("template")?.get("spec"),
+    }
+}
+
+/// The config file text each ConfigMap holds, by (ConfigMap name, key).
+fn config_maps(documents: &[(PathBuf, Value)]) -> BTreeMap<(String, String), String> {
+    let mut found = BTreeMap::new();
+    for (_, document) in documents {
+        if str_of(document, &["kind"]) != Some("ConfigMap") {
+            continue;
+        }
+        let name = str_of(document, &["metadata", "name"]).unwrap().to_owned();
+        for (key, text) in document["data"].as_mapping().into_iter().flatten() {
+            found.insert(
+                (name.clone(), key.as_str().unwrap().to_owned()),
+                text.as_str().unwrap().to_owned(),
+            );
+        }
+    }
+    found
+}
+
+/// The args with `$(VAR)` expanded from the container's env, as Kubernetes does; a
+/// value from a field reference (the completion index) stands in as 0.
+fn expanded_args(container: &Value) -> Vec<String> {
+    let env: Vec<(String, String)> = list(container, "env")
+        .into_iter()
+        .map(|variable| {
+            let value = str_of(variable, &["value"]).unwrap_or("0");
+            (str_of(variable, &["name"]).unwrap().to_owned(), value.to_owned())
+        })
+        .collect();
+    list(container, "args")
+        .into_iter()
+        .map(|arg| {
+            let mut arg = arg.as_str().expect("args are strings").to_owned();
+            for (name, value) in &env {
+                arg = arg.replace(&format!("$({name})"), value);
+            }
+            assert!(!arg.contains("$("), "{arg}: a variable the container does not define");
+            arg
+        })
+        .collect()
+}
+
+fn check_ocisync_container(
+    file: &Path,
+    pod: &Value,
+    container: &Value,
+    configs: &BTreeMap<(String, String), String>,
+) -> String {
+    let at = file.display();
+    let args = expanded_args(container);
+    let subcommand = args.first().map(String::as_str);
+    assert!(
+        matches!(subcommand, Some("once" | "run" | "check")),
+        "{at}: args must start with once, run or check: {args:?}"
+    );
+    // The binary itself judges the args: an unknown flag or bad value exits 2.
+    let mut with_help: Vec<&str> = args.iter().map(String::as_str).collect();
+    with_help.push("--help");
+    ocisync(&with_help).expect_code(0);
+
+    // The config file is a key of a ConfigMap mounted where --config points.
+    let config_path = args
+        .iter()
+        .position(|arg| arg == "--config")
+        .and_then(|index| args.get(index + 1))
+        .unwrap_or_else(|| panic!("{at}: no --config"));
+    let (mount_dir, file_name) = config_path.rsplit_once('/').unwrap();
+    let mount = list(container, "volumeMounts")
+        .into_iter()
+        .find(|mount| str_of(mount, &["mountPath"]) == Some(mount_dir))
+        .unwrap_or_else(|| panic!("{at}: nothing mounted at {mount_dir}"));
+    let volume_name = str_of(mount, &["name"]).unwrap();
+    let volume = list(pod, "volumes")
+        .into_iter()
+        .find(|volume| str_of(volume, &["name"]) == Some(volume_name))
+        .unwrap();
+    let config_map =
+        str_of(volume, &["configMap", "name"]).unwrap_or_else(|| panic!("{at}: config not from a ConfigMap"));
+    let config = configs
+        .get(&(config_map.to_owned(), file_name.to_owned()))
+        .unwrap_or_else(|| panic!("{at}: ConfigMap {config_map} has no key {file_name}"));
+    assert!(config.contains("version: 1"), "{at}: {config}");
+
+    let non_root =
+        |value: &Value| value.get("securityContext").and_then(|s| s.get("runAsNonRoot")) == Some(&Value::Bool(true));
+    assert!(non_root(pod) || non_root(container), "{at}: runAsNonRoot is not set");
+    assert!(
+        container
+            .get("resources")
+            .and_then(|r| r.get("limits"))
+            .and_then(|l| l.get("memory"))
+            .is_some(),
+        "{at}: no memory limit"
+    );
+    if subcommand == Some("run") {
+        check_probes(file, container, config);
+    }
+    subcommand.unwrap().to_owned()
+}
+
+/// `run` must listen where its probes and metrics port point.
+fn check_probes(file: &Path, container: &Value, config: &str) {
+    let at = file.display();
+    let config: Value = serde_yaml::from_str(config).unwrap();
+    let listen =
+        str_of(&config, &["defaults", "listen"]).unwrap_or_else(|| panic!("{at}: run without defaults.listen"));
+    let listen_port: u64 = listen.rsplit_once(':').unwrap().1.parse().unwrap();
+    let ports: BTreeMap<String, u64> = list(container, "ports")
+        .into_iter()
+        .map(|port| {
+            let number = port["containerPort"].as_u64().unwrap();
+            (str_of(port, &["name"]).unwrap_or_default().to_owned(), number)
+        })
+        .collect();
+    assert!(
+        ports.values().any(|port| *port == listen_port),
+        "{at}: no containerPort {listen_port}"
+    );
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let get = container
+            .get(probe)
+            .and_then(|p| p.get("httpGet"))
+            .unwrap_or_else(|| panic!("{at}: no {probe}"));
+        assert_eq!(str_of(get, &["path"]), Some(path), "{at}: {probe}");
+        let port = match &get["port"] {
+            Value::Number(number) => number.as_u64().unwrap(),
+            Value::String(name) => ports[name],
+            other => panic!("{at}: {probe} port {other:?}"),
+        };
+        assert_eq!(port, listen_port, "{at}: {probe} port is not the listener's");
+    }
+}
+
+#[test]
+fn every_manifest_under_deploy_matches_what_the_binary_serves_and_accepts() {
+    let documents = documents();
+    let configs = config_maps(&documents);
+    let mut forms = BTreeSet::new();
+    for (file, document) in &documents {
+        let at = file.display();
+        assert!(str_of(document, &["apiVersion"]).is_some(), "{at}: no apiVersion");
+        let kind = str_of(document, &["kind"]).unwrap_or_else(|| panic!("{at}: no kind"));
+        let Some(pod) = pod_spec(document) else {
+            continue;
+        };
+        let volumes: BTreeSet<&str> = list(pod, "volumes")
+            .into_iter()
+            .map(|volume| str_of(volume, &["name"]).unwrap())
+            .collect();
+        for container in list(pod, "containers") {
+            let image = str_of(container, &["image"]).unwrap_or_else(|| panic!("{at}: container without image"));
+            for mount in list(container, "volumeMounts") {
+                let name = str_of(mount, &["name"]).unwrap();
+                assert!(volumes.contains(name), "{at}: volumeMount {name} has no volume");
+            }
+            if image.starts_with("ocisync") {
+                let subcommand = check_ocisync_container(file, pod, container, &configs);
+                forms.insert(format!("{kind} {subcommand}"));
+                if kind == "Job" && str_of(&document["spec"], &["completionMode"]) == Some("Indexed") {
+                    let completions = document["spec"]["completions"].as_u64().unwrap();
+                    let args = expanded_args(container);
+                    let shard = args
+                        .iter()
+                        .position(|arg| arg == "--shard")
+                        .and_then(|index| args.get(index + 1))
+                        .unwrap_or_else(|| panic!("{at}: an Indexed Job without --shard"));
+                    assert_eq!(
+                        shard.split_once('/').unwrap().1,
+                        completions.to_string(),
+                        "{at}: shard count"
+                    );
+                }
+            }
+        }
+        if kind == "CronJob" {
+            assert_eq!(
+                str_of(&document["spec"], &["concurrencyPolicy"]),
+                Some("Forbid"),
+                "{at}"
+            );
+        }
+    }
+    let expected: BTreeSet<String> = ["CronJob once", "Deployment run", "Job once"].map(String::from).into();
+    assert_eq!(forms, expected, "the three deployment forms");
+}
+
+#[test]
+fn dockerfile_is_multi_stage_and_runs_ocisync_as_non_root() {
+    let text = std::fs::read_to_string(workspace_root().join("Dockerfile")).unwrap();
+    let instructions: Vec<(&str, &str)> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once(' '))
+        .collect();
+    let stages = instructions.iter().filter(|(keyword, _)| *keyword == "FROM").count();
+    assert!(stages >= 2, "a build stage and a runtime stage");
+    let last_from = instructions
+        .iter()
+        .rposition(|(keyword, _)| *keyword == "FROM")
+        .unwrap();
+    let user = instructions[last_from..]
+        .iter()
+        .rev()
+        .find(|(keyword, _)| *keyword == "USER")
+        .map(|(_, user)| user.trim())
+        .expect("a USER in the runtime stage");
+    let uid = user.split(':').next().unwrap();
+    assert!(uid != "root" && uid != "0", "runs as {user}");
+    let entrypoint = instructions
+        .iter()
+        .find(|(keyword, _)| *keyword == "ENTRYPOINT")
+        .expect("an ENTRYPOINT");
+    assert!(entrypoint.1.contains("ocisync"), "{}", entrypoint.1);
+}

@@ -1,0 +1,314 @@
+//! What `run` shows while it works: `/metrics` against the report, `/readyz` for a
+//! stuck pass; and `--shard` splitting a real catalog between workers.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use ocisync_testkit::{
+    assert_mirror_complete, corpus, small_corpus, CountingProxy, Fault, Faults, ProxyOptions, RequestKind,
+    RequestMatch, TestRegistry,
+};
+
+use crate::support::{ocisync, read_json, same_names, write_config};
+
+/// `ocisync run` on a loopback port the OS picks, logging JSON to a channel.
+struct Daemon {
+    child: Child,
+    address: String,
+    lines: Receiver<String>,
+}
+
+impl Daemon {
+    fn start(config: &Path, report: &Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ocisync"))
+            .args([
+                "run",
+                "--config",
+                config.to_str().unwrap(),
+                "--report",
+                report.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .env("OCISYNC_LOG", "info")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // The listener logs the address it got: port 0 never collides with another test.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let address = loop {
+            assert!(Instant::now() < deadline, "the daemon never said where it listens");
+            let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) else {
+                continue;
+            };
+            let event: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
+            if let Some(address) = event["address"].as_str() {
+                break address.to_owned();
+            }
+        };
+        Daemon { child, address, lines }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.address, path)
+    }
+
+    fn metric(&self, sample: &str) -> Option<f64> {
+        metric_value(&self.get("/metrics").1, sample)
+    }
+
+    /// Polls `path` until `accept` likes the answer; fails the test after `limit`.
+    fn wait_for(&self, path: &str, limit: Duration, accept: impl Fn(u16, &str) -> bool) -> (u16, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (status, body) = self.get(path);
+            if accept(status, &body) {
+                return (status, body);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} never as expected; last: {status}\n{body}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while self.lines.try_recv().is_ok() {}
+    }
+}
+
+/// One `GET` over plain HTTP/1.1; the server closes after answering.
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connect to the listener");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a complete response");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// The value of one sample, e.g. `ocisync_passes_total{sync="hub",outcome="success"}`.
+fn metric_value(exposition: &str, sample: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn daemon_config(dir: &Path, upstream: &str, mirror: &str, max_pass_duration: &str) -> PathBuf {
+    let path = dir.join("ocisync.yaml");
+    let text = format!(
+        "version: 1\ndefaults:\n  max_pass_duration: {max_pass_duration}\n  retry: {{max_attempts: 5, initial_delay: 10ms, max_delay: 50ms}}\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - name: hub\n    from: upstream\n    to: mirror\n    interval: 1h\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn as_f64(value: &serde_json::Value) -> f64 {
+    value.as_f64().unwrap_or_else(|| panic!("not a number: {value}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_during_and_after_a_pass_match_the_report() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    // Slow enough that a scrape lands inside the pass; the first manifest reads fail
+    // once, so there are retries to count.
+    let source = CountingProxy::start_with(
+        &upstream.url(),
+        ProxyOptions {
+            faults: Faults::none()
+                .first(3, RequestMatch::kind(RequestKind::Manifest), Fault::Status(503))
+                .every(RequestMatch::any(), Fault::Latency(Duration::from_millis(60))),
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = daemon_config(dir.path(), &source.url(), &mirror.url(), "10m");
+    let report_path = dir.path().join("report.json");
+    let daemon = Daemon::start(&config, &report_path);
+
+    // During the pass: marked as running, nothing counted yet.
+    let (_, during) = daemon.wait_for("/metrics", Duration::from_secs(30), |_, body| {
+        metric_value(body, "ocisync_pass_running{sync=\"hub\"}") == Some(1.0)
+    });
+    assert!(!report_path.exists(), "the pass was still under way");
+    assert_eq!(
+        metric_value(&during, "ocisync_passes_total{sync=\"hub\",outcome=\"success\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric_value(&during, "ocisync_images_total{sync=\"hub\",outcome=\"copied\"}"),
+        Some(0.0)
+    );
+    assert_eq!(daemon.get("/readyz").0, 200, "10 minutes is far off");
+
+    // After it: every counter as the report says.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !report_path.exists() {
+        assert!(Instant::now() < deadline, "no report after 120 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let report = read_json(&report_path);
+    let totals = &report["totals"];
+    assert!(as_f64(&totals["tags_copied"]) > 0.0, "{totals}");
+    let (_, after) = daemon.get("/metrics");
+    let value = |sample: &str| metric_value(&after, sample).unwrap_or_else(|| panic!("no {sample} in\n{after}"));
+    assert_eq!(value("ocisync_pass_running{sync=\"hub\"}"), 0.0);
+    assert_eq!(value("ocisync_passes_total{sync=\"hub\",outcome=\"success\"}"), 1.0);
+    assert_eq!(value("ocisync_passes_total{sync=\"hub\",outcome=\"failure\"}"), 0.0);
+    assert_eq!(
+        value("ocisync_images_total{sync=\"hub\",outcome=\"copied\"}"),
+        as_f64(&totals["tags_copied"])
+    );
+    assert_eq!(
+        value("ocisync_images_total{sync=\"hub\",outcome=\"skipped\"}"),
+        as_f64(&totals["tags_up_to_date"]) + as_f64(&totals["tags_filtered"]) + as_f64(&totals["tags_skipped_other"])
+    );
+    assert_eq!(
+        value("ocisync_images_total{sync=\"hub\",outcome=\"failed\"}"),
+        as_f64(&totals["tags_failed"])
+    );
+    assert_eq!(
+        value("ocisync_bytes_copied_total{sync=\"hub\"}"),
+        as_f64(&totals["bytes"])
+    );
+    assert_eq!(value("ocisync_pass_duration_seconds_count{sync=\"hub\"}"), 1.0);
+    assert!(value("ocisync_last_success_timestamp_seconds{sync=\"hub\"}") > 1.6e9);
+    let endpoints = report["syncs"][0]["endpoints"].as_array().unwrap();
+    let source_use = endpoints.iter().find(|e| e["role"] == "source").unwrap();
+    let retries = as_f64(&source_use["retries"]);
+    assert!(retries >= 3.0, "the injected 503s were retried: {source_use}");
+    let url = source_use["url"].as_str().unwrap();
+    assert_eq!(
+        value(&format!(
+            "ocisync_registry_retries_total{{registry=\"upstream\",url=\"{url}\"}}"
+        )),
+        retries
+    );
+    assert_eq!(
+        value(&format!(
+            "ocisync_registry_failovers_total{{registry=\"upstream\",url=\"{url}\"}}"
+        )),
+        as_f64(&source_use["failovers"])
+    );
+    // Labels name syncs and registries, never repositories.
+    for repo in corpus::repos(&images) {
+        assert!(!after.contains(&repo), "{repo} in metrics");
+    }
+    assert_eq!(daemon.get("/healthz").0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_fails_while_a_pass_runs_past_its_limit_and_recovers_after() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let slow_source = CountingProxy::start_with(
+        &upstream.url(),
+        ProxyOptions {
+            faults: Faults::none().every(RequestMatch::any(), Fault::Latency(Duration::from_millis(200))),
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = daemon_config(dir.path(), &slow_source.url(), &mirror.url(), "1s");
+    let report_path = dir.path().join("report.json");
+    let daemon = Daemon::start(&config, &report_path);
+
+    let (_, reason) = daemon.wait_for("/readyz", Duration::from_secs(30), |status, _| status == 503);
+    assert!(
+        reason.contains("sync hub") && reason.contains("max_pass_duration"),
+        "{reason}"
+    );
+    assert!(!report_path.exists(), "unready while the pass is still under way");
+    assert_eq!(daemon.get("/healthz").0, 200, "a slow pass is not a dead process");
+    assert_eq!(daemon.metric("ocisync_pass_running{sync=\"hub\"}"), Some(1.0));
+
+    daemon.wait_for("/readyz", Duration::from_secs(120), |status, _| status == 200);
+    assert_eq!(
+        daemon.metric("ocisync_passes_total{sync=\"hub\",outcome=\"success\"}"),
+        Some(1.0),
+        "ready again because the pass ended"
+    );
+    let repos = corpus::repos(&images);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+}
+
+/// The repositories a report names.
+fn reported_repos(report: &serde_json::Value) -> BTreeSet<String> {
+    report["syncs"][0]["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|repo| repo["source"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_split_a_real_catalog_without_overlap_or_gaps() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &upstream.url(), &mirror.url());
+    let all: BTreeSet<String> = corpus::repos(&images).into_iter().collect();
+    assert!(all.len() >= 3, "a catalog worth splitting: {all:?}");
+
+    let mut taken = BTreeSet::new();
+    for index in 0..2 {
+        let report = dir.path().join(format!("shard-{index}.json"));
+        ocisync(&[
+            "once",
+            "--config",
+            config.to_str().unwrap(),
+            "--shard",
+            &format!("{index}/2"),
+            "--report",
+            report.to_str().unwrap(),
+        ])
+        .expect_code(0);
+        let shard = reported_repos(&read_json(&report));
+        assert!(shard.len() < all.len(), "shard {index}/2 took everything: {shard:?}");
+        assert!(taken.is_disjoint(&shard), "shards overlap: {taken:?} and {shard:?}");
+        taken.extend(shard);
+    }
+    assert_eq!(taken, all, "together the shards cover the catalog");
+    let repos = corpus::repos(&images);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+
+    let run = ocisync(&["check", "--config", config.to_str().unwrap(), "--shard", "2/2"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("not below the count"), "{}", run.stderr);
+}
