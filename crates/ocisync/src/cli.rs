@@ -26,19 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every sync (or one) once, then exit: 0 all copied or up to date, 1 something failed, 2 config or fatal error.
-    Once {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// Also write the pass report as JSON to this file.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Run only the sync with this name.
-        #[arg(long)]
-        sync: Option<String>,
-        /// Take only the repositories in shard INDEX of COUNT (0-based), e.g. 0/4.
-        #[arg(long, value_name = "INDEX/COUNT")]
-        shard: Option<Shard>,
-    },
+    Once(PassArgs),
     /// Run as a daemon: each sync on its schedule or interval, until SIGTERM or SIGINT.
     Run {
         #[command(flatten)]
@@ -55,19 +43,7 @@ pub enum Command {
     },
     /// Dry run: print per sync and repository which tags would be copied, which are
     /// up to date and which are filtered out. Writes nothing to any destination.
-    Check {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// Also write the plan as a JSON report to this file.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Check only the sync with this name.
-        #[arg(long)]
-        sync: Option<String>,
-        /// Check only the repositories in shard INDEX of COUNT (0-based), e.g. 0/4.
-        #[arg(long, value_name = "INDEX/COUNT")]
-        shard: Option<Shard>,
-    },
+    Check(PassArgs),
     /// Copy one image (host/repo:tag or host/repo@digest) or one whole repository (host/repo).
     Copy(Box<CopyArgs>),
     /// Print the effective configuration: defaults filled in, secrets redacted.
@@ -82,6 +58,22 @@ pub enum LogFormat {
     Auto,
     Text,
     Json,
+}
+
+/// What `once` and `check` take.
+#[derive(Debug, Args)]
+pub struct PassArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Also write the report (for `check`, the plan) as JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Only the sync with this name.
+    #[arg(long)]
+    pub sync: Option<String>,
+    /// Only the repositories in shard INDEX of COUNT (0-based), e.g. 0/4.
+    #[arg(long, value_name = "INDEX/COUNT")]
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, Args)]

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use ocisync_engine::Report;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PassArgs};
 use crate::config::{Config, ConfigError};
 use crate::once::OnceArgs;
 
@@ -58,36 +58,8 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Once {
-            config,
-            report,
-            sync,
-            shard,
-        } => {
-            let config = Config::load(&config.config)?;
-            let args = OnceArgs {
-                report_path: report.as_deref(),
-                only_sync: sync.as_deref(),
-                dry_run: false,
-                shard,
-            };
-            Ok(exit_code(&once::run_once(&config, args).await?))
-        }
-        Command::Check {
-            config,
-            report,
-            sync,
-            shard,
-        } => {
-            let config = Config::load(&config.config)?;
-            let args = OnceArgs {
-                report_path: report.as_deref(),
-                only_sync: sync.as_deref(),
-                dry_run: true,
-                shard,
-            };
-            Ok(exit_code(&once::run_once(&config, args).await?))
-        }
+        Command::Once(args) => run_pass(args, false).await,
+        Command::Check(args) => run_pass(args, true).await,
         Command::Run {
             config,
             grace_period,
@@ -108,6 +80,18 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `once`, or `check` when `dry_run`.
+async fn run_pass(args: PassArgs, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config.config)?;
+    let once_args = OnceArgs {
+        report_path: args.report.as_deref(),
+        only_sync: args.sync.as_deref(),
+        dry_run,
+        shard: args.shard,
+    };
+    Ok(exit_code(&once::run_once(&config, once_args).await?))
 }
 
 fn exit_code(report: &Report) -> ExitCode {

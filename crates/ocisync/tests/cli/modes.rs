@@ -1,15 +1,13 @@
 //! The run modes: `check` (dry run), `run` (daemon), `copy` and `config`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ocisync_testkit::{
     assert_mirror_complete, corpus, image, layer, manifest, push_image, small_corpus, CountingProxy, Format,
     TestRegistry,
 };
 
-use crate::support::{ocisync, read_json, write_config};
+use crate::support::{ocisync, read_json, write_config, Daemon};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_plans_without_writing_anything() {
@@ -96,65 +94,17 @@ async fn run_repeats_passes_on_its_interval_and_stops_cleanly_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_ocisync"))
-        .args(["run", "--config", config.to_str().unwrap(), "--grace-period", "10s"])
-        .env("OCISYNC_LOG", "info")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(daemon.stderr.take().unwrap());
-    let (lines_sender, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if lines_sender.send(line).is_err() {
-                break;
-            }
-        }
+    let mut daemon = Daemon::spawn(&["--config", config.to_str().unwrap(), "--grace-period", "10s"]);
+    daemon.wait_for_log("two passes", Duration::from_secs(60), |log| {
+        log.iter().filter(|line| line.contains("pass finished")).count() >= 2
     });
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while log
-        .iter()
-        .filter(|line: &&String| line.contains("pass finished"))
-        .count()
-        < 2
-    {
-        assert!(
-            Instant::now() < deadline,
-            "fewer than two passes in 60 s:\n{}",
-            log.join("\n")
-        );
-        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
-            log.push(line);
-        }
-    }
     let repos = corpus::repos(&images);
     let pairs: Vec<(&str, &str)> = repos.iter().map(|r| (r.as_str(), r.as_str())).collect();
     assert_mirror_complete(&upstream.url(), &mirror.url(), &pairs).await;
 
-    let status = Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = daemon.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "daemon did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
-        log.push(line);
-    }
-    assert_eq!(exit.code(), Some(0), "log:\n{}", log.join("\n"));
-    let log = log.join("\n");
+    let code = daemon.terminate(Duration::from_secs(20));
+    let log = daemon.log.join("\n");
+    assert_eq!(code, Some(0), "log:\n{log}");
     assert!(log.contains("SIGTERM received"), "{log}");
     assert!(log.contains("stopped cleanly"), "{log}");
 }

@@ -2,11 +2,9 @@
 //! stuck pass; and `--shard` splitting a real catalog between workers.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use ocisync_testkit::{
@@ -14,58 +12,41 @@ use ocisync_testkit::{
     RequestMatch, TestRegistry,
 };
 
-use crate::support::{ocisync, read_json, same_names, write_config};
+use crate::support::{ocisync, read_json, same_names, write_config, Daemon};
 
-/// `ocisync run` on a loopback port the OS picks, logging JSON to a channel.
-struct Daemon {
-    child: Child,
+/// `ocisync run` on a loopback port the OS picks, logging JSON.
+struct Observed {
+    /// Kept for its drop, which stops the process.
+    _daemon: Daemon,
     address: String,
-    lines: Receiver<String>,
 }
 
-impl Daemon {
-    fn start(config: &Path, report: &Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ocisync"))
-            .args([
-                "run",
-                "--config",
-                config.to_str().unwrap(),
-                "--report",
-                report.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
-            .env("OCISYNC_LOG", "info")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (sender, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+impl Observed {
+    fn start(config: &Path, report: &Path) -> Observed {
+        let mut daemon = Daemon::spawn(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ]);
         // The listener logs the address it got: port 0 never collides with another test.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let address = loop {
-            assert!(Instant::now() < deadline, "the daemon never said where it listens");
-            let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) else {
-                continue;
-            };
+        let address_of = |line: &String| -> Option<String> {
             let event: serde_json::Value =
-                serde_json::from_str(&line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
-            if let Some(address) = event["address"].as_str() {
-                break address.to_owned();
-            }
+                serde_json::from_str(line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
+            event["address"].as_str().map(str::to_owned)
         };
-        Daemon { child, address, lines }
+        daemon.wait_for_log("the listening address", Duration::from_secs(20), |log| {
+            log.iter().any(|line| address_of(line).is_some())
+        });
+        let address = daemon.log.iter().find_map(address_of).unwrap();
+        Observed {
+            _daemon: daemon,
+            address,
+        }
     }
 
     fn get(&self, path: &str) -> (u16, String) {
@@ -90,14 +71,6 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        while self.lines.try_recv().is_ok() {}
     }
 }
 
@@ -156,7 +129,7 @@ async fn metrics_during_and_after_a_pass_match_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let config = daemon_config(dir.path(), &source.url(), &mirror.url(), "10m");
     let report_path = dir.path().join("report.json");
-    let daemon = Daemon::start(&config, &report_path);
+    let daemon = Observed::start(&config, &report_path);
 
     // During the pass: marked as running, nothing counted yet.
     let (_, during) = daemon.wait_for("/metrics", Duration::from_secs(30), |_, body| {
@@ -244,7 +217,7 @@ async fn readyz_fails_while_a_pass_runs_past_its_limit_and_recovers_after() {
     let dir = tempfile::tempdir().unwrap();
     let config = daemon_config(dir.path(), &slow_source.url(), &mirror.url(), "1s");
     let report_path = dir.path().join("report.json");
-    let daemon = Daemon::start(&config, &report_path);
+    let daemon = Observed::start(&config, &report_path);
 
     let (_, reason) = daemon.wait_for("/readyz", Duration::from_secs(30), |status, _| status == 503);
     assert!(

@@ -119,3 +119,83 @@ pub fn write_config_with(dir: &Path, upstream_urls: &[String], mirror: &str, def
 pub fn same_names(repos: &[String]) -> Vec<(&str, &str)> {
     repos.iter().map(|repo| (repo.as_str(), repo.as_str())).collect()
 }
+
+/// `ocisync run ARGS` in the background, its stderr read line by line. Killed on drop.
+pub struct Daemon {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every line read so far.
+    pub log: Vec<String>,
+}
+
+impl Daemon {
+    pub fn spawn(args: &[&str]) -> Daemon {
+        use std::io::BufRead as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ocisync"))
+            .arg("run")
+            .args(args)
+            .env("OCISYNC_LOG", "info")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start ocisync run");
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Daemon {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Reads log lines until `done` holds for the log so far; fails the test after `limit`.
+    pub fn wait_for_log(&mut self, what: &str, limit: std::time::Duration, done: impl Fn(&[String]) -> bool) {
+        let deadline = std::time::Instant::now() + limit;
+        while !done(&self.log) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: not seen within {limit:?}:\n{}",
+                self.log.join("\n")
+            );
+            if let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_millis(200)) {
+                self.log.push(line);
+            }
+        }
+    }
+
+    /// SIGTERM, then waits (at most `limit`) for the exit; returns the exit code.
+    pub fn terminate(&mut self, limit: std::time::Duration) -> Option<i32> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        let started = std::time::Instant::now();
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(started.elapsed() < limit, "ocisync run did not stop after SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_millis(300)) {
+            self.log.push(line);
+        }
+        exit.code()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
