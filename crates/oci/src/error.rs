@@ -60,6 +60,10 @@ pub enum StoreError {
     SizeMismatch { what: String, expected: u64, actual: u64 },
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
+    /// The TLS handshake failed (an unknown CA, a wrong name, an expired certificate):
+    /// a setting to fix, not a fault to retry.
+    #[error("{what}: TLS: {reason}")]
+    Tls { what: String, reason: String },
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -103,7 +107,8 @@ impl StoreError {
             | StoreError::Rejected { .. }
             | StoreError::DigestMismatch { .. }
             | StoreError::SizeMismatch { .. }
-            | StoreError::Invalid { .. } => false,
+            | StoreError::Invalid { .. }
+            | StoreError::Tls { .. } => false,
         }
     }
 

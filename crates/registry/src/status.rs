@@ -37,10 +37,26 @@ pub fn error_from_status(what: String, status: StatusCode, retry_after: Option<D
 
 /// A transport failure (connect, timeout, body cut short).
 pub fn transport_error(what: String, error: reqwest::Error) -> StoreError {
+    // Drop the URL reqwest attaches (`what` already names the request) and spell out
+    // the causes: "error sending request" alone does not tell a refused connection
+    // from an untrusted certificate.
+    let error = error.without_url();
+    let mut causes = vec![error.to_string()];
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !causes.iter().any(|known| known.contains(&text)) {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    let reason = causes.join(": ");
+    if reason.to_ascii_lowercase().contains("certificate") {
+        return StoreError::Tls { what, reason };
+    }
     StoreError::Transport {
         what,
-        // Drop the URL reqwest attaches: `what` already names the request.
-        source: Box::new(error.without_url()),
+        source: reason.into(),
     }
 }
 

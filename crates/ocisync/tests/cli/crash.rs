@@ -25,7 +25,16 @@ async fn killed_passes_leave_nothing_dangling_and_the_next_pass_converges() {
     let repos = corpus::repos(&images);
 
     let mut pushed_before = 0;
-    for kill_after_ms in [400u64, 900, 1500, 2200] {
+    // Ten kills at seeded pseudo-random moments (a fixed seed keeps failures reproducible).
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut kill_after = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        150 + (state >> 33) % 500
+    };
+    for _ in 0..10 {
+        let kill_after_ms = kill_after();
         let mut pass = Command::new(env!("CARGO_BIN_EXE_ocisync"))
             .args(["once", "--config", config.to_str().unwrap()])
             .env("OCISYNC_LOG", "warn")

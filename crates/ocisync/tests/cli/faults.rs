@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use ocisync_testkit::{
-    assert_closure, assert_mirror_complete, corpus, small_corpus, CountingProxy, Fault, Faults, ProxyOptions,
-    RequestKind, RequestMatch, RetryAfter, TestRegistry,
+    assert_closure, assert_mirror_complete, corpus, image, layer, push_image, small_corpus, CountingProxy, Fault,
+    Faults, Format, ProxyOptions, RequestKind, RequestMatch, RetryAfter, TestRegistry,
 };
 
 use crate::support::{ocisync, read_json, same_names, write_config_with};
@@ -22,23 +22,42 @@ fn run_once(config: &std::path::Path, report: &std::path::Path) -> crate::suppor
     ])
 }
 
+/// 24 repositories × 2 tags of small images sharing a base layer; returns their names.
+async fn seed_wide_corpus(url: &str) -> Vec<String> {
+    let base = layer(Format::Oci, 1000, 4096);
+    let mut repos = Vec::new();
+    for index in 0..24u64 {
+        let repo = format!("wide/r{index:02}");
+        for (tag, seed) in [("1.0", 2 * index), ("2.0", 2 * index + 1)] {
+            let image = image(
+                Format::Oci,
+                ("linux", "amd64"),
+                vec![base.clone(), layer(Format::Oci, 2000 + seed, 2048)],
+                &format!("{repo}:{tag}"),
+            );
+            push_image(url, &repo, tag, &image).await;
+        }
+        repos.push(repo);
+    }
+    repos
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_complete_mirror_through_random_faults_on_both_sides() {
     let upstream = TestRegistry::start();
     let mirror = TestRegistry::start();
-    let images = small_corpus();
-    corpus::seed(&upstream.url(), &images).await;
-    // 10% of requests fail: 500, 502, 503, 429, connection resets and cut bodies.
+    let repos = seed_wide_corpus(&upstream.url()).await;
+    // 12% of requests fail on each side: 500, 502, 503, 429, connection resets and cut bodies.
     let source = CountingProxy::start_with(
         &upstream.url(),
         ProxyOptions {
-            faults: Faults::random(7, 0.10),
+            faults: Faults::random(7, 0.12),
         },
     );
     let destination = CountingProxy::start_with(
         &mirror.url(),
         ProxyOptions {
-            faults: Faults::random(11, 0.05),
+            faults: Faults::random(11, 0.12),
         },
     );
     let dir = tempfile::tempdir().unwrap();
@@ -47,9 +66,12 @@ async fn a_complete_mirror_through_random_faults_on_both_sides() {
     let run = run_once(&config, &report_path);
     run.expect_code(0);
 
+    let requests = source.requests().len() + destination.requests().len();
     let injected = source.injected() + destination.injected();
-    assert!(injected >= 5, "too few faults to prove anything: {injected}");
-    let repos = corpus::repos(&images);
+    assert!(
+        injected * 100 >= requests * 8,
+        "at least ~10% of {requests} requests faulted, got {injected}"
+    );
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
     let report = read_json(&report_path);
     let retries: u64 = report["syncs"][0]["endpoints"]
@@ -59,7 +81,42 @@ async fn a_complete_mirror_through_random_faults_on_both_sides() {
         .map(|endpoint| endpoint["retries"].as_u64().unwrap())
         .sum();
     assert!(retries > 0, "retries are reported: {}", report["syncs"][0]["endpoints"]);
-    assert_eq!(report["totals"]["tags_copied"].as_u64().unwrap() as usize, images.len());
+    assert_eq!(report["totals"]["tags_copied"], 48);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_url_that_dies_mid_pass_hands_over_and_the_pass_completes() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let repos = seed_wide_corpus(&upstream.url()).await;
+    let slow = || ProxyOptions {
+        faults: Faults::none().every(RequestMatch::any(), Fault::Latency(Duration::from_millis(30))),
+    };
+    let first = CountingProxy::start_with(&upstream.url(), slow());
+    let second = CountingProxy::start_with(&upstream.url(), slow());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        dir.path(),
+        &[first.url(), second.url()],
+        &mirror.url(),
+        &format!("{QUICK_RETRIES}\n  cool_down: 60s"),
+    );
+    let report_path = dir.path().join("report.json");
+    let pass = {
+        let (config, report_path) = (config.clone(), report_path.clone());
+        std::thread::spawn(move || run_once(&config, &report_path))
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    let served_before_death = first.requests().len();
+    first.set_down(true);
+    pass.join().unwrap().expect_code(0);
+    assert!(served_before_death > 0, "the first url served until it died");
+    assert!(second.requests().len() > 0, "the second url took over");
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+    let report = read_json(&report_path);
+    let endpoints = report["syncs"][0]["endpoints"].as_array().unwrap().clone();
+    let first_use = endpoints.iter().find(|e| e["url"] == first.url()).unwrap();
+    assert!(first_use["failovers"].as_u64().unwrap() >= 1, "{endpoints:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

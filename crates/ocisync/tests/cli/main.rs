@@ -12,3 +12,4 @@ mod observe;
 mod secrets;
 mod signatures;
 mod support;
+mod tls;

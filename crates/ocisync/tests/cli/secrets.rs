@@ -1,7 +1,7 @@
 //! Credentials never show: not in logs at any level, not in reports, not in errors.
 
 use base64::Engine as _;
-use ocisync_testkit::{corpus, small_corpus, RegistryOptions, TestRegistry};
+use ocisync_testkit::{corpus, small_corpus, CountingProxy, RegistryOptions, TestRegistry};
 
 use crate::support::read_json;
 
@@ -12,7 +12,10 @@ async fn trace_logs_reports_and_errors_never_contain_the_password() {
     let mirror = TestRegistry::start_with(RegistryOptions {
         htpasswd: Some(("sync".to_owned(), password.to_owned())),
     });
-    corpus::seed(&upstream.url(), &small_corpus()).await;
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    // Requests to the mirror are counted, to show a wrong password causes no retry storm.
+    let mirror_proxy = CountingProxy::start(&mirror.url());
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ocisync.yaml");
     let write = |password_env: &str| {
@@ -21,7 +24,7 @@ async fn trace_logs_reports_and_errors_never_contain_the_password() {
             format!(
                 "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\n    username: sync\n    password_env: {password_env}\nsyncs:\n  - from: upstream\n    to: mirror\n",
                 upstream.url(),
-                mirror.url()
+                mirror_proxy.url()
             ),
         )
         .unwrap();
@@ -62,11 +65,20 @@ async fn trace_logs_reports_and_errors_never_contain_the_password() {
     }
     assert_eq!(read_json(&report)["totals"]["tags_failed"], 0);
 
-    // Wrong password: the errors say unauthorized, never what was sent.
+    // Wrong password: the errors say unauthorized, never what was sent, and a 401 is
+    // not retried: at most one challenge and one refused answer per image.
     let wrong = "Wrong-pw-also-secret-91c2";
+    mirror_proxy.reset();
     let (code, output) = run(wrong);
     assert_eq!(code, Some(1), "{output}");
     assert!(output.contains("unauthorized"), "{output}");
+    let refused = mirror_proxy.requests().iter().filter(|r| r.status == 401).count();
+    assert!(
+        refused <= 2 * images.len(),
+        "{refused} refused requests for {} images",
+        images.len()
+    );
+    assert!(!output.contains("retrying"), "a 401 is not retried:\n{output}");
     let wrong_basic = base64::engine::general_purpose::STANDARD.encode(format!("sync:{wrong}"));
     assert!(!output.contains(wrong) && !output.contains(&wrong_basic));
     let report_text = std::fs::read_to_string(&report).unwrap();
