@@ -111,7 +111,7 @@ async fn a_first_url_that_dies_mid_pass_hands_over_and_the_pass_completes() {
     first.set_down(true);
     pass.join().unwrap().expect_code(0);
     assert!(served_before_death > 0, "the first url served until it died");
-    assert!(second.requests().len() > 0, "the second url took over");
+    assert!(!second.requests().is_empty(), "the second url took over");
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
     let report = read_json(&report_path);
     let endpoints = report["syncs"][0]["endpoints"].as_array().unwrap().clone();
