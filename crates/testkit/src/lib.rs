@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 pub mod client;
 pub mod corpus;
 pub mod image;
