@@ -54,6 +54,7 @@ impl Contender {
                     policy.display().to_string(),
                     "sync".to_owned(),
                     "--all".to_owned(),
+                    "--preserve-digests".to_owned(),
                     "--src".to_owned(),
                     "yaml".to_owned(),
                     "--dest".to_owned(),

@@ -175,6 +175,11 @@ fn run_contender(
                 format!("\nFAILED ({:?}):\n{}", timed.exit_code, timed.stderr_tail)
             }
         );
+        eprintln!(
+            "  source: {}\n  destination: {}",
+            breakdown(&source_proxy.requests()),
+            breakdown(&destination_proxy.requests())
+        );
         passes.push(measured);
     }
     result.cold.push(passes[0]);
@@ -242,4 +247,27 @@ fn verify(runtime: &Runtime, source: &str, destination: &str, repo_names: &[Stri
         }
         Err(error) => Err(error.to_string()),
     }
+}
+
+/// Requests counted by method and kind (`HEAD manifest 157, PUT upload 427, ...`), to
+/// see where a tool spends its requests.
+fn breakdown(requests: &[crate::RecordedRequest]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for request in requests {
+        let kind =
+            crate::RequestKind::of_path(&request.path).map_or("other".to_owned(), |k| format!("{k:?}").to_lowercase());
+        let mount = if request.path.contains("mount=") {
+            " (mount)"
+        } else {
+            ""
+        };
+        *counts
+            .entry(format!("{} {kind}{mount}", request.method))
+            .or_insert(0usize) += 1;
+    }
+    counts
+        .iter()
+        .map(|(key, count)| format!("{key} {count}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -3,6 +3,7 @@
 //!
 //! Usage:
 //!   ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] [--repositories N]
+//!                 [--large-layer-mib N]
 //!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]
 //!
 //! Prints progress to stderr and markdown tables to stdout.
@@ -15,7 +16,7 @@ use ocisync_testkit::bench::process::GNU_TIME;
 use ocisync_testkit::bench::{scale, standard, table};
 
 const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
-                     [--repositories N] | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]";
+                     [--repositories N] [--large-layer-mib N] | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]";
 
 struct Args {
     ocisync: PathBuf,
@@ -23,6 +24,7 @@ struct Args {
     runs: usize,
     concurrency: Option<(usize, usize)>,
     repositories: usize,
+    large_layer_mib: usize,
     scale: bool,
     scale_tags: usize,
     scale_checkpoints: Vec<usize>,
@@ -37,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         runs: 3,
         concurrency: None,
         repositories: CorpusShape::standard().repositories,
+        large_layer_mib: CorpusShape::standard().large_layer_size >> 20,
         scale: false,
         scale_tags: 10,
         scale_checkpoints: vec![1000, 5000],
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
             "--runs" => args.runs = number(raw.next(), "--runs")?,
             "--skopeo" => args.skopeo = PathBuf::from(raw.next().ok_or("--skopeo needs a path")?),
             "--repositories" => args.repositories = number(raw.next(), "--repositories")?,
+            "--large-layer-mib" => args.large_layer_mib = number(raw.next(), "--large-layer-mib")?,
             "--concurrency" => match numbers(raw.next(), "--concurrency")?.as_slice() {
                 [repositories, blobs] => args.concurrency = Some((*repositories, *blobs)),
                 _ => return Err("--concurrency takes REPOSITORIES,BLOBS".into()),
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
         runs: args.runs,
         shape: CorpusShape {
             repositories: args.repositories,
+            large_layer_size: args.large_layer_mib << 20,
             ..CorpusShape::standard()
         },
     };
