@@ -1,8 +1,8 @@
 # ocisync: every target installs what it needs on a fresh Debian machine.
 CARGO ?= cargo
-APT_PACKAGES := docker-registry skopeo
+APT_PACKAGES := docker-registry skopeo time
 
-.PHONY: all build demo test lint fmt deps clean
+.PHONY: all build demo bench bench-scale test lint fmt deps clean
 
 all: build
 
@@ -10,7 +10,7 @@ all: build
 # skopeo reads and writes the OCI layouts of the interoperability tests (and is the
 # benchmark's baseline).
 deps:
-	@if ! command -v docker-registry >/dev/null 2>&1 || ! command -v skopeo >/dev/null 2>&1; then \
+	@if ! command -v docker-registry >/dev/null 2>&1 || ! command -v skopeo >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then \
 		echo "installing $(APT_PACKAGES)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
@@ -22,6 +22,16 @@ build:
 demo: deps
 	$(CARGO) build --release --bin ocisync --bin ocisync-demo
 	./target/release/ocisync-demo ./target/release/ocisync
+
+# The benchmark of issue 7 (docs/benchmarks.md); not part of `make test`. BENCH_ARGS
+# passes flags through, e.g. BENCH_ARGS="--runs 1 --concurrency 8,6".
+bench: deps
+	$(CARGO) build --release --bin ocisync --bin ocisync-bench
+	./target/release/ocisync-bench ./target/release/ocisync $(BENCH_ARGS)
+
+bench-scale: deps
+	$(CARGO) build --release --bin ocisync --bin ocisync-bench
+	./target/release/ocisync-bench ./target/release/ocisync --scale $(BENCH_ARGS)
 
 test: deps
 	$(CARGO) test --workspace --all-targets

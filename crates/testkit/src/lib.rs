@@ -39,6 +39,8 @@
 //!   `inspect`; build one with basic auth for a protected registry.
 //! - [`corpus`]: [`standard_corpus`] / [`small_corpus`], a fixed set of repositories and
 //!   tags covering the interesting cases, and [`seed()`](corpus::seed) to push it.
+//! - [`bench`]: the benchmark of issue 7 behind `make bench` / `make bench-scale`
+//!   (the `ocisync-bench` binary): corpus, contenders, the plain limit, tables.
 //!
 //! Registries and proxies work from sync and async tests alike (they use their own
 //! processes / threads); the seeding and inspection functions are async (tokio).
@@ -54,6 +56,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 pub mod client;
 pub mod corpus;
 pub mod image;

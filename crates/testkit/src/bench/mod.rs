@@ -1,0 +1,23 @@
+//! The benchmark of issue 7 (`make bench`, `make bench-scale`), driven by the
+//! `ocisync-bench` binary: skopeo sync against ocisync on a generated corpus, with the
+//! plain parallel-client limit, and ocisync's no-op pass on a catalog of thousands of
+//! repositories.
+//!
+//! - [`corpus`]: the generated corpus and its counts.
+//! - [`contender`]: how skopeo and ocisync are started on a source and destination.
+//! - [`process`]: a child process timed under GNU time (wall, peak RSS, deadline).
+//! - [`limit`]: the plain parallel client that streams every distinct blob once.
+//! - [`standard`]: the rounds of cold and no-op passes, with request counts and checks.
+//! - [`scale`]: seeding thousands of tiny repositories quickly.
+//! - [`table`]: medians, ratios against the targets, markdown tables.
+
+pub mod contender;
+pub mod corpus;
+pub mod limit;
+pub mod process;
+pub mod scale;
+pub mod standard;
+pub mod table;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! The scale corpus: thousands of repositories of tiny images, seeded fast.
+//!
+//! Ten distinct tiny images (a small config each, one shared 512-byte layer) are pushed
+//! to the first repository; every other repository gets its blobs by cross-repository
+//! mount (one `POST` per blob, no bytes) and its manifests by `PUT`. The same images
+//! under the same tags go to both registries, so a sync between them is a no-op pass.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+
+use crate::client::{describe, trim_base, RegistryClient};
+use crate::image::{image, layer, Format, Image};
+
+/// Repositories seeded at once.
+const SEED_TASKS: usize = 16;
+
+/// Name of scale repository number `index`.
+pub fn scale_repo(index: usize) -> String {
+    format!("scale/r{index:05}")
+}
+
+/// Tag number `index`.
+pub fn scale_tag(index: usize) -> String {
+    format!("t{index:02}")
+}
+
+/// `tags` distinct tiny images, one per tag, sharing one layer.
+pub fn tiny_images(tags: usize) -> Vec<Image> {
+    let shared = layer(Format::Oci, 0x5CA1E, 512);
+    (0..tags)
+        .map(|tag| image(Format::Oci, ("linux", "amd64"), vec![shared.clone()], &scale_tag(tag)))
+        .collect()
+}
+
+/// Seeds repositories `range` of the scale corpus into `base_url`: each gets every image
+/// of `images` under its tag. Repository 0 must be in the first range seeded (it is the
+/// one the blobs are mounted from).
+pub async fn seed_range(base_url: &str, range: std::ops::Range<usize>, images: &[Image]) {
+    let client = RegistryClient::new();
+    let first = scale_repo(0);
+    if range.start == 0 {
+        for (tag, image) in images.iter().enumerate() {
+            client.push_image(base_url, &first, &scale_tag(tag), image).await;
+        }
+    }
+    let blobs: Vec<String> = {
+        let mut digests: Vec<String> = images
+            .iter()
+            .flat_map(|i| i.blobs.iter().map(|b| b.digest.clone()))
+            .collect();
+        digests.sort();
+        digests.dedup();
+        digests
+    };
+    let repos: Arc<Vec<usize>> = Arc::new(range.filter(|&r| r != 0).collect());
+    let images = Arc::new(images.to_vec());
+    let blobs = Arc::new(blobs);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..SEED_TASKS {
+        let (client, repos, images, blobs, next) = (
+            client.clone(),
+            Arc::clone(&repos),
+            Arc::clone(&images),
+            Arc::clone(&blobs),
+            Arc::clone(&next),
+        );
+        let (base, first) = (trim_base(base_url).to_owned(), first.clone());
+        tasks.push(tokio::spawn(async move {
+            while let Some(&index) = repos.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let repo = scale_repo(index);
+                for digest in blobs.iter() {
+                    mount(&client, &base, &repo, digest, &first).await;
+                }
+                for (tag, image) in images.iter().enumerate() {
+                    client
+                        .push_manifest(&base, &repo, &scale_tag(tag), &image.manifest)
+                        .await;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("testkit: scale seeding task panicked");
+    }
+}
+
+/// Mounts `digest` from `from` into `repo`; panics unless the registry answers 201.
+async fn mount(client: &RegistryClient, base: &str, repo: &str, digest: &str, from: &str) {
+    let url = format!("{base}/v2/{repo}/blobs/uploads/?mount={digest}&from={from}");
+    let what = format!("mount {digest} from {from} into {base}/{repo}");
+    let response = client.send(client.request(reqwest::Method::POST, &url), &what).await;
+    if response.status() != StatusCode::CREATED {
+        panic!("testkit: {what}: {}", describe(response).await);
+    }
+}
+
+/// What the scale run does.
+#[derive(Debug, Clone)]
+pub struct ScaleOptions {
+    /// The release `ocisync` binary.
+    pub ocisync: std::path::PathBuf,
+    /// Tags per repository.
+    pub tags: usize,
+    /// Catalog sizes to measure at, ascending: the registries grow from one to the next.
+    pub checkpoints: Vec<usize>,
+}
+
+/// The no-op pass at one catalog size.
+#[derive(Debug, Clone, Copy)]
+pub struct ScalePoint {
+    /// Repositories in the catalog.
+    pub repositories: usize,
+    /// Tags in the catalog.
+    pub tags: usize,
+    /// How long seeding up to this size took (both registries at once).
+    pub seed_time: std::time::Duration,
+    /// ocisync's no-op pass.
+    pub noop: super::table::PassResult,
+}
+
+/// Grows two identical registries through `options.checkpoints` and times ocisync's
+/// no-op pass between them at each size.
+pub fn run(runtime: &tokio::runtime::Runtime, options: &ScaleOptions) -> Vec<ScalePoint> {
+    use super::contender::Contender;
+    use crate::{CountingProxy, TestRegistry};
+
+    let images = tiny_images(options.tags);
+    let (source, destination) = (TestRegistry::start(), TestRegistry::start());
+    let contender = Contender::Ocisync(options.ocisync.clone(), None);
+    let mut seeded = 0;
+    let mut points = Vec::new();
+    for &size in &options.checkpoints {
+        eprintln!("scale: seeding repositories {seeded}..{size} into both registries ...");
+        let started = std::time::Instant::now();
+        let (source_url, destination_url) = (source.url(), destination.url());
+        runtime.block_on(async {
+            tokio::join!(
+                seed_range(&source_url, seeded..size, &images),
+                seed_range(&destination_url, seeded..size, &images)
+            )
+        });
+        let seed_time = started.elapsed();
+        seeded = size;
+        let source_proxy = CountingProxy::start(&source.url());
+        let destination_proxy = CountingProxy::start(&destination.url());
+        let work = tempfile::tempdir().expect("bench: temp dir");
+        let timed = contender
+            .pass(&source_proxy.host(), &destination_proxy.host(), &[], work.path())
+            .unwrap_or_else(|e| panic!("bench: cannot run ocisync: {e}"));
+        if !timed.succeeded() {
+            eprintln!("scale: ocisync FAILED ({:?}):\n{}", timed.exit_code, timed.stderr_tail);
+        }
+        let point = ScalePoint {
+            repositories: size,
+            tags: size * options.tags,
+            seed_time,
+            noop: super::table::PassResult {
+                wall: timed.wall,
+                peak_rss_kib: timed.peak_rss_kib,
+                source_requests: source_proxy.requests().len(),
+                destination_requests: destination_proxy.requests().len(),
+                destination_writes: destination_proxy.writes().len(),
+                succeeded: timed.succeeded(),
+            },
+        };
+        eprintln!(
+            "scale: {} repositories, {} tags: seeded in {:.1} s; no-op {:.2} s, peak RSS {} KiB, requests {} / {}, writes {}",
+            point.repositories,
+            point.tags,
+            seed_time.as_secs_f64(),
+            point.noop.wall.as_secs_f64(),
+            point.noop.peak_rss_kib,
+            point.noop.source_requests,
+            point.noop.destination_requests,
+            point.noop.destination_writes
+        );
+        points.push(point);
+    }
+    points
+}
+
+/// The scale results as a markdown table.
+pub fn render(points: &[ScalePoint]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from(
+        "| repositories | tags | seeding (both registries) | no-op pass | per 1,000 tags | peak RSS | requests src / dst | dst writes | exit ok |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for point in points {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} s | {:.2} s | {:.3} s | {:.1} MiB | {} / {} | {} | {} |",
+            point.repositories,
+            point.tags,
+            point.seed_time.as_secs_f64(),
+            point.noop.wall.as_secs_f64(),
+            point.noop.wall.as_secs_f64() * 1000.0 / point.tags.max(1) as f64,
+            point.noop.peak_rss_kib as f64 / 1024.0,
+            point.noop.source_requests,
+            point.noop.destination_requests,
+            point.noop.destination_writes,
+            if point.noop.succeeded { "yes" } else { "**no**" }
+        );
+    }
+    out
+}

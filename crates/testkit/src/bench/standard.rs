@@ -1,0 +1,273 @@
+//! The standard benchmark: skopeo sync, ocisync and the plain limit on the generated
+//! corpus, a fresh destination registry for every run, requests counted by proxies.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
+
+use super::contender::Contender;
+use super::corpus::{self, CorpusShape, CorpusStats};
+use super::limit;
+use super::table::{ContenderRuns, PassResult};
+use crate::corpus::{repos, SeedImage};
+use crate::{assert_mirror_complete, CountingProxy, RegistryClient, TestRegistry};
+
+/// Tags pushed at once while seeding the source.
+const SEED_TASKS: usize = 8;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct StandardOptions {
+    /// The release `ocisync` binary.
+    pub ocisync: PathBuf,
+    /// `defaults.concurrency` for ocisync (repositories, blobs); `None`: its defaults.
+    pub ocisync_concurrency: Option<(usize, usize)>,
+    /// The `skopeo` binary.
+    pub skopeo: PathBuf,
+    /// Runs per contender (each: cold pass into a fresh destination, then a no-op pass).
+    pub runs: usize,
+    /// The corpus.
+    pub shape: CorpusShape,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone)]
+pub struct StandardResults {
+    /// The corpus.
+    pub stats: CorpusStats,
+    /// How long seeding the source took.
+    pub seed_time: Duration,
+    /// skopeo, ocisync, limit, in that order.
+    pub contenders: Vec<ContenderRuns>,
+}
+
+/// Seeds a source registry with the corpus and runs every contender `options.runs` times,
+/// in rounds (skopeo, ocisync, limit), so drift on the machine hits all alike.
+pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
+    let images = corpus::generate(&options.shape);
+    let stats = corpus::stats(&images);
+    let source = TestRegistry::start();
+    eprintln!("seeding {} tags into {} ...", stats.tags, source.url());
+    let started = Instant::now();
+    runtime.block_on(seed(&source.url(), images.clone()));
+    let seed_time = started.elapsed();
+    eprintln!("seeded in {:.1} s", seed_time.as_secs_f64());
+
+    let repo_names = repos(&images);
+    let contenders = [
+        Contender::Skopeo(options.skopeo.clone()),
+        Contender::Ocisync(options.ocisync.clone(), options.ocisync_concurrency),
+    ];
+    let mut results: Vec<ContenderRuns> = contenders
+        .iter()
+        .map(|c| ContenderRuns {
+            name: c.name().to_owned(),
+            ..ContenderRuns::default()
+        })
+        .collect();
+    let mut limit_runs = ContenderRuns {
+        name: format!("plain limit ({} streams)", limit::WORKERS),
+        ..ContenderRuns::default()
+    };
+    for round in 1..=options.runs {
+        for (contender, result) in contenders.iter().zip(results.iter_mut()) {
+            run_contender(runtime, contender, &source, &repo_names, round, result);
+        }
+        run_limit(runtime, &source, &images, round, &mut limit_runs);
+    }
+    results.push(limit_runs);
+    StandardResults {
+        stats,
+        seed_time,
+        contenders: results,
+    }
+}
+
+/// Pushes each blob into each repository that needs it once, then every tag,
+/// [`SEED_TASKS`] at a time.
+///
+/// Blobs go first, each (repository, blob) once, because distribution 2.8 rewrites a
+/// repository's link file in place when a blob is committed again: a concurrent `HEAD`
+/// or manifest `PUT` in that repository then sees an empty link (500, "blob unknown").
+async fn seed(base_url: &str, images: Vec<SeedImage>) {
+    let blobs = Arc::new(corpus::blobs_per_repository(&images));
+    let client = RegistryClient::new();
+    parallel(Arc::clone(&blobs), {
+        let (client, base_url) = (client.clone(), base_url.to_owned());
+        move |(repo, blob)| {
+            let (client, base_url) = (client.clone(), base_url.clone());
+            async move { client.push_blob(&base_url, &repo, &blob).await }
+        }
+    })
+    .await;
+    let base_url = base_url.to_owned();
+    parallel(Arc::new(images), move |seed: SeedImage| {
+        let (client, base_url) = (client.clone(), base_url.clone());
+        async move { client.push_image(&base_url, &seed.repo, &seed.tag, &seed.image).await }
+    })
+    .await;
+}
+
+/// Runs `work` on each item, [`SEED_TASKS`] at a time.
+async fn parallel<T, F, Fut>(items: Arc<Vec<T>>, work: F)
+where
+    T: Clone + Send + Sync + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..SEED_TASKS {
+        let (items, next, work) = (Arc::clone(&items), Arc::clone(&next), work.clone());
+        tasks.push(tokio::spawn(async move {
+            while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                work(item.clone()).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("seeding task panicked");
+    }
+}
+
+/// One run: a fresh destination, a cold pass, a no-op pass, then verification.
+fn run_contender(
+    runtime: &Runtime,
+    contender: &Contender,
+    source: &TestRegistry,
+    repo_names: &[String],
+    round: usize,
+    result: &mut ContenderRuns,
+) {
+    let destination = TestRegistry::start();
+    let source_proxy = CountingProxy::start(&source.url());
+    let destination_proxy = CountingProxy::start(&destination.url());
+    let work = tempfile::tempdir().expect("bench: temp dir");
+    let mut passes = Vec::new();
+    for pass in ["cold", "no-op"] {
+        source_proxy.reset();
+        destination_proxy.reset();
+        let timed = contender
+            .pass(&source_proxy.host(), &destination_proxy.host(), repo_names, work.path())
+            .unwrap_or_else(|e| panic!("bench: cannot run {}: {e}", contender.name()));
+        let measured = PassResult {
+            wall: timed.wall,
+            peak_rss_kib: timed.peak_rss_kib,
+            source_requests: source_proxy.requests().len(),
+            destination_requests: destination_proxy.requests().len(),
+            destination_writes: destination_proxy.writes().len(),
+            succeeded: timed.succeeded(),
+        };
+        eprintln!(
+            "{} run {round} {pass}: {:.2} s, peak RSS {} KiB, requests {} / {}, writes {}{}",
+            contender.name(),
+            measured.wall.as_secs_f64(),
+            measured.peak_rss_kib,
+            measured.source_requests,
+            measured.destination_requests,
+            measured.destination_writes,
+            if measured.succeeded {
+                String::new()
+            } else {
+                format!("\nFAILED ({:?}):\n{}", timed.exit_code, timed.stderr_tail)
+            }
+        );
+        eprintln!(
+            "  source: {}\n  destination: {}",
+            breakdown(&source_proxy.requests()),
+            breakdown(&destination_proxy.requests())
+        );
+        passes.push(measured);
+    }
+    result.cold.push(passes[0]);
+    result.noop.push(passes[1]);
+    let verified = verify(runtime, &source.url(), &destination.url(), repo_names);
+    if let Err(problem) = &verified {
+        eprintln!("{} run {round}: destination INCOMPLETE: {problem}", contender.name());
+    }
+    result.verified.push(verified);
+}
+
+/// The plain limit into a fresh destination.
+fn run_limit(runtime: &Runtime, source: &TestRegistry, images: &[SeedImage], round: usize, result: &mut ContenderRuns) {
+    let destination = TestRegistry::start();
+    let source_proxy = CountingProxy::start(&source.url());
+    let destination_proxy = CountingProxy::start(&destination.url());
+    let outcome = runtime.block_on(limit::stream_blobs(
+        &source_proxy.url(),
+        &destination_proxy.url(),
+        corpus::unique_blobs(images),
+    ));
+    let (wall, verified) = match outcome {
+        Ok(wall) => (wall, Ok(())),
+        Err(e) => (Duration::ZERO, Err(e.to_string())),
+    };
+    let measured = PassResult {
+        wall,
+        peak_rss_kib: 0,
+        source_requests: source_proxy.requests().len(),
+        destination_requests: destination_proxy.requests().len(),
+        destination_writes: destination_proxy.writes().len(),
+        succeeded: verified.is_ok(),
+    };
+    eprintln!(
+        "plain limit run {round}: {:.2} s, requests {} / {}{}",
+        wall.as_secs_f64(),
+        measured.source_requests,
+        measured.destination_requests,
+        verified
+            .as_ref()
+            .err()
+            .map_or(String::new(), |e| format!(", FAILED: {e}"))
+    );
+    result.cold.push(measured);
+    result.verified.push(verified);
+}
+
+/// Every tag of every repository has its source digest and its whole closure in the
+/// destination (testkit's own reader, straight to the registries, not counted).
+fn verify(runtime: &Runtime, source: &str, destination: &str, repo_names: &[String]) -> Result<(), String> {
+    let (source, destination, repo_names) = (source.to_owned(), destination.to_owned(), repo_names.to_vec());
+    let check = runtime.spawn(async move {
+        let pairs: Vec<(&str, &str)> = repo_names.iter().map(|r| (r.as_str(), r.as_str())).collect();
+        assert_mirror_complete(&source, &destination, &pairs).await;
+    });
+    match runtime.block_on(check) {
+        Ok(()) => Ok(()),
+        Err(error) if error.is_panic() => {
+            let payload = error.into_panic();
+            Err(payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "verification panicked".to_owned()))
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Requests counted by method and kind (`HEAD manifest 157, PUT upload 427, ...`), to
+/// see where a tool spends its requests.
+fn breakdown(requests: &[crate::RecordedRequest]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for request in requests {
+        let kind =
+            crate::RequestKind::of_path(&request.path).map_or("other".to_owned(), |k| format!("{k:?}").to_lowercase());
+        let mount = if request.path.contains("mount=") {
+            " (mount)"
+        } else {
+            ""
+        };
+        *counts
+            .entry(format!("{} {kind}{mount}", request.method))
+            .or_insert(0usize) += 1;
+    }
+    counts
+        .iter()
+        .map(|(key, count)| format!("{key} {count}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,171 @@
+//! Tests of the bench's parts: corpus shape, medians and targets, the limit client and
+//! the scale seeding against real registries.
+
+use std::time::Duration;
+
+use super::contender::{ocisync_config, skopeo_yaml};
+use super::corpus::{generate, repo_kind, signature_tag, stats, unique_blobs, CorpusShape, RepoKind};
+use super::limit::stream_blobs;
+use super::process::parse_peak_rss;
+use super::scale::{scale_repo, scale_tag, seed_range, tiny_images};
+use super::table::{median, targets, ContenderRuns, PassResult};
+use crate::{blob_exists, manifest, tags, TestRegistry};
+
+/// The standard shape with tiny layers, so tests stay fast.
+fn tiny_shape() -> CorpusShape {
+    CorpusShape {
+        layer_size: 1024,
+        large_layer_size: 4096,
+        ..CorpusShape::standard()
+    }
+}
+
+#[test]
+fn standard_corpus_has_the_shape_of_issue_7() {
+    let images = generate(&tiny_shape());
+    let counts = stats(&images);
+    assert_eq!(counts.repositories, 31);
+    // 30 × 4 tags, 9 signed repositories × 4 signature tags, the bulk tag.
+    assert_eq!(counts.tags, 157);
+    assert_eq!(counts.multi_arch_tags, 36);
+    assert_eq!(counts.signature_tags, 36);
+    // 36 indexes + 72 children + 84 images + 36 signatures + the bulk image.
+    assert_eq!(counts.manifests, 229);
+    assert_eq!(unique_blobs(&images).len(), counts.unique_blobs);
+}
+
+#[test]
+fn base_layers_are_shared_and_signatures_name_their_image() {
+    let images = generate(&tiny_shape());
+    let first_layer = |repo: &str| {
+        let seed = images.iter().find(|s| s.repo == repo && s.tag == "1.0").expect("tag");
+        seed.image.blobs[1].digest.clone()
+    };
+    // Two single-platform repositories of the same format share the base layer.
+    assert_eq!(first_layer("bench-app-04"), first_layer("bench-app-06"));
+    for seed in images
+        .iter()
+        .filter(|s| repo_kind_of(&s.repo) == Some(RepoKind::Signed))
+    {
+        if !seed.tag.ends_with(".sig") {
+            let signature = signature_tag(seed.image.digest());
+            assert!(
+                images.iter().any(|s| s.repo == seed.repo && s.tag == signature),
+                "{}:{} has no signature tag",
+                seed.repo,
+                seed.tag
+            );
+        }
+    }
+}
+
+fn repo_kind_of(repo: &str) -> Option<RepoKind> {
+    repo.strip_prefix("bench-app-")?.parse().ok().map(repo_kind)
+}
+
+#[test]
+fn median_takes_the_middle_value() {
+    assert_eq!(median([3, 1, 2]), Some(2));
+    assert_eq!(median([4, 1, 3, 2]), Some(2));
+    assert_eq!(median(Vec::<u32>::new()), None);
+}
+
+#[test]
+fn peak_rss_is_read_from_the_last_line_of_gnu_time_output() {
+    assert_eq!(parse_peak_rss("12345\n"), Some(12345));
+    assert_eq!(
+        parse_peak_rss("Command exited with non-zero status 1\n777\n"),
+        Some(777)
+    );
+    assert_eq!(parse_peak_rss(""), None);
+}
+
+#[test]
+fn tool_configs_name_every_repository_and_both_registries() {
+    let yaml = skopeo_yaml("127.0.0.1:1", &["a".to_owned(), "b".to_owned()]);
+    assert_eq!(
+        yaml,
+        "127.0.0.1:1:\n  tls-verify: false\n  images:\n    a: []\n    b: []\n"
+    );
+    let config = ocisync_config("127.0.0.1:1", "127.0.0.1:2", Some((8, 6)));
+    assert!(config.contains("repositories: 8\n    blobs: 6"), "{config}");
+    assert!(config.contains("http://127.0.0.1:1") && config.contains("http://127.0.0.1:2"));
+    assert!(!ocisync_config("h:1", "h:2", None).contains("concurrency"));
+}
+
+fn runs(
+    name: &str,
+    cold_seconds: u64,
+    noop_millis: u64,
+    requests: usize,
+    writes: usize,
+    rss_kib: u64,
+) -> ContenderRuns {
+    let pass = |wall, writes| PassResult {
+        wall,
+        peak_rss_kib: rss_kib,
+        source_requests: requests,
+        destination_requests: requests,
+        destination_writes: writes,
+        succeeded: true,
+    };
+    ContenderRuns {
+        name: name.to_owned(),
+        cold: vec![pass(Duration::from_secs(cold_seconds), 0)],
+        noop: vec![pass(Duration::from_millis(noop_millis), writes)],
+        verified: vec![Ok(())],
+    }
+}
+
+#[test]
+fn targets_compare_ocisync_with_skopeo_and_the_limit() {
+    let skopeo = runs("skopeo", 27, 3800, 1000, 36, 24 * 1024);
+    let limit = runs("limit", 8, 0, 400, 0, 0);
+    let fast = runs("ocisync", 7, 300, 300, 0, 20 * 1024);
+    assert!(targets(&fast, &skopeo, &limit).iter().all(|t| t.met));
+    let slow = runs("ocisync", 10, 1000, 600, 1, 50 * 1024);
+    let missed: Vec<_> = targets(&slow, &skopeo, &limit)
+        .into_iter()
+        .filter(|t| !t.met)
+        .map(|t| t.what)
+        .collect();
+    assert_eq!(missed.len(), 6, "{missed:?}");
+}
+
+#[tokio::test]
+async fn the_limit_client_streams_every_blob_into_the_destination() {
+    let (source, destination) = (TestRegistry::start(), TestRegistry::start());
+    let shape = CorpusShape {
+        repositories: 3,
+        tags_per_repository: 2,
+        layer_size: 2048,
+        large_layer_size: 0,
+    };
+    let images = generate(&shape);
+    crate::corpus::seed(&source.url(), &images).await;
+    let blobs = unique_blobs(&images);
+    stream_blobs(&source.url(), &destination.url(), blobs.clone())
+        .await
+        .expect("limit client");
+    for (repo, blob) in &blobs {
+        assert!(
+            blob_exists(&destination.url(), repo, &blob.digest).await,
+            "{repo}@{}",
+            blob.digest
+        );
+    }
+}
+
+#[tokio::test]
+async fn scale_seeding_gives_every_repository_every_tag() {
+    let registry = TestRegistry::start();
+    let images = tiny_images(3);
+    seed_range(&registry.url(), 0..2, &images).await;
+    seed_range(&registry.url(), 2..4, &images).await;
+    for repo in (0..4).map(scale_repo) {
+        assert_eq!(tags(&registry.url(), &repo).await, ["t00", "t01", "t02"]);
+        let (_, _, digest) = manifest(&registry.url(), &repo, &scale_tag(2)).await.expect("manifest");
+        assert_eq!(digest, images[2].manifest.digest);
+        crate::assert_closure(&registry.url(), &repo).await;
+    }
+}
