@@ -119,30 +119,35 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     // Cosign and referrers tag schema tags travel with their images, not through the filters.
     let (tags, mut attachments) = crate::referrers::split_tags(tags);
     let verdicts = task.tags.select(&tags);
-    for (tag, verdict) in tags.into_iter().zip(verdicts) {
-        if copier.options.stop.is_raised() {
-            report.tags.push(TagReport::skipped(tag, SkipReason::Interrupted, None));
-            continue;
-        }
-        match verdict {
-            Ok(()) => {
-                notify(
-                    copier.options,
-                    ProgressEvent::TagStarted {
-                        repo: task.source.clone(),
-                        tag: tag.clone(),
-                    },
-                );
-                let done = crate::referrers::copy_tag_with_referrers(copier, &task, &tag, &mut attachments).await;
-                notify(copier.options, ProgressEvent::TagDone { bytes: done.bytes });
-                report.tags.push(done);
+    // Tags of one repository are checked and copied a few at a time, reported in order.
+    let task = &task;
+    let shared = &attachments;
+    let reports: Vec<TagReport> = stream::iter(tags.into_iter().zip(verdicts))
+        .map(|(tag, verdict)| async move {
+            if copier.options.stop.is_raised() {
+                return TagReport::skipped(tag, SkipReason::Interrupted, None);
             }
-            Err(dropped) => report
-                .tags
-                .push(TagReport::skipped(tag, dropped.reason, Some(dropped.detail))),
-        }
-    }
-    let referrer_tags = crate::referrers::report_referrer_tags(copier, &task, &mut attachments).await;
+            match verdict {
+                Ok(()) => {
+                    notify(
+                        copier.options,
+                        ProgressEvent::TagStarted {
+                            repo: task.source.clone(),
+                            tag: tag.clone(),
+                        },
+                    );
+                    let done = crate::referrers::copy_tag_with_referrers(copier, task, &tag, shared).await;
+                    notify(copier.options, ProgressEvent::TagDone { bytes: done.bytes });
+                    done
+                }
+                Err(dropped) => TagReport::skipped(tag, dropped.reason, Some(dropped.detail)),
+            }
+        })
+        .buffered(copier.options.tags_in_parallel.max(1))
+        .collect()
+        .await;
+    report.tags.extend(reports);
+    let referrer_tags = crate::referrers::report_referrer_tags(copier, task, &mut attachments).await;
     report.tags.extend(referrer_tags);
     report
 }

@@ -42,6 +42,7 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
                 destination: store_for(&config.registries[&sync.to])?,
                 options: CopyOptions {
                     repositories_in_parallel: config.concurrency.repositories,
+                    tags_in_parallel: config.concurrency.tags,
                     blobs_in_parallel: config.concurrency.blobs,
                     blob_retry: source.retry.clone(),
                     ..CopyOptions::default()

@@ -50,6 +50,7 @@ struct Defaults {
 #[derive(Serialize)]
 struct Concurrency {
     repositories: usize,
+    tags: usize,
     blobs: usize,
 }
 
@@ -94,6 +95,7 @@ pub fn render(config: &Config) -> anyhow::Result<String> {
         defaults: Defaults {
             concurrency: Concurrency {
                 repositories: config.concurrency.repositories,
+                tags: config.concurrency.tags,
                 blobs: config.concurrency.blobs,
             },
             listen: config.listen.map(|address| address.to_string()),

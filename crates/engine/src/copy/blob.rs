@@ -23,6 +23,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
     /// cross-repository mount if another destination repository has it, else a
     /// verified stream from the source.
     pub(super) async fn copy_blob(&self, task: &SyncTask, blob: &Descriptor) -> Result<BlobCopy, CopyError> {
+        let _turn = self.memory.turn(&blob.digest).await;
         let destination = &task.destination;
         if self.memory.knows(destination, &blob.digest) {
             return Ok(BlobCopy::AlreadyPresent);

@@ -34,6 +34,8 @@ const MAX_DEPTH: usize = 8;
 pub struct CopyOptions {
     /// Repositories synced at the same time.
     pub repositories_in_parallel: usize,
+    /// Tags of one repository checked and copied at the same time.
+    pub tags_in_parallel: usize,
     /// Blobs of one image transferred at the same time.
     pub blobs_in_parallel: usize,
     /// Read and compare only: count what would be copied, write nothing.
@@ -66,6 +68,7 @@ impl Default for CopyOptions {
     fn default() -> Self {
         CopyOptions {
             repositories_in_parallel: 4,
+            tags_in_parallel: 4,
             blobs_in_parallel: 4,
             dry_run: false,
             blob_retry: RetryPolicy::default(),
@@ -83,6 +86,11 @@ pub struct PassMemory {
     present: Mutex<HashSet<(RepoName, Digest)>>,
     /// A destination repository known to hold each blob, to mount it from.
     holders: Mutex<HashMap<Digest, RepoName>>,
+    /// One lock per digest. A blob two repositories need at the same moment is
+    /// transferred once (the second waits, then mounts it), and the same manifest is
+    /// never pushed twice at once: distribution 2.8 rewrites a link file in place, and
+    /// a concurrent reader of it sees the content as unknown or its digest as invalid.
+    in_flight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl PassMemory {
@@ -101,6 +109,12 @@ impl PassMemory {
             .unwrap()
             .entry(digest.clone())
             .or_insert_with(|| repo.clone());
+    }
+
+    /// Waits until no other task works on `digest`; the guard keeps others waiting.
+    async fn turn(&self, digest: &Digest) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = Arc::clone(self.in_flight.lock().unwrap().entry(digest.clone()).or_default());
+        lock.lock_owned().await
     }
 
     fn holder_of(&self, digest: &Digest) -> Option<RepoName> {
@@ -238,21 +252,18 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         let up_to_date = Ok(Outcome::Skipped {
             reason: SkipReason::UpToDate,
         });
-        let Some(source_descriptor) = self
-            .source
-            .head_manifest(&task.source, source)
-            .await
-            .map_err(CopyError::Source)?
-        else {
+        // Both sides at once: on a pass with nothing to do, this is all the work.
+        let (source_head, destination_head) = futures_util::join!(
+            self.source.head_manifest(&task.source, source),
+            self.destination.head_manifest(&task.destination, destination)
+        );
+        let Some(source_descriptor) = source_head.map_err(CopyError::Source)? else {
             return Ok(Outcome::Skipped {
                 reason: SkipReason::VanishedUpstream,
             });
         };
         facts.digest = Some(source_descriptor.digest.clone());
-        let destination_digest = self
-            .destination
-            .head_manifest(&task.destination, destination)
-            .await
+        let destination_digest = destination_head
             .map_err(CopyError::Destination)?
             .map(|descriptor| descriptor.digest);
         if destination_digest.as_ref() == Some(&source_descriptor.digest) {
@@ -309,6 +320,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         if self.options.dry_run {
             return Ok(Outcome::WouldCopy);
         }
+        let _turn = self.memory.turn(&manifest.digest).await;
         self.destination
             .put_manifest(&task.destination, destination, &manifest)
             .await
@@ -400,6 +412,8 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         transfer: &mut Transfer,
     ) -> Result<(), CopyError> {
         let destination = &task.destination;
+        // Tags sharing a child copy it one at a time (see `PassMemory::turn`).
+        let _turn = self.memory.turn(&child.digest).await;
         if self.memory.knows(destination, &child.digest) {
             return Ok(());
         }

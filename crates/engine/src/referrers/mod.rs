@@ -25,6 +25,7 @@ mod tag_loop;
 mod travel;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 
 use ocisync_oci::{CosignTagKind, Descriptor, Digest, ReferrerTag, Tag};
 
@@ -42,10 +43,11 @@ pub(crate) struct RepoAttachments {
     schema: HashSet<Digest>,
     /// Every referrer tag with its subject, in listing order, for the report.
     listed: Vec<(Tag, Digest)>,
-    /// Subjects whose attachments were synced during this pass.
-    traveled: HashSet<Digest>,
+    /// Subjects whose attachments were synced during this pass (tags of a repository
+    /// run concurrently, hence the locks).
+    traveled: Mutex<HashSet<Digest>>,
     /// Subjects the signature policy turned away: their referrer tags stay behind.
-    held_back: HashSet<Digest>,
+    held_back: Mutex<HashSet<Digest>>,
 }
 
 impl RepoAttachments {
@@ -55,6 +57,23 @@ impl RepoAttachments {
 
     fn has_schema_tag(&self, subject: &Digest) -> bool {
         self.schema.contains(subject)
+    }
+
+    fn has_traveled(&self, subject: &Digest) -> bool {
+        self.traveled.lock().unwrap().contains(subject)
+    }
+
+    /// Claims `subject` for travel; `false` when another task already did.
+    fn claim_travel(&self, subject: &Digest) -> bool {
+        self.traveled.lock().unwrap().insert(subject.clone())
+    }
+
+    fn hold_back(&self, subject: &Digest) {
+        self.held_back.lock().unwrap().insert(subject.clone());
+    }
+
+    fn is_held_back(&self, subject: &Digest) -> bool {
+        self.held_back.lock().unwrap().contains(subject)
     }
 }
 

@@ -19,7 +19,7 @@ pub(crate) async fn copy_tag_with_referrers<S: Store, D: Store>(
     copier: &Copier<'_, S, D>,
     task: &SyncTask,
     tag: &Tag,
-    attachments: &mut RepoAttachments,
+    attachments: &RepoAttachments,
 ) -> TagReport {
     let (mut report, attached) = if task.signatures.is_active() {
         match check_signatures(copier, task, tag, attachments).await {
@@ -45,7 +45,7 @@ async fn check_signatures<S: Store, D: Store>(
     copier: &Copier<'_, S, D>,
     task: &SyncTask,
     tag: &Tag,
-    attachments: &mut RepoAttachments,
+    attachments: &RepoAttachments,
 ) -> Result<(Digest, Attached), Box<TagReport>> {
     let head = copier
         .source
@@ -75,7 +75,7 @@ async fn check_signatures<S: Store, D: Store>(
         Err(error) => return Err(Box::new(failed(tag, Some(digest), &error))),
     };
     info!(repo = %task.source, tag = %tag, digest = %digest, reason = reason.as_str(), detail = %detail, "not copied");
-    attachments.held_back.insert(digest.clone());
+    attachments.hold_back(&digest);
     let mut report = TagReport::skipped(tag.clone(), reason, Some(detail));
     report.digest = Some(digest);
     Err(Box::new(report))
@@ -98,7 +98,7 @@ async fn carry_referrers<S: Store, D: Store>(
     task: &SyncTask,
     report: &mut TagReport,
     attached: Option<Attached>,
-    attachments: &mut RepoAttachments,
+    attachments: &RepoAttachments,
 ) {
     let at_destination = matches!(
         report.outcome,
@@ -113,7 +113,7 @@ async fn carry_referrers<S: Store, D: Store>(
     let Some(digest) = report.digest.clone() else {
         return;
     };
-    if attachments.traveled.contains(&digest) {
+    if attachments.has_traveled(&digest) {
         return;
     }
     let mut carried = Carried::default();
@@ -132,7 +132,7 @@ async fn travel_from<S: Store, D: Store>(
     task: &SyncTask,
     subject: &Digest,
     attached: Option<Attached>,
-    attachments: &mut RepoAttachments,
+    attachments: &RepoAttachments,
     carried: &mut Carried,
 ) -> Result<(), TravelError> {
     let attached = match attached {
@@ -154,9 +154,9 @@ pub(crate) async fn report_referrer_tags<S: Store, D: Store>(
     let mut reports = Vec::with_capacity(listed.len());
     for (tag, subject) in listed {
         let mut report = TagReport::skipped(tag, SkipReason::ReferrerTag, None);
-        report.detail = Some(if attachments.traveled.contains(&subject) {
+        report.detail = Some(if attachments.has_traveled(&subject) {
             format!("travels with its subject {subject}")
-        } else if attachments.held_back.contains(&subject) {
+        } else if attachments.is_held_back(&subject) {
             format!("its subject {subject} was not copied")
         } else if copier.options.dry_run || copier.options.stop.is_raised() {
             format!("its subject {subject} was not copied in this pass")

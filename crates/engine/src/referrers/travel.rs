@@ -72,12 +72,11 @@ pub(super) async fn travel<S: Store, D: Store>(
     task: &SyncTask,
     subject: &Digest,
     attached: Attached,
-    attachments: &mut RepoAttachments,
+    attachments: &RepoAttachments,
     depth: usize,
     carried: &mut Carried,
 ) -> Result<(), TravelError> {
-    attachments.traveled.insert(subject.clone());
-    if depth >= MAX_DEPTH {
+    if !attachments.claim_travel(subject) || depth >= MAX_DEPTH {
         return Ok(());
     }
     let mut next: Vec<Digest> = Vec::new();
@@ -90,7 +89,7 @@ pub(super) async fn travel<S: Store, D: Store>(
     place_referrers(copier, task, subject, &attached.referrers, carried).await?;
     next.extend(attached.referrers.iter().map(|referrer| referrer.digest.clone()));
     for digest in next {
-        if attachments.traveled.contains(&digest) {
+        if attachments.has_traveled(&digest) {
             continue;
         }
         let attached = discover(copier, task, &digest, attachments).await?;

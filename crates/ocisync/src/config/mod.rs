@@ -41,6 +41,8 @@ pub struct Config {
 pub struct Concurrency {
     /// Repositories of one sync copied at the same time.
     pub repositories: usize,
+    /// Tags of one repository checked and copied at the same time.
+    pub tags: usize,
     /// Blobs of one image transferred at the same time.
     pub blobs: usize,
 }

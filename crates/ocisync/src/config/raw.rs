@@ -69,6 +69,7 @@ pub struct RawRetry {
 #[serde(deny_unknown_fields)]
 pub struct RawConcurrency {
     pub repositories: Option<usize>,
+    pub tags: Option<usize>,
     pub blobs: Option<usize>,
 }
 

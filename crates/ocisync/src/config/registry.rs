@@ -37,6 +37,7 @@ impl Checker {
         };
         let concurrency = Concurrency {
             repositories: count("repositories", concurrency.and_then(|c| c.repositories), 4),
+            tags: count("tags", concurrency.and_then(|c| c.tags), 4),
             blobs: count("blobs", concurrency.and_then(|c| c.blobs), 4),
         };
         Defaults {
