@@ -1,5 +1,7 @@
 //! [`Store`] over the OCI distribution API.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 use ocisync_oci::media_type::ACCEPT_MANIFESTS;
@@ -26,6 +28,10 @@ const DIGEST_HEADER: &str = "docker-content-digest";
 /// A registry reached over HTTP(S).
 pub struct RegistryStore {
     endpoint: Endpoint,
+    /// Set once the registry answered a referrers request with 404. The distribution
+    /// spec forbids a 404 from a registry that has the API, so it never will: later
+    /// lookups answer `None` without a request (one per tag saved on every pass).
+    no_referrers_api: AtomicBool,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +57,7 @@ impl RegistryStore {
     pub fn new(options: RegistryOptions) -> Result<Self, SetupError> {
         Ok(RegistryStore {
             endpoint: Endpoint::new(options)?,
+            no_referrers_api: AtomicBool::new(false),
         })
     }
 
@@ -358,6 +365,9 @@ impl Store for RegistryStore {
     /// `GET /v2/<name>/referrers/<digest>`, following `Link` pages. A registry with the
     /// API never answers 404 here (the spec says so), so 404 means "no API".
     async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>, StoreError> {
+        if self.no_referrers_api.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let what = self.what("referrers", repo, digest);
         let mut url = self.endpoint.url(&format!("{repo}/referrers/{digest}"));
         let mut referrers: Vec<Descriptor> = Vec::new();
@@ -370,7 +380,10 @@ impl Store for RegistryStore {
                 .await?;
             match response.status() {
                 StatusCode::OK => {}
-                StatusCode::NOT_FOUND => return Ok(None),
+                StatusCode::NOT_FOUND => {
+                    self.no_referrers_api.store(true, Ordering::Relaxed);
+                    return Ok(None);
+                }
                 _ => return Err(error_from_response(what, response).await),
             }
             let link = next_link(response.headers(), &url);
