@@ -312,7 +312,8 @@ async fn tls_is_verified_by_default_with_ca_file_and_tls_verify_per_registry() {
 
     // ...while another store in the same process still verifies, and fails.
     let error = store(&url, None).catalog().await.unwrap_err();
-    assert!(matches!(error, StoreError::Transport { .. }), "{error:?}");
+    assert!(matches!(error, StoreError::Tls { .. }), "{error:?}");
+    assert!(!error.is_transient(), "a certificate is a setting, not worth a retry");
     let printed = everything_printed(&error).to_ascii_lowercase();
     assert!(printed.contains("certificate"), "a certificate error: {printed}");
 
