@@ -1,16 +1,15 @@
 //! The engine against the in-memory store, which refuses parents before children.
 
 use bytes::Bytes;
-use ocisync_engine::{run_sync, CopyOptions, Outcome, SkipReason, SyncLabel, SyncReport};
+mod support;
+
+use ocisync_engine::{CopyOptions, Outcome, SkipReason, SyncReport};
 use ocisync_oci::media_type::{DOCKER_SCHEMA1_SIGNED, OCI_INDEX, OCI_MANIFEST};
-use ocisync_oci::{Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Store, Tag};
+use ocisync_oci::{Descriptor, Digest, Manifest, MemoryStore, Reference, Store, Tag};
+use support::{outcome_of, repo, run_pass};
 
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-
-fn repo(name: &str) -> RepoName {
-    name.parse().unwrap()
-}
 
 fn tag(name: &str) -> Tag {
     name.parse().unwrap()
@@ -64,22 +63,7 @@ async fn pass(source: &MemoryStore, destination: &MemoryStore) -> SyncReport {
 }
 
 async fn pass_with(source: &MemoryStore, destination: &MemoryStore, options: &CopyOptions) -> SyncReport {
-    let label = SyncLabel {
-        name: "test".into(),
-        from: "source".into(),
-        to: "destination".into(),
-    };
-    run_sync(source, destination, &label, &[], options).await
-}
-
-fn outcome_of(report: &SyncReport, repo_name: &str, tag_name: &str) -> Outcome {
-    report
-        .repositories
-        .iter()
-        .find(|r| r.source.as_str() == repo_name)
-        .and_then(|r| r.tags.iter().find(|t| t.tag.as_str() == tag_name))
-        .map(|t| t.outcome.clone())
-        .unwrap_or_else(|| panic!("{repo_name}:{tag_name} not in report {report:?}"))
+    run_pass(source, destination, &[], options).await
 }
 
 async fn destination_digest(destination: &MemoryStore, repo_name: &str, tag_name: &str) -> Option<Digest> {
@@ -248,4 +232,24 @@ async fn empty_catalog_is_not_an_error() {
     assert!(report.repositories.is_empty());
     assert!(report.error.is_none());
     assert!(!report_has_failures(&report));
+}
+
+#[tokio::test]
+async fn a_raised_stop_signal_starts_no_new_image() {
+    let source = MemoryStore::new("source");
+    let first = image(&source, "library/app", "one");
+    tag_as(&source, "library/app", "a", &first);
+    let destination = MemoryStore::new("destination");
+    let options = CopyOptions::default();
+    options.stop.raise();
+    let report = pass_with(&source, &destination, &options).await;
+    assert_eq!(destination.writes(), 0, "nothing written after the stop");
+    assert!(report
+        .repositories
+        .iter()
+        .flat_map(|r| &r.tags)
+        .all(|t| t.outcome != Outcome::Copied));
+    // Without the signal the same pass copies the tag.
+    let report = pass(&source, &destination).await;
+    assert_eq!(outcome_of(&report, "library/app", "a"), Outcome::Copied);
 }

@@ -1,24 +1,22 @@
 //! Signatures and referrers against the in-memory store, which has the referrers API
 //! (or, built `without_referrers_api`, stands for a registry that lacks it).
 
+mod support;
+
 use globset::GlobBuilder;
 use ocisync_engine::{
-    run_sync, ContentRule, CopyOptions, CosignPublicKey, Outcome, SignaturePolicy, SkipReason, SyncLabel, SyncReport,
-    TagFilter,
+    ContentRule, CopyOptions, CosignPublicKey, Outcome, SignaturePolicy, SkipReason, SyncReport, TagFilter,
 };
 use ocisync_oci::media_type::OCI_INDEX;
-use ocisync_oci::{Digest, Manifest, ManifestContent, MemoryStore, Reference, RepoName, Store, Tag};
+use ocisync_oci::{Digest, Manifest, ManifestContent, MemoryStore, Reference, Store, Tag};
 use ocisync_testkit::signing::{
     cosign_attestation, cosign_sbom, cosign_signature, cosign_tag, notation_signature, referrers_tag, sbom_referrer,
     sigstore_bundle_attestation, sigstore_bundle_signature,
 };
 use ocisync_testkit::{image, index, layer, CosignKey, Format, Image};
+use support::{outcome_of, repo, run_pass};
 
 const REPO: &str = "team/app";
-
-fn repo(name: &str) -> RepoName {
-    name.parse().unwrap()
-}
 
 fn digest(text: &str) -> Digest {
     text.parse().unwrap()
@@ -65,22 +63,7 @@ fn rule(signatures: SignaturePolicy) -> ContentRule {
 }
 
 async fn pass(source: &MemoryStore, destination: &MemoryStore, rules: &[ContentRule]) -> SyncReport {
-    let label = SyncLabel {
-        name: "test".into(),
-        from: "source".into(),
-        to: "destination".into(),
-    };
-    run_sync(source, destination, &label, rules, &CopyOptions::default()).await
-}
-
-fn outcome_of(report: &SyncReport, repo_name: &str, tag_name: &str) -> Outcome {
-    report
-        .repositories
-        .iter()
-        .find(|r| r.source.as_str() == repo_name)
-        .and_then(|r| r.tags.iter().find(|t| t.tag.as_str() == tag_name))
-        .map(|t| t.outcome.clone())
-        .unwrap_or_else(|| panic!("{repo_name}:{tag_name} not in report {report:#?}"))
+    run_pass(source, destination, rules, &CopyOptions::default()).await
 }
 
 fn skipped(reason: SkipReason) -> Outcome {

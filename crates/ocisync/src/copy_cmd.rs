@@ -32,13 +32,19 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
         .parse()
         .map_err(anyhow::Error::msg)
         .context("destination")?;
-    let destination_reference = match (&source.target, &destination.target) {
+    // One image: (source reference, destination reference); a whole repository: None.
+    let single = match (&source.target, &destination.target) {
         (Target::Repository, Target::Repository) => None,
         (Target::Repository, _) => bail!("a whole repository is copied to a repository; drop the destination tag"),
         (_, Target::Digest(_)) => bail!("the destination takes a tag or nothing, not a digest"),
-        (Target::Tag(tag), Target::Repository) => Some(Reference::Tag(tag.clone())),
-        (Target::Digest(digest), Target::Repository) => Some(Reference::Digest(digest.clone())),
-        (_, Target::Tag(tag)) => Some(Reference::Tag(tag.clone())),
+        (Target::Tag(tag), Target::Repository) => Some((Reference::Tag(tag.clone()), Reference::Tag(tag.clone()))),
+        (Target::Digest(digest), Target::Repository) => {
+            Some((Reference::Digest(digest.clone()), Reference::Digest(digest.clone())))
+        }
+        (Target::Tag(tag), Target::Tag(to)) => Some((Reference::Tag(tag.clone()), Reference::Tag(to.clone()))),
+        (Target::Digest(digest), Target::Tag(to)) => {
+            Some((Reference::Digest(digest.clone()), Reference::Tag(to.clone())))
+        }
     };
     let s = &args.source_access;
     let source_store = store(
@@ -76,14 +82,9 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
         platforms: Vec::new(),
         signatures: Default::default(),
     };
-    let repository = match (&source.target, destination_reference) {
-        (Target::Repository, _) | (_, None) => run_task(&source_store, &destination_store, task, &options).await,
-        (target, Some(destination_reference)) => {
-            let source_reference = match target {
-                Target::Tag(tag) => Reference::Tag(tag.clone()),
-                Target::Digest(digest) => Reference::Digest(digest.clone()),
-                Target::Repository => unreachable!("handled above"),
-            };
+    let repository = match single {
+        None => run_task(&source_store, &destination_store, task, &options).await,
+        Some((source_reference, destination_reference)) => {
             let memory = PassMemory::default();
             let copier = Copier {
                 source: &source_store,

@@ -3,7 +3,7 @@
 
 use ocisync_testkit::{image, index, layer, manifest, push_image, CountingProxy, Format, Image, TestRegistry};
 
-use crate::support::{ocisync, read_json, tag_entries};
+use crate::support::{ocisync, read_json, tag_entries, write_config_with_syncs};
 
 /// Tags of several shapes: semver with and without `v`, a release candidate, `latest`,
 /// a date and a name.
@@ -93,16 +93,7 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
         "  - name: globs\n    from: upstream\n    to: mirror\n    content:\n      - prefix: \"vendor/**\"\n        destination: \"deep\"\n      - prefix: \"team/*\"\n        destination: \"shallow\"\n",
     );
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n{syncs}",
-            upstream.url(),
-            mirror.url()
-        ),
-    )
-    .unwrap();
+    let config = write_config_with_syncs(dir.path(), &upstream.url(), &mirror.url(), &syncs);
     let report_path = dir.path().join("report.json");
     let run = ocisync(&[
         "once",
@@ -213,28 +204,17 @@ async fn platforms_narrow_an_index_and_a_second_pass_writes_nothing() {
     .await;
 
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"version: 1
-registries:
-  upstream:
-    urls: ["{}"]
-  mirror:
-    urls: ["{}"]
-syncs:
-  - from: upstream
+    let config = write_config_with_syncs(
+        dir.path(),
+        &upstream.url(),
+        &mirror_proxy.url(),
+        r#"  - from: upstream
     to: mirror
     content:
       - prefix: "multi/*"
         platforms: ["linux/arm64", "linux/amd64"]
 "#,
-            upstream.url(),
-            mirror_proxy.url()
-        ),
-    )
-    .unwrap();
+    );
     let report_path = dir.path().join("report.json");
     let args = [
         "once",

@@ -6,7 +6,9 @@ use ocisync_testkit::{
     standard_corpus_with_large_layer, CountingProxy, TestRegistry,
 };
 
-use crate::support::{corrupt_stored_blob, ocisync, read_json, sync_once, tag_entries, write_config};
+use crate::support::{
+    corrupt_stored_blob, ocisync, read_json, sync_once, tag_entries, write_config, write_config_with_syncs,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
@@ -239,16 +241,11 @@ async fn content_rules_choose_repositories_tags_and_destination_names() {
     let images = ocisync_testkit::small_corpus();
     seed(&upstream.url(), &images).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    let text = format!(
-        r#"version: 1
-registries:
-  upstream:
-    urls: ["{}"]
-  mirror:
-    urls: ["{}"]
-syncs:
-  - from: upstream
+    let config = write_config_with_syncs(
+        dir.path(),
+        &upstream.url(),
+        &mirror.url(),
+        r#"  - from: upstream
     to: mirror
     content:
       - prefix: "library/*"
@@ -261,10 +258,7 @@ syncs:
         tags:
           include: ['v.*']
 "#,
-        upstream.url(),
-        mirror.url()
     );
-    std::fs::write(&config, text).unwrap();
     ocisync(&["once", "--config", config.to_str().unwrap()]).expect_code(0);
 
     let mut catalog = ocisync_testkit::catalog(&mirror.url()).await;

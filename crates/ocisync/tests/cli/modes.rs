@@ -7,7 +7,7 @@ use ocisync_testkit::{
     TestRegistry,
 };
 
-use crate::support::{ocisync, read_json, write_config, Daemon};
+use crate::support::{ocisync, read_json, write_config, write_config_with_syncs, Daemon};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_plans_without_writing_anything() {
@@ -84,16 +84,12 @@ async fn run_repeats_passes_on_its_interval_and_stops_cleanly_on_sigterm() {
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - name: every-second\n    from: upstream\n    to: mirror\n    interval: 1s\n",
-            upstream.url(),
-            mirror.url()
-        ),
-    )
-    .unwrap();
+    let config = write_config_with_syncs(
+        dir.path(),
+        &upstream.url(),
+        &mirror.url(),
+        "  - name: every-second\n    from: upstream\n    to: mirror\n    interval: 1s\n",
+    );
     let mut daemon = Daemon::spawn(&["--config", config.to_str().unwrap(), "--grace-period", "10s"]);
     daemon.wait_for_log("two passes", Duration::from_secs(60), |log| {
         log.iter().filter(|line| line.contains("pass finished")).count() >= 2
@@ -238,16 +234,12 @@ async fn once_with_sync_runs_only_that_sync() {
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - name: library\n    from: upstream\n    to: mirror\n    content: [{{prefix: \"library/*\"}}]\n  - name: team\n    from: upstream\n    to: mirror\n    content: [{{prefix: \"team/**\"}}]\n",
-            upstream.url(),
-            mirror.url()
-        ),
-    )
-    .unwrap();
+    let config = write_config_with_syncs(
+        dir.path(),
+        &upstream.url(),
+        &mirror.url(),
+        "  - name: library\n    from: upstream\n    to: mirror\n    content: [{prefix: \"library/*\"}]\n  - name: team\n    from: upstream\n    to: mirror\n    content: [{prefix: \"team/**\"}]\n",
+    );
     let run = ocisync(&["once", "--config", config.to_str().unwrap(), "--sync", "team"]);
     run.expect_code(0);
     let mut catalog = ocisync_testkit::catalog(&mirror.url()).await;

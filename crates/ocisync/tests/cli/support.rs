@@ -42,12 +42,7 @@ pub fn ocisync(args: &[&str]) -> Run {
 
 /// A config with one sync from `upstream` to `mirror`.
 pub fn write_config(dir: &Path, upstream: &str, mirror: &str) -> PathBuf {
-    let path = dir.join("ocisync.yaml");
-    let text = format!(
-        "version: 1\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    write_config_with_syncs(dir, upstream, mirror, "  - from: upstream\n    to: mirror\n")
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
@@ -198,4 +193,15 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A config with registries `upstream` and `mirror` at the given urls and `syncs`
+/// (the YAML list under `syncs:`, items indented by two spaces).
+pub fn write_config_with_syncs(dir: &Path, upstream: &str, mirror: &str, syncs: &str) -> PathBuf {
+    let path = dir.join("ocisync.yaml");
+    let text = format!(
+        "version: 1\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n{syncs}"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
 }
