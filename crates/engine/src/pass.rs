@@ -2,7 +2,7 @@
 
 use futures_util::{stream, StreamExt};
 use ocisync_oci::Store;
-use tracing::{info, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::copy::{Copier, CopyOptions, PassMemory};
 use crate::filter::ContentRule;
@@ -108,11 +108,23 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     if copier.options.stop.is_raised() {
         return report;
     }
-    let tags = match copier.source.tags(&task.source).await {
+    // The destination's tag list comes along: a tag it lacks is copied without HEADs.
+    let (tags, destination_tags) = futures_util::join!(
+        copier.source.tags(&task.source),
+        copier.destination.tags(&task.destination)
+    );
+    match destination_tags {
+        Ok(listed) => copier.memory.list_destination_tags(&task.destination, listed),
+        Err(error) if error.is_not_found() => copier.memory.list_destination_tags(&task.destination, []),
+        // Unknown then: each tag is compared by HEAD, as without a list.
+        Err(error) => debug!(repo = %task.destination, error = %error, "cannot list destination tags"),
+    }
+    let tags = match tags {
         Ok(tags) => tags,
         Err(error) => {
             warn!(repo = %task.source, error = %error, "cannot list tags");
             report.error = Some(format!("tags: {error}"));
+            copier.memory.forget_destination_tags(&task.destination);
             return report;
         }
     };
@@ -149,6 +161,7 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     report.tags.extend(reports);
     let referrer_tags = crate::referrers::report_referrer_tags(copier, task, &mut attachments).await;
     report.tags.extend(referrer_tags);
+    copier.memory.forget_destination_tags(&task.destination);
     report
 }
 

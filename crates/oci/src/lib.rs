@@ -27,5 +27,5 @@ pub use manifest::{detect_media_type, MalformedManifest, Manifest, ManifestConte
 pub use memory::MemoryStore;
 pub use name::{Reference, RepoName, Tag};
 pub use referrer::{cosign_tag, referrer_descriptor, referrers_tag, CosignTagKind, ReferrerTag};
-pub use store::{BlobStream, Store};
+pub use store::{BlobPlacement, BlobStream, Store};
 pub use verify::verify_blob_stream;

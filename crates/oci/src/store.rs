@@ -11,6 +11,17 @@ use crate::error::{Result, StoreError};
 use crate::manifest::Manifest;
 use crate::name::{Reference, RepoName, Tag};
 
+/// What [`Store::prepare_blob`] found out about a blob in a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobPlacement {
+    /// The repository has the blob already.
+    Present,
+    /// The store linked the blob from the other repository; nothing was transferred.
+    Mounted,
+    /// Neither: the blob must be uploaded with [`Store::put_blob`].
+    Missing,
+}
+
 /// Blob content as it streams: chunks in order, or the error that cut it short.
 pub type BlobStream = BoxStream<'static, Result<Bytes, StoreError>>;
 
@@ -67,6 +78,29 @@ pub trait Store: Send + Sync {
         from: &RepoName,
         digest: &Digest,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Readies `repo` for a blob before any content moves: finds it present, links it
+    /// from `from` (a repository of this store that may hold it, possibly `repo`
+    /// itself), or reports it missing. This default asks `has_blob`, then
+    /// `mount_blob`; a registry answers all three with one
+    /// `POST /blobs/uploads/?mount=&from=`, and keeps the upload session that a 202
+    /// opens for the `put_blob` of the same blob that follows.
+    fn prepare_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: &RepoName,
+    ) -> impl Future<Output = Result<BlobPlacement>> + Send {
+        async move {
+            if self.has_blob(repo, digest).await? {
+                return Ok(BlobPlacement::Present);
+            }
+            if from != repo && self.mount_blob(repo, from, digest).await? {
+                return Ok(BlobPlacement::Mounted);
+            }
+            Ok(BlobPlacement::Missing)
+        }
+    }
 
     /// The referrers of manifest `digest` (distribution-spec "Listing Referrers": the
     /// `manifests` of the index `GET /v2/<name>/referrers/<digest>` answers, all pages).

@@ -5,7 +5,7 @@
 //! enum that forwards each call.
 
 use ocisync_layout::LayoutStore;
-use ocisync_oci::{BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag};
+use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag};
 
 use crate::stores::RegistryEndpoint;
 
@@ -61,6 +61,10 @@ impl Store for AnyStore {
 
     async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<()> {
         forward!(self, store => store.put_blob(repo, descriptor, body))
+    }
+
+    async fn prepare_blob(&self, repo: &RepoName, digest: &Digest, from: &RepoName) -> Result<BlobPlacement> {
+        forward!(self, store => store.prepare_blob(repo, digest, from))
     }
 
     async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {

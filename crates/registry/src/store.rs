@@ -1,12 +1,16 @@
 //! [`Store`] over the OCI distribution API.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 use ocisync_oci::media_type::ACCEPT_MANIFESTS;
 use ocisync_oci::{
-    detect_media_type, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Store, StoreError, Tag,
+    detect_media_type, BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Store, StoreError,
+    Tag,
 };
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode};
@@ -24,6 +28,9 @@ const MANIFEST_SIZE_LIMIT: usize = 16 * 1024 * 1024;
 /// `Link` headers cannot keep a pass looping.
 const MAX_PAGES: usize = 100_000;
 const DIGEST_HEADER: &str = "docker-content-digest";
+/// An upload session opened by `prepare_blob` is used by the `put_blob` that follows
+/// only this soon; older ones may have expired at the registry, so a new one is opened.
+const PENDING_UPLOAD_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// A registry reached over HTTP(S).
 pub struct RegistryStore {
@@ -32,6 +39,9 @@ pub struct RegistryStore {
     /// spec forbids a 404 from a registry that has the API, so it never will: later
     /// lookups answer `None` without a request (one per tag saved on every pass).
     no_referrers_api: AtomicBool,
+    /// Upload sessions `prepare_blob` opened (its 202), by repository and digest, for
+    /// the `put_blob` of the same blob: one request fewer per uploaded blob.
+    pending_uploads: Mutex<HashMap<(RepoName, Digest), (Url, Instant)>>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +68,7 @@ impl RegistryStore {
         Ok(RegistryStore {
             endpoint: Endpoint::new(options)?,
             no_referrers_api: AtomicBool::new(false),
+            pending_uploads: Mutex::default(),
         })
     }
 
@@ -335,9 +346,12 @@ impl Store for RegistryStore {
 
     async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<(), StoreError> {
         let what = self.what("upload blob", repo, &descriptor.digest);
-        let upload = self.start_upload(repo, &what, None).await?;
-        let Some(location) = upload else {
-            return Ok(());
+        let location = match self.take_pending_upload(repo, &descriptor.digest) {
+            Some(location) => location,
+            None => match self.start_upload(repo, &what, None).await? {
+                Some(location) => location,
+                None => return Ok(()),
+            },
         };
         // One streaming PUT: cheaper for the registry than chunked PATCHes.
         let mut url = location;
@@ -360,6 +374,29 @@ impl Store for RegistryStore {
     async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool, StoreError> {
         let what = self.what("mount blob", repo, digest);
         Ok(self.start_upload(repo, &what, Some((from, digest))).await?.is_none())
+    }
+
+    /// One `POST /blobs/uploads/?mount=<digest>&from=<from>`: 201 means the blob is in
+    /// `repo` now (it was there, or got linked from `from`); 202 opens the upload that
+    /// `put_blob` then uses. Replaces a `HEAD` + `POST` per blob. A registry without
+    /// mounts answers 202, which is the plain upload.
+    async fn prepare_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: &RepoName,
+    ) -> Result<BlobPlacement, StoreError> {
+        let what = self.what("prepare blob", repo, digest);
+        match self.start_upload(repo, &what, Some((from, digest))).await? {
+            None if from == repo => Ok(BlobPlacement::Present),
+            None => Ok(BlobPlacement::Mounted),
+            Some(location) => {
+                let mut pending = self.pending_uploads.lock().unwrap_or_else(|e| e.into_inner());
+                pending.retain(|_, (_, opened)| opened.elapsed() < PENDING_UPLOAD_MAX_AGE);
+                pending.insert((repo.clone(), digest.clone()), (location, Instant::now()));
+                Ok(BlobPlacement::Missing)
+            }
+        }
     }
 
     /// `GET /v2/<name>/referrers/<digest>`, following `Link` pages. A registry with the
@@ -418,6 +455,13 @@ impl Store for RegistryStore {
 }
 
 impl RegistryStore {
+    /// The upload session `prepare_blob` opened for this blob, if it is still fresh.
+    fn take_pending_upload(&self, repo: &RepoName, digest: &Digest) -> Option<Url> {
+        let mut pending = self.pending_uploads.lock().unwrap_or_else(|e| e.into_inner());
+        let (location, opened) = pending.remove(&(repo.clone(), digest.clone()))?;
+        (opened.elapsed() < PENDING_UPLOAD_MAX_AGE).then_some(location)
+    }
+
     /// Opens an upload session (`POST /blobs/uploads/`), or asks for a cross-repository
     /// mount. Returns the upload location, or `None` when the blob was mounted (201).
     async fn start_upload(

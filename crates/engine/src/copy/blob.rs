@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use ocisync_oci::{verify_blob_stream, BlobStream, Descriptor, Store, StoreError};
+use ocisync_oci::{verify_blob_stream, BlobPlacement, BlobStream, Descriptor, Digest, RepoName, Store, StoreError};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -28,36 +28,63 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         if self.memory.knows(destination, &blob.digest) {
             return Ok(BlobCopy::AlreadyPresent);
         }
-        if self
-            .destination
-            .has_blob(destination, &blob.digest)
-            .await
-            .map_err(CopyError::Destination)?
-        {
-            self.memory.remember_blob(destination, &blob.digest);
-            return Ok(BlobCopy::AlreadyPresent);
-        }
         if self.options.dry_run {
-            // Counted as a transfer; the source is not read.
+            // Only reads: a mount or an upload session would be a write.
+            let present = self
+                .destination
+                .has_blob(destination, &blob.digest)
+                .await
+                .map_err(CopyError::Destination)?;
             self.memory.remember_blob(destination, &blob.digest);
-            return Ok(BlobCopy::Transferred(blob.size));
+            // Counted as a transfer when missing; the source is not read.
+            return Ok(if present {
+                BlobCopy::AlreadyPresent
+            } else {
+                BlobCopy::Transferred(blob.size)
+            });
         }
-        if let Some(holder) = self
-            .memory
-            .holder_of(&blob.digest)
-            .filter(|holder| holder != destination)
-        {
-            // A declined mount (false) or a failed one falls back to uploading.
-            if let Ok(true) = self.destination.mount_blob(destination, &holder, &blob.digest).await {
-                self.memory.remember_blob(destination, &blob.digest);
-                debug!(repo = %destination, from = %holder, digest = %blob.digest, "blob mounted");
-                return Ok(BlobCopy::Mounted);
+        let copy = match self.prepare_blob(destination, &blob.digest).await? {
+            BlobPlacement::Present => BlobCopy::AlreadyPresent,
+            BlobPlacement::Mounted => BlobCopy::Mounted,
+            BlobPlacement::Missing => {
+                self.transfer_with_retries(task, blob).await?;
+                debug!(repo = %destination, digest = %blob.digest, bytes = blob.size, "blob copied");
+                BlobCopy::Transferred(blob.size)
             }
-        }
-        self.transfer_with_retries(task, blob).await?;
+        };
         self.memory.remember_blob(destination, &blob.digest);
-        debug!(repo = %destination, digest = %blob.digest, bytes = blob.size, "blob copied");
-        Ok(BlobCopy::Transferred(blob.size))
+        Ok(copy)
+    }
+
+    /// Asks the destination for the blob in one step, offering to mount it from a
+    /// repository this pass put it in (else from the repository itself, which tells
+    /// whether it is there).
+    async fn prepare_blob(&self, destination: &RepoName, digest: &Digest) -> Result<BlobPlacement, CopyError> {
+        let Some(holder) = self.memory.holder_of(digest).filter(|holder| holder != destination) else {
+            return self
+                .destination
+                .prepare_blob(destination, digest, destination)
+                .await
+                .map_err(CopyError::Destination);
+        };
+        match self.destination.prepare_blob(destination, digest, &holder).await {
+            Ok(placement) => {
+                if placement == BlobPlacement::Mounted {
+                    debug!(repo = %destination, from = %holder, %digest, "blob mounted");
+                }
+                Ok(placement)
+            }
+            // A registry may refuse a mount from a repository these credentials cannot
+            // read; asking without the other repository is still right.
+            Err(error) if !error.is_transient() => {
+                debug!(repo = %destination, from = %holder, %digest, error = %error, "mount refused; uploading");
+                self.destination
+                    .prepare_blob(destination, digest, destination)
+                    .await
+                    .map_err(CopyError::Destination)
+            }
+            Err(error) => Err(CopyError::Destination(error)),
+        }
     }
 
     /// Streams a blob from source to destination, retrying the whole transfer on

@@ -91,6 +91,10 @@ pub struct PassMemory {
     /// never pushed twice at once: distribution 2.8 rewrites a link file in place, and
     /// a concurrent reader of it sees the content as unknown or its digest as invalid.
     in_flight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+    /// The tags each destination repository had when its sync started (while it runs).
+    /// A tag not listed is absent: no `HEAD` on either side is needed to know the image
+    /// must be copied, so a cold pass reads upstream's manifest straight away.
+    destination_tags: Mutex<HashMap<RepoName, HashSet<Tag>>>,
 }
 
 impl PassMemory {
@@ -119,6 +123,32 @@ impl PassMemory {
 
     fn holder_of(&self, digest: &Digest) -> Option<RepoName> {
         self.holders.lock().unwrap().get(digest).cloned()
+    }
+
+    /// Records the tag list of a destination repository for the length of its sync.
+    pub(crate) fn list_destination_tags(&self, repo: &RepoName, tags: impl IntoIterator<Item = Tag>) {
+        self.destination_tags
+            .lock()
+            .unwrap()
+            .insert(repo.clone(), tags.into_iter().collect());
+    }
+
+    /// Forgets a destination repository's tag list once its sync is over.
+    pub(crate) fn forget_destination_tags(&self, repo: &RepoName) {
+        self.destination_tags.lock().unwrap().remove(repo);
+    }
+
+    /// True when the destination repository's tag list, read at the start of its sync,
+    /// lacks `reference` (a tag). Unknown (no list, or a digest) is not absent.
+    fn lacks_destination_tag(&self, repo: &RepoName, reference: &Reference) -> bool {
+        let Reference::Tag(tag) = reference else {
+            return false;
+        };
+        self.destination_tags
+            .lock()
+            .unwrap()
+            .get(repo)
+            .is_some_and(|tags| !tags.contains(tag))
     }
 }
 
@@ -249,41 +279,10 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         transfer: &mut Transfer,
         facts: &mut TagFacts,
     ) -> Result<Outcome, CopyError> {
-        let up_to_date = Ok(Outcome::Skipped {
-            reason: SkipReason::UpToDate,
-        });
-        // Both sides at once: on a pass with nothing to do, this is all the work.
-        let (source_head, destination_head) = futures_util::join!(
-            self.source.head_manifest(&task.source, source),
-            self.destination.head_manifest(&task.destination, destination)
-        );
-        let Some(source_descriptor) = source_head.map_err(CopyError::Source)? else {
-            return Ok(Outcome::Skipped {
-                reason: SkipReason::VanishedUpstream,
-            });
+        let manifest = match self.resolve(task, source, destination, facts).await? {
+            Resolved::Copy(manifest) => manifest,
+            Resolved::Done(outcome) => return Ok(outcome),
         };
-        facts.digest = Some(source_descriptor.digest.clone());
-        let destination_digest = destination_head
-            .map_err(CopyError::Destination)?
-            .map(|descriptor| descriptor.digest);
-        if destination_digest.as_ref() == Some(&source_descriptor.digest) {
-            debug!(repo = %task.source, tag = tag_field(source), digest = %source_descriptor.digest, "up to date");
-            return up_to_date;
-        }
-        if let Some(destination_digest) = destination_digest.filter(|_| !task.platforms.is_empty()) {
-            // Maybe a narrowed index made from this very upstream index: the
-            // destination's own copy says so, and upstream need not be read again.
-            let current = self
-                .destination
-                .manifest(&task.destination, &Reference::Digest(destination_digest.clone()))
-                .await
-                .map_err(CopyError::Destination)?;
-            if is_current_narrowing(&current, &source_descriptor.digest, &task.platforms) {
-                facts.destination_digest = Some(destination_digest);
-                return up_to_date;
-            }
-        }
-        let manifest = self.read_manifest(&task.source, &source_descriptor).await?;
         let content = manifest.content().map_err(|source| CopyError::Malformed {
             digest: manifest.digest.clone(),
             source,
@@ -328,6 +327,59 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         transfer.manifests += 1;
         info!(repo = %task.source, tag = tag_field(source), digest = %manifest.digest, bytes = transfer.bytes, "copied");
         Ok(Outcome::Copied)
+    }
+
+    /// Finds out whether the destination needs the image, and if so reads upstream's
+    /// manifest.
+    async fn resolve(
+        &self,
+        task: &SyncTask,
+        source: &Reference,
+        destination: &Reference,
+        facts: &mut TagFacts,
+    ) -> Result<Resolved, CopyError> {
+        if self.memory.lacks_destination_tag(&task.destination, destination) {
+            // Nothing to compare with: one GET instead of two HEADs and a GET.
+            let manifest = match self.source.manifest(&task.source, source).await {
+                Ok(manifest) => manifest,
+                Err(error) if error.is_not_found() => return Ok(Resolved::Done(vanished())),
+                Err(error) => return Err(CopyError::Source(error)),
+            };
+            facts.digest = Some(manifest.digest.clone());
+            return Ok(Resolved::Copy(manifest));
+        }
+        // Both sides at once: on a pass with nothing to do, this is all the work.
+        let (source_head, destination_head) = futures_util::join!(
+            self.source.head_manifest(&task.source, source),
+            self.destination.head_manifest(&task.destination, destination)
+        );
+        let Some(source_descriptor) = source_head.map_err(CopyError::Source)? else {
+            return Ok(Resolved::Done(vanished()));
+        };
+        facts.digest = Some(source_descriptor.digest.clone());
+        let destination_digest = destination_head
+            .map_err(CopyError::Destination)?
+            .map(|descriptor| descriptor.digest);
+        if destination_digest.as_ref() == Some(&source_descriptor.digest) {
+            debug!(repo = %task.source, tag = tag_field(source), digest = %source_descriptor.digest, "up to date");
+            return Ok(Resolved::Done(up_to_date()));
+        }
+        if let Some(destination_digest) = destination_digest.filter(|_| !task.platforms.is_empty()) {
+            // Maybe a narrowed index made from this very upstream index: the
+            // destination's own copy says so, and upstream need not be read again.
+            let current = self
+                .destination
+                .manifest(&task.destination, &Reference::Digest(destination_digest.clone()))
+                .await
+                .map_err(CopyError::Destination)?;
+            if is_current_narrowing(&current, &source_descriptor.digest, &task.platforms) {
+                facts.destination_digest = Some(destination_digest);
+                return Ok(Resolved::Done(up_to_date()));
+            }
+        }
+        Ok(Resolved::Copy(
+            self.read_manifest(&task.source, &source_descriptor).await?,
+        ))
     }
 
     /// Reads a manifest by digest and checks it against the descriptor that named it.
@@ -443,6 +495,24 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         }
         self.memory.remember(destination, &child.digest);
         Ok(())
+    }
+}
+
+/// What [`Copier::resolve`] found: upstream's manifest to copy, or the image's outcome.
+enum Resolved {
+    Copy(Manifest),
+    Done(Outcome),
+}
+
+fn up_to_date() -> Outcome {
+    Outcome::Skipped {
+        reason: SkipReason::UpToDate,
+    }
+}
+
+fn vanished() -> Outcome {
+    Outcome::Skipped {
+        reason: SkipReason::VanishedUpstream,
     }
 }
 

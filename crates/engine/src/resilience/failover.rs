@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ocisync_oci::{BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag};
+use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag};
 use tokio::time::Instant;
 
 /// How long a store that failed with a transient error is passed over.
@@ -275,6 +275,13 @@ impl<S: Store> Store for Failover<S> {
 
     async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
         self.call_value("mount blob", |store| store.mount_blob(repo, from, digest))
+            .await
+    }
+
+    async fn prepare_blob(&self, repo: &RepoName, digest: &Digest, from: &RepoName) -> Result<BlobPlacement> {
+        // The upload session it may open belongs to the store that answered; `put_blob`
+        // goes to that same store unless it failed meanwhile (then it opens a new one).
+        self.call_value("prepare blob", |store| store.prepare_blob(repo, digest, from))
             .await
     }
 

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use ocisync_oci::{BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag};
+use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag};
 
 use super::policy::{retry_counting, RetryPolicy};
 
@@ -108,6 +108,15 @@ impl<S: Store> Store for Retrying<S> {
         let what = self.what(format_args!("mount blob {repo}@{digest} from {from}"));
         retry_counting(&self.policy, &what, &self.retries, || {
             self.inner.mount_blob(repo, from, digest)
+        })
+        .await
+    }
+
+    async fn prepare_blob(&self, repo: &RepoName, digest: &Digest, from: &RepoName) -> Result<BlobPlacement> {
+        // A repeated request may open a second upload session; the registry discards unused ones.
+        let what = self.what(format_args!("prepare blob {repo}@{digest}"));
+        retry_counting(&self.policy, &what, &self.retries, || {
+            self.inner.prepare_blob(repo, digest, from)
         })
         .await
     }
