@@ -35,7 +35,17 @@ pub async fn run_sync<S: Store, D: Store>(
         repositories: Vec::new(),
         endpoints: Vec::new(),
     };
-    let mut catalog = match source.catalog().await {
+    // The destination's catalog comes along: every tag of a repository it lacks is
+    // copied without HEADs. Unknown (not allowed, say) leaves every tag to its HEADs.
+    let (catalog, destination_catalog) = futures_util::join!(source.catalog(), destination.catalog());
+    let destination_repositories = match destination_catalog {
+        Ok(repositories) => Some(repositories.into_iter().collect()),
+        Err(error) => {
+            debug!(registry = %destination.label(), error = %error, "cannot list the destination catalog");
+            None
+        }
+    };
+    let mut catalog = match catalog {
         Ok(catalog) => catalog,
         Err(error) => {
             warn!(sync = %label.name, registry = %source.label(), error = %error, "cannot list the catalog");
@@ -58,7 +68,7 @@ pub async fn run_sync<S: Store, D: Store>(
     }
     info!(sync = %label.name, repositories = tasks.len(), "planned");
     notify(options, ProgressEvent::RepositoriesPlanned { total: tasks.len() });
-    let memory = PassMemory::default();
+    let memory = PassMemory::new(destination_repositories);
     let copier = Copier {
         source,
         destination,
@@ -108,23 +118,11 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     if copier.options.stop.is_raised() {
         return report;
     }
-    // The destination's tag list comes along: a tag it lacks is copied without HEADs.
-    let (tags, destination_tags) = futures_util::join!(
-        copier.source.tags(&task.source),
-        copier.destination.tags(&task.destination)
-    );
-    match destination_tags {
-        Ok(listed) => copier.memory.list_destination_tags(&task.destination, listed),
-        Err(error) if error.is_not_found() => copier.memory.list_destination_tags(&task.destination, []),
-        // Unknown then: each tag is compared by HEAD, as without a list.
-        Err(error) => debug!(repo = %task.destination, error = %error, "cannot list destination tags"),
-    }
-    let tags = match tags {
+    let tags = match copier.source.tags(&task.source).await {
         Ok(tags) => tags,
         Err(error) => {
             warn!(repo = %task.source, error = %error, "cannot list tags");
             report.error = Some(format!("tags: {error}"));
-            copier.memory.forget_destination_tags(&task.destination);
             return report;
         }
     };
@@ -161,7 +159,6 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     report.tags.extend(reports);
     let referrer_tags = crate::referrers::report_referrer_tags(copier, task, &mut attachments).await;
     report.tags.extend(referrer_tags);
-    copier.memory.forget_destination_tags(&task.destination);
     report
 }
 

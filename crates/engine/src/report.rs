@@ -33,6 +33,8 @@ pub struct EndpointUse {
     pub url: String,
     /// Calls this URL answered successfully.
     pub served: u64,
+    /// HTTP requests sent to this URL (retries and authentication rounds included).
+    pub requests: u64,
     /// Requests to this URL that were repeated after a transient failure.
     pub retries: u64,
     /// Times a call moved from this registry's current URL to the next one.

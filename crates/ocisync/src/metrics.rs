@@ -43,6 +43,7 @@ struct SyncCounters {
 
 #[derive(Default)]
 struct EndpointCounters {
+    requests: u64,
     retries: u64,
     failovers: u64,
 }
@@ -109,6 +110,7 @@ impl Metrics {
                     .endpoints
                     .entry((registry.clone(), endpoint.url.clone()))
                     .or_default();
+                counters.requests += endpoint.requests;
                 counters.retries += endpoint.retries;
                 counters.failovers += endpoint.failovers;
             }
@@ -233,6 +235,14 @@ impl Metrics {
             out.sample(&[("sync", name)], running);
         }
         out.family(
+            "ocisync_registry_requests_total",
+            "counter",
+            "HTTP requests sent, by registry and URL (retries included).",
+        );
+        for ((registry, url), counters) in &state.endpoints {
+            out.sample(&[("registry", registry), ("url", url)], counters.requests);
+        }
+        out.family(
             "ocisync_registry_retries_total",
             "counter",
             "Requests repeated after a transient failure, by registry and URL.",
@@ -319,6 +329,7 @@ mod tests {
                     role: "source".into(),
                     url: "http://127.0.0.1:5000".into(),
                     served: 10,
+                    requests: 12,
                     retries,
                     failovers: 1,
                 }],
@@ -356,6 +367,7 @@ mod tests {
             "ocisync_pass_duration_seconds_sum{sync=\"hub\"} 2",
             "ocisync_pass_duration_seconds_count{sync=\"hub\"} 2",
             "ocisync_last_pass_duration_seconds{sync=\"hub\"} 0.5",
+            "ocisync_registry_requests_total{registry=\"upstream\",url=\"http://127.0.0.1:5000\"} 24",
             "ocisync_registry_retries_total{registry=\"upstream\",url=\"http://127.0.0.1:5000\"} 5",
             "ocisync_registry_failovers_total{registry=\"upstream\",url=\"http://127.0.0.1:5000\"} 2",
             "ocisync_pass_running{sync=\"hub\"} 0",

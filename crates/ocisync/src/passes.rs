@@ -71,11 +71,12 @@ impl PreparedSync {
             .zip(before)
             .map(|(after, before)| EndpointUse {
                 served: after.served - before.served,
+                requests: after.requests - before.requests,
                 retries: after.retries - before.retries,
                 failovers: after.failovers - before.failovers,
                 ..after
             })
-            .filter(|usage| usage.served + usage.retries + usage.failovers > 0)
+            .filter(|usage| usage.requests + usage.served + usage.retries + usage.failovers > 0)
             .collect();
         report
     }
@@ -101,6 +102,7 @@ fn registry_usage(role: &str, endpoint: &RegistryEndpoint) -> Vec<EndpointUse> {
             role: role.to_owned(),
             url: served.label,
             served: served.calls,
+            requests: store.inner().requests(),
             retries: store.retries(),
             failovers: if index == 0 { failovers } else { 0 },
         })

@@ -27,6 +27,21 @@ pub fn render(report: &Report, duration: Duration) -> String {
         if let Some(error) = &sync.error {
             let _ = writeln!(text, "  FAILED sync: {error}");
         }
+        if !sync.endpoints.is_empty() {
+            let requests = |role: &str| -> u64 {
+                sync.endpoints
+                    .iter()
+                    .filter(|e| e.role == role)
+                    .map(|e| e.requests)
+                    .sum()
+            };
+            let _ = writeln!(
+                text,
+                "  requests: {} to the source, {} to the destination",
+                requests("source"),
+                requests("destination")
+            );
+        }
         // Only worth a line when something went wrong on the way.
         if sync.endpoints.iter().any(|e| e.retries + e.failovers > 0)
             || sync.endpoints.iter().filter(|e| e.role == "source").count() > 1
@@ -34,8 +49,13 @@ pub fn render(report: &Report, duration: Duration) -> String {
             for endpoint in &sync.endpoints {
                 let _ = writeln!(
                     text,
-                    "  {} {}: {} calls served, {} retries, {} failovers",
-                    endpoint.role, endpoint.url, endpoint.served, endpoint.retries, endpoint.failovers
+                    "  {} {}: {} calls served, {} requests, {} retries, {} failovers",
+                    endpoint.role,
+                    endpoint.url,
+                    endpoint.served,
+                    endpoint.requests,
+                    endpoint.retries,
+                    endpoint.failovers
                 );
             }
         }

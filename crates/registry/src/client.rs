@@ -1,6 +1,7 @@
 //! The HTTP side of a registry endpoint: one reqwest client, authorization, requests.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ocisync_oci::{RepoName, StoreError};
@@ -113,6 +114,8 @@ pub struct Endpoint {
     http: reqwest::Client,
     authorizer: Authorizer,
     pub(crate) page_size: usize,
+    /// HTTP requests sent to the registry (each attempt; token requests not included).
+    requests: AtomicU64,
 }
 
 impl Endpoint {
@@ -159,6 +162,7 @@ impl Endpoint {
             http,
             authorizer: Authorizer::new(options.credentials, plain_http),
             page_size: options.page_size.max(1),
+            requests: AtomicU64::new(0),
         })
     }
 
@@ -206,6 +210,7 @@ impl Endpoint {
             if let Some(authorization) = &authorization {
                 request = request.header(AUTHORIZATION, authorization.clone());
             }
+            self.requests.fetch_add(1, Ordering::Relaxed);
             let response = request
                 .send()
                 .await
@@ -238,10 +243,16 @@ impl Endpoint {
         if let Some(authorization) = self.authorization(&scope.as_string(), what, url).await? {
             request = request.header(AUTHORIZATION, authorization);
         }
+        self.requests.fetch_add(1, Ordering::Relaxed);
         request
             .send()
             .await
             .map_err(|error| transport_error(what.to_owned(), error))
+    }
+
+    /// HTTP requests sent to the registry so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     pub fn http(&self) -> &reqwest::Client {

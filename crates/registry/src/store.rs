@@ -72,6 +72,11 @@ impl RegistryStore {
         })
     }
 
+    /// HTTP requests sent to this registry so far (every attempt).
+    pub fn requests(&self) -> u64 {
+        self.endpoint.requests()
+    }
+
     /// Reads every page of a list endpoint. Follows `Link` headers; when a registry
     /// sends none, asks for the page after the last item with `last=`.
     async fn list_all(

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
-use ocisync_oci::{BlobStream, Descriptor, Digest, Reference, RepoName, Store, StoreError, Tag};
+use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Reference, RepoName, Store, StoreError, Tag};
 use ocisync_registry::{Credentials, RegistryOptions, RegistryStore, Secret};
 use ocisync_testkit::{corpus, small_corpus, CountingProxy, RegistryOptions as TestRegistryOptions, TestRegistry};
 
@@ -116,6 +116,54 @@ async fn blobs_upload_in_one_put_stream_back_and_mount() {
         .await
         .unwrap());
     assert!(store.has_blob(&repo("b/two"), &descriptor.digest).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prepare_blob_answers_present_mounted_or_missing_in_one_post() {
+    let registry = TestRegistry::start();
+    let proxy = CountingProxy::start(&registry.url());
+    let store = store(&proxy.url(), 100);
+    let content: &'static [u8] = b"a layer prepared before upload";
+    let descriptor = Descriptor::new(
+        "application/octet-stream",
+        Digest::sha256_of(content),
+        content.len() as u64,
+    );
+    let (one, two) = (repo("a/one"), repo("b/two"));
+    let requests = |proxy: &CountingProxy| -> Vec<String> {
+        proxy
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.status))
+            .collect()
+    };
+
+    // Missing: the POST's upload session is the one the PUT uses.
+    let placement = store.prepare_blob(&one, &descriptor.digest, &one).await.unwrap();
+    assert_eq!(placement, BlobPlacement::Missing);
+    store.put_blob(&one, &descriptor, body(content)).await.unwrap();
+    assert_eq!(requests(&proxy), ["POST 202", "PUT 201"]);
+    assert_eq!(store.requests(), 2, "the store counts what it sent");
+
+    // Present: asking again is one POST, answered 201, and opens nothing.
+    proxy.reset();
+    let placement = store.prepare_blob(&one, &descriptor.digest, &one).await.unwrap();
+    assert_eq!(placement, BlobPlacement::Present);
+    assert_eq!(requests(&proxy), ["POST 201"]);
+
+    // Mounted from the repository that holds it.
+    proxy.reset();
+    let placement = store.prepare_blob(&two, &descriptor.digest, &one).await.unwrap();
+    assert_eq!(placement, BlobPlacement::Mounted);
+    assert_eq!(requests(&proxy), ["POST 201"]);
+    assert!(store.has_blob(&two, &descriptor.digest).await.unwrap());
+
+    // A holder that lacks it: an upload session after all, and the blob is not there yet.
+    let other: &'static [u8] = b"never uploaded anywhere";
+    let missing = Descriptor::new("application/octet-stream", Digest::sha256_of(other), other.len() as u64);
+    let placement = store.prepare_blob(&two, &missing.digest, &one).await.unwrap();
+    assert_eq!(placement, BlobPlacement::Missing);
+    assert!(!store.has_blob(&two, &missing.digest).await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread")]

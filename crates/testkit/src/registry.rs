@@ -246,6 +246,11 @@ impl TestRegistry {
         unreachable!("loop returns or panics")
     }
 
+    /// The registry process's id (the bench reads its CPU time from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Base URL, `http://127.0.0.1:PORT`, or `https://…` for a TLS registry.
     pub fn url(&self) -> String {
         let scheme = if self.ca.is_some() { "https" } else { "http" };

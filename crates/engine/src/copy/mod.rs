@@ -91,13 +91,22 @@ pub struct PassMemory {
     /// never pushed twice at once: distribution 2.8 rewrites a link file in place, and
     /// a concurrent reader of it sees the content as unknown or its digest as invalid.
     in_flight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
-    /// The tags each destination repository had when its sync started (while it runs).
-    /// A tag not listed is absent: no `HEAD` on either side is needed to know the image
-    /// must be copied, so a cold pass reads upstream's manifest straight away.
-    destination_tags: Mutex<HashMap<RepoName, HashSet<Tag>>>,
+    /// The destination's repositories when the pass started, if it could list them.
+    /// A tag of a repository not among them is absent: no `HEAD` on either side is
+    /// needed to know it must be copied, so a cold pass reads upstream straight away.
+    destination_repositories: Option<HashSet<RepoName>>,
 }
 
 impl PassMemory {
+    /// Memory for a pass whose destination had `destination_repositories` at its start
+    /// (`None`: not known).
+    pub fn new(destination_repositories: Option<HashSet<RepoName>>) -> Self {
+        PassMemory {
+            destination_repositories,
+            ..PassMemory::default()
+        }
+    }
+
     fn knows(&self, repo: &RepoName, digest: &Digest) -> bool {
         self.present.lock().unwrap().contains(&(repo.clone(), digest.clone()))
     }
@@ -125,30 +134,14 @@ impl PassMemory {
         self.holders.lock().unwrap().get(digest).cloned()
     }
 
-    /// Records the tag list of a destination repository for the length of its sync.
-    pub(crate) fn list_destination_tags(&self, repo: &RepoName, tags: impl IntoIterator<Item = Tag>) {
-        self.destination_tags
-            .lock()
-            .unwrap()
-            .insert(repo.clone(), tags.into_iter().collect());
-    }
-
-    /// Forgets a destination repository's tag list once its sync is over.
-    pub(crate) fn forget_destination_tags(&self, repo: &RepoName) {
-        self.destination_tags.lock().unwrap().remove(repo);
-    }
-
-    /// True when the destination repository's tag list, read at the start of its sync,
-    /// lacks `reference` (a tag). Unknown (no list, or a digest) is not absent.
+    /// True when `reference` is a tag in a repository the destination did not have
+    /// when the pass started. Unknown (no catalog, or a digest) is not absent.
     fn lacks_destination_tag(&self, repo: &RepoName, reference: &Reference) -> bool {
-        let Reference::Tag(tag) = reference else {
-            return false;
-        };
-        self.destination_tags
-            .lock()
-            .unwrap()
-            .get(repo)
-            .is_some_and(|tags| !tags.contains(tag))
+        matches!(reference, Reference::Tag(_))
+            && self
+                .destination_repositories
+                .as_ref()
+                .is_some_and(|repositories| !repositories.contains(repo))
     }
 }
 

@@ -3,7 +3,7 @@
 use ocisync_testkit::push_image;
 use ocisync_testkit::{
     assert_closure, assert_mirror_complete, corpus, corpus::seed, manifest, standard_corpus,
-    standard_corpus_with_large_layer, CountingProxy, TestRegistry,
+    standard_corpus_with_large_layer, CountingProxy, RecordedRequest, TestRegistry,
 };
 
 use crate::support::{
@@ -77,6 +77,29 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
         "summary: {}",
         first.stdout
     );
+    // Into a fresh destination no tag is looked up on either side (upstream's manifest is
+    // read with one GET) and no blob is checked: one POST per blob made present (201
+    // when mounted, else a 202 whose upload session the one PUT then uses).
+    let (upstream_requests, mirror_requests) = (upstream_proxy.requests(), mirror_proxy.requests());
+    let tag_lookups: Vec<_> = upstream_requests
+        .iter()
+        .chain(&mirror_requests)
+        .filter(|r| r.method == "HEAD" && !r.path.contains("/manifests/sha256:"))
+        .collect();
+    assert_eq!(tag_lookups, Vec::<&RecordedRequest>::new(), "HEADs on a cold pass");
+    let count = |method: &str, path: &str| {
+        mirror_requests
+            .iter()
+            .filter(|r| r.method == method && r.path.contains(path))
+            .count() as u64
+    };
+    assert_eq!(count("POST", "/blobs/uploads/"), made_present, "one POST per blob");
+    assert_eq!(
+        count("PUT", "/blobs/uploads/"),
+        totals["blobs_copied"].as_u64().unwrap(),
+        "one PUT per uploaded blob, into the session its POST opened"
+    );
+    assert_requests_reported(&report, upstream_requests.len(), mirror_requests.len());
 
     // Second pass over an unchanged upstream: no write reaches the destination, no blob is read.
     upstream_proxy.reset();
@@ -99,6 +122,17 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
         "second pass read manifests or blobs it did not need"
     );
     let report = read_json(&report_path);
+    // Per unchanged tag: one manifest HEAD on each side, nothing more.
+    let heads = |proxy: &CountingProxy| {
+        proxy
+            .requests()
+            .iter()
+            .filter(|r| r.method == "HEAD" && r.path.contains("/manifests/"))
+            .count()
+    };
+    assert_eq!(heads(&upstream_proxy), images.len(), "upstream HEADs");
+    assert_eq!(heads(&mirror_proxy), images.len(), "destination HEADs");
+    assert_requests_reported(&report, upstream_proxy.requests().len(), mirror_proxy.requests().len());
     for (repo, entry) in tag_entries(&report) {
         assert_eq!(entry["outcome"], "skipped", "{repo}: {entry}");
         assert_eq!(entry["reason"], "up-to-date", "{repo}: {entry}");
@@ -121,6 +155,26 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
         .map(|(repo, entry)| format!("{repo}:{}", entry["tag"].as_str().unwrap()))
         .collect();
     assert_eq!(copied, vec!["team/app:stable".to_owned()]);
+}
+
+/// The report counts the HTTP requests each side was sent, as the proxies saw them.
+fn assert_requests_reported(report: &serde_json::Value, upstream: usize, mirror: usize) {
+    let endpoints = report["syncs"][0]["endpoints"]
+        .as_array()
+        .expect("endpoints in the report");
+    let reported = |role: &str| -> u64 {
+        endpoints
+            .iter()
+            .filter(|e| e["role"] == role)
+            .map(|e| e["requests"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(reported("source"), upstream as u64, "source requests: {endpoints:?}");
+    assert_eq!(
+        reported("destination"),
+        mirror as u64,
+        "destination requests: {endpoints:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -21,6 +21,8 @@ pub struct Timed {
     pub wall: Duration,
     /// Peak resident set size of the command, in KiB (0 if GNU time gave none).
     pub peak_rss_kib: u64,
+    /// CPU time the command used, user plus system (zero if GNU time gave none).
+    pub cpu: Duration,
     /// Exit code (`None`: killed, e.g. at the deadline).
     pub exit_code: Option<i32>,
     /// The last lines of the child's stderr, for failures.
@@ -48,7 +50,7 @@ pub fn run_timed(
     let mut command = Command::new(GNU_TIME);
     command
         .arg("-f")
-        .arg("%M")
+        .arg("%U %S\n%M")
         .arg("-o")
         .arg(&rss_file)
         .arg(program)
@@ -73,14 +75,14 @@ pub fn run_timed(
         std::thread::sleep(POLL);
     };
     let wall = started.elapsed();
-    let peak_rss_kib = std::fs::read_to_string(&rss_file)
-        .ok()
-        .and_then(|text| parse_peak_rss(&text))
-        .unwrap_or(0);
+    let usage = std::fs::read_to_string(&rss_file).unwrap_or_default();
+    let peak_rss_kib = parse_peak_rss(&usage).unwrap_or(0);
+    let cpu = parse_cpu(&usage).unwrap_or_default();
     let stderr = std::fs::read_to_string(&stderr_file).unwrap_or_default();
     Ok(Timed {
         wall,
         peak_rss_kib,
+        cpu,
         exit_code: status.and_then(|s| s.code()),
         stderr_tail: tail(&stderr, 15),
     })
@@ -92,7 +94,30 @@ pub fn parse_peak_rss(text: &str) -> Option<u64> {
     text.lines().rev().find_map(|line| line.trim().parse().ok())
 }
 
+/// The `%U %S` line of GNU time's `-o` file: user plus system seconds.
+pub fn parse_cpu(text: &str) -> Option<Duration> {
+    text.lines().rev().find_map(|line| {
+        let (user, system) = line.trim().split_once(' ')?;
+        let seconds = user.parse::<f64>().ok()? + system.parse::<f64>().ok()?;
+        Some(Duration::from_secs_f64(seconds))
+    })
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+/// CPU time (user plus system) a process has used so far, from `/proc/PID/stat`
+/// (`"self"` for this process); `None` where that cannot be read.
+pub fn cpu_of(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 1000 / CLOCK_TICKS_PER_SECOND))
+}
+
+/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux architecture the bench runs on.
+const CLOCK_TICKS_PER_SECOND: u64 = 100;

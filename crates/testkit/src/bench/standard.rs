@@ -11,6 +11,7 @@ use tokio::runtime::Runtime;
 use super::contender::Contender;
 use super::corpus::{self, CorpusShape, CorpusStats};
 use super::limit;
+use super::process::cpu_of;
 use super::table::{ContenderRuns, PassResult};
 use crate::corpus::{repos, SeedImage};
 use crate::{assert_mirror_complete, CountingProxy, RegistryClient, TestRegistry};
@@ -31,6 +32,8 @@ pub struct StandardOptions {
     pub runs: usize,
     /// The corpus.
     pub shape: CorpusShape,
+    /// Run ocisync alone (no skopeo, no limit): for quick iterations, no ratios.
+    pub ocisync_only: bool,
 }
 
 /// Everything measured.
@@ -40,7 +43,7 @@ pub struct StandardResults {
     pub stats: CorpusStats,
     /// How long seeding the source took.
     pub seed_time: Duration,
-    /// skopeo, ocisync, limit, in that order.
+    /// skopeo, ocisync, limit, in that order (ocisync alone with `ocisync_only`).
     pub contenders: Vec<ContenderRuns>,
 }
 
@@ -57,10 +60,12 @@ pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
     eprintln!("seeded in {:.1} s", seed_time.as_secs_f64());
 
     let repo_names = repos(&images);
-    let contenders = [
-        Contender::Skopeo(options.skopeo.clone()),
-        Contender::Ocisync(options.ocisync.clone(), options.ocisync_concurrency),
-    ];
+    let ocisync = Contender::Ocisync(options.ocisync.clone(), options.ocisync_concurrency);
+    let contenders = if options.ocisync_only {
+        vec![ocisync]
+    } else {
+        vec![Contender::Skopeo(options.skopeo.clone()), ocisync]
+    };
     let mut results: Vec<ContenderRuns> = contenders
         .iter()
         .map(|c| ContenderRuns {
@@ -76,9 +81,13 @@ pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
         for (contender, result) in contenders.iter().zip(results.iter_mut()) {
             run_contender(runtime, contender, &source, &repo_names, round, result);
         }
-        run_limit(runtime, &source, &images, round, &mut limit_runs);
+        if !options.ocisync_only {
+            run_limit(runtime, &source, &images, round, &mut limit_runs);
+        }
     }
-    results.push(limit_runs);
+    if !options.ocisync_only {
+        results.push(limit_runs);
+    }
     StandardResults {
         stats,
         seed_time,
@@ -150,6 +159,8 @@ fn run_contender(
     for pass in ["cold", "no-op"] {
         source_proxy.reset();
         destination_proxy.reset();
+        let registries_cpu = || registries_cpu(source, &destination);
+        let cpu_before = (registries_cpu(), cpu_of("self").unwrap_or_default());
         let timed = contender
             .pass(&source_proxy.host(), &destination_proxy.host(), repo_names, work.path())
             .unwrap_or_else(|e| panic!("bench: cannot run {}: {e}", contender.name()));
@@ -162,9 +173,16 @@ fn run_contender(
             succeeded: timed.succeeded(),
         };
         eprintln!(
-            "{} run {round} {pass}: {:.2} s, peak RSS {} KiB, requests {} / {}, writes {}{}",
+            "{} run {round} {pass}: {:.2} s, CPU: its own {:.2} s, registries {:.2} s, proxies {:.2} s; \
+             peak RSS {} KiB, requests {} / {}, writes {}{}",
             contender.name(),
             measured.wall.as_secs_f64(),
+            timed.cpu.as_secs_f64(),
+            registries_cpu().saturating_sub(cpu_before.0).as_secs_f64(),
+            cpu_of("self")
+                .unwrap_or_default()
+                .saturating_sub(cpu_before.1)
+                .as_secs_f64(),
             measured.peak_rss_kib,
             measured.source_requests,
             measured.destination_requests,
@@ -191,11 +209,20 @@ fn run_contender(
     result.verified.push(verified);
 }
 
+/// CPU time the two registries have used so far.
+fn registries_cpu(source: &TestRegistry, destination: &TestRegistry) -> Duration {
+    [source.pid(), destination.pid()]
+        .map(|pid| cpu_of(&pid.to_string()).unwrap_or_default())
+        .into_iter()
+        .sum()
+}
+
 /// The plain limit into a fresh destination.
 fn run_limit(runtime: &Runtime, source: &TestRegistry, images: &[SeedImage], round: usize, result: &mut ContenderRuns) {
     let destination = TestRegistry::start();
     let source_proxy = CountingProxy::start(&source.url());
     let destination_proxy = CountingProxy::start(&destination.url());
+    let cpu_before = (registries_cpu(source, &destination), cpu_of("self").unwrap_or_default());
     let outcome = runtime.block_on(limit::stream_blobs(
         &source_proxy.url(),
         &destination_proxy.url(),
@@ -214,8 +241,15 @@ fn run_limit(runtime: &Runtime, source: &TestRegistry, images: &[SeedImage], rou
         succeeded: verified.is_ok(),
     };
     eprintln!(
-        "plain limit run {round}: {:.2} s, requests {} / {}{}",
+        "plain limit run {round}: {:.2} s, CPU: registries {:.2} s, limit and proxies {:.2} s; requests {} / {}{}",
         wall.as_secs_f64(),
+        registries_cpu(source, &destination)
+            .saturating_sub(cpu_before.0)
+            .as_secs_f64(),
+        cpu_of("self")
+            .unwrap_or_default()
+            .saturating_sub(cpu_before.1)
+            .as_secs_f64(),
         measured.source_requests,
         measured.destination_requests,
         verified

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::contender::{ocisync_config, skopeo_yaml};
 use super::corpus::{generate, repo_kind, signature_tag, stats, unique_blobs, CorpusShape, RepoKind};
 use super::limit::stream_blobs;
-use super::process::parse_peak_rss;
+use super::process::{parse_cpu, parse_peak_rss};
 use super::scale::{scale_repo, scale_tag, seed_range, tiny_images};
 use super::table::{median, targets, ContenderRuns, PassResult};
 use crate::{blob_exists, manifest, tags, TestRegistry};
@@ -78,6 +78,13 @@ fn peak_rss_is_read_from_the_last_line_of_gnu_time_output() {
         Some(777)
     );
     assert_eq!(parse_peak_rss(""), None);
+}
+
+#[test]
+fn cpu_time_is_user_plus_system_from_gnu_time_output() {
+    let cpu = parse_cpu("Command exited with non-zero status 1\n0.25 0.50\n777\n").unwrap();
+    assert_eq!(cpu.as_millis(), 750);
+    assert_eq!(parse_cpu("777\n"), None);
 }
 
 #[test]

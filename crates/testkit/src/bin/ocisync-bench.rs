@@ -3,7 +3,7 @@
 //!
 //! Usage:
 //!   ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] [--repositories N]
-//!                 [--large-layer-mib N]
+//!                 [--large-layer-mib N] [--ocisync-only]
 //!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]
 //!
 //! Prints progress to stderr and markdown tables to stdout.
@@ -16,7 +16,7 @@ use ocisync_testkit::bench::process::GNU_TIME;
 use ocisync_testkit::bench::{scale, standard, table};
 
 const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
-                     [--repositories N] [--large-layer-mib N] | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]";
+                     [--repositories N] [--large-layer-mib N] [--ocisync-only] | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]";
 
 struct Args {
     ocisync: PathBuf,
@@ -26,6 +26,7 @@ struct Args {
     repositories: usize,
     large_layer_mib: usize,
     scale: bool,
+    ocisync_only: bool,
     scale_tags: usize,
     scale_checkpoints: Vec<usize>,
 }
@@ -41,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
         repositories: CorpusShape::standard().repositories,
         large_layer_mib: CorpusShape::standard().large_layer_size >> 20,
         scale: false,
+        ocisync_only: false,
         scale_tags: 10,
         scale_checkpoints: vec![1000, 5000],
     };
@@ -68,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
                 _ => return Err("--concurrency takes REPOSITORIES,BLOBS".into()),
             },
             "--scale" => args.scale = true,
+            "--ocisync-only" => args.ocisync_only = true,
             "--scale-tags" => args.scale_tags = number(raw.next(), "--scale-tags")?,
             "--scale-checkpoints" => {
                 let mut checkpoints = numbers(raw.next(), "--scale-checkpoints")?;
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
             large_layer_size: args.large_layer_mib << 20,
             ..CorpusShape::standard()
         },
+        ocisync_only: args.ocisync_only,
     };
     let results = standard::run(&runtime, &options);
     let stats = results.stats;
@@ -156,6 +160,9 @@ fn main() -> ExitCode {
         options.runs
     );
     println!("{}", table::render(&results.contenders));
+    if options.ocisync_only {
+        return ExitCode::SUCCESS;
+    }
     let [skopeo, ocisync, limit] = results.contenders.as_slice() else {
         unreachable!("standard::run returns three contenders");
     };
