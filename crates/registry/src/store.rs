@@ -1,7 +1,7 @@
 //! [`Store`] over the OCI distribution API.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,10 @@ const MANIFEST_SIZE_LIMIT: usize = 16 * 1024 * 1024;
 /// `Link` headers cannot keep a pass looping.
 const MAX_PAGES: usize = 100_000;
 const DIGEST_HEADER: &str = "docker-content-digest";
+/// States of `RegistryStore::referrers_api`.
+const API_UNKNOWN: u8 = 0;
+const API_PRESENT: u8 = 1;
+const API_ABSENT: u8 = 2;
 /// An upload session opened by `prepare_blob` is used by the `put_blob` that follows
 /// only this soon; older ones may have expired at the registry, so a new one is opened.
 const PENDING_UPLOAD_MAX_AGE: Duration = Duration::from_secs(300);
@@ -35,10 +39,14 @@ const PENDING_UPLOAD_MAX_AGE: Duration = Duration::from_secs(300);
 /// A registry reached over HTTP(S).
 pub struct RegistryStore {
     endpoint: Endpoint,
-    /// Set once the registry answered a referrers request with 404. The distribution
-    /// spec forbids a 404 from a registry that has the API, so it never will: later
-    /// lookups answer `None` without a request (one per tag saved on every pass).
-    no_referrers_api: AtomicBool,
+    /// Whether the registry has the referrers API ([`API_UNKNOWN`] until its first
+    /// answer). The distribution spec forbids a 404 from a registry that has the API, so
+    /// after one 404 later lookups answer `None` without a request (one per tag saved
+    /// on every pass).
+    referrers_api: AtomicU8,
+    /// Held by the lookup that finds out, so that tags looked up at the same moment
+    /// wait for its answer instead of each asking.
+    referrers_probe: tokio::sync::Mutex<()>,
     /// Upload sessions `prepare_blob` opened (its 202), by repository and digest, for
     /// the `put_blob` of the same blob: one request fewer per uploaded blob.
     pending_uploads: Mutex<HashMap<(RepoName, Digest), (Url, Instant)>>,
@@ -67,7 +75,8 @@ impl RegistryStore {
     pub fn new(options: RegistryOptions) -> Result<Self, SetupError> {
         Ok(RegistryStore {
             endpoint: Endpoint::new(options)?,
-            no_referrers_api: AtomicBool::new(false),
+            referrers_api: AtomicU8::new(API_UNKNOWN),
+            referrers_probe: tokio::sync::Mutex::new(()),
             pending_uploads: Mutex::default(),
         })
     }
@@ -407,7 +416,13 @@ impl Store for RegistryStore {
     /// `GET /v2/<name>/referrers/<digest>`, following `Link` pages. A registry with the
     /// API never answers 404 here (the spec says so), so 404 means "no API".
     async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>, StoreError> {
-        if self.no_referrers_api.load(Ordering::Relaxed) {
+        let _probe = match self.referrers_api.load(Ordering::Acquire) {
+            API_ABSENT => return Ok(None),
+            API_PRESENT => None,
+            _ => Some(self.referrers_probe.lock().await),
+        };
+        // Another lookup may have found out while this one waited.
+        if self.referrers_api.load(Ordering::Acquire) == API_ABSENT {
             return Ok(None);
         }
         let what = self.what("referrers", repo, digest);
@@ -421,9 +436,9 @@ impl Store for RegistryStore {
                 })
                 .await?;
             match response.status() {
-                StatusCode::OK => {}
+                StatusCode::OK => self.referrers_api.store(API_PRESENT, Ordering::Release),
                 StatusCode::NOT_FOUND => {
-                    self.no_referrers_api.store(true, Ordering::Relaxed);
+                    self.referrers_api.store(API_ABSENT, Ordering::Release);
                     return Ok(None);
                 }
                 _ => return Err(error_from_response(what, response).await),
