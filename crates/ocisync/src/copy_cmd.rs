@@ -8,9 +8,10 @@ use ocisync_engine::{
     TagFilter,
 };
 use ocisync_oci::Reference;
-use ocisync_registry::{Credentials, RegistryOptions, RegistryStore, Secret};
+use ocisync_registry::{Credentials, RegistryOptions, RegistryStore, RequestLimit, Secret};
 
 use crate::cli::CopyArgs;
+use crate::config::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 use crate::image_ref::{ImageRef, Target};
 use crate::passes::{write_report, Timing};
 use crate::summary;
@@ -131,6 +132,7 @@ fn store(host: &str, access: &Access<'_>) -> anyhow::Result<Retrying<RegistrySto
     options.tls_verify = access.tls_verify;
     options.ca_file = access.ca_file.cloned();
     options.credentials = credentials(access)?;
+    options.request_limit = Some(RequestLimit::new(DEFAULT_MAX_REQUESTS_IN_FLIGHT));
     Ok(Retrying::new(RegistryStore::new(options)?, RetryPolicy::default()))
 }
 

@@ -30,6 +30,7 @@ struct Registry<'a> {
     read_timeout: String,
     retry: Retry,
     cool_down: String,
+    max_requests_in_flight: usize,
 }
 
 #[derive(Serialize)]
@@ -133,6 +134,7 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
             max_elapsed: duration(registry.retry.max_elapsed),
         },
         cool_down: duration(registry.cool_down),
+        max_requests_in_flight: registry.max_requests_in_flight,
     }
 }
 

@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use ocisync_engine::{Failover, Retrying};
 use ocisync_layout::LayoutStore;
-use ocisync_registry::{RegistryOptions, RegistryStore};
+use ocisync_registry::{RegistryOptions, RegistryStore, RequestLimit};
 
 use crate::any_store::AnyStore;
 use crate::config::RegistryConfig;
@@ -25,6 +25,8 @@ pub type RegistryEndpoint = Failover<Retrying<RegistryStore>>;
 /// unreadable CA file), before any work starts.
 pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<RegistryEndpoint> {
     let mut stores = Vec::with_capacity(registry.urls.len());
+    // One cap for the registry, whichever URL serves.
+    let limit = RequestLimit::new(registry.max_requests_in_flight);
     for url in &registry.urls {
         let mut options = RegistryOptions::new(url.as_str());
         options.credentials = registry.credentials.clone();
@@ -32,6 +34,7 @@ pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<RegistryEndpo
         options.ca_file = registry.ca_file.clone();
         options.connect_timeout = registry.connect_timeout;
         options.read_timeout = registry.read_timeout;
+        options.request_limit = Some(limit.clone());
         let store = RegistryStore::new(options).with_context(|| format!("registry {}", registry.name))?;
         stores.push(Retrying::new(store, registry.retry.clone()));
     }

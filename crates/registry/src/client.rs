@@ -7,9 +7,11 @@ use std::time::Duration;
 use ocisync_oci::{RepoName, StoreError};
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use tokio::sync::OwnedSemaphorePermit;
 use url::Url;
 
 use crate::auth::{Authorizer, Credentials};
+use crate::limit::RequestLimit;
 use crate::status::transport_error;
 
 /// How to reach and authenticate to one registry URL.
@@ -27,6 +29,9 @@ pub struct RegistryOptions {
     pub read_timeout: Duration,
     /// Page size requested from the catalog and tag list endpoints.
     pub page_size: usize,
+    /// Requests in flight at most (shared with the other URLs of the same registry);
+    /// `None`: no cap.
+    pub request_limit: Option<RequestLimit>,
 }
 
 impl RegistryOptions {
@@ -39,6 +44,7 @@ impl RegistryOptions {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             page_size: 1000,
+            request_limit: None,
         }
     }
 }
@@ -116,6 +122,7 @@ pub struct Endpoint {
     pub(crate) page_size: usize,
     /// HTTP requests sent to the registry (each attempt; token requests not included).
     requests: AtomicU64,
+    limit: Option<RequestLimit>,
 }
 
 impl Endpoint {
@@ -163,6 +170,7 @@ impl Endpoint {
             authorizer: Authorizer::new(options.credentials, plain_http),
             page_size: options.page_size.max(1),
             requests: AtomicU64::new(0),
+            limit: options.request_limit,
         })
     }
 
@@ -202,6 +210,20 @@ impl Endpoint {
         url: &Url,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response, StoreError> {
+        Ok(self.send_held(scope, what, method, url, build).await?.0)
+    }
+
+    /// [`Endpoint::send`], keeping the request's place under the registry's request
+    /// limit for as long as the caller reads the body (a blob stream).
+    pub async fn send_held(
+        &self,
+        scope: Scope<'_>,
+        what: &str,
+        method: Method,
+        url: &Url,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<(Response, Option<OwnedSemaphorePermit>), StoreError> {
+        let place = self.enter().await;
         let scope = scope.as_string();
         let mut answered_challenge = false;
         loop {
@@ -225,7 +247,7 @@ impl Endpoint {
                     continue;
                 }
             }
-            return Ok(response);
+            return Ok((response, place));
         }
     }
 
@@ -239,6 +261,7 @@ impl Endpoint {
         request: RequestBuilder,
         url: &Url,
     ) -> Result<Response, StoreError> {
+        let _place = self.enter().await;
         let mut request = request;
         if let Some(authorization) = self.authorization(&scope.as_string(), what, url).await? {
             request = request.header(AUTHORIZATION, authorization);
@@ -248,6 +271,14 @@ impl Endpoint {
             .send()
             .await
             .map_err(|error| transport_error(what.to_owned(), error))
+    }
+
+    /// A place under the registry's request limit, if it has one.
+    async fn enter(&self) -> Option<OwnedSemaphorePermit> {
+        match &self.limit {
+            Some(limit) => Some(limit.enter().await),
+            None => None,
+        }
     }
 
     /// HTTP requests sent to the registry so far.

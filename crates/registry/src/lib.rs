@@ -20,10 +20,12 @@
 
 pub mod auth;
 mod client;
+mod limit;
 mod paging;
 mod status;
 mod store;
 
 pub use auth::{Credentials, Secret};
 pub use client::{RegistryOptions, SetupError};
+pub use limit::RequestLimit;
 pub use store::RegistryStore;

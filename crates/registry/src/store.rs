@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use ocisync_oci::media_type::ACCEPT_MANIFESTS;
 use ocisync_oci::{
     detect_media_type, BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Store, StoreError,
@@ -344,18 +344,18 @@ impl Store for RegistryStore {
     async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<BlobStream, StoreError> {
         let what = self.what("blob", repo, &descriptor.digest);
         let url = self.endpoint.url(&format!("{repo}/blobs/{}", descriptor.digest));
-        let response = self
+        let (response, place) = self
             .endpoint
-            .send(Scope::Pull(repo), &what, Method::GET, &url, |r| r)
+            .send_held(Scope::Pull(repo), &what, Method::GET, &url, |r| r)
             .await?;
         if response.status() != StatusCode::OK {
             return Err(error_from_response(what, response).await);
         }
-        Ok(Box::pin(
-            response
-                .bytes_stream()
-                .map_err(move |error| transport_error(what.clone(), error)),
-        ))
+        // The download keeps its place under the request limit until the stream ends.
+        Ok(Box::pin(response.bytes_stream().map(move |chunk| {
+            let _held = &place;
+            chunk.map_err(|error| transport_error(what.clone(), error))
+        })))
     }
 
     async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<(), StoreError> {

@@ -238,3 +238,59 @@ async fn referrers_of_a_registry_without_the_api_are_none() {
     assert_eq!(store.referrers(&repo, &digest).await.unwrap(), None);
     assert_eq!(asked(&proxy.requests()), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_limit_caps_requests_in_flight_and_blob_streams_hold_their_place() {
+    use ocisync_registry::RequestLimit;
+    use ocisync_testkit::{Fault, Faults, ProxyOptions, RequestMatch};
+    use std::time::Duration;
+
+    let registry = TestRegistry::start();
+    let slow = Faults::none().every(
+        RequestMatch::any().method("HEAD"),
+        Fault::Latency(Duration::from_millis(100)),
+    );
+    let proxy = CountingProxy::start_with(
+        &registry.url(),
+        ProxyOptions {
+            faults: slow,
+            ..ProxyOptions::default()
+        },
+    );
+    let (unlimited, limited) = (store(&proxy.url(), 100), {
+        let mut options = RegistryOptions::new(proxy.url());
+        options.request_limit = Some(RequestLimit::new(2));
+        RegistryStore::new(options).unwrap()
+    });
+    let a = repo("a/one");
+    let digests: Vec<Digest> = (0..8u8).map(|i| Digest::sha256_of(&[i])).collect();
+    async fn ask_all(store: &RegistryStore, repo: &RepoName, digests: &[Digest]) {
+        let answers = futures_util::future::join_all(digests.iter().map(|digest| store.has_blob(repo, digest)));
+        for present in answers.await {
+            assert!(!present.unwrap());
+        }
+    }
+
+    // The proxy sees the concurrency: without a cap, the eight checks overlap.
+    ask_all(&unlimited, &a, &digests).await;
+    assert!(proxy.most_in_flight() > 2, "unlimited: {}", proxy.most_in_flight());
+    proxy.reset();
+    ask_all(&limited, &a, &digests).await;
+    assert_eq!(proxy.most_in_flight(), 2, "at most two at once, and two were used");
+
+    // A blob download keeps its place until its stream is dropped.
+    let content: &'static [u8] = b"a blob read by two streams";
+    let descriptor = Descriptor::new(
+        "application/octet-stream",
+        Digest::sha256_of(content),
+        content.len() as u64,
+    );
+    limited.put_blob(&a, &descriptor, body(content)).await.unwrap();
+    let first = limited.blob(&a, &descriptor).await.unwrap();
+    let second = limited.blob(&a, &descriptor).await.unwrap();
+    let waiting = tokio::time::timeout(Duration::from_millis(300), limited.has_blob(&a, &descriptor.digest)).await;
+    assert!(waiting.is_err(), "a third request waits while two streams are open");
+    drop(first);
+    assert!(limited.has_blob(&a, &descriptor.digest).await.unwrap());
+    drop(second);
+}

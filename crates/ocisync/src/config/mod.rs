@@ -25,6 +25,7 @@ pub use error::{ConfigError, ConfigProblem};
 use locate::key_positions;
 use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, Schedule};
 use raw::{RawConfig, RawSync};
+pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -65,6 +66,8 @@ pub struct RegistryConfig {
     pub retry: RetryPolicy,
     /// How long a failed URL rests before it is tried again.
     pub cool_down: Duration,
+    /// HTTP requests in flight at once, over all its URLs.
+    pub max_requests_in_flight: usize,
 }
 
 /// One sync: from an upstream registry into a destination registry.

@@ -39,6 +39,7 @@ pub struct RawRegistry {
     pub read_timeout: Option<String>,
     pub retry: Option<RawRetry>,
     pub cool_down: Option<String>,
+    pub max_requests_in_flight: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +51,8 @@ pub struct RawDefaults {
     /// How long a failed URL rests before it is tried again.
     pub cool_down: Option<String>,
     pub concurrency: Option<RawConcurrency>,
+    /// HTTP requests each registry may have in flight at once.
+    pub max_requests_in_flight: Option<usize>,
     /// `run` only: address of the HTTP listener for /metrics, /healthz and /readyz.
     pub listen: Option<String>,
     /// `run` only: a pass running longer than this makes /readyz fail.

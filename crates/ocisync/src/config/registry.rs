@@ -13,6 +13,10 @@ use super::docker_auth::credentials_from_docker_config;
 use super::raw::{RawDefaults, RawRegistry, RawRetry};
 use super::{Checker, Concurrency, RegistryConfig};
 
+/// Requests one registry may have in flight unless the config says otherwise: enough
+/// for the default concurrency to keep a registry busy, few enough to be polite upstream.
+pub(crate) const DEFAULT_MAX_REQUESTS_IN_FLIGHT: usize = 16;
+
 /// What registries inherit unless they say otherwise.
 pub(super) struct Defaults {
     pub retry: RetryPolicy,
@@ -20,6 +24,7 @@ pub(super) struct Defaults {
     pub read_timeout: Duration,
     pub cool_down: Duration,
     pub concurrency: Concurrency,
+    pub max_requests_in_flight: usize,
     pub listen: Option<SocketAddr>,
     pub max_pass_duration: Option<Duration>,
 }
@@ -27,20 +32,22 @@ pub(super) struct Defaults {
 impl Checker {
     pub(super) fn check_defaults(&mut self, raw: &RawDefaults) -> Defaults {
         let concurrency = raw.concurrency.as_ref();
-        let mut count = |field: &str, value: Option<usize>, default: usize| match value {
-            Some(0) => {
-                self.problem(format!("defaults.concurrency.{field}"), "must be at least 1".into());
-                default
-            }
-            Some(value) => value,
-            None => default,
-        };
         let concurrency = Concurrency {
-            repositories: count("repositories", concurrency.and_then(|c| c.repositories), 4),
-            tags: count("tags", concurrency.and_then(|c| c.tags), 4),
-            blobs: count("blobs", concurrency.and_then(|c| c.blobs), 4),
+            repositories: self.at_least_one(
+                "defaults.concurrency.repositories",
+                concurrency.and_then(|c| c.repositories),
+                4,
+            ),
+            tags: self.at_least_one("defaults.concurrency.tags", concurrency.and_then(|c| c.tags), 4),
+            blobs: self.at_least_one("defaults.concurrency.blobs", concurrency.and_then(|c| c.blobs), 4),
         };
+        let max_requests_in_flight = self.at_least_one(
+            "defaults.max_requests_in_flight",
+            raw.max_requests_in_flight,
+            DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+        );
         Defaults {
+            max_requests_in_flight,
             retry: self.check_retry("defaults.retry", raw.retry.as_ref(), &RetryPolicy::default()),
             connect_timeout: self.duration(
                 "defaults.connect_timeout",
@@ -193,6 +200,23 @@ impl Checker {
                 raw.cool_down.as_deref(),
                 defaults.cool_down,
             ),
+            max_requests_in_flight: self.at_least_one(
+                &format!("{key}.max_requests_in_flight"),
+                raw.max_requests_in_flight,
+                defaults.max_requests_in_flight,
+            ),
+        }
+    }
+
+    /// A count that must be at least 1; a problem (and the default) when it is 0.
+    fn at_least_one(&mut self, key: &str, value: Option<usize>, default: usize) -> usize {
+        match value {
+            Some(0) => {
+                self.problem(key.to_owned(), "must be at least 1".into());
+                default
+            }
+            Some(value) => value,
+            None => default,
         }
     }
 

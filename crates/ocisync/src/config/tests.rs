@@ -258,6 +258,11 @@ fn filters_schedules_and_durations_are_checked_at_load() {
             "defaults:\n  concurrency:\n    blobs: 0\n",
             "defaults.concurrency.blobs: must be at least 1",
         ),
+        (
+            "",
+            "defaults:\n  max_requests_in_flight: 0\n",
+            "defaults.max_requests_in_flight: must be at least 1",
+        ),
     ];
     for (sync_lines, defaults, expected) in cases {
         let text = with_sync_lines(sync_lines, defaults);
@@ -274,11 +279,11 @@ fn defaults_are_inherited_and_overridden_per_registry() {
     let text = MINIMAL
         .replace(
             "version: 1\n",
-            "version: 1\ndefaults:\n  retry: {max_attempts: 9, initial_delay: 1s}\n  read_timeout: 5s\n  cool_down: 2m\n  concurrency: {repositories: 2}\n",
+            "version: 1\ndefaults:\n  retry: {max_attempts: 9, initial_delay: 1s}\n  read_timeout: 5s\n  cool_down: 2m\n  concurrency: {repositories: 2}\n  max_requests_in_flight: 3\n",
         )
         .replace(
             "    urls: [\"http://127.0.0.1:5002\"]",
-            "    urls: [\"http://127.0.0.1:5002\"]\n    retry: {max_attempts: 2}\n    read_timeout: 1m",
+            "    urls: [\"http://127.0.0.1:5002\"]\n    retry: {max_attempts: 2}\n    read_timeout: 1m\n    max_requests_in_flight: 32",
         );
     let config = load(&text).unwrap();
     let upstream = &config.registries["upstream"];
@@ -296,6 +301,10 @@ fn defaults_are_inherited_and_overridden_per_registry() {
     assert_eq!(mirror.read_timeout, Duration::from_secs(60));
     assert_eq!(config.concurrency.repositories, 2);
     assert_eq!(config.concurrency.blobs, 4);
+    assert_eq!(upstream.max_requests_in_flight, 3);
+    assert_eq!(mirror.max_requests_in_flight, 32);
+    let plain = load(MINIMAL).unwrap();
+    assert_eq!(plain.registries["upstream"].max_requests_in_flight, 16, "the default");
 }
 
 #[test]

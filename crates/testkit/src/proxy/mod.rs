@@ -108,9 +108,27 @@ struct Shared {
     /// Connections reset on accept because the proxy was down.
     refused: AtomicUsize,
     log: Mutex<Vec<RecordedRequest>>,
+    /// Requests being handled now (until their response head is sent), and the most at once.
+    active: AtomicUsize,
+    most_active: AtomicUsize,
+}
+
+/// Counts one request as being handled while it lives.
+struct Active<'a>(&'a Shared);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
+    fn enter(&self) -> Active<'_> {
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_active.fetch_max(now, Ordering::SeqCst);
+        Active(self)
+    }
+
     fn log(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
         self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -180,6 +198,8 @@ impl CountingProxy {
             down: AtomicBool::new(false),
             refused: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
+            active: AtomicUsize::new(0),
+            most_active: AtomicUsize::new(0),
         });
 
         // Bound before the thread starts: connections queue in the backlog right away.
@@ -233,6 +253,12 @@ impl CountingProxy {
         self.shared.log().clone()
     }
 
+    /// The most requests this proxy handled at the same moment (each from its arrival to
+    /// its response head) since it started or was reset.
+    pub fn most_in_flight(&self) -> usize {
+        self.shared.most_active.load(Ordering::SeqCst)
+    }
+
     /// The requests that may change the registry: POST, PUT, PATCH, DELETE.
     pub fn writes(&self) -> Vec<RecordedRequest> {
         self.shared.log().iter().filter(|r| r.is_write()).cloned().collect()
@@ -246,6 +272,7 @@ impl CountingProxy {
     /// Forgets all recorded requests and the refused-connection count. The faults and
     /// their progress (rule counts, PRNG position) are kept; see [`set_faults`](Self::set_faults).
     pub fn reset(&self) {
+        self.shared.most_active.store(0, Ordering::SeqCst);
         self.shared.log().clear();
         self.shared.refused.store(0, Ordering::SeqCst);
     }
@@ -316,8 +343,12 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: oneshot
             let service = service_fn(move |req| {
                 let handled = handler::handle(Arc::clone(&shared), client.clone(), req);
                 let abort = Arc::clone(&abort);
+                let shared = Arc::clone(&shared);
                 async move {
-                    let result = handled.await;
+                    let result = {
+                        let _active = shared.enter();
+                        handled.await
+                    };
                     if result.is_err() {
                         // hyper drops the connection on a handler error; make that a RST.
                         abort.store(true, Ordering::SeqCst);
