@@ -252,10 +252,7 @@ async fn request_limit_caps_requests_in_flight_and_blob_streams_hold_their_place
     );
     let proxy = CountingProxy::start_with(
         &registry.url(),
-        ProxyOptions {
-            faults: slow,
-            ..ProxyOptions::default()
-        },
+        ProxyOptions { faults: slow },
     );
     let (unlimited, limited) = (store(&proxy.url(), 100), {
         let mut options = RegistryOptions::new(proxy.url());
