@@ -250,10 +250,7 @@ async fn request_limit_caps_requests_in_flight_and_blob_streams_hold_their_place
         RequestMatch::any().method("HEAD"),
         Fault::Latency(Duration::from_millis(100)),
     );
-    let proxy = CountingProxy::start_with(
-        &registry.url(),
-        ProxyOptions { faults: slow },
-    );
+    let proxy = CountingProxy::start_with(&registry.url(), ProxyOptions { faults: slow });
     let (unlimited, limited) = (store(&proxy.url(), 100), {
         let mut options = RegistryOptions::new(proxy.url());
         options.request_limit = Some(RequestLimit::new(2));

@@ -137,11 +137,15 @@ impl PassMemory {
     /// True when `reference` is a tag in a repository the destination did not have
     /// when the pass started. Unknown (no catalog, or a digest) is not absent.
     fn lacks_destination_tag(&self, repo: &RepoName, reference: &Reference) -> bool {
-        matches!(reference, Reference::Tag(_))
-            && self
-                .destination_repositories
-                .as_ref()
-                .is_some_and(|repositories| !repositories.contains(repo))
+        matches!(reference, Reference::Tag(_)) && self.is_new_destination_repo(repo)
+    }
+
+    /// True when the destination did not have `repo` when the pass started: whatever it
+    /// holds now, this pass put there (and remembers).
+    fn is_new_destination_repo(&self, repo: &RepoName) -> bool {
+        self.destination_repositories
+            .as_ref()
+            .is_some_and(|repositories| !repositories.contains(repo))
     }
 }
 
@@ -463,12 +467,15 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             return Ok(());
         }
         let by_digest = Reference::Digest(child.digest.clone());
-        let present = self
-            .destination
-            .head_manifest(destination, &by_digest)
-            .await
-            .map_err(CopyError::Destination)?
-            .is_some();
+        // In a repository new in this pass, only what this pass put there is present,
+        // and that is known: no need to ask.
+        let present = !self.memory.is_new_destination_repo(destination)
+            && self
+                .destination
+                .head_manifest(destination, &by_digest)
+                .await
+                .map_err(CopyError::Destination)?
+                .is_some();
         if !present {
             let manifest = self.read_manifest(&task.source, child).await?;
             let content = manifest.content().map_err(|source| CopyError::Malformed {
