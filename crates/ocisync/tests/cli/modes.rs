@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use ocisync_testkit::{
-    assert_mirror_complete, corpus, image, layer, manifest, push_image, small_corpus, CountingProxy, Format,
-    TestRegistry,
+    assert_closure, assert_mirror_complete, corpus, image, layer, manifest, push_image, small_corpus, CountingProxy,
+    Fault, Faults, Format, ProxyOptions, RequestMatch, TestRegistry,
 };
 
 use crate::support::{ocisync, read_json, write_config, write_config_with_syncs, Daemon};
@@ -103,6 +103,76 @@ async fn run_repeats_passes_on_its_interval_and_stops_cleanly_on_sigterm() {
     assert_eq!(code, Some(0), "log:\n{log}");
     assert!(log.contains("SIGTERM received"), "{log}");
     assert!(log.contains("stopped cleanly"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_skips_fire_times_a_slow_pass_covers_and_abandons_copies_after_the_grace_period() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let blob_reads = || RequestMatch::path_contains("/blobs/sha256:").method("GET");
+    // Every blob read takes 1.5 s: the first pass outlasts its 1 s interval.
+    let upstream_proxy = CountingProxy::start_with(
+        &upstream.url(),
+        ProxyOptions {
+            faults: Faults::none().every(blob_reads(), Fault::Latency(Duration::from_millis(1500))),
+        },
+    );
+    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with_syncs(
+        dir.path(),
+        &upstream_proxy.url(),
+        &mirror_proxy.url(),
+        "  - name: every-second\n    from: upstream\n    to: mirror\n    interval: 1s\n",
+    );
+    let mut daemon = Daemon::spawn(&["--config", config.to_str().unwrap(), "--grace-period", "1s"]);
+    daemon.wait_for_log("fire times skipped", Duration::from_secs(120), |log| {
+        log.iter().any(|line| line.contains("those runs are skipped"))
+    });
+
+    // A new image whose one blob read now hangs for a minute: a copy under way at SIGTERM.
+    // (The first pass is over and later ones have nothing to write, so any upload from now
+    // on is the new image's.)
+    mirror_proxy.reset();
+    upstream_proxy.set_faults(Faults::none().every(blob_reads(), Fault::Latency(Duration::from_secs(60))));
+    let stuck = image(
+        Format::Oci,
+        ("linux", "amd64"),
+        vec![layer(Format::Oci, 4242, 4096)],
+        "stuck",
+    );
+    push_image(&upstream.url(), "team/app", "v9", &stuck).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    // The upload of its blob is opened at the destination just before the blob is read.
+    while !mirror_proxy.requests().iter().any(|r| r.method == "POST") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new image's copy never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked_to_stop = std::time::Instant::now();
+    let code = daemon.terminate(Duration::from_secs(30));
+    let log = daemon.log.join("\n");
+    assert_eq!(code, Some(1), "an abandoned copy is a failure; log:\n{log}");
+    assert!(log.contains("grace period over; abandoning copies under way"), "{log}");
+    assert!(
+        asked_to_stop.elapsed() < Duration::from_secs(20),
+        "stopped after the grace period, not after the hung read"
+    );
+    // Nothing half-done is visible: the new tag is absent, every tag there is complete,
+    // and every tag of the first pass is there at its upstream digest.
+    assert!(manifest(&mirror.url(), "team/app", "v9").await.is_none());
+    for repo in corpus::repos(&images) {
+        assert_closure(&mirror.url(), &repo).await;
+    }
+    for seeded in &images {
+        let (_, _, digest) = manifest(&mirror.url(), &seeded.repo, &seeded.tag).await.unwrap();
+        assert_eq!(digest, seeded.image.digest(), "{}:{}", seeded.repo, seeded.tag);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
