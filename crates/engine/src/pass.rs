@@ -35,8 +35,9 @@ pub async fn run_sync<S: Store, D: Store>(
         repositories: Vec::new(),
         endpoints: Vec::new(),
     };
-    // The destination's catalog comes along: every tag of a repository it lacks is
-    // copied without HEADs. Unknown (not allowed, say) leaves every tag to its HEADs.
+    // The destination's catalog comes along: a repository it lacks (once its own tag
+    // list confirms that) has its tags copied without HEADs. Unknown (not allowed, say)
+    // leaves every tag to its HEADs.
     let (catalog, destination_catalog) = futures_util::join!(source.catalog(), destination.catalog());
     let destination_repositories = match destination_catalog {
         Ok(repositories) => Some(repositories.into_iter().collect()),
@@ -118,11 +119,28 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     if copier.options.stop.is_raised() {
         return report;
     }
-    let tags = match copier.source.tags(&task.source).await {
+    // A repository the destination catalog left out is confirmed absent (or its tags
+    // read) before its tags skip their HEADs.
+    let unlisted = copier.memory.is_unlisted(&task.destination);
+    let (tags, destination_tags) = futures_util::join!(copier.source.tags(&task.source), async {
+        if unlisted {
+            Some(copier.destination.tags(&task.destination).await)
+        } else {
+            None
+        }
+    });
+    match destination_tags {
+        Some(Ok(listed)) => copier.memory.confirm_unlisted(&task.destination, listed),
+        Some(Err(error)) if error.is_not_found() => copier.memory.confirm_unlisted(&task.destination, []),
+        Some(Err(error)) => debug!(repo = %task.destination, error = %error, "cannot list destination tags"),
+        None => {}
+    }
+    let tags = match tags {
         Ok(tags) => tags,
         Err(error) => {
             warn!(repo = %task.source, error = %error, "cannot list tags");
             report.error = Some(format!("tags: {error}"));
+            copier.memory.forget_unlisted(&task.destination);
             return report;
         }
     };
@@ -159,6 +177,7 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     report.tags.extend(reports);
     let referrer_tags = crate::referrers::report_referrer_tags(copier, task, &mut attachments).await;
     report.tags.extend(referrer_tags);
+    copier.memory.forget_unlisted(&task.destination);
     report
 }
 

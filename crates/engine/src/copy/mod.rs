@@ -92,9 +92,14 @@ pub struct PassMemory {
     /// a concurrent reader of it sees the content as unknown or its digest as invalid.
     in_flight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
     /// The destination's repositories when the pass started, if it could list them.
-    /// A tag of a repository not among them is absent: no `HEAD` on either side is
-    /// needed to know it must be copied, so a cold pass reads upstream straight away.
     destination_repositories: Option<HashSet<RepoName>>,
+    /// Repositories the catalog did not list, with the tags their own tag list showed
+    /// when their sync started (none: the repository does not exist), while it runs. A
+    /// catalog may leave repositories out (some registries show only part of it), so
+    /// absence is confirmed before any `HEAD` is skipped. A tag not listed is absent: no
+    /// `HEAD` on either side is needed to know it must be copied, so a cold pass reads
+    /// upstream straight away.
+    unlisted: Mutex<HashMap<RepoName, HashSet<Tag>>>,
 }
 
 impl PassMemory {
@@ -134,18 +139,43 @@ impl PassMemory {
         self.holders.lock().unwrap().get(digest).cloned()
     }
 
-    /// True when `reference` is a tag in a repository the destination did not have
-    /// when the pass started. Unknown (no catalog, or a digest) is not absent.
-    fn lacks_destination_tag(&self, repo: &RepoName, reference: &Reference) -> bool {
-        matches!(reference, Reference::Tag(_)) && self.is_new_destination_repo(repo)
-    }
-
-    /// True when the destination did not have `repo` when the pass started: whatever it
-    /// holds now, this pass put there (and remembers).
-    fn is_new_destination_repo(&self, repo: &RepoName) -> bool {
+    /// True when the destination catalog, read at the start of the pass, lacks `repo`.
+    pub(crate) fn is_unlisted(&self, repo: &RepoName) -> bool {
         self.destination_repositories
             .as_ref()
             .is_some_and(|repositories| !repositories.contains(repo))
+    }
+
+    /// Records what an unlisted repository's own tag list showed (empty: it does not exist).
+    pub(crate) fn confirm_unlisted(&self, repo: &RepoName, tags: impl IntoIterator<Item = Tag>) {
+        self.unlisted
+            .lock()
+            .unwrap()
+            .insert(repo.clone(), tags.into_iter().collect());
+    }
+
+    /// Forgets an unlisted repository's tags once its sync is over.
+    pub(crate) fn forget_unlisted(&self, repo: &RepoName) {
+        self.unlisted.lock().unwrap().remove(repo);
+    }
+
+    /// True when `reference` is a tag that a confirmed unlisted repository lacked when
+    /// its sync started. Unknown (listed, unconfirmed, or a digest) is not absent.
+    fn lacks_destination_tag(&self, repo: &RepoName, reference: &Reference) -> bool {
+        let Reference::Tag(tag) = reference else {
+            return false;
+        };
+        self.unlisted
+            .lock()
+            .unwrap()
+            .get(repo)
+            .is_some_and(|tags| !tags.contains(tag))
+    }
+
+    /// True when the destination repository did not exist when its sync started:
+    /// whatever it holds now, this pass put there (and remembers).
+    fn is_new_destination_repo(&self, repo: &RepoName) -> bool {
+        self.unlisted.lock().unwrap().get(repo).is_some_and(HashSet::is_empty)
     }
 }
 

@@ -2,8 +2,8 @@
 
 use ocisync_testkit::push_image;
 use ocisync_testkit::{
-    assert_closure, assert_mirror_complete, corpus, corpus::seed, manifest, standard_corpus,
-    standard_corpus_with_large_layer, CountingProxy, RecordedRequest, TestRegistry,
+    assert_closure, assert_mirror_complete, corpus, corpus::seed, manifest, small_corpus, standard_corpus,
+    standard_corpus_with_large_layer, CountingProxy, Fault, Faults, RecordedRequest, RequestMatch, TestRegistry,
 };
 
 use crate::support::{
@@ -156,6 +156,42 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
         .map(|(repo, entry)| format!("{repo}:{}", entry["tag"].as_str().unwrap()))
         .collect();
     assert_eq!(copied, vec!["team/app:stable".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_catalog_that_leaves_repositories_out_causes_no_writes() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    seed(&upstream.url(), &images).await;
+    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = sync_once(dir.path(), &upstream.url(), &mirror_proxy.url());
+    first.expect_code(0);
+
+    // Some registries list only part of their catalog: here, nothing at all.
+    mirror_proxy.set_faults(Faults::none().every(
+        RequestMatch::path_contains("/v2/_catalog"),
+        Fault::Json(r#"{"repositories":[]}"#),
+    ));
+    mirror_proxy.reset();
+    let (second, report_path) = sync_once(dir.path(), &upstream.url(), &mirror_proxy.url());
+    second.expect_code(0);
+    assert_eq!(
+        mirror_proxy.writes(),
+        Vec::new(),
+        "repositories left out were written again"
+    );
+    for (repo, entry) in tag_entries(&read_json(&report_path)) {
+        assert_eq!(entry["reason"], "up-to-date", "{repo}: {entry}");
+    }
+    // Each repository left out had its own tag list read to find that out.
+    let tag_lists = mirror_proxy
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/tags/list"))
+        .count();
+    assert_eq!(tag_lists, corpus::repos(&images).len());
 }
 
 /// The report counts the HTTP requests each side was sent, as the proxies saw them.

@@ -41,6 +41,9 @@ pub enum Fault {
     },
     /// Wait this long, then forward faithfully.
     Latency(Duration),
+    /// Answer `200 OK` with this JSON body without forwarding (a request body is read
+    /// first): a registry that answers wrongly, e.g. a catalog that leaves repositories out.
+    Json(&'static str),
 }
 
 /// The value of an injected `Retry-After` header (RFC 9110 §10.2.3).

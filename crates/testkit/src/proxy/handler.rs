@@ -75,6 +75,15 @@ pub(super) async fn handle(
             shared.record(&method, &path, None, Some(fault));
             Err(ResetConnection)
         }
+        Fault::Json(body) => {
+            drain(req.into_body()).await;
+            shared.record(&method, &path, Some(StatusCode::OK), Some(fault));
+            let mut response = text_response(StatusCode::OK, body.to_owned());
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(response)
+        }
         Fault::Latency(delay) => {
             tokio::time::sleep(delay).await;
             Ok(forward(&shared, &client, req, Some(fault)).await)
