@@ -24,8 +24,49 @@ pub(crate) type Handler = Arc<dyn Fn(&Parts) -> Response<Full<Bytes>> + Send + S
 /// A running server; dropping it stops the accept loop and joins its thread.
 pub(crate) struct LocalServer {
     addr: SocketAddr,
+    _thread: ServerThread,
+}
+
+/// A server's accept loop on its own thread and tokio runtime. Dropping it stops the
+/// loop, drops the connections still open without waiting for them, and joins the thread.
+pub(crate) struct ServerThread {
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl ServerThread {
+    /// Runs `serve` (given the shutdown signal) on a new thread named `name`, in the
+    /// runtime `runtime` builds.
+    pub(crate) fn spawn<F, Fut>(name: String, runtime: fn() -> tokio::runtime::Runtime, serve: F) -> ServerThread
+    where
+        F: FnOnce(oneshot::Receiver<()>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let runtime = runtime();
+                runtime.block_on(serve(shutdown_rx));
+                runtime.shutdown_background();
+            })
+            .expect("testkit: spawn server thread");
+        ServerThread {
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl LocalServer {
@@ -35,23 +76,16 @@ impl LocalServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("testkit: server bind");
         listener.set_nonblocking(true).expect("testkit: server set_nonblocking");
         let addr = listener.local_addr().expect("testkit: server local_addr");
-        let (shutdown_tx, shutdown_rx) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("testkit-{name}-{}", addr.port()))
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("testkit: server runtime");
-                runtime.block_on(serve(listener, handler, shutdown_rx));
-                runtime.shutdown_background();
-            })
-            .expect("testkit: spawn server thread");
-        LocalServer {
-            addr,
-            shutdown: Some(shutdown_tx),
-            thread: Some(thread),
-        }
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("testkit: server runtime")
+        };
+        let thread = ServerThread::spawn(format!("testkit-{name}-{}", addr.port()), runtime, move |shutdown| {
+            serve(listener, handler, shutdown)
+        });
+        LocalServer { addr, _thread: thread }
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -61,17 +95,6 @@ impl LocalServer {
     /// `http://127.0.0.1:PORT`.
     pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for LocalServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -101,6 +101,12 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
         "one PUT per uploaded blob, into the session its POST opened"
     );
     assert_requests_reported(&report, upstream_requests.len(), mirror_requests.len());
+    let summary_line = format!(
+        "requests: {} to the source, {} to the destination",
+        upstream_requests.len(),
+        mirror_requests.len()
+    );
+    assert!(first.stdout.contains(&summary_line), "summary: {}", first.stdout);
 
     // Second pass over an unchanged upstream: no write reaches the destination, no blob is read.
     upstream_proxy.reset();

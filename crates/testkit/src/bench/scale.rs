@@ -157,14 +157,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: &ScaleOptions) -> Vec<Sca
             repositories: size,
             tags: size * options.tags,
             seed_time,
-            noop: super::table::PassResult {
-                wall: timed.wall,
-                peak_rss_kib: timed.peak_rss_kib,
-                source_requests: source_proxy.requests().len(),
-                destination_requests: destination_proxy.requests().len(),
-                destination_writes: destination_proxy.writes().len(),
-                succeeded: timed.succeeded(),
-            },
+            noop: super::table::PassResult::of(&timed, &source_proxy, &destination_proxy),
         };
         eprintln!(
             "scale: {} repositories, {} tags: seeded in {:.1} s; no-op {:.2} s, peak RSS {} KiB, requests {} / {}, writes {}",

@@ -164,14 +164,7 @@ fn run_contender(
         let timed = contender
             .pass(&source_proxy.host(), &destination_proxy.host(), repo_names, work.path())
             .unwrap_or_else(|e| panic!("bench: cannot run {}: {e}", contender.name()));
-        let measured = PassResult {
-            wall: timed.wall,
-            peak_rss_kib: timed.peak_rss_kib,
-            source_requests: source_proxy.requests().len(),
-            destination_requests: destination_proxy.requests().len(),
-            destination_writes: destination_proxy.writes().len(),
-            succeeded: timed.succeeded(),
-        };
+        let measured = PassResult::of(&timed, &source_proxy, &destination_proxy);
         eprintln!(
             "{} run {round} {pass}: {:.2} s, CPU: its own {:.2} s, registries {:.2} s, proxies {:.2} s; \
              peak RSS {} KiB, requests {} / {}, writes {}{}",

@@ -21,6 +21,24 @@ pub struct PassResult {
     pub succeeded: bool,
 }
 
+impl PassResult {
+    /// A pass as the tool's process and the proxies in front of both registries saw it.
+    pub fn of(
+        timed: &super::process::Timed,
+        source: &crate::CountingProxy,
+        destination: &crate::CountingProxy,
+    ) -> PassResult {
+        PassResult {
+            wall: timed.wall,
+            peak_rss_kib: timed.peak_rss_kib,
+            source_requests: source.requests().len(),
+            destination_requests: destination.requests().len(),
+            destination_writes: destination.writes().len(),
+            succeeded: timed.succeeded(),
+        }
+    }
+}
+
 /// Every run of one contender: a cold pass into a fresh destination, then a no-op pass.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContenderRuns {

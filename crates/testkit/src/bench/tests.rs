@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::contender::{ocisync_config, skopeo_yaml};
 use super::corpus::{generate, repo_kind, signature_tag, stats, unique_blobs, CorpusShape, RepoKind};
 use super::limit::stream_blobs;
-use super::process::{parse_cpu, parse_peak_rss};
+use super::process::{cpu_of, parse_cpu, parse_peak_rss};
 use super::scale::{scale_repo, scale_tag, seed_range, tiny_images};
 use super::table::{median, targets, ContenderRuns, PassResult};
 use crate::{blob_exists, manifest, tags, TestRegistry};
@@ -85,6 +85,24 @@ fn cpu_time_is_user_plus_system_from_gnu_time_output() {
     let cpu = parse_cpu("Command exited with non-zero status 1\n0.25 0.50\n777\n").unwrap();
     assert_eq!(cpu.as_millis(), 750);
     assert_eq!(parse_cpu("777\n"), None);
+}
+
+#[test]
+fn cpu_of_a_process_grows_while_it_works() {
+    let before = cpu_of("self").expect("this process's /proc/self/stat");
+    let mut x: u64 = 1;
+    // Busy until the kernel's tick counter moves (10 ms), for at most 5 s of wall time.
+    let started = std::time::Instant::now();
+    while cpu_of("self").unwrap() <= before && started.elapsed() < std::time::Duration::from_secs(5) {
+        for _ in 0..100_000 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+    assert!(
+        cpu_of("self").unwrap() > before,
+        "no CPU counted after 5 s of work ({x})"
+    );
+    assert_eq!(cpu_of("not-a-pid"), None);
 }
 
 #[test]

@@ -55,7 +55,6 @@ mod tests;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -69,6 +68,8 @@ pub use faults::{Fault, Faults, RequestKind, RequestMatch, RetryAfter, Rule};
 use conn::AbortableStream;
 use faults::FaultState;
 use handler::UpstreamClient;
+
+use crate::serve::ServerThread;
 
 /// One request that went through the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,8 +162,7 @@ impl Shared {
 pub struct CountingProxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _thread: ServerThread,
 }
 
 impl std::fmt::Debug for CountingProxy {
@@ -207,28 +207,23 @@ impl CountingProxy {
         listener.set_nonblocking(true).expect("testkit: proxy set_nonblocking");
         let addr = listener.local_addr().expect("testkit: proxy local_addr");
 
-        let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let thread_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("testkit-proxy-{}", addr.port()))
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("testkit-proxy-worker")
-                    .enable_all()
-                    .build()
-                    .expect("testkit: proxy runtime");
-                runtime.block_on(serve(listener, thread_shared, shutdown_rx));
-                // Drops in-flight connection tasks (and stalled bodies) without waiting.
-                runtime.shutdown_background();
-            })
-            .expect("testkit: spawn proxy thread");
-
+        let runtime = || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("testkit-proxy-worker")
+                .enable_all()
+                .build()
+                .expect("testkit: proxy runtime")
+        };
+        // Dropping the proxy drops in-flight connection tasks (and stalled bodies) without waiting.
+        let thread = ServerThread::spawn(format!("testkit-proxy-{}", addr.port()), runtime, move |shutdown| {
+            serve(listener, thread_shared, shutdown)
+        });
         CountingProxy {
             addr,
             shared,
-            shutdown: Some(shutdown_tx),
-            thread: Some(thread),
+            _thread: thread,
         }
     }
 
@@ -304,17 +299,6 @@ impl CountingProxy {
     /// Requests reset on already open connections are in [`requests`](Self::requests).
     pub fn refused_connections(&self) -> usize {
         self.shared.refused.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for CountingProxy {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
