@@ -20,17 +20,18 @@ pub const PASS_DEADLINE: Duration = Duration::from_secs(600);
 pub enum Contender {
     /// `skopeo sync` at this path.
     Skopeo(PathBuf),
-    /// `ocisync once` at this path, with `defaults.concurrency` (repositories, blobs)
-    /// when given (else ocisync's defaults).
-    Ocisync(PathBuf, Option<(usize, usize)>),
+    /// `ocisync once` at this path, with this `defaults:` block (a YAML flow mapping such
+    /// as `{concurrency: {blobs: 8}}`) when given, else ocisync's defaults.
+    Ocisync(PathBuf, Option<String>),
 }
 
 impl Contender {
-    /// Short name for tables.
-    pub fn name(&self) -> &'static str {
+    /// Short name for tables: `ocisync once` gains its `defaults:` when it has any.
+    pub fn name(&self) -> String {
         match self {
-            Contender::Skopeo(_) => "skopeo sync",
-            Contender::Ocisync(..) => "ocisync once",
+            Contender::Skopeo(_) => "skopeo sync".to_owned(),
+            Contender::Ocisync(_, None) => "ocisync once".to_owned(),
+            Contender::Ocisync(_, Some(defaults)) => format!("ocisync once {defaults}"),
         }
     }
 
@@ -65,9 +66,12 @@ impl Contender {
                 ];
                 run_timed(program, &args, &[], work_dir, PASS_DEADLINE)
             }
-            Contender::Ocisync(program, concurrency) => {
+            Contender::Ocisync(program, defaults) => {
                 let config = work_dir.join("ocisync.yaml");
-                std::fs::write(&config, ocisync_config(source_host, destination_host, *concurrency))?;
+                std::fs::write(
+                    &config,
+                    ocisync_config(source_host, destination_host, defaults.as_deref()),
+                )?;
                 let args = [
                     "once".to_owned(),
                     "--config".to_owned(),
@@ -91,14 +95,11 @@ pub fn skopeo_yaml(source_host: &str, repos: &[String]) -> String {
 }
 
 /// An `ocisync` config mirroring the whole catalog of `source_host` to
-/// `destination_host`, with `defaults.concurrency` (repositories, blobs) if given.
-pub fn ocisync_config(source_host: &str, destination_host: &str, concurrency: Option<(usize, usize)>) -> String {
+/// `destination_host`, with the given `defaults:` (a YAML flow mapping) if any.
+pub fn ocisync_config(source_host: &str, destination_host: &str, defaults: Option<&str>) -> String {
     let mut text = String::from("version: 1\n");
-    if let Some((repositories, blobs)) = concurrency {
-        let _ = write!(
-            text,
-            "defaults:\n  concurrency:\n    repositories: {repositories}\n    blobs: {blobs}\n"
-        );
+    if let Some(defaults) = defaults {
+        let _ = writeln!(text, "defaults: {defaults}");
     }
     let _ = write!(
         text,
@@ -106,4 +107,9 @@ pub fn ocisync_config(source_host: &str, destination_host: &str, concurrency: Op
          mirror:\n    urls: [\"http://{destination_host}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n"
     );
     text
+}
+
+/// `--concurrency R,B` as a `defaults:` flow mapping for [`Contender::Ocisync`].
+pub fn concurrency_defaults(repositories: usize, blobs: usize) -> String {
+    format!("{{concurrency: {{repositories: {repositories}, blobs: {blobs}}}}}")
 }

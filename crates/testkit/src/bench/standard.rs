@@ -24,8 +24,11 @@ const SEED_TASKS: usize = 8;
 pub struct StandardOptions {
     /// The release `ocisync` binary.
     pub ocisync: PathBuf,
-    /// `defaults.concurrency` for ocisync (repositories, blobs); `None`: its defaults.
-    pub ocisync_concurrency: Option<(usize, usize)>,
+    /// ocisync's `defaults:` (a YAML flow mapping); `None`: its own defaults.
+    pub ocisync_defaults: Option<String>,
+    /// More ocisync contenders, each with these `defaults:`, run in the same rounds so a
+    /// setting is compared under the same drift of the machine.
+    pub ocisync_variants: Vec<String>,
     /// The `skopeo` binary.
     pub skopeo: PathBuf,
     /// Runs per contender (each: cold pass into a fresh destination, then a no-op pass).
@@ -43,7 +46,8 @@ pub struct StandardResults {
     pub stats: CorpusStats,
     /// How long seeding the source took.
     pub seed_time: Duration,
-    /// skopeo, ocisync, limit, in that order (ocisync alone with `ocisync_only`).
+    /// skopeo, ocisync, the variants, limit, in that order (no skopeo and no limit with
+    /// `ocisync_only`).
     pub contenders: Vec<ContenderRuns>,
 }
 
@@ -60,16 +64,21 @@ pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
     eprintln!("seeded in {:.1} s", seed_time.as_secs_f64());
 
     let repo_names = repos(&images);
-    let ocisync = Contender::Ocisync(options.ocisync.clone(), options.ocisync_concurrency);
-    let contenders = if options.ocisync_only {
-        vec![ocisync]
-    } else {
-        vec![Contender::Skopeo(options.skopeo.clone()), ocisync]
-    };
+    let mut contenders = Vec::new();
+    if !options.ocisync_only {
+        contenders.push(Contender::Skopeo(options.skopeo.clone()));
+    }
+    contenders.push(Contender::Ocisync(
+        options.ocisync.clone(),
+        options.ocisync_defaults.clone(),
+    ));
+    for defaults in &options.ocisync_variants {
+        contenders.push(Contender::Ocisync(options.ocisync.clone(), Some(defaults.clone())));
+    }
     let mut results: Vec<ContenderRuns> = contenders
         .iter()
         .map(|c| ContenderRuns {
-            name: c.name().to_owned(),
+            name: c.name(),
             ..ContenderRuns::default()
         })
         .collect();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::contender::{ocisync_config, skopeo_yaml};
+use super::contender::{concurrency_defaults, ocisync_config, skopeo_yaml};
 use super::corpus::{generate, repo_kind, signature_tag, stats, unique_blobs, CorpusShape, RepoKind};
 use super::limit::stream_blobs;
 use super::process::{cpu_of, parse_cpu, parse_peak_rss};
@@ -112,10 +112,13 @@ fn tool_configs_name_every_repository_and_both_registries() {
         yaml,
         "127.0.0.1:1:\n  tls-verify: false\n  images:\n    a: []\n    b: []\n"
     );
-    let config = ocisync_config("127.0.0.1:1", "127.0.0.1:2", Some((8, 6)));
-    assert!(config.contains("repositories: 8\n    blobs: 6"), "{config}");
+    let config = ocisync_config("127.0.0.1:1", "127.0.0.1:2", Some(&concurrency_defaults(8, 6)));
+    assert!(
+        config.contains("defaults: {concurrency: {repositories: 8, blobs: 6}}\n"),
+        "{config}"
+    );
     assert!(config.contains("http://127.0.0.1:1") && config.contains("http://127.0.0.1:2"));
-    assert!(!ocisync_config("h:1", "h:2", None).contains("concurrency"));
+    assert!(!ocisync_config("h:1", "h:2", None).contains("defaults"));
 }
 
 fn runs(

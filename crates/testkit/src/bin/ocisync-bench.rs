@@ -3,7 +3,7 @@
 //!
 //! Usage:
 //!   ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] [--repositories N]
-//!                 [--large-layer-mib N] [--ocisync-only]
+//!                 [--large-layer-mib N] [--ocisync-only] [--variant DEFAULTS]...
 //!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]
 //!
 //! Prints progress to stderr and markdown tables to stdout.
@@ -11,18 +11,20 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ocisync_testkit::bench::contender::concurrency_defaults;
 use ocisync_testkit::bench::corpus::CorpusShape;
 use ocisync_testkit::bench::process::GNU_TIME;
 use ocisync_testkit::bench::{scale, standard, table};
 
 const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
-                     [--repositories N] [--large-layer-mib N] [--ocisync-only] | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]";
+                     [--repositories N] [--large-layer-mib N] [--ocisync-only] [--variant DEFAULTS]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]";
 
 struct Args {
     ocisync: PathBuf,
     skopeo: PathBuf,
     runs: usize,
     concurrency: Option<(usize, usize)>,
+    variants: Vec<String>,
     repositories: usize,
     large_layer_mib: usize,
     scale: bool,
@@ -39,6 +41,7 @@ fn parse_args() -> Result<Args, String> {
         skopeo: PathBuf::from("/usr/bin/skopeo"),
         runs: 3,
         concurrency: None,
+        variants: Vec::new(),
         repositories: CorpusShape::standard().repositories,
         large_layer_mib: CorpusShape::standard().large_layer_size >> 20,
         scale: false,
@@ -69,6 +72,9 @@ fn parse_args() -> Result<Args, String> {
                 [repositories, blobs] => args.concurrency = Some((*repositories, *blobs)),
                 _ => return Err("--concurrency takes REPOSITORIES,BLOBS".into()),
             },
+            "--variant" => args
+                .variants
+                .push(raw.next().ok_or("--variant needs a `defaults:` flow mapping")?),
             "--scale" => args.scale = true,
             "--ocisync-only" => args.ocisync_only = true,
             "--scale-tags" => args.scale_tags = number(raw.next(), "--scale-tags")?,
@@ -128,7 +134,8 @@ fn main() -> ExitCode {
     }
     let options = standard::StandardOptions {
         ocisync: args.ocisync,
-        ocisync_concurrency: args.concurrency,
+        ocisync_defaults: args.concurrency.map(|(r, b)| concurrency_defaults(r, b)),
+        ocisync_variants: args.variants,
         skopeo: args.skopeo,
         runs: args.runs,
         shape: CorpusShape {
@@ -152,19 +159,17 @@ fn main() -> ExitCode {
         stats.unique_blob_bytes as f64 / (1024.0 * 1024.0),
         results.seed_time.as_secs_f64()
     );
-    let concurrency = options
-        .ocisync_concurrency
-        .map_or("defaults".to_owned(), |(r, b)| format!("repositories {r}, blobs {b}"));
     println!(
-        "## Results ({} runs each; ocisync concurrency: {concurrency})\n",
-        options.runs
+        "## Results ({} runs each; ocisync defaults: {})\n",
+        options.runs,
+        options.ocisync_defaults.as_deref().unwrap_or("its own")
     );
     println!("{}", table::render(&results.contenders));
     if options.ocisync_only {
         return ExitCode::SUCCESS;
     }
-    let [skopeo, ocisync, limit] = results.contenders.as_slice() else {
-        unreachable!("standard::run returns three contenders");
+    let [skopeo, ocisync, .., limit] = results.contenders.as_slice() else {
+        unreachable!("standard::run returns skopeo, ocisync, its variants and the limit");
     };
     println!("## Targets (issue 7)\n");
     println!("{}", table::render_targets(&table::targets(ocisync, skopeo, limit)));
