@@ -1,5 +1,7 @@
 //! One pass of one sync: plan from the upstream catalog, then run every task.
 
+use std::collections::HashSet;
+
 use futures_util::{stream, StreamExt};
 use ocisync_oci::Store;
 use tracing::{debug, info, warn, Instrument};
@@ -9,6 +11,9 @@ use crate::filter::ContentRule;
 use crate::plan::{plan, SyncTask};
 use crate::progress::ProgressEvent;
 use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
+
+/// The detail of an immutable tag left alone because the destination lists it.
+pub const IMMUTABLE_PRESENT: &str = "immutable tag already at the destination; not checked";
 
 /// Names a sync in reports and logs.
 #[derive(Debug, Clone)]
@@ -120,18 +125,28 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
         return report;
     }
     // A repository the destination catalog left out is confirmed absent (or its tags
-    // read) before its tags skip their HEADs.
+    // read) before its tags skip their HEADs; immutable tags the destination lists are
+    // settled by that list alone.
     let unlisted = copier.memory.is_unlisted(&task.destination);
+    let has_immutable = !task.tags.immutable.is_empty();
     let (tags, destination_tags) = futures_util::join!(copier.source.tags(&task.source), async {
-        if unlisted {
+        if unlisted || has_immutable {
             Some(copier.destination.tags(&task.destination).await)
         } else {
             None
         }
     });
+    let mut settled = HashSet::new();
     match destination_tags {
-        Some(Ok(listed)) => copier.memory.confirm_unlisted(&task.destination, listed),
-        Some(Err(error)) if error.is_not_found() => copier.memory.confirm_unlisted(&task.destination, []),
+        Some(Ok(listed)) => {
+            settled.extend(listed.iter().filter(|tag| task.tags.is_immutable(tag)).cloned());
+            if unlisted {
+                copier.memory.confirm_unlisted(&task.destination, listed);
+            }
+        }
+        Some(Err(error)) if error.is_not_found() && unlisted => copier.memory.confirm_unlisted(&task.destination, []),
+        Some(Err(error)) if error.is_not_found() => {}
+        // Immutable tags then get their HEADs like any other.
         Some(Err(error)) => debug!(repo = %task.destination, error = %error, "cannot list destination tags"),
         None => {}
     }
@@ -150,12 +165,17 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     // Tags of one repository are checked and copied a few at a time, reported in order.
     let task = &task;
     let shared = &attachments;
+    let settled = &settled;
     let reports: Vec<TagReport> = stream::iter(tags.into_iter().zip(verdicts))
         .map(|(tag, verdict)| async move {
             if copier.options.stop.is_raised() {
                 return TagReport::skipped(tag, SkipReason::Interrupted, None);
             }
             match verdict {
+                Ok(()) if settled.contains(&tag) => {
+                    debug!(repo = %task.source, tag = %tag, "immutable tag already at the destination");
+                    TagReport::skipped(tag, SkipReason::UpToDate, Some(IMMUTABLE_PRESENT.to_owned()))
+                }
                 Ok(()) => {
                     notify(
                         copier.options,

@@ -88,6 +88,7 @@ struct Tags {
     exclude: Vec<String>,
     semver: Option<String>,
     latest: Option<usize>,
+    immutable: Vec<String>,
 }
 
 pub fn render(config: &Config) -> anyhow::Result<String> {
@@ -175,6 +176,7 @@ fn sync_view(sync: &SyncConfig) -> Sync<'_> {
                     exclude: Vec::new(),
                     semver: None,
                     latest: None,
+                    immutable: Vec::new(),
                 },
                 platforms: Vec::new(),
                 strip_prefix: None,
@@ -194,6 +196,12 @@ fn rule_view(rule: &ContentRule) -> Rule<'_> {
             exclude: rule.tags.exclude.iter().map(|r| source_pattern(r).to_owned()).collect(),
             semver: rule.tags.semver.as_ref().map(ToString::to_string),
             latest: rule.tags.latest,
+            immutable: rule
+                .tags
+                .immutable
+                .iter()
+                .map(|r| source_pattern(r).to_owned())
+                .collect(),
         },
         platforms: rule.platforms.iter().map(ToString::to_string).collect(),
         strip_prefix: rule.strip_prefix.as_deref(),

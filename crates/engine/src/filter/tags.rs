@@ -22,6 +22,10 @@ pub struct TagFilter {
     pub semver: Option<VersionReq>,
     /// After the other filters, keep only the N highest semver tags (others are dropped).
     pub latest: Option<usize>,
+    /// Not a filter: kept tags matching one of these are taken never to move upstream
+    /// once published (release versions), so one the destination already lists is left
+    /// alone, with no request of its own on either side.
+    pub immutable: Vec<Regex>,
 }
 
 /// Why one tag was left out, with the pattern or range responsible.
@@ -69,6 +73,13 @@ impl TagFilter {
             }
         }
         verdicts
+    }
+
+    /// Whether `tag` is declared immutable (see [`TagFilter::immutable`]).
+    pub fn is_immutable(&self, tag: &Tag) -> bool {
+        self.immutable
+            .iter()
+            .any(|pattern| matches_whole(pattern, tag.as_str()))
     }
 
     fn check_one(&self, tag: &Tag) -> Result<(), Dropped> {
@@ -219,6 +230,8 @@ mod tests {
                     exclude: vec![re(r".*-rc\d*")],
                     semver: range(">=1.20, <2"),
                     latest: Some(2),
+                    // Not a filter: changes nothing here.
+                    immutable: vec![re(".*")],
                 },
                 vec!["1.21.0", "v1.22.3"],
             ),
@@ -242,6 +255,7 @@ mod tests {
             exclude: vec![whole_tag_regex(r".*-rc\d*").unwrap()],
             semver: Some(VersionReq::parse(">=1.20").unwrap()),
             latest: Some(1),
+            immutable: Vec::new(),
         };
         let all = tags(&["latest", "1.21.0-rc1", "1.19.9", "1.20.0", "1.21.0"]);
         let reasons: Vec<_> = filter
@@ -292,5 +306,20 @@ mod tests {
         assert!(!keeps("latest"));
         assert!(TagFilter::default().keeps(&"anything".parse().unwrap()));
         assert!(whole_tag_regex("v[").is_err());
+    }
+
+    #[test]
+    fn immutable_patterns_match_whole_tags_and_filter_nothing() {
+        let filter = TagFilter {
+            immutable: vec![whole_tag_regex(r"v?\d+\.\d+\.\d+").unwrap()],
+            ..TagFilter::default()
+        };
+        let tag = |text: &str| -> Tag { text.parse().unwrap() };
+        assert!(filter.is_immutable(&tag("1.2.3")));
+        assert!(filter.is_immutable(&tag("v1.2.3")));
+        assert!(!filter.is_immutable(&tag("v1.2.3-rc1")), "must match the whole tag");
+        assert!(!filter.is_immutable(&tag("latest")));
+        assert!(filter.keeps(&tag("latest")), "immutable is not a filter");
+        assert!(!TagFilter::default().is_immutable(&tag("1.2.3")));
     }
 }

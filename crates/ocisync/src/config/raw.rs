@@ -131,4 +131,7 @@ pub struct RawTags {
     pub semver: Option<String>,
     /// Keep only the N highest semver tags.
     pub latest: Option<usize>,
+    /// Tags that never move upstream once published: left alone once at the destination.
+    #[serde(default)]
+    pub immutable: Vec<String>,
 }

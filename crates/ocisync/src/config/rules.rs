@@ -52,6 +52,7 @@ impl Checker {
         };
         let include = compile("include", &raw.tags.include);
         let exclude = compile("exclude", &raw.tags.exclude);
+        let immutable = compile("immutable", &raw.tags.immutable);
         let semver = match &raw.tags.semver {
             None => Some(None),
             Some(range) => match semver::VersionReq::parse(range) {
@@ -101,6 +102,7 @@ impl Checker {
                 exclude: exclude?,
                 semver: semver?,
                 latest: raw.tags.latest,
+                immutable: immutable?,
             },
             platforms: platforms?,
             strip_prefix: raw.strip_prefix,

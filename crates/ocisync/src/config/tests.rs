@@ -119,12 +119,13 @@ fn each_problem_names_line_column_and_key() {
 
 #[test]
 fn content_rules_compile_or_name_the_bad_pattern() {
-    let rules = "    content:\n      - prefix: \"library/**\"\n        tags:\n          include: ['v?\\d+']\n      - prefix: \"team/[\"\n        tags:\n          include: ['ok', 'v[']\n          exclude: ['(']\n";
+    let rules = "    content:\n      - prefix: \"library/**\"\n        tags:\n          include: ['v?\\d+']\n      - prefix: \"team/[\"\n        tags:\n          include: ['ok', 'v[']\n          exclude: ['(']\n          immutable: ['v\\d+', '+']\n";
     let output = errors(&format!("{MINIMAL}{rules}"));
     for expected in [
         "ocisync.yaml:14:9: syncs[0].content[1].prefix: invalid glob \"team/[\"",
         "syncs[0].content[1].tags.include[1]: invalid regex \"v[\"",
         "syncs[0].content[1].tags.exclude[0]: invalid regex \"(\"",
+        "syncs[0].content[1].tags.immutable[1]: invalid regex \"+\"",
     ] {
         assert!(output.contains(expected), "expected {expected:?} in:\n{output}");
     }
@@ -132,6 +133,13 @@ fn content_rules_compile_or_name_the_bad_pattern() {
     let valid = format!("{MINIMAL}    content:\n      - prefix: \"library/**\"\n        destination: mirror/hub\n        strip_prefix: library/\n");
     let config = load(&valid).unwrap();
     assert_eq!(config.syncs[0].content.len(), 1);
+    assert!(config.syncs[0].content[0].tags.immutable.is_empty());
+    let immutable = format!(
+        "{MINIMAL}    content:\n      - prefix: \"**\"\n        tags:\n          immutable: ['v\\d+\\.\\d+\\.\\d+']\n"
+    );
+    let tags = &load(&immutable).unwrap().syncs[0].content[0].tags;
+    assert!(tags.is_immutable(&"v1.2.3".parse().unwrap()));
+    assert!(!tags.is_immutable(&"v1.2.3-rc1".parse().unwrap()));
 }
 
 #[test]

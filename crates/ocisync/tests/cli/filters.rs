@@ -270,3 +270,92 @@ async fn platforms_narrow_an_index_and_a_second_pass_writes_nothing() {
     let report = read_json(&report_path);
     assert_eq!(report["totals"]["tags_up_to_date"], 2);
 }
+
+/// Tags declared immutable are settled by the destination's tag list: once there they
+/// cost no request of their own on either side and are left alone even if upstream
+/// moves them, while a mutable tag is still checked and follows upstream, and an
+/// immutable tag the destination lacks is copied as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn immutable_tags_at_the_destination_cost_no_request_and_stay_put() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let (first, second) = (small_image("first"), small_image("second"));
+    for tag in ["v1.0.0", "v1.1.0", "latest"] {
+        push_image(&upstream.url(), "app", tag, &first).await;
+    }
+    let upstream_proxy = CountingProxy::start(&upstream.url());
+    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let syncs = "  - name: releases\n    from: upstream\n    to: mirror\n    content:\n      - prefix: \"**\"\n        tags:\n          immutable: ['v\\d+\\.\\d+\\.\\d+']\n";
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with_syncs(dir.path(), &upstream_proxy.url(), &mirror_proxy.url(), syncs);
+    let report_path = dir.path().join("report.json");
+    let args = [
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report_path.to_str().unwrap(),
+    ];
+    ocisync(&args).expect_code(0);
+    assert_eq!(
+        sorted_tags(&mirror.url(), "app").await,
+        sorted(&["latest", "v1.0.0", "v1.1.0"])
+    );
+
+    // Upstream moves an immutable tag and the mutable one, and publishes a new release.
+    push_image(&upstream.url(), "app", "v1.0.0", &second).await;
+    push_image(&upstream.url(), "app", "latest", &second).await;
+    push_image(&upstream.url(), "app", "v1.2.0", &second).await;
+    upstream_proxy.reset();
+    mirror_proxy.reset();
+    ocisync(&args).expect_code(0);
+
+    let digest_at_mirror = |tag: &'static str| {
+        let url = mirror.url();
+        async move { manifest(&url, "app", tag).await.map(|(_, _, digest)| digest) }
+    };
+    assert_eq!(
+        digest_at_mirror("v1.0.0").await,
+        Some(first.digest().to_owned()),
+        "left alone"
+    );
+    assert_eq!(digest_at_mirror("v1.1.0").await, Some(first.digest().to_owned()));
+    assert_eq!(
+        digest_at_mirror("latest").await,
+        Some(second.digest().to_owned()),
+        "mutable follows upstream"
+    );
+    assert_eq!(
+        digest_at_mirror("v1.2.0").await,
+        Some(second.digest().to_owned()),
+        "missing: copied"
+    );
+    let names = |proxy: &CountingProxy, tag: &str| {
+        proxy
+            .requests()
+            .into_iter()
+            .filter(|request| request.path.ends_with(&format!("/manifests/{tag}")))
+            .count()
+    };
+    for tag in ["v1.0.0", "v1.1.0"] {
+        assert_eq!(names(&upstream_proxy, tag), 0, "upstream asked about {tag}");
+        assert_eq!(names(&mirror_proxy, tag), 0, "mirror asked about {tag}");
+    }
+    assert!(names(&upstream_proxy, "latest") > 0 && names(&mirror_proxy, "latest") > 0);
+    let mirror_tag_lists = mirror_proxy
+        .requests()
+        .into_iter()
+        .filter(|request| request.path.starts_with("/v2/app/tags/list"))
+        .count();
+    assert_eq!(
+        mirror_tag_lists, 1,
+        "one destination tag list settles the immutable tags"
+    );
+    let report = read_json(&report_path);
+    let entries = tag_entries(&report);
+    let entry = |tag: &str| &entries.iter().find(|(_, entry)| entry["tag"] == tag).unwrap().1;
+    assert_eq!(entry("v1.0.0")["reason"], "up-to-date");
+    assert!(entry("v1.0.0")["detail"].as_str().unwrap().contains("immutable"));
+    assert_eq!(entry("latest")["outcome"], "copied");
+    assert_eq!(entry("v1.2.0")["outcome"], "copied");
+}
