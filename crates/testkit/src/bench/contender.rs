@@ -20,18 +20,18 @@ pub const PASS_DEADLINE: Duration = Duration::from_secs(600);
 pub enum Contender {
     /// `skopeo sync` at this path.
     Skopeo(PathBuf),
-    /// `ocisync once` at this path, with this `defaults:` block (a YAML flow mapping such
-    /// as `{concurrency: {blobs: 8}}`) when given, else ocisync's defaults.
+    /// `ocisync once` at this path, with one more config line when given: see
+    /// [`ocisync_config`].
     Ocisync(PathBuf, Option<String>),
 }
 
 impl Contender {
-    /// Short name for tables: `ocisync once` gains its `defaults:` when it has any.
+    /// Short name for tables: `ocisync once` gains its extra config line when it has one.
     pub fn name(&self) -> String {
         match self {
             Contender::Skopeo(_) => "skopeo sync".to_owned(),
             Contender::Ocisync(_, None) => "ocisync once".to_owned(),
-            Contender::Ocisync(_, Some(defaults)) => format!("ocisync once {defaults}"),
+            Contender::Ocisync(_, Some(line)) => format!("ocisync once {line}"),
         }
     }
 
@@ -66,12 +66,9 @@ impl Contender {
                 ];
                 run_timed(program, &args, &[], work_dir, PASS_DEADLINE)
             }
-            Contender::Ocisync(program, defaults) => {
+            Contender::Ocisync(program, line) => {
                 let config = work_dir.join("ocisync.yaml");
-                std::fs::write(
-                    &config,
-                    ocisync_config(source_host, destination_host, defaults.as_deref()),
-                )?;
+                std::fs::write(&config, ocisync_config(source_host, destination_host, line.as_deref()))?;
                 let args = [
                     "once".to_owned(),
                     "--config".to_owned(),
@@ -95,21 +92,30 @@ pub fn skopeo_yaml(source_host: &str, repos: &[String]) -> String {
 }
 
 /// An `ocisync` config mirroring the whole catalog of `source_host` to
-/// `destination_host`, with the given `defaults:` (a YAML flow mapping) if any.
-pub fn ocisync_config(source_host: &str, destination_host: &str, defaults: Option<&str>) -> String {
+/// `destination_host`, with one more `KEY: FLOW-VALUE` line if given: a `defaults:` line
+/// goes to the top level (`defaults: {concurrency: {blobs: 8}}`), any other key into the
+/// sync (`content: [{prefix: "**", tags: {immutable: [".*"]}}]`).
+pub fn ocisync_config(source_host: &str, destination_host: &str, line: Option<&str>) -> String {
     let mut text = String::from("version: 1\n");
-    if let Some(defaults) = defaults {
-        let _ = writeln!(text, "defaults: {defaults}");
+    let (top, sync) = match line {
+        Some(line) if line.starts_with("defaults:") => (Some(line), None),
+        other => (None, other),
+    };
+    if let Some(line) = top {
+        let _ = writeln!(text, "{line}");
     }
     let _ = write!(
         text,
         "registries:\n  upstream:\n    urls: [\"http://{source_host}\"]\n  \
          mirror:\n    urls: [\"http://{destination_host}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n"
     );
+    if let Some(line) = sync {
+        let _ = writeln!(text, "    {line}");
+    }
     text
 }
 
-/// `--concurrency R,B` as a `defaults:` flow mapping for [`Contender::Ocisync`].
+/// `--concurrency R,B` as a `defaults:` line for [`Contender::Ocisync`].
 pub fn concurrency_defaults(repositories: usize, blobs: usize) -> String {
-    format!("{{concurrency: {{repositories: {repositories}, blobs: {blobs}}}}}")
+    format!("defaults: {{concurrency: {{repositories: {repositories}, blobs: {blobs}}}}}")
 }

@@ -24,10 +24,11 @@ const SEED_TASKS: usize = 8;
 pub struct StandardOptions {
     /// The release `ocisync` binary.
     pub ocisync: PathBuf,
-    /// ocisync's `defaults:` (a YAML flow mapping); `None`: its own defaults.
-    pub ocisync_defaults: Option<String>,
-    /// More ocisync contenders, each with these `defaults:`, run in the same rounds so a
-    /// setting is compared under the same drift of the machine.
+    /// One more line for ocisync's config (see `contender::ocisync_config`); `None`: the
+    /// plain config.
+    pub ocisync_line: Option<String>,
+    /// More ocisync contenders, each with one more config line, run in the same rounds so
+    /// a setting is compared under the same drift of the machine.
     pub ocisync_variants: Vec<String>,
     /// The `skopeo` binary.
     pub skopeo: PathBuf,
@@ -70,10 +71,10 @@ pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
     }
     contenders.push(Contender::Ocisync(
         options.ocisync.clone(),
-        options.ocisync_defaults.clone(),
+        options.ocisync_line.clone(),
     ));
-    for defaults in &options.ocisync_variants {
-        contenders.push(Contender::Ocisync(options.ocisync.clone(), Some(defaults.clone())));
+    for line in &options.ocisync_variants {
+        contenders.push(Contender::Ocisync(options.ocisync.clone(), Some(line.clone())));
     }
     let mut results: Vec<ContenderRuns> = contenders
         .iter()

@@ -114,11 +114,17 @@ fn tool_configs_name_every_repository_and_both_registries() {
     );
     let config = ocisync_config("127.0.0.1:1", "127.0.0.1:2", Some(&concurrency_defaults(8, 6)));
     assert!(
-        config.contains("defaults: {concurrency: {repositories: 8, blobs: 6}}\n"),
+        config.starts_with("version: 1\ndefaults: {concurrency: {repositories: 8, blobs: 6}}\n"),
         "{config}"
     );
     assert!(config.contains("http://127.0.0.1:1") && config.contains("http://127.0.0.1:2"));
     assert!(!ocisync_config("h:1", "h:2", None).contains("defaults"));
+    let content = r#"content: [{prefix: "**", tags: {immutable: [".*"]}}]"#;
+    let config = ocisync_config("h:1", "h:2", Some(content));
+    assert!(
+        config.ends_with(&format!("  - from: upstream\n    to: mirror\n    {content}\n")),
+        "{config}"
+    );
 }
 
 fn runs(

@@ -3,7 +3,7 @@
 //!
 //! Usage:
 //!   ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] [--repositories N]
-//!                 [--large-layer-mib N] [--ocisync-only] [--variant DEFAULTS]...
+//!                 [--large-layer-mib N] [--ocisync-only] [--variant LINE]...
 //!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]
 //!
 //! Prints progress to stderr and markdown tables to stdout.
@@ -17,7 +17,7 @@ use ocisync_testkit::bench::process::GNU_TIME;
 use ocisync_testkit::bench::{scale, standard, table};
 
 const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
-                     [--repositories N] [--large-layer-mib N] [--ocisync-only] [--variant DEFAULTS]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]";
+                     [--repositories N] [--large-layer-mib N] [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]";
 
 struct Args {
     ocisync: PathBuf,
@@ -72,9 +72,10 @@ fn parse_args() -> Result<Args, String> {
                 [repositories, blobs] => args.concurrency = Some((*repositories, *blobs)),
                 _ => return Err("--concurrency takes REPOSITORIES,BLOBS".into()),
             },
-            "--variant" => args
-                .variants
-                .push(raw.next().ok_or("--variant needs a `defaults:` flow mapping")?),
+            "--variant" => args.variants.push(
+                raw.next()
+                    .ok_or("--variant needs a config line (`defaults: {...}` or `content: [...]`)")?,
+            ),
             "--scale" => args.scale = true,
             "--ocisync-only" => args.ocisync_only = true,
             "--scale-tags" => args.scale_tags = number(raw.next(), "--scale-tags")?,
@@ -134,7 +135,7 @@ fn main() -> ExitCode {
     }
     let options = standard::StandardOptions {
         ocisync: args.ocisync,
-        ocisync_defaults: args.concurrency.map(|(r, b)| concurrency_defaults(r, b)),
+        ocisync_line: args.concurrency.map(|(r, b)| concurrency_defaults(r, b)),
         ocisync_variants: args.variants,
         skopeo: args.skopeo,
         runs: args.runs,
@@ -160,9 +161,9 @@ fn main() -> ExitCode {
         results.seed_time.as_secs_f64()
     );
     println!(
-        "## Results ({} runs each; ocisync defaults: {})\n",
+        "## Results ({} runs each; ocisync config: {})\n",
         options.runs,
-        options.ocisync_defaults.as_deref().unwrap_or("its own")
+        options.ocisync_line.as_deref().unwrap_or("plain")
     );
     println!("{}", table::render(&results.contenders));
     if options.ocisync_only {
