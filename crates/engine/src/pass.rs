@@ -13,7 +13,7 @@ use crate::progress::ProgressEvent;
 use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
 
 /// The detail of an immutable tag left alone because the destination lists it.
-pub const IMMUTABLE_PRESENT: &str = "immutable tag already at the destination; not checked";
+const IMMUTABLE_PRESENT: &str = "immutable tag already at the destination; not checked";
 
 /// Names a sync in reports and logs.
 #[derive(Debug, Clone)]
