@@ -253,3 +253,60 @@ async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
         .1;
     assert_eq!(entry["reason"], "up-to-date");
 }
+
+/// An immutable tag already mirrored costs no request of its own, yet its cosign
+/// signature tag is still followed: signed again upstream (the `.sig` tag moves), the
+/// new signature reaches the destination on the next pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_of_an_immutable_tag_still_follow_upstream() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let up = upstream.url();
+    let release = small("release", 3);
+    push_image(&up, "app", "v1.0.0", &release).await;
+    let signature_tag = cosign_tag(release.digest(), "sig");
+    let first_signature = cosign_signature(&CosignKey::generate(), release.digest());
+    push_image(&up, "app", &signature_tag, &first_signature).await;
+    let upstream_proxy = CountingProxy::start(&up);
+    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n    content:\n      - prefix: \"**\"\n        tags:\n          immutable: ['v\\d+\\.\\d+\\.\\d+']\n",
+            upstream_proxy.url(),
+            mirror_proxy.url()
+        ),
+    )
+    .unwrap();
+    let args = ["once", "--config", config.to_str().unwrap()];
+    ocisync(&args).expect_code(0);
+    let at_mirror = |tag: String| {
+        let url = mirror.url();
+        async move { manifest(&url, "app", &tag).await.map(|(_, _, digest)| digest) }
+    };
+    assert_eq!(at_mirror(signature_tag.clone()).await.as_deref(), Some(first_signature.digest()));
+
+    let second_signature = cosign_signature(&CosignKey::generate(), release.digest());
+    push_image(&up, "app", &signature_tag, &second_signature).await;
+    upstream_proxy.reset();
+    mirror_proxy.reset();
+    ocisync(&args).expect_code(0);
+
+    assert_eq!(at_mirror("v1.0.0".to_owned()).await.as_deref(), Some(release.digest()));
+    assert_eq!(
+        at_mirror(signature_tag.clone()).await.as_deref(),
+        Some(second_signature.digest()),
+        "the new signature is mirrored"
+    );
+    for proxy in [&upstream_proxy, &mirror_proxy] {
+        let asked: Vec<String> = proxy
+            .requests()
+            .into_iter()
+            .map(|request| request.path)
+            .filter(|path| path.ends_with("/manifests/v1.0.0"))
+            .collect();
+        assert!(asked.is_empty(), "the immutable tag was asked about: {asked:?}");
+    }
+}
