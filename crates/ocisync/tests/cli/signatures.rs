@@ -286,7 +286,10 @@ async fn signatures_of_an_immutable_tag_still_follow_upstream() {
         let url = mirror.url();
         async move { manifest(&url, "app", &tag).await.map(|(_, _, digest)| digest) }
     };
-    assert_eq!(at_mirror(signature_tag.clone()).await.as_deref(), Some(first_signature.digest()));
+    assert_eq!(
+        at_mirror(signature_tag.clone()).await.as_deref(),
+        Some(first_signature.digest())
+    );
 
     let second_signature = cosign_signature(&CosignKey::generate(), release.digest());
     push_image(&up, "app", &signature_tag, &second_signature).await;
