@@ -106,11 +106,16 @@ pub struct ScaleOptions {
     pub tags: usize,
     /// Catalog sizes to measure at, ascending: the registries grow from one to the next.
     pub checkpoints: Vec<usize>,
+    /// More no-op passes at each size, each with one more config line (see
+    /// `contender::ocisync_config`).
+    pub variants: Vec<String>,
 }
 
-/// The no-op pass at one catalog size.
-#[derive(Debug, Clone, Copy)]
+/// One no-op pass at one catalog size.
+#[derive(Debug, Clone)]
 pub struct ScalePoint {
+    /// The extra config line of a variant, or `plain`.
+    pub config: String,
     /// Repositories in the catalog.
     pub repositories: usize,
     /// Tags in the catalog.
@@ -122,14 +127,17 @@ pub struct ScalePoint {
 }
 
 /// Grows two identical registries through `options.checkpoints` and times ocisync's
-/// no-op pass between them at each size.
+/// no-op pass between them at each size, plain and then with each variant.
 pub fn run(runtime: &tokio::runtime::Runtime, options: &ScaleOptions) -> Vec<ScalePoint> {
     use super::contender::Contender;
     use crate::{CountingProxy, TestRegistry};
 
     let images = tiny_images(options.tags);
     let (source, destination) = (TestRegistry::start(), TestRegistry::start());
-    let contender = Contender::Ocisync(options.ocisync.clone(), None);
+    let lines = std::iter::once(None).chain(options.variants.iter().cloned().map(Some));
+    let contenders: Vec<Contender> = lines
+        .map(|line| Contender::Ocisync(options.ocisync.clone(), line))
+        .collect();
     let mut seeded = 0;
     let mut points = Vec::new();
     for &size in &options.checkpoints {
@@ -144,33 +152,41 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: &ScaleOptions) -> Vec<Sca
         });
         let seed_time = started.elapsed();
         seeded = size;
-        let source_proxy = CountingProxy::start(&source.url());
-        let destination_proxy = CountingProxy::start(&destination.url());
-        let work = tempfile::tempdir().expect("bench: temp dir");
-        let timed = contender
-            .pass(&source_proxy.host(), &destination_proxy.host(), &[], work.path())
-            .unwrap_or_else(|e| panic!("bench: cannot run ocisync: {e}"));
-        if !timed.succeeded() {
-            eprintln!("scale: ocisync FAILED ({:?}):\n{}", timed.exit_code, timed.stderr_tail);
+        for contender in &contenders {
+            let source_proxy = CountingProxy::start(&source.url());
+            let destination_proxy = CountingProxy::start(&destination.url());
+            let work = tempfile::tempdir().expect("bench: temp dir");
+            let timed = contender
+                .pass(&source_proxy.host(), &destination_proxy.host(), &[], work.path())
+                .unwrap_or_else(|e| panic!("bench: cannot run ocisync: {e}"));
+            if !timed.succeeded() {
+                eprintln!("scale: ocisync FAILED ({:?}):\n{}", timed.exit_code, timed.stderr_tail);
+            }
+            let config = match contender {
+                Contender::Ocisync(_, Some(line)) => line.clone(),
+                _ => "plain".to_owned(),
+            };
+            let point = ScalePoint {
+                config,
+                repositories: size,
+                tags: size * options.tags,
+                seed_time,
+                noop: super::table::PassResult::of(&timed, &source_proxy, &destination_proxy),
+            };
+            eprintln!(
+                "scale: {} repositories, {} tags, {}: seeded in {:.1} s; no-op {:.2} s, peak RSS {} KiB, requests {} / {}, writes {}",
+                point.repositories,
+                point.tags,
+                point.config,
+                seed_time.as_secs_f64(),
+                point.noop.wall.as_secs_f64(),
+                point.noop.peak_rss_kib,
+                point.noop.source_requests,
+                point.noop.destination_requests,
+                point.noop.destination_writes
+            );
+            points.push(point);
         }
-        let point = ScalePoint {
-            repositories: size,
-            tags: size * options.tags,
-            seed_time,
-            noop: super::table::PassResult::of(&timed, &source_proxy, &destination_proxy),
-        };
-        eprintln!(
-            "scale: {} repositories, {} tags: seeded in {:.1} s; no-op {:.2} s, peak RSS {} KiB, requests {} / {}, writes {}",
-            point.repositories,
-            point.tags,
-            seed_time.as_secs_f64(),
-            point.noop.wall.as_secs_f64(),
-            point.noop.peak_rss_kib,
-            point.noop.source_requests,
-            point.noop.destination_requests,
-            point.noop.destination_writes
-        );
-        points.push(point);
     }
     points
 }
@@ -179,15 +195,16 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: &ScaleOptions) -> Vec<Sca
 pub fn render(points: &[ScalePoint]) -> String {
     use std::fmt::Write as _;
     let mut out = String::from(
-        "| repositories | tags | seeding (both registries) | no-op pass | per 1,000 tags | peak RSS | requests src / dst | dst writes | exit ok |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| repositories | tags | config | seeding (both registries) | no-op pass | per 1,000 tags | peak RSS | requests src / dst | dst writes | exit ok |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for point in points {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} s | {:.2} s | {:.3} s | {:.1} MiB | {} / {} | {} | {} |",
+            "| {} | {} | {} | {:.1} s | {:.2} s | {:.3} s | {:.1} MiB | {} / {} | {} | {} |",
             point.repositories,
             point.tags,
+            point.config,
             point.seed_time.as_secs_f64(),
             point.noop.wall.as_secs_f64(),
             point.noop.wall.as_secs_f64() * 1000.0 / point.tags.max(1) as f64,

@@ -4,7 +4,7 @@
 //! Usage:
 //!   ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] [--repositories N]
 //!                 [--large-layer-mib N] [--ocisync-only] [--variant LINE]...
-//!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]
+//!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...
 //!
 //! Prints progress to stderr and markdown tables to stdout.
 
@@ -17,7 +17,7 @@ use ocisync_testkit::bench::process::GNU_TIME;
 use ocisync_testkit::bench::{scale, standard, table};
 
 const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
-                     [--repositories N] [--large-layer-mib N] [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...]";
+                     [--repositories N] [--large-layer-mib N] [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...";
 
 struct Args {
     ocisync: PathBuf,
@@ -116,6 +116,7 @@ fn main() -> ExitCode {
             ocisync: args.ocisync,
             tags: args.scale_tags,
             checkpoints: args.scale_checkpoints,
+            variants: args.variants,
         };
         let points = scale::run(&runtime, &options);
         println!("\n## Scale: ocisync no-op pass, {} tags per repository\n", options.tags);
