@@ -265,6 +265,7 @@ syncs:
           include: ['v?\d+\.\d+\.\d+']
           semver: ">=1.20"
           latest: 3
+          immutable: ['v\d+\.\d+\.\d+']
         platforms: ["linux/amd64"]
   - name: nightly
     from: hub
@@ -289,6 +290,7 @@ syncs:
     assert_eq!(first["timezone"], "Europe/Berlin");
     assert_eq!(first["content"][0]["tags"]["include"][0], r"v?\d+\.\d+\.\d+");
     assert_eq!(first["content"][0]["tags"]["semver"], ">=1.20");
+    assert_eq!(first["content"][0]["tags"]["immutable"][0], r"v\d+\.\d+\.\d+");
     assert_eq!(first["content"][0]["platforms"][0], "linux/amd64");
     assert_eq!(printed["syncs"][1]["interval"], "1h 30m");
     assert_eq!(
