@@ -128,7 +128,8 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     // read) before its tags skip their HEADs; immutable tags the destination lists are
     // settled by that list alone.
     let unlisted = copier.memory.is_unlisted(&task.destination);
-    let has_immutable = !task.tags.immutable.is_empty();
+    // Under a signature policy every tag is judged (the config refuses the combination).
+    let has_immutable = !task.tags.immutable.is_empty() && !task.signatures.is_active();
     let (tags, destination_tags) = futures_util::join!(copier.source.tags(&task.source), async {
         if unlisted || has_immutable {
             Some(copier.destination.tags(&task.destination).await)
@@ -139,7 +140,9 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     let mut settled = HashSet::new();
     match destination_tags {
         Some(Ok(listed)) => {
-            settled.extend(listed.iter().filter(|tag| task.tags.is_immutable(tag)).cloned());
+            if has_immutable {
+                settled.extend(listed.iter().filter(|tag| task.tags.is_immutable(tag)).cloned());
+            }
             if unlisted {
                 copier.memory.confirm_unlisted(&task.destination, listed);
             }

@@ -1,6 +1,9 @@
 //! The hooks the tag loop calls: one tag with its signature check and its referrers,
 //! and the report lines of the referrer tags left out of the loop.
 
+use std::collections::{HashMap, HashSet};
+
+use futures_util::{stream, StreamExt};
 use ocisync_oci::{Digest, Reference, Store, Tag};
 use tracing::{info, warn};
 
@@ -144,50 +147,87 @@ async fn travel_from<S: Store, D: Store>(
 
 /// One report line per referrer tag, skipped `referrer-tag`. A referrer tag whose
 /// subject no tag of this pass carried is copied here when its subject is at the
-/// destination (a platform image of a copied index), with the work on its line.
+/// destination (a platform image of a copied index, or an immutable tag left alone),
+/// with the work on the first line of that subject; subjects are handled a few at a
+/// time, as the tag loop does.
 pub(crate) async fn report_referrer_tags<S: Store, D: Store>(
     copier: &Copier<'_, S, D>,
     task: &SyncTask,
     attachments: &mut RepoAttachments,
 ) -> Vec<TagReport> {
     let listed = std::mem::take(&mut attachments.listed);
+    let attachments = &*attachments;
+    let mut seen = HashSet::new();
+    let firsts: Vec<(Tag, Digest)> = listed
+        .iter()
+        .filter(|(_, subject)| seen.insert(subject.clone()))
+        .cloned()
+        .collect();
+    let mut first_reports: HashMap<Digest, TagReport> = stream::iter(firsts)
+        .map(|(tag, subject)| async move {
+            let report = report_subject(copier, task, tag, &subject, attachments).await;
+            (subject, report)
+        })
+        .buffered(copier.options.tags_in_parallel.max(1))
+        .collect()
+        .await;
     let mut reports = Vec::with_capacity(listed.len());
+    let mut details: HashMap<Digest, Option<String>> = HashMap::new();
     for (tag, subject) in listed {
-        let mut report = TagReport::skipped(tag, SkipReason::ReferrerTag, None);
-        report.detail = Some(if attachments.has_traveled(&subject) {
-            format!("travels with its subject {subject}")
-        } else if attachments.is_held_back(&subject) {
-            format!("its subject {subject} was not copied")
-        } else if copier.options.dry_run || copier.options.stop.is_raised() {
-            format!("its subject {subject} was not copied in this pass")
+        if let Some(report) = first_reports.remove(&subject) {
+            details.insert(subject, report.detail.clone());
+            reports.push(report);
         } else {
-            match copier
-                .destination
-                .head_manifest(&task.destination, &Reference::Digest(subject.clone()))
-                .await
-            {
-                Ok(Some(_)) => {
-                    let mut carried = Carried::default();
-                    let result = travel_from(copier, task, &subject, None, attachments, &mut carried).await;
-                    carried.apply_to(&mut report);
-                    if let Err(error) = result {
-                        warn!(repo = %task.source, tag = %report.tag, error = %error, "referrers not copied");
-                        report.outcome = Outcome::Failed {
-                            error: format!("referrers: {error}"),
-                        };
-                    }
-                    format!("travels with its subject {subject}, present at the destination")
-                }
-                Ok(None) => format!("its subject {subject} is not at the destination"),
-                Err(error) => {
-                    report.outcome = Outcome::Failed {
-                        error: CopyError::Destination(error).to_string(),
-                    };
-                    format!("subject {subject}")
-                }
-            }
-        });
-        reports.push(report);
+            // Another tag of the same subject: its work is on the first one's line.
+            let detail = details.get(&subject).cloned().flatten();
+            reports.push(TagReport::skipped(tag, SkipReason::ReferrerTag, detail));
+        }
     }
     reports
+}
+
+/// The report line of the first referrer tag of `subject`, carrying its referrers when
+/// the subject is at the destination and no tag of this pass carried them.
+async fn report_subject<S: Store, D: Store>(
+    copier: &Copier<'_, S, D>,
+    task: &SyncTask,
+    tag: Tag,
+    subject: &Digest,
+    attachments: &RepoAttachments,
+) -> TagReport {
+    let mut report = TagReport::skipped(tag, SkipReason::ReferrerTag, None);
+    report.detail = Some(if attachments.has_traveled(subject) {
+        format!("travels with its subject {subject}")
+    } else if attachments.is_held_back(subject) {
+        format!("its subject {subject} was not copied")
+    } else if copier.options.dry_run || copier.options.stop.is_raised() {
+        format!("its subject {subject} was not copied in this pass")
+    } else {
+        match copier
+            .destination
+            .head_manifest(&task.destination, &Reference::Digest(subject.clone()))
+            .await
+        {
+            Ok(Some(_)) => {
+                let mut carried = Carried::default();
+                let result = travel_from(copier, task, subject, None, attachments, &mut carried).await;
+                carried.apply_to(&mut report);
+                if let Err(error) = result {
+                    warn!(repo = %task.source, tag = %report.tag, error = %error, "referrers not copied");
+                    report.outcome = Outcome::Failed {
+                        error: format!("referrers: {error}"),
+                    };
+                }
+                format!("travels with its subject {subject}, present at the destination")
+            }
+            Ok(None) => format!("its subject {subject} is not at the destination"),
+            Err(error) => {
+                report.outcome = Outcome::Failed {
+                    error: CopyError::Destination(error).to_string(),
+                };
+                format!("subject {subject}")
+            }
+        }
+    });
+    report
 }

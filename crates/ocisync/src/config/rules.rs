@@ -53,6 +53,13 @@ impl Checker {
         let include = compile("include", &raw.tags.include);
         let exclude = compile("exclude", &raw.tags.exclude);
         let immutable = compile("immutable", &raw.tags.immutable);
+        if !raw.tags.immutable.is_empty() && (raw.signed_only || raw.verify.is_some()) {
+            // A settled tag is never judged, so its signature tags would travel unjudged.
+            self.problem(
+                format!("{key}.tags.immutable"),
+                "cannot be combined with signed_only or verify: every tag's signatures are judged on every pass".into(),
+            );
+        }
         let semver = match &raw.tags.semver {
             None => Some(None),
             Some(range) => match semver::VersionReq::parse(range) {

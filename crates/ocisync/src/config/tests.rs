@@ -138,6 +138,12 @@ fn content_rules_compile_or_name_the_bad_pattern() {
         "{MINIMAL}    content:\n      - prefix: \"**\"\n        tags:\n          immutable: ['v\\d+\\.\\d+\\.\\d+']\n"
     );
     let tags = &load(&immutable).unwrap().syncs[0].content[0].tags;
+    let signed = immutable.replace("        tags:\n", "        signed_only: true\n        tags:\n");
+    assert!(
+        errors(&signed).contains("syncs[0].content[0].tags.immutable: cannot be combined with signed_only or verify"),
+        "{}",
+        errors(&signed)
+    );
     assert!(tags.is_immutable(&"v1.2.3".parse().unwrap()));
     assert!(!tags.is_immutable(&"v1.2.3-rc1".parse().unwrap()));
 }

@@ -31,7 +31,8 @@ impl Contender {
         match self {
             Contender::Skopeo(_) => "skopeo sync".to_owned(),
             Contender::Ocisync(_, None) => "ocisync once".to_owned(),
-            Contender::Ocisync(_, Some(line)) => format!("ocisync once {line}"),
+            // A `|` would end a markdown table cell.
+            Contender::Ocisync(_, Some(line)) => format!("ocisync once {}", line.replace('|', "\\|")),
         }
     }
 

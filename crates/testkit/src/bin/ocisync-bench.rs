@@ -88,6 +88,10 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    if args.concurrency.is_some() && !args.variants.is_empty() {
+        // A variant would differ from the main contender in two settings at once.
+        return Err("--variant cannot be combined with --concurrency (put the concurrency in a variant)".into());
+    }
     Ok(args)
 }
 
