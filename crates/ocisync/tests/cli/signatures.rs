@@ -267,6 +267,8 @@ async fn signatures_of_an_immutable_tag_still_follow_upstream() {
     let signature_tag = cosign_tag(release.digest(), "sig");
     let first_signature = cosign_signature(&CosignKey::generate(), release.digest());
     push_image(&up, "app", &signature_tag, &first_signature).await;
+    let attestation_tag = cosign_tag(release.digest(), "att");
+    let attestation = cosign_attestation(release.digest());
     let upstream_proxy = CountingProxy::start(&up);
     let mirror_proxy = CountingProxy::start(&mirror.url());
     let dir = tempfile::tempdir().unwrap();
@@ -291,17 +293,40 @@ async fn signatures_of_an_immutable_tag_still_follow_upstream() {
         Some(first_signature.digest())
     );
 
+    // Signed again, and attested: two referrer tags of one subject.
     let second_signature = cosign_signature(&CosignKey::generate(), release.digest());
     push_image(&up, "app", &signature_tag, &second_signature).await;
+    push_image(&up, "app", &attestation_tag, &attestation).await;
     upstream_proxy.reset();
     mirror_proxy.reset();
-    ocisync(&args).expect_code(0);
+    let report_path = dir.path().join("report.json");
+    let mut with_report = args.to_vec();
+    with_report.extend(["--report", report_path.to_str().unwrap()]);
+    ocisync(&with_report).expect_code(0);
 
     assert_eq!(at_mirror("v1.0.0".to_owned()).await.as_deref(), Some(release.digest()));
     assert_eq!(
         at_mirror(signature_tag.clone()).await.as_deref(),
         Some(second_signature.digest()),
         "the new signature is mirrored"
+    );
+    assert_eq!(
+        at_mirror(attestation_tag.clone()).await.as_deref(),
+        Some(attestation.digest()),
+        "the new attestation is mirrored"
+    );
+    let entries = tag_entries(&read_json(&report_path));
+    let referrer_lines: Vec<_> = entries
+        .iter()
+        .filter(|(_, entry)| entry["tag"] == signature_tag.as_str() || entry["tag"] == attestation_tag.as_str())
+        .map(|(_, entry)| (entry["reason"].clone(), entry["manifests_pushed"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(referrer_lines.len(), 2, "{entries:?}");
+    assert!(referrer_lines.iter().all(|(reason, _)| reason == "referrer-tag"));
+    assert_eq!(
+        referrer_lines.iter().map(|(_, pushed)| pushed).sum::<u64>(),
+        2,
+        "both pushed once, counted on one line: {referrer_lines:?}"
     );
     for proxy in [&upstream_proxy, &mirror_proxy] {
         let asked: Vec<String> = proxy
