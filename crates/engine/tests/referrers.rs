@@ -372,3 +372,48 @@ async fn a_source_without_the_api_is_read_through_the_tag_schema() {
     );
     assert!(!has_manifest(&destination, REPO, &referrers_tag(app.digest())).await);
 }
+
+/// Under a signature policy immutable patterns are ignored (the config refuses them
+/// too): a tag already mirrored is judged again, never settled by the tag list alone,
+/// so its signature tags never travel unjudged.
+#[tokio::test]
+async fn a_signature_policy_judges_tags_its_rule_calls_immutable() {
+    let source = MemoryStore::new("source");
+    let destination = MemoryStore::new("destination");
+    let key = CosignKey::generate();
+    let release = small("release", 9);
+    insert(&source, REPO, Some("v1.0.0"), &release);
+    insert(
+        &source,
+        REPO,
+        Some(&cosign_tag(release.digest(), "sig")),
+        &cosign_signature(&key, release.digest()),
+    );
+    let mut signed_rule = rule(SignaturePolicy {
+        signed_only: true,
+        cosign_keys: Vec::new(),
+    });
+    signed_rule.tags.immutable = vec![ocisync_engine::whole_tag_regex(".*").unwrap()];
+    let rules = [signed_rule];
+    let first = pass(&source, &destination, &rules).await;
+    assert_eq!(outcome_of(&first, REPO, "v1.0.0"), Outcome::Copied);
+
+    let second = pass(&source, &destination, &rules).await;
+    let entry = second
+        .repositories
+        .iter()
+        .flat_map(|r| &r.tags)
+        .find(|t| t.tag.as_str() == "v1.0.0")
+        .unwrap();
+    assert_eq!(entry.outcome, skipped(SkipReason::UpToDate));
+    assert_eq!(
+        entry.digest.as_ref().map(ToString::to_string).as_deref(),
+        Some(release.digest()),
+        "judged again: its digest was read"
+    );
+    assert!(
+        entry.detail.as_deref().is_none_or(|d| !d.contains("immutable")),
+        "{:?}",
+        entry.detail
+    );
+}
