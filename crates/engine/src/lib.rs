@@ -22,7 +22,7 @@ mod schedule;
 mod shard;
 mod signatures;
 
-pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, StopSignal};
+pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, StopSignal, DEFAULT_REPOSITORIES, DEFAULT_TRANSFERS};
 pub use error::CopyError;
 pub use filter::{
     parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, PlatformSpec, TagFilter,

@@ -74,7 +74,7 @@ pub async fn run_sync<S: Store, D: Store>(
     }
     info!(sync = %label.name, repositories = tasks.len(), "planned");
     notify(options, ProgressEvent::RepositoriesPlanned { total: tasks.len() });
-    let memory = PassMemory::new(destination_repositories);
+    let memory = PassMemory::new(destination_repositories, options);
     let copier = Copier {
         source,
         destination,
@@ -104,7 +104,7 @@ pub async fn run_task<S: Store, D: Store>(
     task: SyncTask,
     options: &CopyOptions,
 ) -> RepoReport {
-    let memory = PassMemory::default();
+    let memory = PassMemory::for_options(options);
     let copier = Copier {
         source,
         destination,

@@ -86,7 +86,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
     let repository = match single {
         None => run_task(&source_store, &destination_store, task, &options).await,
         Some((source_reference, destination_reference)) => {
-            let memory = PassMemory::default();
+            let memory = PassMemory::for_options(&options);
             let copier = Copier {
                 source: &source_store,
                 destination: &destination_store,

@@ -44,6 +44,7 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
                     repositories_in_parallel: config.concurrency.repositories,
                     tags_in_parallel: config.concurrency.tags,
                     blobs_in_parallel: config.concurrency.blobs,
+                    transfers_in_parallel: config.concurrency.transfers,
                     blob_retry: source.retry.clone(),
                     ..CopyOptions::default()
                 },

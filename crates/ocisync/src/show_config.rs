@@ -53,6 +53,7 @@ struct Concurrency {
     repositories: usize,
     tags: usize,
     blobs: usize,
+    transfers: usize,
 }
 
 #[derive(Serialize)]
@@ -99,6 +100,7 @@ pub fn render(config: &Config) -> anyhow::Result<String> {
                 repositories: config.concurrency.repositories,
                 tags: config.concurrency.tags,
                 blobs: config.concurrency.blobs,
+                transfers: config.concurrency.transfers,
             },
             listen: config.listen.map(|address| address.to_string()),
         },

@@ -16,6 +16,9 @@ use ocisync_oci::{
 use tracing::{debug, info};
 
 mod blob;
+mod queue;
+
+use queue::TransferQueue;
 
 use crate::error::CopyError;
 use crate::filter::select_platforms;
@@ -29,6 +32,15 @@ use crate::shard::Shard;
 /// Deepest index nesting followed; real images use one or two levels.
 const MAX_DEPTH: usize = 8;
 
+/// Repositories at once unless configured. Many: a repository's tag lists and manifests
+/// are cheap, the streams are bounded by [`DEFAULT_TRANSFERS`] and every registry by its
+/// request cap, and tags found early let the transfer queue start large blobs first.
+pub const DEFAULT_REPOSITORIES: usize = 32;
+
+/// Blob streams at once unless configured: as many as the plain parallel client of the
+/// benchmark runs, half the default request cap (the rest is left to manifests).
+pub const DEFAULT_TRANSFERS: usize = 8;
+
 /// Knobs of the copy engine.
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
@@ -38,6 +50,8 @@ pub struct CopyOptions {
     pub tags_in_parallel: usize,
     /// Blobs of one image transferred at the same time.
     pub blobs_in_parallel: usize,
+    /// Blob streams of the whole pass at the same time, the largest waiting one first.
+    pub transfers_in_parallel: usize,
     /// Read and compare only: count what would be copied, write nothing.
     pub dry_run: bool,
     /// Retries of a whole blob transfer (the stores retry single requests).
@@ -67,9 +81,10 @@ impl StopSignal {
 impl Default for CopyOptions {
     fn default() -> Self {
         CopyOptions {
-            repositories_in_parallel: 4,
+            repositories_in_parallel: DEFAULT_REPOSITORIES,
             tags_in_parallel: 4,
             blobs_in_parallel: 4,
+            transfers_in_parallel: DEFAULT_TRANSFERS,
             dry_run: false,
             blob_retry: RetryPolicy::default(),
             stop: StopSignal::default(),
@@ -93,6 +108,8 @@ pub struct PassMemory {
     in_flight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
     /// The destination's repositories when the pass started, if it could list them.
     destination_repositories: Option<HashSet<RepoName>>,
+    /// Blob streams waiting for their turn, pass-wide.
+    transfers: TransferQueue,
     /// Repositories the catalog did not list, with the tags their own tag list showed
     /// when their sync started (none: the repository does not exist), while it runs. A
     /// catalog may leave repositories out (some registries show only part of it), so
@@ -105,9 +122,17 @@ pub struct PassMemory {
 impl PassMemory {
     /// Memory for a pass whose destination had `destination_repositories` at its start
     /// (`None`: not known).
-    pub fn new(destination_repositories: Option<HashSet<RepoName>>) -> Self {
+    pub fn new(destination_repositories: Option<HashSet<RepoName>>, options: &CopyOptions) -> Self {
         PassMemory {
             destination_repositories,
+            ..PassMemory::for_options(options)
+        }
+    }
+
+    /// Memory for one repository or image copied alone.
+    pub fn for_options(options: &CopyOptions) -> Self {
+        PassMemory {
+            transfers: TransferQueue::new(options.transfers_in_parallel),
             ..PassMemory::default()
         }
     }

@@ -46,6 +46,8 @@ pub struct Concurrency {
     pub tags: usize,
     /// Blobs of one image transferred at the same time.
     pub blobs: usize,
+    /// Blob streams of one pass at the same time, the largest waiting one first.
+    pub transfers: usize,
 }
 
 /// One registry: equivalent URLs, credentials, TLS, timeouts and retries.

@@ -74,6 +74,7 @@ pub struct RawConcurrency {
     pub repositories: Option<usize>,
     pub tags: Option<usize>,
     pub blobs: Option<usize>,
+    pub transfers: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

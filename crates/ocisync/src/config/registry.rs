@@ -36,10 +36,15 @@ impl Checker {
             repositories: self.at_least_one(
                 "defaults.concurrency.repositories",
                 concurrency.and_then(|c| c.repositories),
-                4,
+                ocisync_engine::DEFAULT_REPOSITORIES,
             ),
             tags: self.at_least_one("defaults.concurrency.tags", concurrency.and_then(|c| c.tags), 4),
             blobs: self.at_least_one("defaults.concurrency.blobs", concurrency.and_then(|c| c.blobs), 4),
+            transfers: self.at_least_one(
+                "defaults.concurrency.transfers",
+                concurrency.and_then(|c| c.transfers),
+                ocisync_engine::DEFAULT_TRANSFERS,
+            ),
         };
         let max_requests_in_flight = self.at_least_one(
             "defaults.max_requests_in_flight",

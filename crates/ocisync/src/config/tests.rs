@@ -274,6 +274,11 @@ fn filters_schedules_and_durations_are_checked_at_load() {
         ),
         (
             "",
+            "defaults:\n  concurrency:\n    transfers: 0\n",
+            "defaults.concurrency.transfers: must be at least 1",
+        ),
+        (
+            "",
             "defaults:\n  max_requests_in_flight: 0\n",
             "defaults.max_requests_in_flight: must be at least 1",
         ),
@@ -293,7 +298,7 @@ fn defaults_are_inherited_and_overridden_per_registry() {
     let text = MINIMAL
         .replace(
             "version: 1\n",
-            "version: 1\ndefaults:\n  retry: {max_attempts: 9, initial_delay: 1s}\n  read_timeout: 5s\n  cool_down: 2m\n  concurrency: {repositories: 2}\n  max_requests_in_flight: 3\n",
+            "version: 1\ndefaults:\n  retry: {max_attempts: 9, initial_delay: 1s}\n  read_timeout: 5s\n  cool_down: 2m\n  concurrency: {repositories: 2, transfers: 3}\n  max_requests_in_flight: 3\n",
         )
         .replace(
             "    urls: [\"http://127.0.0.1:5002\"]",
@@ -315,10 +320,13 @@ fn defaults_are_inherited_and_overridden_per_registry() {
     assert_eq!(mirror.read_timeout, Duration::from_secs(60));
     assert_eq!(config.concurrency.repositories, 2);
     assert_eq!(config.concurrency.blobs, 4);
+    assert_eq!(config.concurrency.transfers, 3);
     assert_eq!(upstream.max_requests_in_flight, 3);
     assert_eq!(mirror.max_requests_in_flight, 32);
     let plain = load(MINIMAL).unwrap();
     assert_eq!(plain.registries["upstream"].max_requests_in_flight, 16, "the default");
+    assert_eq!(plain.concurrency.transfers, 8, "the default");
+    assert_eq!(plain.concurrency.repositories, 32, "the default");
 }
 
 #[test]

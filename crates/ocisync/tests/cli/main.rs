@@ -9,6 +9,7 @@ mod filters;
 mod mirror;
 mod modes;
 mod observe;
+mod scheduling;
 mod secrets;
 mod signatures;
 mod support;

@@ -14,6 +14,7 @@ use super::limit;
 use super::process::cpu_of;
 use super::table::{ContenderRuns, PassResult};
 use crate::corpus::{repos, SeedImage};
+use crate::proxy::{Fault, Faults, ProxyOptions, RequestKind, RequestMatch};
 use crate::{assert_mirror_complete, CountingProxy, RegistryClient, TestRegistry};
 
 /// Tags pushed at once while seeding the source.
@@ -38,6 +39,9 @@ pub struct StandardOptions {
     pub shape: CorpusShape,
     /// Run ocisync alone (no skopeo, no limit): for quick iterations, no ratios.
     pub ocisync_only: bool,
+    /// Every blob download from the source at most this many bytes per second (per
+    /// response, as over a far or congested link); `None`: loopback speed.
+    pub source_link: Option<u64>,
 }
 
 /// Everything measured.
@@ -89,10 +93,18 @@ pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
     };
     for round in 1..=options.runs {
         for (contender, result) in contenders.iter().zip(results.iter_mut()) {
-            run_contender(runtime, contender, &source, &repo_names, round, result);
+            run_contender(
+                runtime,
+                contender,
+                &source,
+                options.source_link,
+                &repo_names,
+                round,
+                result,
+            );
         }
         if !options.ocisync_only {
-            run_limit(runtime, &source, &images, round, &mut limit_runs);
+            run_limit(runtime, &source, options.source_link, &images, round, &mut limit_runs);
         }
     }
     if !options.ocisync_only {
@@ -157,12 +169,13 @@ fn run_contender(
     runtime: &Runtime,
     contender: &Contender,
     source: &TestRegistry,
+    source_link: Option<u64>,
     repo_names: &[String],
     round: usize,
     result: &mut ContenderRuns,
 ) {
     let destination = TestRegistry::start();
-    let source_proxy = CountingProxy::start(&source.url());
+    let source_proxy = source_proxy(source, source_link);
     let destination_proxy = CountingProxy::start(&destination.url());
     let work = tempfile::tempdir().expect("bench: temp dir");
     let mut passes = Vec::new();
@@ -220,10 +233,30 @@ fn registries_cpu(source: &TestRegistry, destination: &TestRegistry) -> Duration
         .sum()
 }
 
+/// The counting proxy in front of the source, slowing every blob download to
+/// `source_link` bytes per second when set.
+fn source_proxy(source: &TestRegistry, source_link: Option<u64>) -> CountingProxy {
+    let faults = match source_link {
+        Some(bytes_per_second) => Faults::none().every(
+            RequestMatch::kind(RequestKind::Blob).method("GET"),
+            Fault::Throttle { bytes_per_second },
+        ),
+        None => Faults::none(),
+    };
+    CountingProxy::start_with(&source.url(), ProxyOptions { faults })
+}
+
 /// The plain limit into a fresh destination.
-fn run_limit(runtime: &Runtime, source: &TestRegistry, images: &[SeedImage], round: usize, result: &mut ContenderRuns) {
+fn run_limit(
+    runtime: &Runtime,
+    source: &TestRegistry,
+    source_link: Option<u64>,
+    images: &[SeedImage],
+    round: usize,
+    result: &mut ContenderRuns,
+) {
     let destination = TestRegistry::start();
-    let source_proxy = CountingProxy::start(&source.url());
+    let source_proxy = source_proxy(source, source_link);
     let destination_proxy = CountingProxy::start(&destination.url());
     let cpu_before = (registries_cpu(source, &destination), cpu_of("self").unwrap_or_default());
     let outcome = runtime.block_on(limit::stream_blobs(

@@ -3,7 +3,7 @@
 //!
 //! Usage:
 //!   ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] [--repositories N]
-//!                 [--large-layer-mib N] [--ocisync-only] [--variant LINE]...
+//!                 [--large-layer-mib N] [--source-link-mib N] [--ocisync-only] [--variant LINE]...
 //!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...
 //!
 //! Prints progress to stderr and markdown tables to stdout.
@@ -17,7 +17,7 @@ use ocisync_testkit::bench::process::GNU_TIME;
 use ocisync_testkit::bench::{scale, standard, table};
 
 const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
-                     [--repositories N] [--large-layer-mib N] [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...";
+                     [--repositories N] [--large-layer-mib N] [--source-link-mib N] [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...";
 
 struct Args {
     ocisync: PathBuf,
@@ -27,6 +27,7 @@ struct Args {
     variants: Vec<String>,
     repositories: usize,
     large_layer_mib: usize,
+    source_link_mib: Option<usize>,
     scale: bool,
     ocisync_only: bool,
     scale_tags: usize,
@@ -44,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
         variants: Vec::new(),
         repositories: CorpusShape::standard().repositories,
         large_layer_mib: CorpusShape::standard().large_layer_size >> 20,
+        source_link_mib: None,
         scale: false,
         ocisync_only: false,
         scale_tags: 10,
@@ -68,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
             "--skopeo" => args.skopeo = PathBuf::from(raw.next().ok_or("--skopeo needs a path")?),
             "--repositories" => args.repositories = number(raw.next(), "--repositories")?,
             "--large-layer-mib" => args.large_layer_mib = number(raw.next(), "--large-layer-mib")?,
+            "--source-link-mib" => args.source_link_mib = Some(number(raw.next(), "--source-link-mib")?),
             "--concurrency" => match numbers(raw.next(), "--concurrency")?.as_slice() {
                 [repositories, blobs] => args.concurrency = Some((*repositories, *blobs)),
                 _ => return Err("--concurrency takes REPOSITORIES,BLOBS".into()),
@@ -150,6 +153,7 @@ fn main() -> ExitCode {
             ..CorpusShape::standard()
         },
         ocisync_only: args.ocisync_only,
+        source_link: args.source_link_mib.map(|mib| (mib as u64) << 20),
     };
     let results = standard::run(&runtime, &options);
     let stats = results.stats;

@@ -41,6 +41,12 @@ pub enum Fault {
     },
     /// Wait this long, then forward faithfully.
     Latency(Duration),
+    /// Forward faithfully, but deliver the response body no faster than this many bytes
+    /// per second: a slow link (far upstream, congested path) on that connection.
+    Throttle {
+        /// Rate of the body, per response.
+        bytes_per_second: u64,
+    },
     /// Answer `200 OK` with this JSON body without forwarding (a request body is read
     /// first): a registry that answers wrongly, e.g. a catalog that leaves repositories out.
     Json(&'static str),

@@ -16,10 +16,11 @@ use hyper_util::client::legacy::Client;
 use super::body::CutBody;
 use super::faults::{Fault, RetryAfter};
 use super::http_date::http_date;
+use super::throttle::ThrottledBody;
 use super::Shared;
 
 /// Forwarded (`Left`), cut (`Right(Left)`) or made-up (`Right(Right)`) response bodies.
-pub(super) type ProxyBody = Either<Incoming, Either<CutBody, Full<Bytes>>>;
+pub(super) type ProxyBody = Either<Incoming, Either<CutBody, Either<ThrottledBody, Full<Bytes>>>>;
 pub(super) type UpstreamClient = Client<HttpConnector, Incoming>;
 
 /// How long a truncated body stays quiet before the connection closes: time for hyper
@@ -92,6 +93,16 @@ pub(super) async fn handle(
             forward_cut(&shared, &client, req, fault, after_bytes, TRUNCATE_FLUSH_GRACE).await
         }
         Fault::Stall { after_bytes, pause } => forward_cut(&shared, &client, req, fault, after_bytes, pause).await,
+        Fault::Throttle { bytes_per_second } => {
+            let response = forward(&shared, &client, req, Some(fault)).await;
+            Ok(response.map(|body| match body {
+                Either::Left(upstream) => Either::Right(Either::Right(Either::Left(ThrottledBody::new(
+                    upstream,
+                    bytes_per_second,
+                )))),
+                other => other,
+            }))
+        }
     }
 }
 
@@ -227,7 +238,9 @@ fn error_response(
 }
 
 fn text_response(status: StatusCode, text: String) -> Response<ProxyBody> {
-    let mut response = Response::new(Either::Right(Either::Right(Full::new(Bytes::from(text)))));
+    let mut response = Response::new(Either::Right(Either::Right(Either::Right(Full::new(Bytes::from(
+        text,
+    ))))));
     *response.status_mut() = status;
     response
         .headers_mut()

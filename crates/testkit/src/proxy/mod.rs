@@ -48,6 +48,7 @@ mod conn;
 mod faults;
 mod handler;
 mod http_date;
+mod throttle;
 
 #[cfg(test)]
 mod tests;

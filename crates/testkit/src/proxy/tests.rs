@@ -272,6 +272,27 @@ async fn latency_delays_then_forwards() {
     assert_eq!(proxy.requests()[0].fault, Some(Fault::Latency(delay)));
 }
 
+#[tokio::test]
+async fn throttle_delivers_the_whole_body_no_faster_than_its_rate() {
+    // The body takes at least a quarter of a second at this rate.
+    let rate = BLOB_SIZE as u64 * 4;
+    let throttle = Fault::Throttle { bytes_per_second: rate };
+    let (_registry, proxy, blob) = setup(Faults::none().every(blob_gets(), throttle.clone())).await;
+    let started = Instant::now();
+    let body = http()
+        .get(blob_url(&proxy, &blob))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(body, blob.bytes, "byte-exact, only slower");
+    assert!(elapsed >= Duration::from_millis(250), "delivered in {elapsed:?}");
+    assert_eq!(proxy.requests()[0].fault, Some(throttle));
+}
+
 /// The statuses of `count` sequential `GET /v2/` through the proxy.
 async fn ping_statuses(proxy: &CountingProxy, count: usize) -> Vec<u16> {
     let http = http();
