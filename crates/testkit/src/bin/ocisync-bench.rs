@@ -174,6 +174,12 @@ fn main() -> ExitCode {
         options.runs,
         options.ocisync_line.as_deref().unwrap_or("plain")
     );
+    if let Some(bytes_per_second) = options.source_link {
+        println!(
+            "Every blob download from the source throttled to {} MiB/s (`--source-link-mib`).\n",
+            bytes_per_second >> 20
+        );
+    }
     println!("{}", table::render(&results.contenders));
     if options.ocisync_only {
         return ExitCode::SUCCESS;
