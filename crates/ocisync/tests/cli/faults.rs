@@ -7,20 +7,10 @@ use ocisync_testkit::{
     Faults, Format, ProxyOptions, RequestKind, RequestMatch, RetryAfter, TestRegistry,
 };
 
-use crate::support::{ocisync, read_json, same_names, write_config_with};
+use crate::support::{read_json, run_once, same_names, write_config_with};
 
 /// Fast retries, so that tests spend their time on faults, not on waiting.
 const QUICK_RETRIES: &str = "  retry: {max_attempts: 6, initial_delay: 20ms, max_delay: 200ms, max_elapsed: 30s}\n  read_timeout: 2s\n  connect_timeout: 2s";
-
-fn run_once(config: &std::path::Path, report: &std::path::Path) -> crate::support::Run {
-    ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ])
-}
 
 /// 24 repositories × 2 tags of small images sharing a base layer; returns their names.
 async fn seed_wide_corpus(url: &str) -> Vec<String> {

@@ -8,7 +8,7 @@ use ocisync_testkit::{
     RequestMatch, TestRegistry,
 };
 
-use crate::support::{ocisync, read_json, write_config_with};
+use crate::support::{read_json, run_once, write_config_with};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_largest_waiting_blob_streams_first_even_when_its_repository_comes_last() {
@@ -48,14 +48,7 @@ async fn the_largest_waiting_blob_streams_first_even_when_its_repository_comes_l
         "  concurrency: {repositories: 8, transfers: 1}",
     );
     let report = dir.path().join("report.json");
-    ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ])
-    .expect_code(0);
+    run_once(&config, &report).expect_code(0);
 
     let pairs: Vec<(&str, &str)> = repos.iter().map(|repo| (*repo, *repo)).collect();
     assert_mirror_complete(&upstream.url(), &mirror.url(), &pairs).await;

@@ -40,6 +40,17 @@ pub fn ocisync(args: &[&str]) -> Run {
     }
 }
 
+/// `ocisync once --config CONFIG --report REPORT`.
+pub fn run_once(config: &Path, report: &Path) -> Run {
+    ocisync(&[
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ])
+}
+
 /// A config with one sync from `upstream` to `mirror`.
 pub fn write_config(dir: &Path, upstream: &str, mirror: &str) -> PathBuf {
     write_config_with_syncs(dir, upstream, mirror, "  - from: upstream\n    to: mirror\n")

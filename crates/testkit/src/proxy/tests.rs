@@ -38,6 +38,18 @@ fn blob_url(proxy: &CountingProxy, blob: &Blob) -> String {
     format!("{}/v2/{REPO}/blobs/{}", proxy.url(), blob.digest)
 }
 
+/// The whole body of `blob` read through the proxy.
+async fn fetch_blob(proxy: &CountingProxy, blob: &Blob) -> bytes::Bytes {
+    http()
+        .get(blob_url(proxy, blob))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+}
+
 fn blob_gets() -> RequestMatch {
     RequestMatch::kind(RequestKind::Blob).method("GET")
 }
@@ -259,14 +271,7 @@ async fn latency_delays_then_forwards() {
     let delay = Duration::from_millis(150);
     let (_registry, proxy, blob) = setup(Faults::none().first(1, blob_gets(), Fault::Latency(delay))).await;
     let started = Instant::now();
-    let body = http()
-        .get(blob_url(&proxy, &blob))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = fetch_blob(&proxy, &blob).await;
     assert!(started.elapsed() >= delay, "answered after {:?}", started.elapsed());
     assert_eq!(body, blob.bytes);
     assert_eq!(proxy.requests()[0].fault, Some(Fault::Latency(delay)));
@@ -279,14 +284,7 @@ async fn throttle_delivers_the_whole_body_no_faster_than_its_rate() {
     let throttle = Fault::Throttle { bytes_per_second: rate };
     let (_registry, proxy, blob) = setup(Faults::none().every(blob_gets(), throttle.clone())).await;
     let started = Instant::now();
-    let body = http()
-        .get(blob_url(&proxy, &blob))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = fetch_blob(&proxy, &blob).await;
     let elapsed = started.elapsed();
     assert_eq!(body, blob.bytes, "byte-exact, only slower");
     assert!(elapsed >= Duration::from_millis(250), "delivered in {elapsed:?}");
