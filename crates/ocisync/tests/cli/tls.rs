@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use ocisync_testkit::{corpus, small_corpus, TestCa, TestRegistry};
 
-use crate::support::{ocisync, read_json};
+use crate::support::{read_json, run_once};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_ca_is_trusted_only_where_configured() {
@@ -28,13 +28,7 @@ async fn a_private_ca_is_trusted_only_where_configured() {
             ),
         )
         .unwrap();
-        ocisync(&[
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ])
+        run_once(&config, &report)
     };
 
     // Default: verification on, the test CA unknown: every image fails, clearly, and
