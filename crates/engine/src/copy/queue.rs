@@ -52,7 +52,8 @@ impl Eq for Waiter {}
 
 /// The right to stream one blob; the next waiting stream starts when it is dropped.
 pub struct TransferSlot {
-    shared: Arc<Mutex<QueueState>>,
+    /// `None` once the slot has been passed on (it must not be freed twice).
+    shared: Option<Arc<Mutex<QueueState>>>,
 }
 
 impl Default for TransferQueue {
@@ -80,7 +81,7 @@ impl TransferQueue {
             if state.free > 0 && state.waiting.is_empty() {
                 state.free -= 1;
                 return TransferSlot {
-                    shared: Arc::clone(&self.shared),
+                    shared: Some(Arc::clone(&self.shared)),
                 };
             }
             let (wake, turn) = oneshot::channel();
@@ -95,9 +96,12 @@ impl TransferQueue {
 
 impl Drop for TransferSlot {
     fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
         loop {
             let waiter = {
-                let mut state = self.shared.lock().unwrap();
+                let mut state = shared.lock().unwrap();
                 match state.waiting.pop() {
                     Some(waiter) => waiter,
                     None => {
@@ -107,13 +111,13 @@ impl Drop for TransferSlot {
                 }
             };
             let slot = TransferSlot {
-                shared: Arc::clone(&self.shared),
+                shared: Some(Arc::clone(&shared)),
             };
-            // A waiter that gave up (its copy was cancelled) hands the slot on; the
-            // returned slot must not run this again.
+            // A waiter that gave up (its copy was cancelled) hands the slot on: the
+            // returned slot is disarmed and this loop offers it to the next waiter.
             match waiter.wake.send(slot) {
                 Ok(()) => return,
-                Err(unused) => std::mem::forget(unused),
+                Err(mut unused) => unused.shared = None,
             }
         }
     }
@@ -184,8 +188,11 @@ mod tests {
             .await
             .expect("the slot of the cancelled waiter went to the next one")
             .unwrap();
-        let _third = tokio::time::timeout(Duration::from_secs(5), queue.enter(1))
+        let third = tokio::time::timeout(Duration::from_secs(5), queue.enter(1))
             .await
             .expect("the slot came back when the last waiter finished");
+        drop((third, _second));
+        assert_eq!(Arc::strong_count(&queue.shared), 1, "no slot outlives its holder");
+        assert_eq!(queue.shared.lock().unwrap().free, 2, "every slot is free again");
     }
 }
