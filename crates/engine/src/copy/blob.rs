@@ -43,31 +43,19 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                 BlobCopy::Transferred(blob.size)
             });
         }
-        // A blob no destination repository is known to hold is most likely streamed: it
-        // queues before its upload session opens, so no session idles in the queue. A
-        // likely mount does not queue behind streams.
-        let mountable = self
-            .memory
-            .holder_of(&blob.digest)
-            .is_some_and(|holder| &holder != destination);
-        let mut slot = if mountable {
-            None
-        } else {
-            Some(self.memory.transfers.enter(blob.size).await)
-        };
         let copy = match self.prepare_blob(destination, &blob.digest).await? {
             BlobPlacement::Present => BlobCopy::AlreadyPresent,
             BlobPlacement::Mounted => BlobCopy::Mounted,
             BlobPlacement::Missing => {
-                if slot.is_none() {
-                    slot = Some(self.memory.transfers.enter(blob.size).await);
-                }
+                // Only streams queue: a blob found present or mounted never waits behind
+                // them. The upload session just opened waits along (a registry store
+                // opens a new one if it has grown old by its turn).
+                let _slot = self.memory.transfers.enter(blob.size).await;
                 self.transfer_with_retries(task, blob).await?;
                 debug!(repo = %destination, digest = %blob.digest, bytes = blob.size, "blob copied");
                 BlobCopy::Transferred(blob.size)
             }
         };
-        drop(slot);
         self.memory.remember_blob(destination, &blob.digest);
         Ok(copy)
     }
