@@ -18,6 +18,9 @@ pub enum CopyError {
     TooDeep { digest: Digest, limit: usize },
     #[error("manifest {digest}: a schema1 manifest inside an index cannot be copied")]
     NestedSchema1 { digest: Digest },
+    /// The pass was told to stop while this image still had blobs waiting to stream.
+    #[error("stopped before its blobs were all copied")]
+    Interrupted,
 }
 
 impl CopyError {

@@ -360,7 +360,9 @@ impl Store for RegistryStore {
 
     async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<(), StoreError> {
         let what = self.what("upload blob", repo, &descriptor.digest);
-        let location = match self.take_pending_upload(repo, &descriptor.digest) {
+        let pending = self.take_pending_upload(repo, &descriptor.digest);
+        let reused = pending.is_some();
+        let location = match pending {
             Some(location) => location,
             None => match self.start_upload(repo, &what, None).await? {
                 Some(location) => location,
@@ -379,6 +381,14 @@ impl Store for RegistryStore {
             .header(CONTENT_LENGTH, descriptor.size)
             .body(reqwest::Body::wrap_stream(body));
         let response = self.endpoint.send_once(Scope::Push(repo), &what, request, &url).await?;
+        if reused && response.status() == StatusCode::NOT_FOUND {
+            // The session `prepare_blob` opened expired while the blob waited for its
+            // turn; the next attempt opens a fresh one.
+            return Err(StoreError::Transport {
+                what,
+                source: "the upload session opened for it is gone (404)".into(),
+            });
+        }
         if response.status() != StatusCode::CREATED {
             return Err(error_from_response(what, response).await);
         }

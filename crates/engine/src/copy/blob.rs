@@ -47,10 +47,6 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             BlobPlacement::Present => BlobCopy::AlreadyPresent,
             BlobPlacement::Mounted => BlobCopy::Mounted,
             BlobPlacement::Missing => {
-                // Only streams queue: a blob found present or mounted never waits behind
-                // them. The upload session just opened waits along (a registry store
-                // opens a new one if it has grown old by its turn).
-                let _slot = self.memory.transfers.enter(blob.size).await;
                 self.transfer_with_retries(task, blob).await?;
                 debug!(repo = %destination, digest = %blob.digest, bytes = blob.size, "blob copied");
                 BlobCopy::Transferred(blob.size)
@@ -100,7 +96,19 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         let mut mismatch_retried = false;
         let mut backoff = policy.initial_delay;
         loop {
-            let error = match self.transfer(task, blob).await {
+            // Only streams queue, one turn per attempt: a blob found present or mounted
+            // never takes a slot, and a backoff sleeps without one. The upload session
+            // `prepare_blob` opened waits along; the registry store opens a fresh one if
+            // it has grown old or is gone by the blob's turn.
+            let slot = self.memory.transfers.enter(blob.size).await;
+            // Told to stop while waiting: the streams under way finish, queued ones do
+            // not start (what they would have copied is fetched by the next pass).
+            if self.options.stop.is_raised() {
+                return Err(CopyError::Interrupted);
+            }
+            let outcome = self.transfer(task, blob).await;
+            drop(slot);
+            let error = match outcome {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             };

@@ -96,7 +96,6 @@ impl Default for CopyOptions {
 
 /// What is known to exist at the destination during one pass, so that shared
 /// layers and child manifests are checked once, not once per tag.
-#[derive(Default)]
 pub struct PassMemory {
     present: Mutex<HashSet<(RepoName, Digest)>>,
     /// A destination repository known to hold each blob, to mount it from.
@@ -132,8 +131,12 @@ impl PassMemory {
     /// Memory for one repository or image copied alone.
     pub fn for_options(options: &CopyOptions) -> Self {
         PassMemory {
+            present: Mutex::default(),
+            holders: Mutex::default(),
+            in_flight: Mutex::default(),
             transfers: TransferQueue::new(options.transfers_in_parallel),
-            ..PassMemory::default()
+            destination_repositories: None,
+            unlisted: Mutex::default(),
         }
     }
 
@@ -304,6 +307,12 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             .await
         {
             Ok(outcome) => outcome,
+            Err(CopyError::Interrupted) => {
+                info!(repo = %task.source, tag = tag_field(source), digest = digest_field(source), "image interrupted: the pass is stopping");
+                Outcome::Skipped {
+                    reason: SkipReason::Interrupted,
+                }
+            }
             Err(error) => {
                 tracing::warn!(repo = %task.source, tag = tag_field(source), digest = digest_field(source), error = %error, "image failed");
                 Outcome::Failed {

@@ -3,7 +3,7 @@
 //! Tags are discovered in catalog order, but a pass ends when its longest stream does.
 //! A 10 GiB layer found late runs alone at the end while everything else has finished;
 //! started first (longest-processing-time first), it overlaps the small work instead.
-//! Only streams queue here: mounts, existence checks and manifests never wait on it.
+//! Only streams queue here: mounts, existence checks and manifests never take a slot.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -54,12 +54,6 @@ impl Eq for Waiter {}
 pub struct TransferSlot {
     /// `None` once the slot has been passed on (it must not be freed twice).
     shared: Option<Arc<Mutex<QueueState>>>,
-}
-
-impl Default for TransferQueue {
-    fn default() -> Self {
-        TransferQueue::new(super::DEFAULT_TRANSFERS)
-    }
 }
 
 impl TransferQueue {

@@ -212,6 +212,27 @@ async fn stalled_and_cut_transfers_are_detected_and_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_upload_session_gone_by_the_blobs_turn_is_opened_again() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    // As a registry that expired the session while the blob waited in the queue.
+    let faults = Faults::none().first(
+        1,
+        RequestMatch::kind(RequestKind::Upload).method("PUT"),
+        Fault::Status(404),
+    );
+    let destination = CountingProxy::start_with(&mirror.url(), ProxyOptions { faults });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &[upstream.url()], &destination.url(), QUICK_RETRIES);
+    run_once(&config, &dir.path().join("report.json")).expect_code(0);
+    assert_eq!(destination.injected(), 1);
+    let repos = corpus::repos(&images);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_repository_that_keeps_failing_fails_alone() {
     let upstream = TestRegistry::start();
     let mirror = TestRegistry::start();

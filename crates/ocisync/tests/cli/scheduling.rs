@@ -35,10 +35,16 @@ async fn the_largest_waiting_blob_streams_first_even_when_its_repository_comes_l
         push_image(&upstream.url(), repo, "1", &pushed).await;
         repos.push(repo);
     }
-    // The first stream is slow to answer: meanwhile every other blob of the pass is
-    // found and waits for the one slot.
+    // The large image is found a little late, so a small blob streams first; that
+    // stream is slow to answer, and meanwhile every other blob of the pass is found and
+    // waits for the one slot.
     let blob_gets = RequestMatch::kind(RequestKind::Blob).method("GET");
-    let faults = Faults::none().first(1, blob_gets.clone(), Fault::Latency(Duration::from_secs(1)));
+    let faults = Faults::none()
+        .every(
+            RequestMatch::path_contains("/z-large/manifests/"),
+            Fault::Latency(Duration::from_millis(300)),
+        )
+        .first(1, blob_gets.clone(), Fault::Latency(Duration::from_secs(3)));
     let proxy = CountingProxy::start_with(&upstream.url(), ProxyOptions { faults });
     let dir = tempfile::tempdir().unwrap();
     let config = write_config_with(
