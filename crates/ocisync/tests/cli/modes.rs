@@ -106,6 +106,59 @@ async fn run_repeats_passes_on_its_interval_and_stops_cleanly_on_sigterm() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_the_stream_under_way_finish_and_starts_no_waiting_one() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let images = small_corpus();
+    corpus::seed(&upstream.url(), &images).await;
+    let blob_reads = || RequestMatch::path_contains("/blobs/sha256:").method("GET");
+    let upstream_proxy = CountingProxy::start_with(
+        &upstream.url(),
+        ProxyOptions {
+            // Long enough that the SIGTERM below lands while the first stream is running.
+            faults: Faults::none().every(blob_reads(), Fault::Latency(Duration::from_secs(3))),
+        },
+    );
+    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ocisync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1\ndefaults:\n  concurrency: {{transfers: 1}}\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n    interval: 1h\n",
+            upstream_proxy.url(),
+            mirror_proxy.url()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::spawn(&["--config", config.to_str().unwrap(), "--grace-period", "30s"]);
+    // Upload sessions open as blobs are found missing; one stream runs, the rest wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while mirror_proxy.requests().iter().filter(|r| r.method == "POST").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the pass never started copying");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let code = daemon.terminate(Duration::from_secs(30));
+    let log = daemon.log.join("\n");
+    assert_eq!(
+        code,
+        Some(0),
+        "the stream under way finished within the grace period; log:\n{log}"
+    );
+    assert!(log.contains("image interrupted"), "{log}");
+    let streamed = upstream_proxy
+        .requests()
+        .iter()
+        .filter(|r| blob_reads().matches(&r.method, &r.path))
+        .count();
+    assert_eq!(streamed, 1, "only the stream under way ran; log:\n{log}");
+    for repo in corpus::repos(&images) {
+        assert_closure(&mirror.url(), &repo).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn run_skips_fire_times_a_slow_pass_covers_and_abandons_copies_after_the_grace_period() {
     let upstream = TestRegistry::start();
     let mirror = TestRegistry::start();
