@@ -105,21 +105,52 @@ async fn run_repeats_passes_on_its_interval_and_stops_cleanly_on_sigterm() {
     assert!(log.contains("stopped cleanly"), "{log}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_lets_the_stream_under_way_finish_and_starts_no_waiting_one() {
+/// Blob reads through the upstream proxy.
+fn blob_reads() -> RequestMatch {
+    RequestMatch::path_contains("/blobs/sha256:").method("GET")
+}
+
+/// The small corpus upstream, behind a proxy that delays every blob read, and an empty
+/// mirror behind a counting proxy.
+struct SlowUpstream {
+    upstream: TestRegistry,
+    mirror: TestRegistry,
+    images: Vec<ocisync_testkit::SeedImage>,
+    upstream_proxy: CountingProxy,
+    mirror_proxy: CountingProxy,
+}
+
+async fn slow_upstream(blob_read_latency: Duration) -> SlowUpstream {
     let upstream = TestRegistry::start();
     let mirror = TestRegistry::start();
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
-    let blob_reads = || RequestMatch::path_contains("/blobs/sha256:").method("GET");
     let upstream_proxy = CountingProxy::start_with(
         &upstream.url(),
         ProxyOptions {
-            // Long enough that the SIGTERM below lands while the first stream is running.
-            faults: Faults::none().every(blob_reads(), Fault::Latency(Duration::from_secs(3))),
+            faults: Faults::none().every(blob_reads(), Fault::Latency(blob_read_latency)),
         },
     );
     let mirror_proxy = CountingProxy::start(&mirror.url());
+    SlowUpstream {
+        upstream,
+        mirror,
+        images,
+        upstream_proxy,
+        mirror_proxy,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_the_stream_under_way_finish_and_starts_no_waiting_one() {
+    // Long enough that the SIGTERM below lands while the first stream is running.
+    let SlowUpstream {
+        upstream: _upstream,
+        mirror,
+        images,
+        upstream_proxy,
+        mirror_proxy,
+    } = slow_upstream(Duration::from_secs(3)).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ocisync.yaml");
     std::fs::write(
@@ -160,19 +191,14 @@ async fn sigterm_lets_the_stream_under_way_finish_and_starts_no_waiting_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_skips_fire_times_a_slow_pass_covers_and_abandons_copies_after_the_grace_period() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
-    let images = small_corpus();
-    corpus::seed(&upstream.url(), &images).await;
-    let blob_reads = || RequestMatch::path_contains("/blobs/sha256:").method("GET");
     // Every blob read takes 1.5 s: the first pass outlasts its 1 s interval.
-    let upstream_proxy = CountingProxy::start_with(
-        &upstream.url(),
-        ProxyOptions {
-            faults: Faults::none().every(blob_reads(), Fault::Latency(Duration::from_millis(1500))),
-        },
-    );
-    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let SlowUpstream {
+        upstream,
+        mirror,
+        images,
+        upstream_proxy,
+        mirror_proxy,
+    } = slow_upstream(Duration::from_millis(1500)).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config_with_syncs(
         dir.path(),
