@@ -159,8 +159,10 @@ mod tests {
     #[tokio::test]
     async fn slots_run_side_by_side_and_a_cancelled_waiter_hands_its_turn_on() {
         let queue = TransferQueue::new(2);
-        let first = queue.enter(1).await;
-        let _second = queue.enter(1).await;
+        let both = tokio::time::timeout(Duration::from_secs(5), async {
+            (queue.enter(1).await, queue.enter(1).await)
+        });
+        let (first, _second) = both.await.expect("two slots are taken at once without waiting");
         let gave_up = tokio::spawn({
             let queue = queue.clone();
             async move {

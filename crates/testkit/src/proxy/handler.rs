@@ -19,7 +19,8 @@ use super::http_date::http_date;
 use super::throttle::ThrottledBody;
 use super::Shared;
 
-/// Forwarded (`Left`), cut (`Right(Left)`) or made-up (`Right(Right)`) response bodies.
+/// Forwarded (`Left`), cut (`Right(Left)`), throttled (`Right(Right(Left))`) or made-up
+/// (`Right(Right(Right))`) response bodies.
 pub(super) type ProxyBody = Either<Incoming, Either<CutBody, Either<ThrottledBody, Full<Bytes>>>>;
 pub(super) type UpstreamClient = Client<HttpConnector, Incoming>;
 
