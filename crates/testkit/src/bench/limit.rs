@@ -47,7 +47,7 @@ pub async fn stream_blobs(source: &str, destination: &str, blobs: Vec<(String, B
                 let Some((repo, blob)) = blobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     return Ok(());
                 };
-                copy_blob(&client, &source, &destination, repo, blob).await?;
+                copy_blob(&client, &source, &destination, repo, &blob.digest, blob.size()).await?;
             }
         }));
     }
@@ -57,16 +57,18 @@ pub async fn stream_blobs(source: &str, destination: &str, blobs: Vec<(String, B
     Ok(started.elapsed())
 }
 
-async fn copy_blob(
+/// Streams one blob: `GET` from the source, `POST` an upload, one monolithic `PUT`.
+pub(super) async fn copy_blob(
     client: &Client,
     source: &str,
     destination: &str,
     repo: &str,
-    blob: &Blob,
+    digest: &str,
+    size: u64,
 ) -> Result<(), LimitError> {
-    let fail = |what: &str, detail: String| LimitError(format!("{what} {repo}@{}: {detail}", blob.digest));
+    let fail = |what: &str, detail: String| LimitError(format!("{what} {repo}@{digest}: {detail}"));
     let download = client
-        .get(format!("{source}/v2/{repo}/blobs/{}", blob.digest))
+        .get(format!("{source}/v2/{repo}/blobs/{digest}"))
         .send()
         .await
         .map_err(|e| fail("GET", e.to_string()))?;
@@ -86,11 +88,11 @@ async fn copy_blob(
         .filter(|_| session.status() == StatusCode::ACCEPTED)
         .ok_or_else(|| fail("POST", format!("{} without Location", session.status())))?;
     let mut upload_url = resolve(&start_url, location);
-    upload_url.query_pairs_mut().append_pair("digest", &blob.digest);
+    upload_url.query_pairs_mut().append_pair("digest", digest);
     let upload = client
         .put(upload_url)
         .header(CONTENT_TYPE, "application/octet-stream")
-        .header(CONTENT_LENGTH, blob.size())
+        .header(CONTENT_LENGTH, size)
         .body(Body::wrap_stream(download.bytes_stream()))
         .send()
         .await

@@ -7,10 +7,13 @@
 //! - [`contender`]: how skopeo and ocisync are started on a source and destination.
 //! - [`process`]: a child process timed under GNU time (wall, peak RSS, deadline).
 //! - [`limit`]: the plain parallel client that streams every distinct blob once.
+//! - [`complete`]: the plain parallel client that does the complete copy (issue 7's
+//!   reference).
 //! - [`standard`]: the rounds of cold and no-op passes, with request counts and checks.
 //! - [`scale`]: seeding thousands of tiny repositories quickly.
 //! - [`table`]: medians, ratios against the targets, markdown tables.
 
+pub mod complete;
 pub mod contender;
 pub mod corpus;
 pub mod limit;

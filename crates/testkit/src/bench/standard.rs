@@ -1,5 +1,5 @@
-//! The standard benchmark: skopeo sync, ocisync and the plain limit on the generated
-//! corpus, a fresh destination registry for every run, requests counted by proxies.
+//! The standard benchmark: skopeo sync, ocisync, the plain limit and the complete-copy
+//! client on the generated corpus, a fresh destination registry for every run, requests counted by proxies.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
+use super::complete;
 use super::contender::Contender;
 use super::corpus::{self, CorpusShape, CorpusStats};
-use super::limit;
+use super::limit::{self, LimitError};
 use super::process::cpu_of;
 use super::table::{ContenderRuns, PassResult};
 use crate::corpus::{repos, SeedImage};
@@ -51,13 +52,13 @@ pub struct StandardResults {
     pub stats: CorpusStats,
     /// How long seeding the source took.
     pub seed_time: Duration,
-    /// skopeo, ocisync, the variants, limit, in that order (no skopeo and no limit with
-    /// `ocisync_only`).
+    /// skopeo, ocisync, the variants, the limit, the complete-copy client, in that order
+    /// (no skopeo and no clients with `ocisync_only`).
     pub contenders: Vec<ContenderRuns>,
 }
 
 /// Seeds a source registry with the corpus and runs every contender `options.runs` times,
-/// in rounds (skopeo, ocisync, limit), so drift on the machine hits all alike.
+/// in rounds (skopeo, ocisync, limit, complete-copy client), so drift on the machine hits all alike.
 pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
     let images = corpus::generate(&options.shape);
     let stats = corpus::stats(&images);
@@ -91,6 +92,11 @@ pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
         name: format!("plain limit ({} streams)", limit::WORKERS),
         ..ContenderRuns::default()
     };
+    let mut complete_runs = ContenderRuns {
+        name: format!("complete-copy client ({} workers)", complete::WORKERS),
+        ..ContenderRuns::default()
+    };
+    let tags: Vec<(String, String)> = images.iter().map(|s| (s.repo.clone(), s.tag.clone())).collect();
     for round in 1..=options.runs {
         for (contender, result) in contenders.iter().zip(results.iter_mut()) {
             run_contender(
@@ -104,11 +110,31 @@ pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
             );
         }
         if !options.ocisync_only {
-            run_limit(runtime, &source, options.source_link, &images, round, &mut limit_runs);
+            let blobs = corpus::unique_blobs(&images);
+            run_client(
+                runtime,
+                &source,
+                options.source_link,
+                None,
+                round,
+                &mut limit_runs,
+                |src, dst| async move { limit::stream_blobs(&src, &dst, blobs).await },
+            );
+            let tags = tags.clone();
+            run_client(
+                runtime,
+                &source,
+                options.source_link,
+                Some(&repo_names),
+                round,
+                &mut complete_runs,
+                |src, dst| async move { complete::copy_tags(&src, &dst, tags).await },
+            );
         }
     }
     if !options.ocisync_only {
         results.push(limit_runs);
+        results.push(complete_runs);
     }
     StandardResults {
         stats,
@@ -246,53 +272,59 @@ fn source_proxy(source: &TestRegistry, source_link: Option<u64>) -> CountingProx
     CountingProxy::start_with(&source.url(), ProxyOptions { faults })
 }
 
-/// The plain limit into a fresh destination.
-fn run_limit(
+/// One of the bench's own clients (the limit, the complete copy) into a fresh
+/// destination: `copy(source URL, destination URL)`, both behind counting proxies; the
+/// mirror of `mirrored` repositories is verified afterwards when given.
+fn run_client<F, Fut>(
     runtime: &Runtime,
     source: &TestRegistry,
     source_link: Option<u64>,
-    images: &[SeedImage],
+    mirrored: Option<&[String]>,
     round: usize,
     result: &mut ContenderRuns,
-) {
+    copy: F,
+) where
+    F: FnOnce(String, String) -> Fut,
+    Fut: std::future::Future<Output = Result<Duration, LimitError>>,
+{
     let destination = TestRegistry::start();
     let source_proxy = source_proxy(source, source_link);
     let destination_proxy = CountingProxy::start(&destination.url());
     let cpu_before = (registries_cpu(source, &destination), cpu_of("self").unwrap_or_default());
-    let outcome = runtime.block_on(limit::stream_blobs(
-        &source_proxy.url(),
-        &destination_proxy.url(),
-        corpus::unique_blobs(images),
-    ));
-    let (wall, verified) = match outcome {
-        Ok(wall) => (wall, Ok(())),
-        Err(e) => (Duration::ZERO, Err(e.to_string())),
-    };
+    let outcome = runtime.block_on(copy(source_proxy.url(), destination_proxy.url()));
+    let cpu = (
+        registries_cpu(source, &destination).saturating_sub(cpu_before.0),
+        cpu_of("self").unwrap_or_default().saturating_sub(cpu_before.1),
+    );
     let measured = PassResult {
-        wall,
+        wall: outcome.as_ref().map_or(Duration::ZERO, |wall| *wall),
         peak_rss_kib: 0,
         source_requests: source_proxy.requests().len(),
         destination_requests: destination_proxy.requests().len(),
         destination_writes: destination_proxy.writes().len(),
-        succeeded: verified.is_ok(),
+        succeeded: outcome.is_ok(),
     };
     eprintln!(
-        "plain limit run {round}: {:.2} s, CPU: registries {:.2} s, limit and proxies {:.2} s; requests {} / {}{}",
-        wall.as_secs_f64(),
-        registries_cpu(source, &destination)
-            .saturating_sub(cpu_before.0)
-            .as_secs_f64(),
-        cpu_of("self")
-            .unwrap_or_default()
-            .saturating_sub(cpu_before.1)
-            .as_secs_f64(),
+        "{} run {round}: {:.2} s, CPU: registries {:.2} s, client and proxies {:.2} s; requests {} / {}{}",
+        result.name,
+        measured.wall.as_secs_f64(),
+        cpu.0.as_secs_f64(),
+        cpu.1.as_secs_f64(),
         measured.source_requests,
         measured.destination_requests,
-        verified
+        outcome
             .as_ref()
             .err()
             .map_or(String::new(), |e| format!(", FAILED: {e}"))
     );
+    let verified = match (outcome, mirrored) {
+        (Err(e), _) => Err(e.to_string()),
+        (Ok(_), Some(repo_names)) => verify(runtime, &source.url(), &destination.url(), repo_names),
+        (Ok(_), None) => Ok(()),
+    };
+    if let (Err(problem), Some(_)) = (&verified, mirrored) {
+        eprintln!("{} run {round}: destination INCOMPLETE: {problem}", result.name);
+    }
     result.cold.push(measured);
     result.verified.push(verified);
 }

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
+use super::complete::copy_tags;
 use super::contender::{concurrency_defaults, ocisync_config, skopeo_yaml};
 use super::corpus::{generate, repo_kind, signature_tag, stats, unique_blobs, CorpusShape, RepoKind};
 use super::limit::stream_blobs;
 use super::process::{cpu_of, parse_cpu, parse_peak_rss};
 use super::scale::{scale_repo, scale_tag, seed_range, tiny_images};
 use super::table::{median, targets, ContenderRuns, PassResult};
-use crate::{blob_exists, manifest, tags, TestRegistry};
+use crate::{assert_mirror_complete, blob_exists, manifest, tags, CountingProxy, TestRegistry};
 
 /// The standard shape with tiny layers, so tests stay fast.
 fn tiny_shape() -> CorpusShape {
@@ -155,15 +156,23 @@ fn runs(
 fn targets_compare_ocisync_with_skopeo_and_the_limit() {
     let skopeo = runs("skopeo", 27, 3800, 1000, 36, 24 * 1024);
     let limit = runs("limit", 8, 0, 400, 0, 0);
+    let complete = runs("complete", 9, 0, 600, 0, 0);
     let fast = runs("ocisync", 7, 300, 300, 0, 20 * 1024);
-    assert!(targets(&fast, &skopeo, &limit).iter().all(|t| t.met));
+    assert!(targets(&fast, &skopeo, &limit, &complete).iter().all(|t| t.met));
     let slow = runs("ocisync", 10, 1000, 600, 1, 50 * 1024);
-    let missed: Vec<_> = targets(&slow, &skopeo, &limit)
+    let missed: Vec<_> = targets(&slow, &skopeo, &limit, &complete)
         .into_iter()
         .filter(|t| !t.met)
         .map(|t| t.what)
         .collect();
-    assert_eq!(missed.len(), 6, "{missed:?}");
+    assert_eq!(missed.len(), 7, "{missed:?}");
+    let between = runs("ocisync", 9, 300, 300, 0, 20 * 1024);
+    let missed: Vec<_> = targets(&between, &skopeo, &limit, &complete)
+        .into_iter()
+        .filter(|t| !t.met)
+        .map(|t| t.what)
+        .collect();
+    assert_eq!(missed, ["cold wall: ocisync / plain limit"]);
 }
 
 #[tokio::test]
@@ -188,6 +197,37 @@ async fn the_limit_client_streams_every_blob_into_the_destination() {
             blob.digest
         );
     }
+}
+
+#[tokio::test]
+async fn the_complete_copy_client_leaves_a_mirror_streaming_each_blob_once() {
+    let (source, destination) = (TestRegistry::start(), TestRegistry::start());
+    let shape = CorpusShape {
+        repositories: 4,
+        tags_per_repository: 2,
+        layer_size: 2048,
+        large_layer_size: 0,
+    };
+    let images = generate(&shape);
+    crate::corpus::seed(&source.url(), &images).await;
+    let proxy = CountingProxy::start(&destination.url());
+    let tags: Vec<_> = images.iter().map(|s| (s.repo.clone(), s.tag.clone())).collect();
+    copy_tags(&source.url(), &proxy.url(), tags)
+        .await
+        .expect("complete-copy client");
+
+    let repos = crate::corpus::repos(&images);
+    let pairs: Vec<(&str, &str)> = repos.iter().map(|r| (r.as_str(), r.as_str())).collect();
+    assert_mirror_complete(&source.url(), &destination.url(), &pairs).await;
+    let requests = proxy.requests();
+    let count = |f: &dyn Fn(&crate::RecordedRequest) -> bool| requests.iter().filter(|r| f(r)).count();
+    let uploads = count(&|r| r.method == "PUT" && r.path.contains("/blobs/uploads/"));
+    let mounts = count(&|r| r.method == "POST" && r.path.contains("mount="));
+    assert_eq!(uploads, unique_blobs(&images).len(), "each distinct blob streamed once");
+    assert!(
+        mounts > 0,
+        "blobs shared across repositories are mounted, not streamed again"
+    );
 }
 
 #[tokio::test]

@@ -184,11 +184,14 @@ fn main() -> ExitCode {
     if options.ocisync_only {
         return ExitCode::SUCCESS;
     }
-    let [skopeo, ocisync, .., limit] = results.contenders.as_slice() else {
-        unreachable!("standard::run returns skopeo, ocisync, its variants and the limit");
+    let [skopeo, ocisync, .., limit, complete_copy] = results.contenders.as_slice() else {
+        unreachable!("standard::run returns skopeo, ocisync, its variants, the limit and the complete copy");
     };
     println!("## Targets (issue 7)\n");
-    println!("{}", table::render_targets(&table::targets(ocisync, skopeo, limit)));
+    println!(
+        "{}",
+        table::render_targets(&table::targets(ocisync, skopeo, limit, complete_copy))
+    );
     let complete = results.contenders.iter().all(|c| c.verified.iter().all(Result::is_ok));
     if complete {
         ExitCode::SUCCESS
