@@ -243,3 +243,10 @@ async fn scale_seeding_gives_every_repository_every_tag() {
         crate::assert_closure(&registry.url(), &repo).await;
     }
 }
+
+#[test]
+fn the_cpu_floor_spreads_all_the_cpu_over_the_cores() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let cpu = [Duration::from_secs(3), Duration::from_secs(5)];
+    assert_eq!(super::standard::cpu_floor(&cpu) * cores, Duration::from_secs(8));
+}
