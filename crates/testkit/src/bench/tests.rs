@@ -175,17 +175,23 @@ fn targets_compare_ocisync_with_skopeo_and_the_limit() {
     assert_eq!(missed, ["cold wall: ocisync / plain limit"]);
 }
 
-#[tokio::test]
-async fn the_limit_client_streams_every_blob_into_the_destination() {
+/// A source seeded with a small corpus of `repositories` × 2 tags, and an empty
+/// destination.
+async fn seeded_small_corpus(repositories: usize) -> (TestRegistry, TestRegistry, Vec<crate::corpus::SeedImage>) {
     let (source, destination) = (TestRegistry::start(), TestRegistry::start());
-    let shape = CorpusShape {
-        repositories: 3,
+    let images = generate(&CorpusShape {
+        repositories,
         tags_per_repository: 2,
         layer_size: 2048,
         large_layer_size: 0,
-    };
-    let images = generate(&shape);
+    });
     crate::corpus::seed(&source.url(), &images).await;
+    (source, destination, images)
+}
+
+#[tokio::test]
+async fn the_limit_client_streams_every_blob_into_the_destination() {
+    let (source, destination, images) = seeded_small_corpus(3).await;
     let blobs = unique_blobs(&images);
     stream_blobs(&source.url(), &destination.url(), blobs.clone())
         .await
@@ -201,15 +207,7 @@ async fn the_limit_client_streams_every_blob_into_the_destination() {
 
 #[tokio::test]
 async fn the_complete_copy_client_leaves_a_mirror_streaming_each_blob_once() {
-    let (source, destination) = (TestRegistry::start(), TestRegistry::start());
-    let shape = CorpusShape {
-        repositories: 4,
-        tags_per_repository: 2,
-        layer_size: 2048,
-        large_layer_size: 0,
-    };
-    let images = generate(&shape);
-    crate::corpus::seed(&source.url(), &images).await;
+    let (source, destination, images) = seeded_small_corpus(4).await;
     let proxy = CountingProxy::start(&destination.url());
     let tags: Vec<_> = images.iter().map(|s| (s.repo.clone(), s.tag.clone())).collect();
     copy_tags(&source.url(), &proxy.url(), tags)
