@@ -1,5 +1,6 @@
 //! The standard benchmark: skopeo sync, ocisync, the plain limit and the complete-copy
-//! client on the generated corpus, a fresh destination registry for every run, requests counted by proxies.
+//! client on the generated corpus, a fresh destination registry for every run, requests
+//! counted by proxies.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,7 +59,8 @@ pub struct StandardResults {
 }
 
 /// Seeds a source registry with the corpus and runs every contender `options.runs` times,
-/// in rounds (skopeo, ocisync, limit, complete-copy client), so drift on the machine hits all alike.
+/// in rounds (skopeo, ocisync, limit, complete-copy client), so drift on the machine
+/// hits all alike.
 pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
     let images = corpus::generate(&options.shape);
     let stats = corpus::stats(&images);
