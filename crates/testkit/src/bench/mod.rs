@@ -1,6 +1,6 @@
 //! The benchmark of issue 7 (`make bench`, `make bench-scale`), driven by the
-//! `ocisync-bench` binary: skopeo sync against ocisync on a generated corpus, with the
-//! plain parallel-client limit, and ocisync's no-op pass on a catalog of thousands of
+//! `ocisync-bench` binary: skopeo sync against ocisync on a generated corpus, with two
+//! plain parallel clients of its own (blobs only; the complete copy), and ocisync's no-op pass on a catalog of thousands of
 //! repositories.
 //!
 //! - [`corpus`]: the generated corpus and its counts.

@@ -39,7 +39,8 @@ pub struct StandardOptions {
     pub runs: usize,
     /// The corpus.
     pub shape: CorpusShape,
-    /// Run ocisync alone (no skopeo, no limit): for quick iterations, no ratios.
+    /// Run ocisync alone (no skopeo, no limit, no complete-copy client): for quick
+    /// iterations, no ratios.
     pub ocisync_only: bool,
     /// Every blob download from the source at most this many bytes per second (per
     /// response, as over a far or congested link); `None`: loopback speed.
@@ -98,6 +99,7 @@ pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
         name: format!("complete-copy client ({} workers)", complete::WORKERS),
         ..ContenderRuns::default()
     };
+    let blobs = corpus::unique_blobs(&images);
     let tags: Vec<(String, String)> = images.iter().map(|s| (s.repo.clone(), s.tag.clone())).collect();
     for round in 1..=options.runs {
         for (contender, result) in contenders.iter().zip(results.iter_mut()) {
@@ -112,7 +114,7 @@ pub fn run(runtime: &Runtime, options: &StandardOptions) -> StandardResults {
             );
         }
         if !options.ocisync_only {
-            let blobs = corpus::unique_blobs(&images);
+            let blobs = blobs.clone();
             run_client(
                 runtime,
                 &source,

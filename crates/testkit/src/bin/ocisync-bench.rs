@@ -1,5 +1,5 @@
-//! `make bench` / `make bench-scale`: ocisync against skopeo sync and the plain limit on
-//! loopback registries (see `docs/benchmarks.md`).
+//! `make bench` / `make bench-scale`: ocisync against skopeo sync, the plain limit and the
+//! complete-copy client on loopback registries (see `docs/benchmarks.md`).
 //!
 //! Usage:
 //!   ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] [--repositories N]
