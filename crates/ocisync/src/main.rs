@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod copy_cmd;
 mod daemon;
+mod docker_hub;
 mod health;
 mod image_ref;
 mod logging;
