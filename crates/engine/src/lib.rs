@@ -1,6 +1,7 @@
 //! The sync logic of ocisync, written against [`Store`](ocisync_oci::Store) alone.
 //!
-//! - [`plan`] turns an upstream catalog into [`SyncTask`]s, one per repository.
+//! - [`plan`] turns content rules (and the upstream catalog, for `prefix` rules) into
+//!   [`SyncTask`]s, one per repository.
 //! - [`Copier`] copies one tag: blobs streamed and verified, child manifests by
 //!   digest, the tagged manifest last, skipping what the destination has.
 //! - [`run_sync`] runs one pass of one sync and returns a [`SyncReport`]; a
@@ -25,13 +26,14 @@ mod signatures;
 pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, StopSignal, DEFAULT_REPOSITORIES, DEFAULT_TRANSFERS};
 pub use error::CopyError;
 pub use filter::{
-    parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, PlatformSpec, TagFilter,
+    parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, ImageReference,
+    PlatformSpec, RepoGlob, RuleSource, RuleSourceKind, TagFilter,
 };
 pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
 pub use pass::{run_sync, run_task, SyncLabel};
-pub use plan::{plan, BadDestination, SyncTask};
+pub use plan::{needs_catalog, plan, BadDestination, Plan, SyncTask};
 pub use progress::{ProgressEvent, ProgressObserver};
-pub use report::{EndpointUse, Outcome, RepoReport, Report, SkipReason, SyncReport, TagReport, Totals};
+pub use report::{EndpointUse, Outcome, RepoReport, Report, RuleReport, SkipReason, SyncReport, TagReport, Totals};
 pub use resilience::{
     retry, retry_counting, Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN, RETRY_AFTER_CAP_FACTOR,
 };

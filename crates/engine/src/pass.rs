@@ -1,14 +1,16 @@
-//! One pass of one sync: plan from the upstream catalog, then run every task.
+//! One pass of one sync: plan from the rules (and the upstream catalog where a rule
+//! needs it), then run every task.
 
 use std::collections::HashSet;
 
 use futures_util::{stream, StreamExt};
-use ocisync_oci::Store;
+use ocisync_oci::{Reference, Store, StoreError};
 use tracing::{debug, info, warn, Instrument};
 
 use crate::copy::{Copier, CopyOptions, PassMemory};
-use crate::filter::ContentRule;
-use crate::plan::{plan, SyncTask};
+use crate::error::CopyError;
+use crate::filter::{ContentRule, Dropped, RuleSourceKind};
+use crate::plan::{needs_catalog, plan, SyncTask};
 use crate::progress::ProgressEvent;
 use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
 
@@ -23,8 +25,8 @@ pub struct SyncLabel {
     pub to: String,
 }
 
-/// Runs one pass of a sync. Failures of a repository or an image are recorded in
-/// the report and never stop the other tasks.
+/// Runs one pass of a sync. Failures of a rule, a repository or an image are recorded
+/// in the report and never stop the other tasks.
 pub async fn run_sync<S: Store, D: Store>(
     source: &S,
     destination: &D,
@@ -37,13 +39,24 @@ pub async fn run_sync<S: Store, D: Store>(
         from: label.from.clone(),
         to: label.to.clone(),
         error: None,
+        rules: Vec::new(),
         repositories: Vec::new(),
         endpoints: Vec::new(),
     };
     // The destination's catalog comes along: a repository it lacks (once its own tag
     // list confirms that) has its tags copied without HEADs. Unknown (not allowed, say)
-    // leaves every tag to its HEADs.
-    let (catalog, destination_catalog) = futures_util::join!(source.catalog(), destination.catalog());
+    // leaves every tag to its HEADs. The upstream catalog is asked for only when a rule
+    // needs it: most public registries refuse it.
+    let (catalog, destination_catalog) = futures_util::join!(
+        async {
+            if needs_catalog(rules) {
+                Some(source.catalog().await)
+            } else {
+                None
+            }
+        },
+        destination.catalog()
+    );
     let destination_repositories = match destination_catalog {
         Ok(repositories) => Some(repositories.into_iter().collect()),
         Err(error) => {
@@ -51,19 +64,31 @@ pub async fn run_sync<S: Store, D: Store>(
             None
         }
     };
-    let mut catalog = match catalog {
-        Ok(catalog) => catalog,
-        Err(error) => {
+    let (catalog, catalog_error) = match catalog {
+        None => (None, None),
+        Some(Ok(catalog)) => (Some(catalog), None),
+        Some(Err(error)) => {
             warn!(sync = %label.name, registry = %source.label(), error = %error, "cannot list the catalog");
-            report.error = Some(format!("catalog: {error}"));
-            return report;
+            (None, Some(catalog_problem(source.label(), &error)))
         }
     };
-    if let Some(shard) = options.shard {
-        catalog.retain(|repo| shard.takes(repo));
+    if rules.is_empty() {
+        if let Some(problem) = catalog_error {
+            report.error = Some(problem);
+            return report;
+        }
     }
-    let (tasks, bad_destinations) = plan(catalog, rules);
-    for bad in bad_destinations {
+    let planned = plan(catalog.as_deref(), rules, options.shard);
+    report.rules = planned.rules;
+    if let Some(problem) = catalog_error {
+        // Only the rules that needed the catalog fail; the others run.
+        for rule in report.rules.iter_mut() {
+            if rule.source == RuleSourceKind::Catalog {
+                rule.error = Some(problem.clone());
+            }
+        }
+    }
+    for bad in planned.bad_destinations {
         warn!(sync = %label.name, repo = %bad.source, error = %bad.reason, "invalid destination name");
         report.repositories.push(RepoReport {
             destination: bad.source.clone(),
@@ -72,6 +97,7 @@ pub async fn run_sync<S: Store, D: Store>(
             tags: Vec::new(),
         });
     }
+    let tasks = planned.tasks;
     info!(sync = %label.name, repositories = tasks.len(), "planned");
     notify(options, ProgressEvent::RepositoriesPlanned { total: tasks.len() });
     let memory = PassMemory::new(destination_repositories, options);
@@ -95,6 +121,28 @@ pub async fn run_sync<S: Store, D: Store>(
     report.repositories.extend(repositories);
     report.repositories.sort_by(|a, b| a.source.cmp(&b.source));
     report
+}
+
+/// The one line a rule that needed the catalog gets when it could not be read. A
+/// refusal (Docker Hub, GHCR, registry.k8s.io, GitLab) says what to do instead.
+fn catalog_problem(registry: &str, error: &StoreError) -> String {
+    if is_refusal(error) {
+        format!(
+            "registry {registry} refuses to list its catalog ({error}); list the repositories with `repositories:` (or exact images with `images:`) instead of `prefix:`"
+        )
+    } else {
+        format!("catalog: {error}")
+    }
+}
+
+/// 401, 403 or 404, or an error body saying UNSUPPORTED or UNAUTHORIZED: the catalog
+/// is not offered, as opposed to failing for now.
+fn is_refusal(error: &StoreError) -> bool {
+    match error {
+        StoreError::Unauthorized { .. } | StoreError::Denied { .. } | StoreError::NotFound { .. } => true,
+        StoreError::Rejected { detail, .. } => detail.contains("UNSUPPORTED") || detail.contains("UNAUTHORIZED"),
+        _ => false,
+    }
 }
 
 /// Runs one sync task alone: every kept tag of one repository (`ocisync copy host/repo`).
@@ -130,13 +178,22 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     let unlisted = copier.memory.is_unlisted(&task.destination);
     // Under a signature policy every tag is judged (the config refuses the combination).
     let has_immutable = !task.tags.immutable.is_empty() && !task.signatures.is_active();
-    let (tags, destination_tags) = futures_util::join!(copier.source.tags(&task.source), async {
-        if unlisted || has_immutable {
-            Some(copier.destination.tags(&task.destination).await)
-        } else {
-            None
+    let (tags, destination_tags) = futures_util::join!(
+        async {
+            // An images rule names its tags: no upstream tag list.
+            match task.references {
+                Some(_) => None,
+                None => Some(copier.source.tags(&task.source).await),
+            }
+        },
+        async {
+            if unlisted || has_immutable {
+                Some(copier.destination.tags(&task.destination).await)
+            } else {
+                None
+            }
         }
-    });
+    );
     let mut settled = HashSet::new();
     match destination_tags {
         Some(Ok(listed)) => {
@@ -153,55 +210,102 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
         Some(Err(error)) => debug!(repo = %task.destination, error = %error, "cannot list destination tags"),
         None => {}
     }
-    let tags = match tags {
-        Ok(tags) => tags,
-        Err(error) => {
+    let (work, mut attachments) = match tags {
+        None => {
+            let references = task.references.clone().unwrap_or_default();
+            let work = references.into_iter().map(|reference| (reference, Ok(()))).collect();
+            (work, None)
+        }
+        Some(Ok(tags)) => {
+            // Cosign and referrers tag schema tags travel with their images, not through the filters.
+            let (tags, attachments) = crate::referrers::split_tags(tags);
+            let verdicts = task.tags.select(&tags);
+            let work: Vec<(Reference, Result<(), Dropped>)> =
+                tags.into_iter().map(Reference::Tag).zip(verdicts).collect();
+            (work, Some(attachments))
+        }
+        Some(Err(error)) => {
             warn!(repo = %task.source, error = %error, "cannot list tags");
             report.error = Some(format!("tags: {error}"));
             copier.memory.forget_unlisted(&task.destination);
             return report;
         }
     };
-    // Cosign and referrers tag schema tags travel with their images, not through the filters.
-    let (tags, mut attachments) = crate::referrers::split_tags(tags);
-    let verdicts = task.tags.select(&tags);
     // Tags of one repository are checked and copied a few at a time, reported in order.
     let task = &task;
-    let shared = &attachments;
+    let shared = attachments.as_ref();
     let settled = &settled;
-    let reports: Vec<TagReport> = stream::iter(tags.into_iter().zip(verdicts))
-        .map(|(tag, verdict)| async move {
+    let reports: Vec<TagReport> = stream::iter(work)
+        .map(|(reference, verdict)| async move {
+            let tag = match &reference {
+                Reference::Tag(tag) => Some(tag.clone()),
+                Reference::Digest(_) => None,
+            };
             if copier.options.stop.is_raised() {
                 return TagReport::skipped(tag, SkipReason::Interrupted, None);
             }
-            match verdict {
-                Ok(()) if settled.contains(&tag) => {
-                    debug!(repo = %task.source, tag = %tag, "immutable tag already at the destination");
-                    TagReport::skipped(tag, SkipReason::UpToDate, Some(IMMUTABLE_PRESENT.to_owned()))
-                }
-                Ok(()) => {
-                    notify(
-                        copier.options,
-                        ProgressEvent::TagStarted {
-                            repo: task.source.clone(),
-                            tag: tag.clone(),
-                        },
-                    );
-                    let done = crate::referrers::copy_tag_with_referrers(copier, task, &tag, shared).await;
-                    notify(copier.options, ProgressEvent::TagDone { bytes: done.bytes });
-                    done
-                }
-                Err(dropped) => TagReport::skipped(tag, dropped.reason, Some(dropped.detail)),
+            if let Err(dropped) = verdict {
+                return TagReport::skipped(tag, dropped.reason, Some(dropped.detail));
             }
+            if tag.as_ref().is_some_and(|tag| settled.contains(tag)) {
+                debug!(repo = %task.source, tag = %reference, "immutable tag already at the destination");
+                return TagReport::skipped(tag, SkipReason::UpToDate, Some(IMMUTABLE_PRESENT.to_owned()));
+            }
+            notify(
+                copier.options,
+                ProgressEvent::TagStarted {
+                    repo: task.source.clone(),
+                    reference: reference.clone(),
+                },
+            );
+            let done = match shared {
+                Some(attachments) => {
+                    crate::referrers::copy_tag_with_referrers(copier, task, &reference, None, attachments).await
+                }
+                None => copy_named_image(copier, task, &reference).await,
+            };
+            notify(copier.options, ProgressEvent::TagDone { bytes: done.bytes });
+            done
         })
         .buffered(copier.options.tags_in_parallel.max(1))
         .collect()
         .await;
     report.tags.extend(reports);
-    let referrer_tags = crate::referrers::report_referrer_tags(copier, task, &mut attachments).await;
-    report.tags.extend(referrer_tags);
+    if let Some(attachments) = attachments.as_mut() {
+        let referrer_tags = crate::referrers::report_referrer_tags(copier, task, attachments).await;
+        report.tags.extend(referrer_tags);
+    }
     copier.memory.forget_unlisted(&task.destination);
     report
+}
+
+/// One image an `images` rule names: its digest is resolved (a tag costs one `HEAD`),
+/// its cosign and tag-schema referrer tags are asked for by name, and then it is copied
+/// with its referrers like a listed tag.
+async fn copy_named_image<S: Store, D: Store>(
+    copier: &Copier<'_, S, D>,
+    task: &SyncTask,
+    reference: &Reference,
+) -> TagReport {
+    let tag = match reference {
+        Reference::Tag(tag) => Some(tag.clone()),
+        Reference::Digest(_) => None,
+    };
+    let digest = match reference {
+        Reference::Digest(digest) => digest.clone(),
+        Reference::Tag(_) => match copier.source.head_manifest(&task.source, reference).await {
+            Ok(Some(descriptor)) => descriptor.digest,
+            Ok(None) => {
+                return TagReport::skipped(tag, SkipReason::VanishedUpstream, Some("not found upstream".into()))
+            }
+            Err(error) => return crate::referrers::failed(tag, None, &CopyError::Source(error)),
+        },
+    };
+    let attachments = match crate::referrers::probe_attachments(copier, task, &digest).await {
+        Ok(attachments) => attachments,
+        Err(error) => return crate::referrers::failed(tag, Some(digest), &error),
+    };
+    crate::referrers::copy_tag_with_referrers(copier, task, reference, Some(digest), &attachments).await
 }
 
 fn notify(options: &CopyOptions, event: ProgressEvent) {

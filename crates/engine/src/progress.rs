@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ocisync_oci::{RepoName, Tag};
+use ocisync_oci::{Reference, RepoName};
 
 /// What a pass has just done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +12,7 @@ pub enum ProgressEvent {
     /// A sync planned this many repositories.
     RepositoriesPlanned { total: usize },
     /// An image is about to be copied (or compared).
-    TagStarted { repo: RepoName, tag: Tag },
+    TagStarted { repo: RepoName, reference: Reference },
     /// That image is done; `bytes` were transferred for it.
     TagDone { bytes: u64 },
     /// One planned repository is done, whatever its outcome.

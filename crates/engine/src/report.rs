@@ -3,6 +3,8 @@
 use ocisync_oci::{Digest, RepoName, Tag};
 use serde::Serialize;
 
+use crate::filter::RuleSourceKind;
+
 /// Everything one pass did.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Report {
@@ -18,11 +20,31 @@ pub struct SyncReport {
     /// Set when the sync could not even be planned (catalog unreadable).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Per content rule, where its repositories came from and how many it took (none
+    /// when the sync has no rules).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleReport>,
     pub repositories: Vec<RepoReport>,
     /// Which URLs served this pass, with retries and failovers (filled in by the caller,
     /// which owns the stores).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<EndpointUse>,
+}
+
+/// One content rule of a pass: where its repositories came from.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RuleReport {
+    /// Its position in the sync's `content` list, from 0.
+    pub rule: usize,
+    /// `catalog`, `named` or `images`.
+    pub source: RuleSourceKind,
+    /// What it names: `prefix team/*`, `3 repositories`, `2 images`.
+    pub selector: String,
+    /// Repositories it took in this pass.
+    pub repositories: usize,
+    /// Set when the rule could not be planned (its registry refused the catalog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// How one URL of a registry was used during a pass.
@@ -55,7 +77,10 @@ pub struct RepoReport {
 /// What happened to one tag.
 #[derive(Debug, Clone, Serialize)]
 pub struct TagReport {
-    pub tag: Tag,
+    /// The tag; `None` for an image named by digest alone (an `images` rule's
+    /// `NAME@sha256:…`), which `digest` then names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
     /// The upstream manifest digest, when it was resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
@@ -156,9 +181,9 @@ impl SkipReason {
 
 impl TagReport {
     /// A tag left alone before anything was read.
-    pub fn skipped(tag: Tag, reason: SkipReason, detail: Option<String>) -> TagReport {
+    pub fn skipped(tag: impl Into<Option<Tag>>, reason: SkipReason, detail: Option<String>) -> TagReport {
         TagReport {
-            tag,
+            tag: tag.into(),
             digest: None,
             destination_digest: None,
             outcome: Outcome::Skipped { reason },
@@ -167,6 +192,17 @@ impl TagReport {
             blobs_copied: 0,
             blobs_mounted: 0,
             manifests_pushed: 0,
+        }
+    }
+}
+
+impl TagReport {
+    /// How the image is named after its repository: `:v1` or `@sha256:…`.
+    pub fn reference_suffix(&self) -> String {
+        match (&self.tag, &self.digest) {
+            (Some(tag), _) => format!(":{tag}"),
+            (None, Some(digest)) => format!("@{digest}"),
+            (None, None) => String::new(),
         }
     }
 }
@@ -189,6 +225,8 @@ pub struct Totals {
     pub blobs_mounted: usize,
     pub manifests_pushed: usize,
     pub syncs_failed: usize,
+    /// Content rules that could not be planned (a refused catalog).
+    pub rules_failed: usize,
 }
 
 impl Report {
@@ -196,6 +234,7 @@ impl Report {
         let mut totals = Totals::default();
         for sync in &self.syncs {
             totals.syncs_failed += usize::from(sync.error.is_some());
+            totals.rules_failed += sync.rules.iter().filter(|rule| rule.error.is_some()).count();
             for repo in &sync.repositories {
                 totals.repositories += 1;
                 totals.repositories_failed += usize::from(repo.error.is_some());
@@ -223,6 +262,6 @@ impl Report {
     /// Whether any sync, repository or tag failed.
     pub fn has_failures(&self) -> bool {
         let totals = self.totals();
-        totals.syncs_failed + totals.repositories_failed + totals.tags_failed > 0
+        totals.syncs_failed + totals.rules_failed + totals.repositories_failed + totals.tags_failed > 0
     }
 }

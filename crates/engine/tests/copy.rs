@@ -3,7 +3,10 @@
 use bytes::Bytes;
 mod support;
 
-use ocisync_engine::{CopyOptions, Outcome, SkipReason, SyncReport};
+use ocisync_engine::{
+    ContentRule, CopyOptions, ImageReference, Outcome, RuleSource, RuleSourceKind, SignaturePolicy, SkipReason,
+    SyncReport, TagFilter,
+};
 use ocisync_oci::media_type::{DOCKER_SCHEMA1_SIGNED, OCI_INDEX, OCI_MANIFEST};
 use ocisync_oci::{Descriptor, Digest, Manifest, MemoryStore, Reference, Store, Tag};
 use support::{outcome_of, repo, run_pass};
@@ -252,4 +255,81 @@ async fn a_raised_stop_signal_starts_no_new_image() {
     // Without the signal the same pass copies the tag.
     let report = pass(&source, &destination).await;
     assert_eq!(outcome_of(&report, "library/app", "a"), Outcome::Copied);
+}
+
+fn rule_of(source: RuleSource, destination: Option<&str>) -> ContentRule {
+    ContentRule {
+        source,
+        tags: TagFilter::default(),
+        platforms: Vec::new(),
+        strip_prefix: None,
+        destination: destination.map(str::to_owned),
+        signatures: SignaturePolicy::default(),
+    }
+}
+
+#[tokio::test]
+async fn images_rule_copies_a_tag_and_a_digest_and_nothing_else() {
+    let source = MemoryStore::new("source");
+    let wanted = image(&source, "library/alpine", "wanted");
+    let pinned = image(&source, "library/alpine", "pinned");
+    let other = image(&source, "library/alpine", "other");
+    tag_as(&source, "library/alpine", "3.20", &wanted);
+    tag_as(&source, "library/alpine", "3.19", &other);
+    tag_as(&source, "library/alpine", "pinned-tag", &pinned);
+    let named = image(&source, "library/nginx", "nginx");
+    tag_as(&source, "library/nginx", "1.27", &named);
+    let destination = MemoryStore::new("destination");
+    let rules = [
+        rule_of(
+            RuleSource::Images(vec![
+                ImageReference {
+                    repository: repo("library/alpine"),
+                    reference: Reference::Tag(tag("3.20")),
+                },
+                ImageReference {
+                    repository: repo("library/alpine"),
+                    reference: Reference::Digest(pinned.digest.clone()),
+                },
+            ]),
+            Some("hub"),
+        ),
+        rule_of(RuleSource::Named(vec![repo("library/nginx")]), Some("hub")),
+    ];
+    let report = run_pass(&source, &destination, &rules, &CopyOptions::default()).await;
+    let kinds: Vec<RuleSourceKind> = report.rules.iter().map(|rule| rule.source).collect();
+    assert_eq!(kinds, [RuleSourceKind::Images, RuleSourceKind::Named]);
+    assert_eq!(outcome_of(&report, "library/alpine", "3.20"), Outcome::Copied);
+    assert_eq!(outcome_of(&report, "library/nginx", "1.27"), Outcome::Copied);
+    let alpine = report
+        .repositories
+        .iter()
+        .find(|r| r.source.as_str() == "library/alpine")
+        .unwrap();
+    assert_eq!(alpine.tags.len(), 2, "{alpine:?}");
+    let by_digest = alpine.tags.iter().find(|t| t.tag.is_none()).unwrap();
+    assert_eq!(by_digest.digest.as_ref(), Some(&pinned.digest));
+    assert_eq!(by_digest.outcome, Outcome::Copied);
+    // The digest is there by digest; no tag was set for it, and 3.19 was never named.
+    let copied = destination
+        .manifest(&repo("hub/library/alpine"), &Reference::Digest(pinned.digest.clone()))
+        .await
+        .unwrap();
+    assert_eq!(copied.bytes, pinned.bytes);
+    let mut tags = destination.tags(&repo("hub/library/alpine")).await.unwrap();
+    tags.sort();
+    assert_eq!(tags, [tag("3.20")]);
+    assert_eq!(
+        destination_digest(&destination, "hub/library/nginx", "1.27").await,
+        Some(named.digest.clone())
+    );
+
+    let writes = destination.writes();
+    let report = run_pass(&source, &destination, &rules, &CopyOptions::default()).await;
+    assert_eq!(destination.writes(), writes, "second pass wrote to the destination");
+    assert!(!report
+        .repositories
+        .iter()
+        .flat_map(|r| &r.tags)
+        .any(|t| t.outcome == Outcome::Copied));
 }

@@ -3,9 +3,9 @@
 
 mod support;
 
-use globset::GlobBuilder;
 use ocisync_engine::{
-    ContentRule, CopyOptions, CosignPublicKey, Outcome, SignaturePolicy, SkipReason, SyncReport, TagFilter,
+    ContentRule, CopyOptions, CosignPublicKey, Outcome, RepoGlob, RuleSource, SignaturePolicy, SkipReason, SyncReport,
+    TagFilter,
 };
 use ocisync_oci::media_type::OCI_INDEX;
 use ocisync_oci::{Digest, Manifest, ManifestContent, MemoryStore, Reference, Store, Tag};
@@ -49,11 +49,7 @@ fn small(label: &str, seed: u64) -> Image {
 
 fn rule(signatures: SignaturePolicy) -> ContentRule {
     ContentRule {
-        prefix: GlobBuilder::new("**")
-            .literal_separator(true)
-            .build()
-            .unwrap()
-            .compile_matcher(),
+        source: RuleSource::Catalog(RepoGlob::new("**").unwrap()),
         tags: TagFilter::default(),
         platforms: Vec::new(),
         strip_prefix: None,
@@ -145,7 +141,7 @@ async fn referrers_travel_recursively_through_the_api_and_a_second_pass_writes_n
     let line = report.repositories[0]
         .tags
         .iter()
-        .find(|t| t.tag.as_str() == "1.0")
+        .find(|t| t.tag.as_ref().map(|tag| tag.as_str()) == Some("1.0"))
         .unwrap();
     assert_eq!(line.detail.as_deref(), Some("5 referrers copied"));
 
@@ -286,7 +282,7 @@ async fn cosign_keys_copy_only_images_whose_signature_verifies() {
     let line = report.repositories[0]
         .tags
         .iter()
-        .find(|t| t.tag.as_str() == "other-digest")
+        .find(|t| t.tag.as_ref().map(|tag| tag.as_str()) == Some("other-digest"))
         .unwrap();
     assert!(
         line.detail.as_deref().unwrap_or("").contains("not this image"),
@@ -403,7 +399,7 @@ async fn a_signature_policy_judges_tags_its_rule_calls_immutable() {
         .repositories
         .iter()
         .flat_map(|r| &r.tags)
-        .find(|t| t.tag.as_str() == "v1.0.0")
+        .find(|t| t.tag.as_ref().map(|tag| tag.as_str()) == Some("v1.0.0"))
         .unwrap();
     assert_eq!(entry.outcome, skipped(SkipReason::UpToDate));
     assert_eq!(

@@ -82,6 +82,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
         tags: TagFilter::default(),
         platforms: Vec::new(),
         signatures: Default::default(),
+        references: None,
     };
     let repository = match single {
         None => run_task(&source_store, &destination_store, task, &options).await,
@@ -96,10 +97,10 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
             let copy = copier
                 .copy_reference(&task, &source_reference, &destination_reference)
                 .await;
-            // The report is keyed by tag; a digest copy without a tag is reported under "digest".
+            // A digest copied without a tag is reported by its digest alone.
             let label = match &destination_reference {
-                Reference::Tag(tag) => tag.clone(),
-                Reference::Digest(_) => "digest".parse().expect("a valid tag"),
+                Reference::Tag(tag) => Some(tag.clone()),
+                Reference::Digest(_) => None,
             };
             RepoReport {
                 source: task.source.clone(),
@@ -115,6 +116,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
             from: source.host.clone(),
             to: destination.host.clone(),
             error: None,
+            rules: Vec::new(),
             repositories: vec![repository],
             endpoints: Vec::new(),
         }],

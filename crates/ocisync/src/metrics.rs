@@ -308,13 +308,14 @@ mod tests {
         TagReport {
             outcome,
             bytes,
-            ..TagReport::skipped(name.parse().unwrap(), SkipReason::UpToDate, None)
+            ..TagReport::skipped(name.parse::<ocisync_oci::Tag>().unwrap(), SkipReason::UpToDate, None)
         }
     }
 
     fn one_sync_report(tags: Vec<TagReport>, retries: u64) -> Report {
         Report {
             syncs: vec![SyncReport {
+                rules: Vec::new(),
                 name: "hub".into(),
                 from: "upstream".into(),
                 to: "mirror".into(),

@@ -63,9 +63,19 @@ impl PreparedSync {
             to: self.config.to.clone(),
         };
         let span = tracing::info_span!("sync", sync = %self.config.name);
-        let mut report = run_sync(&self.source, &self.destination, &label, &self.config.content, options)
+        // Images files are read again for every pass; a bad one fails its rule alone.
+        let (rules, file_problems) = self.config.rules_for_pass();
+        for (_, problem) in &file_problems {
+            tracing::warn!(sync = %self.config.name, error = %problem, "cannot use the images file");
+        }
+        let mut report = run_sync(&self.source, &self.destination, &label, &rules, options)
             .instrument(span)
             .await;
+        for (index, problem) in file_problems {
+            if let Some(rule) = report.rules.iter_mut().find(|rule| rule.rule == index) {
+                rule.error = Some(problem);
+            }
+        }
         let after = [usage("source", &self.source), usage("destination", &self.destination)].concat();
         report.endpoints = after
             .into_iter()

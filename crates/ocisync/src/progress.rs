@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ocisync_engine::{ProgressEvent, ProgressObserver};
+use ocisync_oci::Reference;
 
 /// A bar on stdout that follows every sync of a pass.
 pub struct ProgressDisplay {
@@ -23,7 +24,14 @@ struct Tally {
 impl Tally {
     fn apply(&mut self, event: &ProgressEvent) {
         match event {
-            ProgressEvent::TagStarted { repo, tag } => self.current = Some(format!("{repo}:{tag}")),
+            ProgressEvent::TagStarted { repo, reference } => {
+                let separator = if matches!(reference, Reference::Digest(_)) {
+                    '@'
+                } else {
+                    ':'
+                };
+                self.current = Some(format!("{repo}{separator}{reference}"));
+            }
             ProgressEvent::TagDone { bytes } => self.bytes += bytes,
             ProgressEvent::RepositoriesPlanned { .. } | ProgressEvent::RepositoryDone => {}
         }
@@ -83,7 +91,7 @@ mod tests {
         assert_eq!(tally.message(), "0 B copied");
         tally.apply(&ProgressEvent::TagStarted {
             repo: "library/alpine".parse().unwrap(),
-            tag: "3.20".parse().unwrap(),
+            reference: Reference::Tag("3.20".parse().unwrap()),
         });
         tally.apply(&ProgressEvent::TagDone { bytes: 2048 });
         tally.apply(&ProgressEvent::TagDone { bytes: 2048 });

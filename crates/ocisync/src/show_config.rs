@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use ocisync_engine::{source_pattern, ContentRule, Schedule};
+use ocisync_engine::{source_pattern, ContentRule, ImageReference, RuleSource, Schedule};
+use ocisync_oci::Reference;
 use serde::Serialize;
 
 use crate::config::{Config, RegistryConfig, SyncConfig};
@@ -76,7 +77,15 @@ struct Sync<'a> {
 
 #[derive(Serialize)]
 struct Rule<'a> {
-    prefix: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repositories: Option<Vec<String>>,
+    /// The images now, the `images_file`'s included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    images: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    images_file: Option<String>,
     tags: Tags,
     platforms: Vec<String>,
     strip_prefix: Option<&'a str>,
@@ -172,7 +181,10 @@ fn sync_view(sync: &SyncConfig) -> Sync<'_> {
         runs,
         content: if sync.content.is_empty() {
             vec![Rule {
-                prefix: "**",
+                prefix: Some("**"),
+                repositories: None,
+                images: None,
+                images_file: None,
                 tags: Tags {
                     include: Vec::new(),
                     exclude: Vec::new(),
@@ -185,14 +197,29 @@ fn sync_view(sync: &SyncConfig) -> Sync<'_> {
                 destination: None,
             }]
         } else {
-            sync.content.iter().map(rule_view).collect()
+            sync.content
+                .iter()
+                .enumerate()
+                .map(|(index, rule)| {
+                    let file = sync.images_files.iter().find(|file| file.rule == index);
+                    rule_view(rule, file.map(|file| file.path.display().to_string()))
+                })
+                .collect()
         },
     }
 }
 
-fn rule_view(rule: &ContentRule) -> Rule<'_> {
+fn rule_view(rule: &ContentRule, images_file: Option<String>) -> Rule<'_> {
+    let (prefix, repositories, images) = match &rule.source {
+        RuleSource::Catalog(glob) => (Some(glob.as_str()), None, None),
+        RuleSource::Named(names) => (None, Some(names.iter().map(ToString::to_string).collect()), None),
+        RuleSource::Images(images) => (None, None, Some(images.iter().map(image_text).collect())),
+    };
     Rule {
-        prefix: rule.prefix.glob().glob(),
+        prefix,
+        repositories,
+        images,
+        images_file,
         tags: Tags {
             include: rule.tags.include.iter().map(|r| source_pattern(r).to_owned()).collect(),
             exclude: rule.tags.exclude.iter().map(|r| source_pattern(r).to_owned()).collect(),
@@ -208,5 +235,13 @@ fn rule_view(rule: &ContentRule) -> Rule<'_> {
         platforms: rule.platforms.iter().map(ToString::to_string).collect(),
         strip_prefix: rule.strip_prefix.as_deref(),
         destination: rule.destination.as_deref(),
+    }
+}
+
+/// `library/alpine:3.20` or `team/app@sha256:…`.
+fn image_text(image: &ImageReference) -> String {
+    match &image.reference {
+        Reference::Tag(tag) => format!("{}:{tag}", image.repository),
+        Reference::Digest(digest) => format!("{}@{digest}", image.repository),
     }
 }

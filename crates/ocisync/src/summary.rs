@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ocisync_engine::{Outcome, Report, SyncReport, TagReport};
+use ocisync_engine::{Outcome, Report, RuleSourceKind, SyncReport, TagReport};
 
 /// One screen: a line per sync, then every failure and every skip that is not a filter's.
 pub fn render(report: &Report, duration: Duration) -> String {
@@ -26,6 +26,10 @@ pub fn render(report: &Report, duration: Duration) -> String {
         );
         if let Some(error) = &sync.error {
             let _ = writeln!(text, "  FAILED sync: {error}");
+        }
+        for rule in sync.rules.iter().filter(|rule| rule.error.is_some()) {
+            let error = rule.error.as_deref().unwrap_or_default();
+            let _ = writeln!(text, "  FAILED rule {} ({}): {error}", rule.rule, rule.selector);
         }
         if !sync.endpoints.is_empty() {
             let requests = |role: &str| -> u64 {
@@ -66,12 +70,18 @@ pub fn render(report: &Report, duration: Duration) -> String {
             for tag in &repo.tags {
                 match &tag.outcome {
                     Outcome::Failed { error } => {
-                        let _ = writeln!(text, "  FAILED {}:{}: {error}", repo.source, tag.tag);
+                        let _ = writeln!(text, "  FAILED {}{}: {error}", repo.source, tag.reference_suffix());
                     }
                     Outcome::Skipped { reason }
                         if !reason.is_filter() && *reason != ocisync_engine::SkipReason::UpToDate =>
                     {
-                        let _ = writeln!(text, "  skipped {}:{}: {}", repo.source, tag.tag, reason.as_str());
+                        let _ = writeln!(
+                            text,
+                            "  skipped {}{}: {}",
+                            repo.source,
+                            tag.reference_suffix(),
+                            reason.as_str()
+                        );
                     }
                     _ => {}
                 }
@@ -103,6 +113,24 @@ pub fn render_plan(report: &Report) -> String {
         if let Some(error) = &sync.error {
             let _ = writeln!(text, "  FAILED sync: {error}");
         }
+        for rule in &sync.rules {
+            let _ = writeln!(
+                text,
+                "  rule {} ({}, {}): {} repositories from the {}",
+                rule.rule,
+                rule.source.as_str(),
+                rule.selector,
+                rule.repositories,
+                match rule.source {
+                    RuleSourceKind::Catalog => "upstream catalog",
+                    RuleSourceKind::Named => "names in the config",
+                    RuleSourceKind::Images => "images named in the config",
+                }
+            );
+            if let Some(error) = &rule.error {
+                let _ = writeln!(text, "    FAILED: {error}");
+            }
+        }
         for repo in &sync.repositories {
             let _ = writeln!(text, "  {} -> {}", repo.source, repo.destination);
             if let Some(error) = &repo.error {
@@ -117,15 +145,20 @@ pub fn render_plan(report: &Report) -> String {
 }
 
 fn plan_line(tag: &TagReport) -> String {
+    let name = match (&tag.tag, &tag.digest) {
+        (Some(tag), _) => tag.to_string(),
+        (None, Some(digest)) => format!("@{digest}"),
+        (None, None) => String::new(),
+    };
     let detail = tag.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
     match &tag.outcome {
-        Outcome::WouldCopy => format!("copy        {} ({} to transfer)", tag.tag, human_bytes(tag.bytes)),
-        Outcome::Copied => format!("copied      {}", tag.tag),
+        Outcome::WouldCopy => format!("copy        {} ({} to transfer)", name, human_bytes(tag.bytes)),
+        Outcome::Copied => format!("copied      {}", name),
         Outcome::Skipped { reason } if reason.is_filter() => {
-            format!("filtered    {}: {}{detail}", tag.tag, reason.as_str())
+            format!("filtered    {}: {}{detail}", name, reason.as_str())
         }
-        Outcome::Skipped { reason } => format!("skip        {}: {}{detail}", tag.tag, reason.as_str()),
-        Outcome::Failed { error } => format!("FAILED      {}: {error}", tag.tag),
+        Outcome::Skipped { reason } => format!("skip        {}: {}{detail}", name, reason.as_str()),
+        Outcome::Failed { error } => format!("FAILED      {}: {error}", name),
     }
 }
 

@@ -238,9 +238,10 @@ pub struct ImageCopy {
 }
 
 impl ImageCopy {
-    pub fn into_tag_report(self, tag: Tag) -> TagReport {
+    /// The report of this image under `tag` (`None`: an image named by digest alone).
+    pub fn into_tag_report(self, tag: impl Into<Option<Tag>>) -> TagReport {
         TagReport {
-            tag,
+            tag: tag.into(),
             digest: self.digest,
             destination_digest: self.destination_digest,
             outcome: self.outcome,

@@ -27,10 +27,14 @@ mod travel;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
-use ocisync_oci::{CosignTagKind, Descriptor, Digest, ReferrerTag, Tag};
+use ocisync_oci::{cosign_tag, referrers_tag, CosignTagKind, Descriptor, Digest, Reference, ReferrerTag, Store, Tag};
 
 pub(crate) use discover::discover;
-pub(crate) use tag_loop::{copy_tag_with_referrers, report_referrer_tags};
+pub(crate) use tag_loop::{copy_tag_with_referrers, failed, report_referrer_tags};
+
+use crate::copy::Copier;
+use crate::error::CopyError;
+use crate::plan::SyncTask;
 
 /// Deepest chain of referrers followed (a signature on an SBOM on an image is 2).
 const MAX_DEPTH: usize = 4;
@@ -101,6 +105,39 @@ pub(crate) fn split_tags(tags: Vec<Tag>) -> (Vec<Tag>, RepoAttachments) {
         }
     }
     (images, attachments)
+}
+
+/// The referrer tags of `subject` in `task.source`, found by asking for each by name:
+/// an `images` rule reads no tag list. One `HEAD` per cosign kind and one for the
+/// referrers tag schema, all at once (manifest `HEAD`s do not count against Docker
+/// Hub's pull quota).
+pub(crate) async fn probe_attachments<S: Store, D: Store>(
+    copier: &Copier<'_, S, D>,
+    task: &SyncTask,
+    subject: &Digest,
+) -> Result<RepoAttachments, CopyError> {
+    let candidates: Vec<Tag> = CosignTagKind::ALL
+        .iter()
+        .filter_map(|kind| cosign_tag(subject, *kind))
+        .chain(std::iter::once(referrers_tag(subject)))
+        .collect();
+    let references: Vec<Reference> = candidates.iter().cloned().map(Reference::Tag).collect();
+    let answers = futures_util::future::join_all(
+        references
+            .iter()
+            .map(|reference| copier.source.head_manifest(&task.source, reference)),
+    )
+    .await;
+    let mut present = Vec::new();
+    for (tag, answer) in candidates.into_iter().zip(answers) {
+        if answer.map_err(CopyError::Source)?.is_some() {
+            present.push(tag);
+        }
+    }
+    let (_, mut attachments) = split_tags(present);
+    // Nobody named these tags, so they get no report lines of their own.
+    attachments.listed.clear();
+    Ok(attachments)
 }
 
 /// What is attached to one manifest at the source.

@@ -15,55 +15,62 @@ use crate::plan::SyncTask;
 use crate::report::{Outcome, SkipReason, TagReport};
 use crate::signatures::{judge, Verdict};
 
-/// Copies one tag as [`Copier::copy_tag`] does, after its rule's signature check, then
-/// carries its referrers (also when the image was already up to date, so a signature
-/// added later is picked up).
+/// Copies one tag or digest after its rule's signature check, then carries its
+/// referrers (also when the image was already up to date, so a signature added later is
+/// picked up). `resolved` is the digest `reference` was already found to name, if any:
+/// that digest is copied, even if a tag moves meanwhile.
 pub(crate) async fn copy_tag_with_referrers<S: Store, D: Store>(
     copier: &Copier<'_, S, D>,
     task: &SyncTask,
-    tag: &Tag,
+    reference: &Reference,
+    resolved: Option<Digest>,
     attachments: &RepoAttachments,
 ) -> TagReport {
+    let tag = match reference {
+        Reference::Tag(tag) => Some(tag.clone()),
+        Reference::Digest(_) => None,
+    };
+    let resolved = resolved.or_else(|| match reference {
+        Reference::Digest(digest) => Some(digest.clone()),
+        Reference::Tag(_) => None,
+    });
     let (mut report, attached) = if task.signatures.is_active() {
-        match check_signatures(copier, task, tag, attachments).await {
+        match check_signatures(copier, task, reference, resolved, attachments).await {
             Err(report) => return *report,
-            // Copy the digest that was judged, even if the tag moves meanwhile.
             Ok((digest, attached)) => {
-                let copy = copier
-                    .copy_reference(task, &Reference::Digest(digest), &Reference::Tag(tag.clone()))
-                    .await;
-                (copy.into_tag_report(tag.clone()), Some(attached))
+                let copy = copier.copy_reference(task, &Reference::Digest(digest), reference).await;
+                (copy.into_tag_report(tag), Some(attached))
             }
         }
     } else {
-        (copier.copy_tag(task, tag).await, None)
+        let source = resolved.map_or_else(|| reference.clone(), Reference::Digest);
+        let copy = copier.copy_reference(task, &source, reference).await;
+        (copy.into_tag_report(tag), None)
     };
     carry_referrers(copier, task, &mut report, attached, attachments).await;
     report
 }
 
-/// The digest of `tag` and what is attached to it when the rule's signature policy
-/// accepts it; else the tag's finished report.
+/// The digest of `reference` and what is attached to it when the rule's signature
+/// policy accepts it; else the image's finished report.
 async fn check_signatures<S: Store, D: Store>(
     copier: &Copier<'_, S, D>,
     task: &SyncTask,
-    tag: &Tag,
+    reference: &Reference,
+    resolved: Option<Digest>,
     attachments: &RepoAttachments,
 ) -> Result<(Digest, Attached), Box<TagReport>> {
-    let head = copier
-        .source
-        .head_manifest(&task.source, &Reference::Tag(tag.clone()))
-        .await;
-    let digest = match head {
-        Ok(Some(descriptor)) => descriptor.digest,
-        Ok(None) => {
-            return Err(Box::new(TagReport::skipped(
-                tag.clone(),
-                SkipReason::VanishedUpstream,
-                None,
-            )))
-        }
-        Err(error) => return Err(Box::new(failed(tag, None, &CopyError::Source(error)))),
+    let tag = match reference {
+        Reference::Tag(tag) => Some(tag.clone()),
+        Reference::Digest(_) => None,
+    };
+    let digest = match resolved {
+        Some(digest) => digest,
+        None => match copier.source.head_manifest(&task.source, reference).await {
+            Ok(Some(descriptor)) => descriptor.digest,
+            Ok(None) => return Err(Box::new(TagReport::skipped(tag, SkipReason::VanishedUpstream, None))),
+            Err(error) => return Err(Box::new(failed(tag, None, &CopyError::Source(error)))),
+        },
     };
     let verdict = match discover(copier, task, &digest, attachments).await {
         Ok(attached) => judge(copier, task, &digest, &attached)
@@ -77,15 +84,15 @@ async fn check_signatures<S: Store, D: Store>(
         Ok((Verdict::Invalid(detail), _)) => (SkipReason::SignatureInvalid, detail),
         Err(error) => return Err(Box::new(failed(tag, Some(digest), &error))),
     };
-    info!(repo = %task.source, tag = %tag, digest = %digest, reason = reason.as_str(), detail = %detail, "not copied");
+    info!(repo = %task.source, reference = %reference, digest = %digest, reason = reason.as_str(), detail = %detail, "not copied");
     attachments.hold_back(&digest);
-    let mut report = TagReport::skipped(tag.clone(), reason, Some(detail));
+    let mut report = TagReport::skipped(tag, reason, Some(detail));
     report.digest = Some(digest);
     Err(Box::new(report))
 }
 
-fn failed(tag: &Tag, digest: Option<Digest>, error: &dyn std::fmt::Display) -> TagReport {
-    let mut report = TagReport::skipped(tag.clone(), SkipReason::UpToDate, None);
+pub(crate) fn failed(tag: Option<Tag>, digest: Option<Digest>, error: &dyn std::fmt::Display) -> TagReport {
+    let mut report = TagReport::skipped(tag, SkipReason::UpToDate, None);
     report.digest = digest;
     report.outcome = Outcome::Failed {
         error: error.to_string(),
@@ -123,7 +130,7 @@ async fn carry_referrers<S: Store, D: Store>(
     let result = travel_from(copier, task, &digest, attached, attachments, &mut carried).await;
     carried.apply_to(report);
     if let Err(error) = result {
-        warn!(repo = %task.source, tag = %report.tag, error = %error, "referrers not copied");
+        warn!(repo = %task.source, image = %report.reference_suffix(), error = %error, "referrers not copied");
         report.outcome = Outcome::Failed {
             error: format!("referrers: {error}"),
         };
@@ -213,7 +220,7 @@ async fn report_subject<S: Store, D: Store>(
                 let result = travel_from(copier, task, subject, None, attachments, &mut carried).await;
                 carried.apply_to(&mut report);
                 if let Err(error) = result {
-                    warn!(repo = %task.source, tag = %report.tag, error = %error, "referrers not copied");
+                    warn!(repo = %task.source, image = %report.reference_suffix(), error = %error, "referrers not copied");
                     report.outcome = Outcome::Failed {
                         error: format!("referrers: {error}"),
                     };

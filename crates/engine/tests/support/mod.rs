@@ -28,7 +28,11 @@ pub fn outcome_of(report: &SyncReport, repo_name: &str, tag_name: &str) -> Outco
         .repositories
         .iter()
         .find(|r| r.source.as_str() == repo_name)
-        .and_then(|r| r.tags.iter().find(|t| t.tag.as_str() == tag_name))
+        .and_then(|r| {
+            r.tags
+                .iter()
+                .find(|t| t.tag.as_ref().map(|tag| tag.as_str()) == Some(tag_name))
+        })
         .map(|t| t.outcome.clone())
         .unwrap_or_else(|| panic!("{repo_name}:{tag_name} not in report {report:#?}"))
 }

@@ -64,12 +64,12 @@ async fn ocisync_copy<S: Store, D: Store>(source: &S, destination: &D) {
         .flat_map(|r| {
             r.tags
                 .iter()
-                .map(|t| (r.source.to_string(), t.tag.to_string(), t.outcome.clone()))
+                .map(|t| (r.source.to_string(), t.reference_suffix(), t.outcome.clone()))
         })
         .collect();
     assert_eq!(outcomes.len(), TAGS.len(), "{report:?}");
     for (repo_name, tag_name, outcome) in outcomes {
-        assert_eq!(outcome, Outcome::Copied, "{repo_name}:{tag_name}");
+        assert_eq!(outcome, Outcome::Copied, "{repo_name}{tag_name}");
     }
 }
 

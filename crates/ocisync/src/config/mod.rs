@@ -7,6 +7,7 @@
 
 mod docker_auth;
 mod error;
+mod images;
 mod locate;
 mod raw;
 mod registry;
@@ -22,10 +23,12 @@ use ocisync_registry::Credentials;
 use url::Url;
 
 pub use error::{ConfigError, ConfigProblem};
+use images::ImagesFile;
 use locate::key_positions;
-use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, Schedule};
+use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, RuleSource, Schedule};
 use raw::{RawConfig, RawSync};
 pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
+use rules::RulePlace;
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -72,6 +75,15 @@ pub struct RegistryConfig {
     pub max_requests_in_flight: usize,
 }
 
+impl RegistryConfig {
+    /// Whether this registry is Docker Hub, by any of the names people write for it.
+    pub fn is_docker_hub(&self) -> bool {
+        self.urls
+            .iter()
+            .any(|url| url.host_str().is_some_and(crate::docker_hub::is_hub_host))
+    }
+}
+
 /// One sync: from an upstream registry into a destination registry.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
@@ -84,6 +96,28 @@ pub struct SyncConfig {
     pub max_pass_duration: Option<Duration>,
     /// Compiled content rules; empty means every repository and tag, same names.
     pub content: Vec<ContentRule>,
+    /// Rules whose images come (partly) from a file, read again before every pass.
+    pub images_files: Vec<ImagesFile>,
+}
+
+impl SyncConfig {
+    /// The content rules for a pass starting now: every `images_file` read again. A
+    /// file that cannot be read (or has bad lines) leaves its rule with its inline
+    /// images only, and the problem is returned with the rule's position.
+    pub fn rules_for_pass(&self) -> (Vec<ContentRule>, Vec<(usize, String)>) {
+        let mut rules = self.content.clone();
+        let mut problems = Vec::new();
+        for file in &self.images_files {
+            let images = file.read().unwrap_or_else(|problem| {
+                problems.push((file.rule, problem));
+                file.inline.clone()
+            });
+            if let Some(rule) = rules.get_mut(file.rule) {
+                rule.source = RuleSource::Images(images);
+            }
+        }
+        (rules, problems)
+    }
 }
 
 impl Config {
@@ -253,12 +287,22 @@ impl Checker {
             Some(text) => self.optional_duration(&format!("{key}.max_pass_duration"), Some(text)),
             None => defaults.max_pass_duration,
         };
-        let content = raw
-            .content
-            .into_iter()
-            .enumerate()
-            .filter_map(|(rule_index, rule)| self.check_rule(&format!("{key}.content[{rule_index}]"), rule, base_dir))
-            .collect();
+        let docker_hub = registries.get(&raw.from).is_some_and(RegistryConfig::is_docker_hub);
+        let mut content = Vec::new();
+        let mut images_files = Vec::new();
+        for (rule_index, rule) in raw.content.into_iter().enumerate() {
+            let place = RulePlace {
+                key: &format!("{key}.content[{rule_index}]"),
+                // The position among the rules that compiled is the one passes see.
+                index: content.len(),
+                base_dir,
+                docker_hub,
+            };
+            if let Some((rule, images_file)) = self.check_rule(&place, rule) {
+                content.push(rule);
+                images_files.extend(images_file);
+            }
+        }
         SyncConfig {
             name,
             from: raw.from,
@@ -266,6 +310,7 @@ impl Checker {
             schedule,
             max_pass_duration,
             content,
+            images_files,
         }
     }
 }

@@ -91,7 +91,7 @@ pub struct RawSync {
     pub timezone: Option<String>,
     /// Overrides `defaults.max_pass_duration` for this sync.
     pub max_pass_duration: Option<String>,
-    /// Ordered rules; the first whose prefix matches a repository takes it.
+    /// Ordered rules; the first that takes a repository syncs it.
     #[serde(default)]
     pub content: Vec<RawContentRule>,
 }
@@ -99,7 +99,14 @@ pub struct RawSync {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawContentRule {
-    pub prefix: String,
+    /// A glob matched against the upstream catalog.
+    pub prefix: Option<String>,
+    /// Exact upstream repository names (no catalog needed).
+    pub repositories: Option<Vec<String>>,
+    /// Exact references, `NAME:TAG` or `NAME@sha256:…` (no catalog, no tag list).
+    pub images: Option<Vec<String>>,
+    /// A file of references, one per line, relative to the config file.
+    pub images_file: Option<PathBuf>,
     #[serde(default)]
     pub tags: RawTags,
     /// `os/architecture[/variant]`; empty copies multi-arch indexes whole.

@@ -454,3 +454,71 @@ fn bad_listen_address_and_zero_max_pass_duration_are_reported() {
         "{output}"
     );
 }
+
+#[test]
+fn a_rule_takes_exactly_one_of_prefix_repositories_and_images() {
+    let two = format!("{MINIMAL}    content:\n      - prefix: \"a/*\"\n        repositories: [a/b]\n      - tags:\n          include: ['x']\n");
+    let output = errors(&two);
+    assert!(
+        output.contains("syncs[0].content[0]: takes one of prefix, repositories or images, not prefix and repositories"),
+        "{output}"
+    );
+    assert!(output.contains("syncs[0].content[1]: takes one of prefix"), "{output}");
+    assert!(output.contains("none is set"), "{output}");
+    let bad = format!(
+        "{MINIMAL}    content:\n      - repositories: [ok/name, Bad]\n      - images: [\"app:1\", \"app\", \"x@sha256:nope\"]\n        tags:\n          latest: 3\n          immutable: ['\\d+']\n      - repositories: []\n"
+    );
+    let output = errors(&bad);
+    for expected in [
+        "syncs[0].content[0].repositories[1]: invalid repository name \"Bad\"",
+        "syncs[0].content[1].images[1]: invalid reference \"app\": name a tag or a digest",
+        "syncs[0].content[1].images[2]: invalid reference \"x@sha256:nope\"",
+        "syncs[0].content[1].tags.latest: does not apply to `images`",
+        "syncs[0].content[2].repositories: is empty",
+    ] {
+        assert!(output.contains(expected), "expected {expected:?} in:\n{output}");
+    }
+    assert!(!output.contains("images[0]") && !output.contains("tags.immutable"), "{output}");
+}
+
+#[test]
+fn docker_hub_names_get_library_and_images_files_are_read_at_load_and_per_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("images.txt");
+    std::fs::write(&list, "# pinned\nbusybox:1.36\n").unwrap();
+    let text = MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"https://docker.io\"")
+        + "    content:\n      - repositories: [nginx, bitnami/redis]\n      - images: [\"alpine:3.20\"]\n        images_file: images.txt\n";
+    let config = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &|_| None).unwrap();
+    let sync = &config.syncs[0];
+    let RuleSource::Named(names) = &sync.content[0].source else {
+        panic!("a repositories rule: {:?}", sync.content[0].source)
+    };
+    let names: Vec<&str> = names.iter().map(|name| name.as_str()).collect();
+    assert_eq!(names, ["library/nginx", "bitnami/redis"]);
+    let images = |rules: &[ContentRule]| -> Vec<String> {
+        let RuleSource::Images(images) = &rules[1].source else {
+            panic!("an images rule")
+        };
+        images.iter().map(|image| format!("{}:{}", image.repository, image.reference)).collect()
+    };
+    assert_eq!(images(&sync.content), ["library/alpine:3.20", "library/busybox:1.36"]);
+    // Read again for the next pass: a new line arrives; a broken file leaves the inline images.
+    std::fs::write(&list, "busybox:1.36\nnginx:1.27\n").unwrap();
+    let (rules, problems) = sync.rules_for_pass();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(images(&rules), ["library/alpine:3.20", "library/busybox:1.36", "library/nginx:1.27"]);
+    std::fs::write(&list, "busybox:1.36\nnot valid\n").unwrap();
+    let (rules, problems) = sync.rules_for_pass();
+    assert_eq!(images(&rules), ["library/alpine:3.20"]);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].0, 1);
+    assert!(problems[0].1.contains("images.txt:2: invalid reference \"not valid\""), "{problems:?}");
+    // At load, every bad line is a config problem naming the file and the line.
+    std::fs::write(&list, "ok:1\nbad one\n\nAlso Bad:2\n").unwrap();
+    let error = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("syncs[0].content[1].images_file: "), "{error}");
+    assert!(error.contains("images.txt:2: invalid reference \"bad one\""), "{error}");
+    assert!(error.contains("images.txt:4: invalid reference \"Also Bad:2\""), "{error}");
+}
