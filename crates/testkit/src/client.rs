@@ -1,12 +1,18 @@
 //! Plain reqwest plumbing shared by seeding and inspection: [`RegistryClient`] (optional
-//! basic auth) and URL / `Link` header helpers. Independent of the ocisync crates.
+//! basic auth, the bearer-token flow) and URL / `Link` header helpers. Independent of the
+//! ocisync crates.
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, LINK};
-use reqwest::{Method, RequestBuilder, Response, Url};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LINK};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
-/// A minimal registry client for tests: anonymous or HTTP basic auth, no token flow.
+use crate::bearer::{bearer_challenge, fetch_token};
+
+/// A minimal registry client for tests: anonymous or HTTP basic auth. A `401` with a
+/// `Bearer` challenge is answered once: a token is fetched from the challenge's realm
+/// (with the basic credentials, if any) and the request is sent again with it. Tokens
+/// are not cached: every request of a token-auth registry costs three.
 ///
 /// The free functions in [`crate::seed`] and [`crate::inspect`] use a fresh anonymous
 /// client per call; build one of these to talk to an htpasswd-protected registry. A
@@ -51,10 +57,31 @@ impl RegistryClient {
         }
     }
 
-    /// Sends a request, panicking with `what` on transport errors.
+    /// Sends a request, answering one `Bearer` challenge; panics with `what` on
+    /// transport errors.
     pub(crate) async fn send(&self, builder: RequestBuilder, what: &str) -> Response {
-        builder
-            .send()
+        let request = builder
+            .build()
+            .unwrap_or_else(|e| panic!("testkit: {what}: bad request: {e}"));
+        // `None` for a streaming body; every body testkit sends is in memory.
+        let again = request.try_clone();
+        let response = self.execute(request, what).await;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return response;
+        }
+        let (Some(challenge), Some(mut again)) = (bearer_challenge(response.headers()), again) else {
+            return response;
+        };
+        let token = fetch_token(&self.http, &challenge, self.auth.as_ref(), what).await;
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
+            .unwrap_or_else(|_| panic!("testkit: {what}: the token is not a valid header value"));
+        again.headers_mut().insert(AUTHORIZATION, bearer);
+        self.execute(again, what).await
+    }
+
+    async fn execute(&self, request: reqwest::Request, what: &str) -> Response {
+        self.http
+            .execute(request)
             .await
             .unwrap_or_else(|e| panic!("testkit: {what}: request failed: {e}"))
     }

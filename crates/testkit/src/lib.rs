@@ -15,6 +15,7 @@
 //! - [`token`]: [`TokenServer`], a Docker token service (users with pull or pull+push,
 //!   ES256 JWTs with an `x5c` header, a configurable lifetime) that records every token
 //!   request and the scopes it asked for.
+//!   [`AnonymousAccess`] lets anonymous requests pull each repository they name.
 //! - [`tls`]: [`TestCa`], a private CA issuing loopback server certificates.
 //! - [`redirect`]: [`RedirectingRegistry`], a Basic-auth registry stand-in that redirects
 //!   blob downloads to another origin and records the headers that arrive there.
@@ -26,6 +27,10 @@
 //!   truncated below their `Content-Length`, stalled bodies and added latency; faults can
 //!   be swapped at runtime, and `set_down` makes it reset every connection like a dead
 //!   mirror.
+//! - [`hub`]: [`HubLikeRegistry`], a Docker-Hub-like upstream in front of a real
+//!   registry: token service on another origin (anonymous pulls scoped per repository),
+//!   catalog refused with 401, blob downloads redirected to a CDN origin, a pull quota
+//!   with `ratelimit-*` headers and `429 TOOMANYREQUESTS`, and counters for tests.
 //! - [`image`](mod@image): deterministic blobs, image manifests, indexes / manifest lists and OCI
 //!   artifacts, in OCI or Docker media types.
 //! - [`signing`](mod@signing): cosign key pairs and signatures, attestations, SBOMs and
@@ -36,7 +41,8 @@
 //!   [`blob_exists`]) and asserts mirrors are complete ([`assert_mirror_complete`]) and
 //!   never dangling ([`assert_closure`]).
 //! - [`client`]: [`RegistryClient`], the small reqwest client behind `seed` and
-//!   `inspect`; build one with basic auth for a protected registry.
+//!   `inspect`; build one with basic auth for a protected registry (a bearer challenge
+//!   is answered with a token fetched with those credentials, or anonymously).
 //! - [`corpus`]: [`standard_corpus`] / [`small_corpus`], a fixed set of repositories and
 //!   tags covering the interesting cases, and [`seed()`](corpus::seed) to push it.
 //! - [`bench`]: the benchmark of issue 7 behind `make bench` / `make bench-scale`
@@ -56,9 +62,11 @@
 //! # }
 //! ```
 
+mod bearer;
 pub mod bench;
 pub mod client;
 pub mod corpus;
+pub mod hub;
 pub mod image;
 pub mod inspect;
 pub mod proxy;
@@ -77,6 +85,7 @@ mod tests;
 
 pub use client::RegistryClient;
 pub use corpus::{small_corpus, standard_corpus, standard_corpus_with_large_layer, SeedImage};
+pub use hub::{HubLikeRegistry, HubLikeRegistryBuilder, HUB_WRITER};
 pub use image::{artifact, image, index, layer, Blob, Format, Image, Manifest, Platform};
 pub use inspect::{
     assert_closure, assert_mirror_complete, assert_mirror_complete_with, blob, blob_exists, catalog, manifest, tags,
@@ -90,5 +99,6 @@ pub use seed::{push_blob, push_image, push_manifest};
 pub use signing::CosignKey;
 pub use tls::{ServerCertificate, TestCa};
 pub use token::{
-    canonical_scope, TokenRequest, TokenServer, TokenServerOptions, TokenUser, TOKEN_ISSUER, TOKEN_SERVICE,
+    canonical_scope, AnonymousAccess, TokenRequest, TokenServer, TokenServerOptions, TokenUser, TOKEN_ISSUER,
+    TOKEN_SERVICE,
 };

@@ -28,13 +28,15 @@ pub struct SeenRequest {
     pub authorization: Option<String>,
 }
 
-type Log = Arc<Mutex<Vec<SeenRequest>>>;
+/// Requests one server received, shared with its handler.
+pub(crate) type Log = Arc<Mutex<Vec<SeenRequest>>>;
 
-fn lock(log: &Log) -> MutexGuard<'_, Vec<SeenRequest>> {
+pub(crate) fn lock(log: &Log) -> MutexGuard<'_, Vec<SeenRequest>> {
     log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn record(log: &Log, parts: &Parts) {
+/// Appends the request `parts` describe to `log`.
+pub(crate) fn record(log: &Log, parts: &Parts) {
     lock(log).push(SeenRequest {
         method: parts.method.to_string(),
         path: parts

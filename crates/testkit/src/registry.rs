@@ -30,6 +30,9 @@ const INSTANCE_HEADER: &str = "X-Ocisync-Testkit-Instance";
 /// How long [`TestRegistry::start`] waits for `GET /v2/` to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The storage root, under the registry's temp dir.
+const STORAGE_DIR: &str = "storage";
+
 /// How many ports are tried when the registry exits early (e.g. the port was taken).
 const START_ATTEMPTS: u32 = 5;
 
@@ -154,7 +157,7 @@ impl TestRegistry {
             .prefix("ocisync-registry-")
             .tempdir()
             .expect("testkit: create registry temp dir");
-        let storage = dir.path().join("storage");
+        let storage = dir.path().join(STORAGE_DIR);
         fs::create_dir_all(&storage).expect("testkit: create registry storage dir");
         let auth = match (&options.htpasswd, &options.token) {
             (Some((user, password)), _) => {
@@ -291,6 +294,11 @@ impl TestRegistry {
     /// The temp dir holding `config.yml`, `registry.log` and `storage/`.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The storage driver's root directory (`storage: filesystem: rootdirectory`).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join(STORAGE_DIR)
     }
 
     /// The last lines of the registry's log (stdout and stderr).

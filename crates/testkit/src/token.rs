@@ -7,7 +7,9 @@
 //! distribution 2.8 accepts: ES256, with the signing certificate in the `x5c` header
 //! (it is also the registry's `rootcertbundle`), and the claims `iss`, `sub`, `aud` (the
 //! service), `exp`, `nbf`, `iat`, `jti` and `access`. Requests without credentials get a
-//! token granting nothing; wrong credentials get a 401. Every request is recorded
+//! token granting nothing, or, from a server started with [`AnonymousAccess::PullEachRepository`],
+//! `pull` on each repository they name (as Docker Hub's anonymous tokens for public
+//! repositories do); wrong credentials get a 401. Every request is recorded
 //! ([`TokenRequest`]) so tests can check which scopes a client asked for.
 
 use std::net::SocketAddr;
@@ -94,6 +96,18 @@ impl Default for TokenServerOptions {
     }
 }
 
+/// What a token request without credentials is granted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AnonymousAccess {
+    /// Nothing: the token is valid but grants no access.
+    #[default]
+    Nothing,
+    /// `pull` on each repository the request names in a `scope`, and only those: a token
+    /// asked for `repository:library/alpine:pull` cannot read `library/busybox`. Never
+    /// `push`, never the catalog.
+    PullEachRepository,
+}
+
 /// One request to the token endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRequest {
@@ -120,6 +134,7 @@ struct Signer {
 
 struct State {
     options: TokenServerOptions,
+    anonymous: AnonymousAccess,
     signer: Signer,
     next_jti: AtomicU64,
     log: Mutex<Vec<TokenRequest>>,
@@ -147,8 +162,15 @@ impl std::fmt::Debug for TokenServer {
 }
 
 impl TokenServer {
-    /// Starts a token server with a fresh signing key and certificate.
+    /// Starts a token server with a fresh signing key and certificate; anonymous requests
+    /// get tokens that grant nothing.
     pub fn start(options: TokenServerOptions) -> TokenServer {
+        TokenServer::start_with_anonymous(options, AnonymousAccess::Nothing)
+    }
+
+    /// Starts a token server that grants anonymous requests `anonymous`.
+    // Not a field of `TokenServerOptions`: other crates build that struct literally.
+    pub fn start_with_anonymous(options: TokenServerOptions, anonymous: AnonymousAccess) -> TokenServer {
         let dir = tempfile::Builder::new()
             .prefix("ocisync-token-")
             .tempdir()
@@ -168,6 +190,7 @@ impl TokenServer {
             .expect("testkit: load token signing key");
         let state = Arc::new(State {
             options,
+            anonymous,
             signer: Signer {
                 key,
                 certificate_x5c: STANDARD.encode(certificate.der()),
@@ -262,7 +285,11 @@ fn handle(state: &State, parts: &Parts) -> Response<Full<Bytes>> {
             return response;
         }
     };
-    let access: Vec<Access> = record.scopes.iter().filter_map(|scope| grant(user, scope)).collect();
+    let access: Vec<Access> = record
+        .scopes
+        .iter()
+        .filter_map(|scope| grant(user, state.anonymous, scope))
+        .collect();
     record.user = user.map(|u| u.username.clone());
     record.granted = access.iter().map(Access::as_scope).collect();
     let token = issue(state, user, &access);
@@ -320,14 +347,15 @@ pub fn canonical_scope(scope: &str) -> String {
     format!("{resource}:{}", actions.join(","))
 }
 
-/// What `user` gets of one requested `type:name:actions` scope, if anything.
-fn grant(user: Option<&TokenUser>, scope: &str) -> Option<Access> {
-    let user = user?;
+/// What `user` (`None`: anonymous, granted `anonymous`) gets of one requested
+/// `type:name:actions` scope, if anything.
+fn grant(user: Option<&TokenUser>, anonymous: AnonymousAccess, scope: &str) -> Option<Access> {
     let (kind, rest) = scope.split_once(':')?;
     let (name, actions) = rest.rsplit_once(':')?;
-    let allowed = |action: &str| match kind {
-        "registry" => name == "catalog" && action == "*" && user.catalog,
-        "repository" => user.repository_actions.iter().any(|a| a == action),
+    let allowed = |action: &str| match (user, kind) {
+        (Some(user), "registry") => name == "catalog" && action == "*" && user.catalog,
+        (Some(user), "repository") => user.repository_actions.iter().any(|a| a == action),
+        (None, "repository") => anonymous == AnonymousAccess::PullEachRepository && action == "pull",
         _ => false,
     };
     let granted: Vec<String> = actions

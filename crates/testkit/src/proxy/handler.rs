@@ -16,6 +16,7 @@ use hyper_util::client::legacy::Client;
 use super::body::CutBody;
 use super::faults::{Fault, RetryAfter};
 use super::http_date::http_date;
+use super::intercept::Intercept;
 use super::throttle::ThrottledBody;
 use super::Shared;
 
@@ -41,10 +42,25 @@ impl fmt::Display for ResetConnection {
 
 impl std::error::Error for ResetConnection {}
 
-/// Handles one request: a fault if one is decided, else faithful forwarding.
+/// Handles one request: a fault if one is decided, else the intercept's answer or
+/// faithful forwarding; then the intercept's headers.
 pub(super) async fn handle(
     shared: Arc<Shared>,
     client: UpstreamClient,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ResetConnection> {
+    let method = req.method().clone();
+    let path = request_path(&req);
+    let mut result = respond(&shared, &client, req).await;
+    if let (Ok(response), Some(intercept)) = (&mut result, &shared.intercept) {
+        intercept.add_headers(&method, &path, response.headers_mut());
+    }
+    result
+}
+
+async fn respond(
+    shared: &Shared,
+    client: &UpstreamClient,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ResetConnection> {
     let method = req.method().clone();
@@ -56,13 +72,16 @@ pub(super) async fn handle(
         return Err(ResetConnection);
     }
     let Some(fault) = shared.decide(method.as_str(), &path) else {
-        return Ok(forward(&shared, &client, req, None).await);
+        return Ok(match &shared.intercept {
+            Some(intercept) => intercepted(shared, client, intercept.as_ref(), req).await,
+            None => forward(shared, client, req, None).await,
+        });
     };
     match fault {
         Fault::Status(code) => {
             drain(req.into_body()).await;
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            Ok(injected_response(&shared, &method, &path, fault, status, None))
+            Ok(injected_response(shared, &method, &path, fault, status, None))
         }
         Fault::TooManyRequests(retry_after) => {
             drain(req.into_body()).await;
@@ -71,7 +90,7 @@ pub(super) async fn handle(
                 RetryAfter::Date(seconds) => http_date(SystemTime::now() + Duration::from_secs(seconds)),
             };
             let status = StatusCode::TOO_MANY_REQUESTS;
-            Ok(injected_response(&shared, &method, &path, fault, status, Some(value)))
+            Ok(injected_response(shared, &method, &path, fault, status, Some(value)))
         }
         Fault::Reset => {
             shared.record(&method, &path, None, Some(fault));
@@ -88,14 +107,14 @@ pub(super) async fn handle(
         }
         Fault::Latency(delay) => {
             tokio::time::sleep(delay).await;
-            Ok(forward(&shared, &client, req, Some(fault)).await)
+            Ok(forward(shared, client, req, Some(fault)).await)
         }
         Fault::Truncate { after_bytes } => {
-            forward_cut(&shared, &client, req, fault, after_bytes, TRUNCATE_FLUSH_GRACE).await
+            forward_cut(shared, client, req, fault, after_bytes, TRUNCATE_FLUSH_GRACE).await
         }
-        Fault::Stall { after_bytes, pause } => forward_cut(&shared, &client, req, fault, after_bytes, pause).await,
+        Fault::Stall { after_bytes, pause } => forward_cut(shared, client, req, fault, after_bytes, pause).await,
         Fault::Throttle { bytes_per_second } => {
-            let response = forward(&shared, &client, req, Some(fault)).await;
+            let response = forward(shared, client, req, Some(fault)).await;
             Ok(response.map(|body| match body {
                 Either::Left(upstream) => Either::Right(Either::Right(Either::Left(ThrottledBody::new(
                     upstream,
@@ -105,6 +124,40 @@ pub(super) async fn handle(
             }))
         }
     }
+}
+
+/// Answers from `intercept` or forwards, letting `intercept` replace the upstream's answer.
+async fn intercepted(
+    shared: &Shared,
+    client: &UpstreamClient,
+    intercept: &dyn Intercept,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let method = req.method().clone();
+    let path = request_path(&req);
+    if let Some(answer) = intercept.answer(&method, &path, req.headers()) {
+        drain(req.into_body()).await;
+        shared.record(&method, &path, Some(answer.status()), None);
+        return answer.map(own_body);
+    }
+    let upstream = send_upstream(shared, client, req).await;
+    let status = upstream.as_ref().map_or(StatusCode::BAD_GATEWAY, Response::status);
+    if let Some(answer) = intercept.upstream_answered(&method, &path, status) {
+        shared.record(&method, &path, Some(answer.status()), None);
+        return answer.map(own_body);
+    }
+    match upstream {
+        Ok(response) => {
+            shared.record(&method, &path, Some(response.status()), None);
+            response.map(Either::Left)
+        }
+        Err(message) => error_response(shared, &method, &path, None, &message),
+    }
+}
+
+/// A body the proxy made up.
+fn own_body(body: Full<Bytes>) -> ProxyBody {
+    Either::Right(Either::Right(Either::Right(body)))
 }
 
 /// Forwards the request and streams the response back unchanged.
@@ -239,9 +292,7 @@ fn error_response(
 }
 
 fn text_response(status: StatusCode, text: String) -> Response<ProxyBody> {
-    let mut response = Response::new(Either::Right(Either::Right(Either::Right(Full::new(Bytes::from(
-        text,
-    ))))));
+    let mut response = Response::new(own_body(Full::new(Bytes::from(text))));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -48,6 +48,7 @@ mod conn;
 mod faults;
 mod handler;
 mod http_date;
+pub(crate) mod intercept;
 mod throttle;
 
 #[cfg(test)]
@@ -69,6 +70,7 @@ pub use faults::{Fault, Faults, RequestKind, RequestMatch, RetryAfter, Rule};
 use conn::AbortableStream;
 use faults::FaultState;
 use handler::UpstreamClient;
+use intercept::Intercept;
 
 use crate::serve::ServerThread;
 
@@ -113,6 +115,8 @@ struct Shared {
     /// Requests being handled now (until their response head is sent), and the most at once.
     active: AtomicUsize,
     most_active: AtomicUsize,
+    /// A stand-in's own behaviour, if the proxy fronts one.
+    intercept: Option<Arc<dyn Intercept>>,
 }
 
 /// Counts one request as being handled while it lives.
@@ -185,6 +189,15 @@ impl CountingProxy {
     /// Starts a proxy with options. Only the scheme and authority of `upstream_url` are
     /// used; request paths are forwarded unchanged.
     pub fn start_with(upstream_url: &str, options: ProxyOptions) -> CountingProxy {
+        CountingProxy::start_full(upstream_url, options, None)
+    }
+
+    /// Starts a proxy whose requests without a fault go through `intercept`.
+    pub(crate) fn start_intercepted(upstream_url: &str, intercept: Arc<dyn Intercept>) -> CountingProxy {
+        CountingProxy::start_full(upstream_url, ProxyOptions::default(), Some(intercept))
+    }
+
+    fn start_full(upstream_url: &str, options: ProxyOptions, intercept: Option<Arc<dyn Intercept>>) -> CountingProxy {
         let uri: Uri = upstream_url
             .parse()
             .unwrap_or_else(|e| panic!("testkit: bad upstream URL {upstream_url:?}: {e}"));
@@ -201,6 +214,7 @@ impl CountingProxy {
             log: Mutex::new(Vec::new()),
             active: AtomicUsize::new(0),
             most_active: AtomicUsize::new(0),
+            intercept,
         });
 
         // Bound before the thread starts: connections queue in the backlog right away.
