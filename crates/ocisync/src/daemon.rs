@@ -144,7 +144,7 @@ async fn sync_loop(
             sync = %name,
             copied = totals.tags_copied,
             up_to_date = totals.tags_up_to_date,
-            failed = totals.tags_failed + totals.repositories_failed + totals.syncs_failed,
+            failed = totals.tags_failed + totals.repositories_failed + totals.syncs_failed + totals.rules_failed,
             bytes = totals.bytes,
             seconds = timing.elapsed().as_secs_f64(),
             "pass finished"

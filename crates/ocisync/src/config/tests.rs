@@ -460,7 +460,8 @@ fn a_rule_takes_exactly_one_of_prefix_repositories_and_images() {
     let two = format!("{MINIMAL}    content:\n      - prefix: \"a/*\"\n        repositories: [a/b]\n      - tags:\n          include: ['x']\n");
     let output = errors(&two);
     assert!(
-        output.contains("syncs[0].content[0]: takes one of prefix, repositories or images, not prefix and repositories"),
+        output
+            .contains("syncs[0].content[0]: takes one of prefix, repositories or images, not prefix and repositories"),
         "{output}"
     );
     assert!(output.contains("syncs[0].content[1]: takes one of prefix"), "{output}");
@@ -478,7 +479,10 @@ fn a_rule_takes_exactly_one_of_prefix_repositories_and_images() {
     ] {
         assert!(output.contains(expected), "expected {expected:?} in:\n{output}");
     }
-    assert!(!output.contains("images[0]") && !output.contains("tags.immutable"), "{output}");
+    assert!(
+        !output.contains("images[0]") && !output.contains("tags.immutable"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -499,20 +503,29 @@ fn docker_hub_names_get_library_and_images_files_are_read_at_load_and_per_pass()
         let RuleSource::Images(images) = &rules[1].source else {
             panic!("an images rule")
         };
-        images.iter().map(|image| format!("{}:{}", image.repository, image.reference)).collect()
+        images
+            .iter()
+            .map(|image| format!("{}:{}", image.repository, image.reference))
+            .collect()
     };
     assert_eq!(images(&sync.content), ["library/alpine:3.20", "library/busybox:1.36"]);
     // Read again for the next pass: a new line arrives; a broken file leaves the inline images.
     std::fs::write(&list, "busybox:1.36\nnginx:1.27\n").unwrap();
     let (rules, problems) = sync.rules_for_pass();
     assert!(problems.is_empty(), "{problems:?}");
-    assert_eq!(images(&rules), ["library/alpine:3.20", "library/busybox:1.36", "library/nginx:1.27"]);
+    assert_eq!(
+        images(&rules),
+        ["library/alpine:3.20", "library/busybox:1.36", "library/nginx:1.27"]
+    );
     std::fs::write(&list, "busybox:1.36\nnot valid\n").unwrap();
     let (rules, problems) = sync.rules_for_pass();
     assert_eq!(images(&rules), ["library/alpine:3.20"]);
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].0, 1);
-    assert!(problems[0].1.contains("images.txt:2: invalid reference \"not valid\""), "{problems:?}");
+    assert!(
+        problems[0].1.contains("images.txt:2: invalid reference \"not valid\""),
+        "{problems:?}"
+    );
     // At load, every bad line is a config problem naming the file and the line.
     std::fs::write(&list, "ok:1\nbad one\n\nAlso Bad:2\n").unwrap();
     let error = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &|_| None)
@@ -520,5 +533,8 @@ fn docker_hub_names_get_library_and_images_files_are_read_at_load_and_per_pass()
         .to_string();
     assert!(error.contains("syncs[0].content[1].images_file: "), "{error}");
     assert!(error.contains("images.txt:2: invalid reference \"bad one\""), "{error}");
-    assert!(error.contains("images.txt:4: invalid reference \"Also Bad:2\""), "{error}");
+    assert!(
+        error.contains("images.txt:4: invalid reference \"Also Bad:2\""),
+        "{error}"
+    );
 }

@@ -14,3 +14,4 @@ mod secrets;
 mod signatures;
 mod support;
 mod tls;
+mod upstreams;

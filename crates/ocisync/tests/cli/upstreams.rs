@@ -1,0 +1,243 @@
+//! Mirroring from an upstream that behaves like Docker Hub: no catalog, anonymous
+//! per-repository tokens from another origin, blobs redirected to a CDN.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ocisync_testkit::{assert_closure, image, layer, manifest, tags, Format, HubLikeRegistry, Image, TestRegistry};
+
+use crate::support::{ocisync, read_json, run_once, tag_entries, Daemon};
+
+fn small_image(seed: u64, label: &str) -> Image {
+    image(
+        Format::Oci,
+        ("linux", "amd64"),
+        vec![layer(Format::Oci, seed, 2048 + seed as usize)],
+        label,
+    )
+}
+
+/// Seeds `repo:tag` for each tag, each its own image; returns them in order.
+async fn seed_tags(hub: &HubLikeRegistry, repo: &str, tag_names: &[&str], seed: u64) -> Vec<Image> {
+    let mut images = Vec::new();
+    for (index, tag) in tag_names.iter().enumerate() {
+        let image = small_image(seed + index as u64, &format!("{repo}:{tag}"));
+        hub.push_image(repo, tag, &image).await;
+        images.push(image);
+    }
+    images
+}
+
+fn write_hub_config(dir: &Path, hub: &HubLikeRegistry, mirror: &str, content: &str) -> std::path::PathBuf {
+    let path = dir.join("ocisync.yaml");
+    let text = format!(
+        "version: 1\nregistries:\n  hub:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - name: hub-library\n    from: hub\n    to: mirror\n    content:\n{content}",
+        hub.url()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Tag lists the upstream answered (a request refused for want of a token is sent again).
+fn tag_lists_served(hub: &HubLikeRegistry) -> usize {
+    hub.requests()
+        .iter()
+        .filter(|request| request.path.contains("/tags/list") && request.status == 200)
+        .count()
+}
+
+/// The digest of `repo:reference` in the registry at `base_url`.
+async fn digest_at(base_url: &str, repo: &str, reference: &str) -> Option<String> {
+    manifest(base_url, repo, reference).await.map(|(_, _, digest)| digest)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cronjob_example_mirrors_a_hub_like_upstream_without_its_catalog() {
+    let hub = HubLikeRegistry::start();
+    let nginx = seed_tags(
+        &hub,
+        "library/nginx",
+        &["1.25.0", "1.26.1", "1.27.0", "1.27.1-rc1", "2.0.0", "latest"],
+        10,
+    )
+    .await;
+    let redis = seed_tags(&hub, "library/redis", &["1.22.0", "7.2.4"], 20).await;
+    let busybox = seed_tags(&hub, "library/busybox", &["1.36", "1.37"], 30).await;
+    let alpine = seed_tags(&hub, "library/alpine", &["3.20"], 40).await;
+    let mirror = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    // examples/cronjob.yaml's shape, against the stand-in.
+    let rules = format!(
+        "      - repositories: [library/nginx, library/redis]\n        strip_prefix: \"library/\"\n        destination: \"hub\"\n        tags:\n          include: ['v?\\d+\\.\\d+\\.\\d+']\n          exclude: ['.*-rc\\d*']\n          semver: \">=1.20, <2\"\n          latest: 2\n      - images: [\"library/busybox:1.36\", \"library/alpine@{}\"]\n        destination: \"hub\"\n",
+        alpine[0].digest()
+    );
+    let config = write_hub_config(dir.path(), &hub, &mirror.url(), &rules);
+    let report_path = dir.path().join("report.json");
+
+    run_once(&config, &report_path).expect_code(0);
+
+    assert_eq!(
+        hub.catalog_requests(),
+        0,
+        "a sync of named rules never asks for the catalog"
+    );
+    assert_eq!(
+        tag_lists_served(&hub),
+        2,
+        "one tag list per named repository, none for images"
+    );
+    assert!(!hub.cdn_requests().is_empty(), "blobs came through the CDN redirect");
+    assert!(!hub.cdn_saw_authorization(), "no credentials followed the redirect");
+    let mut nginx_tags = tags(&mirror.url(), "hub/nginx").await;
+    nginx_tags.sort();
+    assert_eq!(
+        nginx_tags,
+        ["1.26.1", "1.27.0"],
+        "include, exclude, semver and latest applied"
+    );
+    assert_eq!(
+        digest_at(&mirror.url(), "hub/nginx", "1.26.1").await.as_deref(),
+        Some(nginx[1].digest())
+    );
+    assert_eq!(
+        digest_at(&mirror.url(), "hub/nginx", "1.27.0").await.as_deref(),
+        Some(nginx[2].digest())
+    );
+    assert_eq!(tags(&mirror.url(), "hub/redis").await, ["1.22.0"]);
+    assert_eq!(
+        digest_at(&mirror.url(), "hub/redis", "1.22.0").await.as_deref(),
+        Some(redis[0].digest())
+    );
+    assert_eq!(
+        tags(&mirror.url(), "hub/library/busybox").await,
+        ["1.36"],
+        "one named tag, not 1.37"
+    );
+    assert_eq!(
+        digest_at(&mirror.url(), "hub/library/busybox", "1.36").await.as_deref(),
+        Some(busybox[0].digest())
+    );
+    // A digest reference is copied by digest, and no tag is set.
+    assert_eq!(
+        digest_at(&mirror.url(), "hub/library/alpine", alpine[0].digest())
+            .await
+            .as_deref(),
+        Some(alpine[0].digest())
+    );
+    assert!(tags(&mirror.url(), "hub/library/alpine").await.is_empty());
+    for repo in ["hub/nginx", "hub/redis", "hub/library/busybox"] {
+        assert_closure(&mirror.url(), repo).await;
+    }
+    let report = read_json(&report_path);
+    let sources: Vec<&str> = report["syncs"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["named", "images"]);
+    let by_digest = tag_entries(&report)
+        .into_iter()
+        .find(|(repo, entry)| repo == "library/alpine" && entry.get("tag").is_none())
+        .expect("the digest image has its own report entry");
+    assert_eq!(by_digest.1["digest"], alpine[0].digest());
+    assert_eq!(by_digest.1["outcome"], "copied");
+
+    // Nothing changed upstream: the second pass confirms everything with HEADs, which
+    // Docker Hub does not count against the pull quota.
+    let gets_before = hub.manifest_gets_served();
+    let second = run_once(&config, &report_path);
+    second.expect_code(0);
+    assert_eq!(hub.manifest_gets_served(), gets_before, "a no-op pass spends no pulls");
+    assert!(second.stdout.contains("0 tags copied"), "{}", second.stdout);
+
+    // A prefix rule needs the catalog, which the upstream refuses: that rule fails with
+    // one line saying what to do, and the named rules still run.
+    let with_prefix = format!("{rules}      - prefix: \"team/*\"\n");
+    let config = write_hub_config(dir.path(), &hub, &mirror.url(), &with_prefix);
+    let check = ocisync(&["check", "--config", config.to_str().unwrap()]);
+    check.expect_code(1);
+    assert!(
+        check
+            .stdout
+            .contains("rule 0 (named, 2 repositories): 2 repositories from the names in the config"),
+        "{}",
+        check.stdout
+    );
+    assert!(check.stdout.contains("rule 1 (images, 2 images)"), "{}", check.stdout);
+    assert!(
+        check.stdout.contains("rule 2 (catalog, prefix team/*)"),
+        "{}",
+        check.stdout
+    );
+    assert!(
+        check.stdout.contains("refuses to list its catalog") && check.stdout.contains("`repositories:`"),
+        "{}",
+        check.stdout
+    );
+    assert!(check.stdout.contains("library/nginx -> hub/nginx"), "{}", check.stdout);
+    let once = run_once(&config, &report_path);
+    once.expect_code(1);
+    assert!(
+        once.stdout.contains("FAILED rule 2 (prefix team/*): registry") && once.stdout.contains("refuses"),
+        "{}",
+        once.stdout
+    );
+    assert!(hub.catalog_requests() > 0, "a prefix rule asks for the catalog");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_file_is_read_again_at_every_pass_of_run() {
+    let hub = HubLikeRegistry::start();
+    let app = seed_tags(&hub, "team/app", &["v1", "v2"], 50).await;
+    let late = seed_tags(&hub, "team/late", &["1.0"], 60).await;
+    let mirror = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("images.txt"),
+        format!(
+            "# pinned for production\nteam/app:v1\n\nteam/app@{}   # by digest\n",
+            app[1].digest()
+        ),
+    )
+    .unwrap();
+    let path = dir.path().join("ocisync.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\nregistries:\n  hub:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - name: pinned\n    from: hub\n    to: mirror\n    interval: 1s\n    content:\n      - images_file: images.txt\n",
+            hub.url(),
+            mirror.url()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::spawn(&["--config", path.to_str().unwrap()]);
+    daemon.wait_for_log("the first pass", Duration::from_secs(30), |log| {
+        log.iter().any(|line| line.contains("pass finished"))
+    });
+    std::fs::write(
+        dir.path().join("images.txt"),
+        format!("team/app:v1\nteam/app@{}\nteam/late:1.0\n", app[1].digest()),
+    )
+    .unwrap();
+    daemon.wait_for_log("the new line copied", Duration::from_secs(30), |log| {
+        log.iter()
+            .any(|line| line.contains("copied") && line.contains("team/late"))
+    });
+    daemon.terminate(Duration::from_secs(10));
+    assert_eq!(
+        tags(&mirror.url(), "team/app").await,
+        ["v1"],
+        "the digest line sets no tag"
+    );
+    assert_eq!(
+        digest_at(&mirror.url(), "team/app", app[1].digest()).await.as_deref(),
+        Some(app[1].digest())
+    );
+    assert_eq!(
+        digest_at(&mirror.url(), "team/late", "1.0").await.as_deref(),
+        Some(late[0].digest())
+    );
+    assert_eq!(hub.catalog_requests(), 0);
+    assert_eq!(hub.tag_list_requests(), 0, "an images rule reads no tag list");
+}
