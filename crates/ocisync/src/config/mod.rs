@@ -21,6 +21,8 @@ use std::time::Duration;
 use ocisync_registry::Credentials;
 use url::Url;
 
+use crate::credential_helper::CredentialHelper;
+
 pub use error::{ConfigError, ConfigProblem};
 use locate::key_positions;
 use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, Schedule};
@@ -54,10 +56,15 @@ pub struct Concurrency {
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
     pub name: String,
+    /// Docker Hub's API host (any name for Hub is rewritten to it): one-component
+    /// repository names there mean `library/NAME`.
+    pub docker_hub: bool,
     pub urls: Vec<Url>,
     /// An OCI image-layout directory; set instead of `urls`.
     pub layout: Option<PathBuf>,
     pub credentials: Option<Credentials>,
+    /// A docker credential helper, asked at the start of every pass instead of `credentials`.
+    pub credential_helper: Option<CredentialHelper>,
     /// Where the password comes from (`env NAME`, `file PATH`), for `ocisync config`.
     pub password_source: Option<String>,
     pub tls_verify: bool,
@@ -325,5 +332,7 @@ impl Checker {
     }
 }
 
+#[cfg(test)]
+mod credential_tests;
 #[cfg(test)]
 mod tests;
