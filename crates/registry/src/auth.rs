@@ -29,6 +29,7 @@ use ocisync_oci::StoreError;
 use reqwest::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use serde::Deserialize;
 
+use crate::body::{read_capped, TOKEN_BODY_LIMIT};
 use crate::status::{error_from_response, transport_error};
 
 /// A secret string whose `Debug` and `Display` never show it.
@@ -283,21 +284,20 @@ impl Authorizer {
         let realm = &source.realm;
         let what = format!("{what}: token from {realm}");
         let credentials = self.state().credentials.clone();
-        // Credentials go to a token service over TLS only, unless the registry itself is plain HTTP.
-        if credentials.is_some() && realm.starts_with("http://") && !self.plain_http_registry {
-            return Err(StoreError::Invalid {
-                what,
-                reason: "token realm is plain HTTP; refusing to send credentials".to_owned(),
-            });
-        }
+        let realm = realm_url(realm, credentials.is_some(), self.plain_http_registry).map_err(|reason| {
+            StoreError::Invalid {
+                what: what.clone(),
+                reason,
+            }
+        })?;
         let mut query = vec![("scope", source.scope.as_str())];
         if let Some(service) = &source.service {
             query.push(("service", service));
         }
         let request = match &credentials {
-            None => http.get(realm).query(&query),
+            None => http.get(realm.clone()).query(&query),
             Some(password @ Credentials::Password { .. }) => {
-                let mut request = http.get(realm).query(&query);
+                let mut request = http.get(realm.clone()).query(&query);
                 if let Some(header) = password.basic_header() {
                     request = request.header(reqwest::header::AUTHORIZATION, header);
                 }
@@ -311,7 +311,7 @@ impl Authorizer {
                     ("client_id", OAUTH_CLIENT_ID),
                 ];
                 form.extend(query);
-                http.post(realm).form(&form)
+                http.post(realm.clone()).form(&form)
             }
         };
         let requested_at = Instant::now();
@@ -322,10 +322,7 @@ impl Authorizer {
         if !response.status().is_success() {
             return Err(error_from_response(what, response).await);
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| transport_error(what.clone(), error))?;
+        let bytes = read_capped(&what, response, TOKEN_BODY_LIMIT).await?;
         let body: TokenResponse = serde_json::from_slice(&bytes).map_err(|error| StoreError::Invalid {
             what: what.clone(),
             reason: format!("token response is not JSON: {error}"),
@@ -345,6 +342,20 @@ impl Authorizer {
             },
         );
         Ok(header)
+    }
+}
+
+/// The token realm a challenge named, parsed as a URL. Credentials go to it over TLS
+/// only (`https`), or over plain HTTP when the registry itself is configured plain HTTP
+/// (a lab on loopback); anything else that would carry them is refused. A string
+/// compare is not enough: `HTTP://host/` and `http:host/token` are plain HTTP too.
+fn realm_url(realm: &str, with_credentials: bool, plain_http_registry: bool) -> Result<url::Url, String> {
+    let url = url::Url::parse(realm).map_err(|error| format!("token realm is not a URL ({error})"))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if !with_credentials || plain_http_registry => Ok(url),
+        "http" => Err("token realm is plain HTTP; refusing to send credentials".to_owned()),
+        other => Err(format!("token realm has scheme \"{other}\"; only https is used")),
     }
 }
 
@@ -410,6 +421,32 @@ fn parse_params(text: &str) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_reach_a_token_realm_over_tls_only() {
+        // (realm, with credentials, registry is plain HTTP, accepted)
+        let cases = [
+            ("https://auth.example/token", true, false, true),
+            ("HTTPS://auth.example/token", true, false, true),
+            ("http://auth.example/token", true, false, false),
+            ("HTTP://auth.example/token", true, false, false),
+            ("http:127.0.0.1:18082/token", true, false, false),
+            ("http:auth.example/token", true, false, false),
+            ("http://127.0.0.1:5000/token", true, true, true),
+            ("http://auth.example/token", false, false, true),
+            ("ftp://auth.example/token", false, false, false),
+            ("file:///etc/passwd", true, true, false),
+            ("/token", true, false, false),
+        ];
+        for (realm, with_credentials, plain_http_registry, accepted) in cases {
+            let result = realm_url(realm, with_credentials, plain_http_registry);
+            assert_eq!(
+                result.is_ok(),
+                accepted,
+                "{realm} {with_credentials} {plain_http_registry}: {result:?}"
+            );
+        }
+    }
 
     #[test]
     fn parses_bearer_challenge_with_commas_in_scope() {
