@@ -14,8 +14,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
 use super::body::CutBody;
-use super::faults::{Fault, RetryAfter};
+use super::faults::{Fault, RequestKind, RetryAfter};
 use super::http_date::http_date;
+use super::quota::QuotaAnswer;
 use super::throttle::ThrottledBody;
 use super::Shared;
 
@@ -41,7 +42,12 @@ impl fmt::Display for ResetConnection {
 
 impl std::error::Error for ResetConnection {}
 
-/// Handles one request: a fault if one is decided, else faithful forwarding.
+/// Docker Hub's answer to a pull past the quota.
+const QUOTA_EXHAUSTED_BODY: &str =
+    r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit. (testkit proxy)"}]}"#;
+
+/// Handles one request: a used-up pull quota, else a fault if one is decided, else
+/// faithful forwarding; manifest responses announce the pull quota when one is set.
 pub(super) async fn handle(
     shared: Arc<Shared>,
     client: UpstreamClient,
@@ -55,14 +61,47 @@ pub(super) async fn handle(
         shared.record(&method, &path, None, Some(Fault::Reset));
         return Err(ResetConnection);
     }
+    let quota = match RequestKind::of_path(&path) {
+        Some(RequestKind::Manifest) => shared.count_pull(method == Method::GET),
+        _ => None,
+    };
+    let response = match quota {
+        Some(QuotaAnswer { exhausted: true, .. }) => {
+            drain(req.into_body()).await;
+            let fault = Fault::PullQuotaExhausted;
+            Ok(injected_response(
+                &shared,
+                &method,
+                &path,
+                fault,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+            ))
+        }
+        _ => handle_faults(&shared, &client, req, method, path).await,
+    };
+    match quota {
+        Some(answer) => response.map(|response| answer.announce(response)),
+        None => response,
+    }
+}
+
+/// The request's fault, if one is decided, else faithful forwarding.
+async fn handle_faults(
+    shared: &Shared,
+    client: &UpstreamClient,
+    req: Request<Incoming>,
+    method: Method,
+    path: String,
+) -> Result<Response<ProxyBody>, ResetConnection> {
     let Some(fault) = shared.decide(method.as_str(), &path) else {
-        return Ok(forward(&shared, &client, req, None).await);
+        return Ok(forward(shared, client, req, None).await);
     };
     match fault {
         Fault::Status(code) => {
             drain(req.into_body()).await;
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            Ok(injected_response(&shared, &method, &path, fault, status, None))
+            Ok(injected_response(shared, &method, &path, fault, status, None))
         }
         Fault::TooManyRequests(retry_after) => {
             drain(req.into_body()).await;
@@ -71,7 +110,18 @@ pub(super) async fn handle(
                 RetryAfter::Date(seconds) => http_date(SystemTime::now() + Duration::from_secs(seconds)),
             };
             let status = StatusCode::TOO_MANY_REQUESTS;
-            Ok(injected_response(&shared, &method, &path, fault, status, Some(value)))
+            Ok(injected_response(shared, &method, &path, fault, status, Some(value)))
+        }
+        Fault::PullQuotaExhausted => {
+            drain(req.into_body()).await;
+            Ok(injected_response(
+                shared,
+                &method,
+                &path,
+                fault,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+            ))
         }
         Fault::Reset => {
             shared.record(&method, &path, None, Some(fault));
@@ -88,14 +138,14 @@ pub(super) async fn handle(
         }
         Fault::Latency(delay) => {
             tokio::time::sleep(delay).await;
-            Ok(forward(&shared, &client, req, Some(fault)).await)
+            Ok(forward(shared, client, req, Some(fault)).await)
         }
         Fault::Truncate { after_bytes } => {
-            forward_cut(&shared, &client, req, fault, after_bytes, TRUNCATE_FLUSH_GRACE).await
+            forward_cut(shared, client, req, fault, after_bytes, TRUNCATE_FLUSH_GRACE).await
         }
-        Fault::Stall { after_bytes, pause } => forward_cut(&shared, &client, req, fault, after_bytes, pause).await,
+        Fault::Stall { after_bytes, pause } => forward_cut(shared, client, req, fault, after_bytes, pause).await,
         Fault::Throttle { bytes_per_second } => {
-            let response = forward(&shared, &client, req, Some(fault)).await;
+            let response = forward(shared, client, req, Some(fault)).await;
             Ok(response.map(|body| match body {
                 Either::Left(upstream) => Either::Right(Either::Right(Either::Left(ThrottledBody::new(
                     upstream,
@@ -215,8 +265,16 @@ fn injected_response(
     status: StatusCode,
     retry_after: Option<String>,
 ) -> Response<ProxyBody> {
+    let quota_exhausted = fault == Fault::PullQuotaExhausted;
     let message = format!("testkit proxy: injected {fault:?}\n");
     shared.record(method, path, Some(status), Some(fault));
+    if quota_exhausted {
+        let mut response = text_response(status, QUOTA_EXHAUSTED_BODY.to_owned());
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return response;
+    }
     let mut response = text_response(status, message);
     if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
         response.headers_mut().insert(RETRY_AFTER, value);
