@@ -39,6 +39,7 @@ pub async fn run_sync<S: Store, D: Store>(
         error: None,
         repositories: Vec::new(),
         endpoints: Vec::new(),
+        rate_limits: Vec::new(),
     };
     // The destination's catalog comes along: a repository it lacks (once its own tag
     // list confirms that) has its tags copied without HEADs. Unknown (not allowed, say)

@@ -41,7 +41,7 @@ pub enum StoreError {
         retry_after: Option<Duration>,
     },
     /// Not sent: the registry's pull quota is down to the reserve the config keeps
-    /// (`remaining` as last announced, before the requests still in flight).
+    /// (`remaining`: as last announced, less the requests still in flight).
     #[error("{what}: not sent: the pull quota is at its reserve ({remaining} left, reserve {reserve})")]
     QuotaReserve { what: String, remaining: u64, reserve: u64 },
     /// The registry's pull quota is used up: a 429 with `TOOMANYREQUESTS` and no

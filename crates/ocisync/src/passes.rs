@@ -10,6 +10,7 @@ use tracing::Instrument as _;
 
 use crate::any_store::AnyStore;
 use crate::config::{Config, SyncConfig};
+use crate::quota;
 use crate::stores::{store_for, RegistryEndpoint};
 
 /// A sync with its stores, set up before any work so that a bad CA file or URL
@@ -56,6 +57,8 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
 impl PreparedSync {
     /// One pass of this sync. `options` are usually `self.options`, adjusted by the mode.
     pub async fn run(&self, options: &CopyOptions) -> SyncReport {
+        quota::reset_pull_quotas(&self.source);
+        quota::reset_pull_quotas(&self.destination);
         let before = [usage("source", &self.source), usage("destination", &self.destination)].concat();
         let label = SyncLabel {
             name: self.config.name.clone(),
@@ -79,6 +82,11 @@ impl PreparedSync {
             })
             .filter(|usage| usage.requests + usage.served + usage.retries + usage.failovers > 0)
             .collect();
+        report.rate_limits = [
+            quota::rate_limit_uses("source", &self.source),
+            quota::rate_limit_uses("destination", &self.destination),
+        ]
+        .concat();
         report
     }
 }

@@ -110,18 +110,20 @@ impl RegistryStore {
                 Decision::Send(permit) => return Ok(permit),
                 Decision::Refuse(refusal) => return Err(refused(what, refusal)),
                 Decision::Wait(changed) => changed.await,
-                Decision::Probe(permit) => {
+                Decision::Probe(probe) => {
                     // Docker Hub announces the quota on a HEAD too, without counting it.
+                    let ticket = self.quota.ticket();
                     let response = self
                         .endpoint
                         .send(Scope::Pull(repo), what, Method::HEAD, url, |r| {
                             r.header(ACCEPT, ACCEPT_MANIFESTS)
                         })
                         .await?;
-                    self.quota.observe(response.headers(), response.status().is_success());
+                    self.quota
+                        .observe(ticket, response.headers(), response.status().is_success());
                     if !self.quota.is_known() {
                         // The HEAD did not tell: this GET goes alone, and tells.
-                        return Ok(permit);
+                        return Ok(probe.into_get());
                     }
                 }
             }
@@ -290,13 +292,15 @@ impl Store for RegistryStore {
     async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<Descriptor>, StoreError> {
         let what = self.what("manifest", repo, reference);
         let url = self.manifest_url(repo, reference);
+        let ticket = self.quota.ticket();
         let response = self
             .endpoint
             .send(Scope::Pull(repo), &what, Method::HEAD, &url, |r| {
                 r.header(ACCEPT, ACCEPT_MANIFESTS)
             })
             .await?;
-        self.quota.observe(response.headers(), response.status().is_success());
+        self.quota
+            .observe(ticket, response.headers(), response.status().is_success());
         match response.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Ok(None),
@@ -328,7 +332,8 @@ impl Store for RegistryStore {
                 r.header(ACCEPT, ACCEPT_MANIFESTS)
             })
             .await?;
-        self.quota.observe(response.headers(), response.status().is_success());
+        self.quota
+            .observe(permit.ticket(), response.headers(), response.status().is_success());
         drop(permit);
         if response.status() != StatusCode::OK {
             return Err(self.note_quota(error_from_response(what, response).await));

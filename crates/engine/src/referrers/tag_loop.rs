@@ -63,7 +63,7 @@ async fn check_signatures<S: Store, D: Store>(
                 None,
             )))
         }
-        Err(error) => return Err(Box::new(failed(tag, None, &CopyError::Source(error)))),
+        Err(error) => return Err(Box::new(unfinished(tag, None, &CopyError::Source(error)))),
     };
     let verdict = match discover(copier, task, &digest, attachments).await {
         Ok(attached) => judge(copier, task, &digest, &attached)
@@ -75,7 +75,7 @@ async fn check_signatures<S: Store, D: Store>(
         Ok((Verdict::Accepted, attached)) => return Ok((digest, attached)),
         Ok((Verdict::Unsigned(detail), _)) => (SkipReason::Unsigned, detail),
         Ok((Verdict::Invalid(detail), _)) => (SkipReason::SignatureInvalid, detail),
-        Err(error) => return Err(Box::new(failed(tag, Some(digest), &error))),
+        Err(error) => return Err(Box::new(unfinished(tag, Some(digest), &error))),
     };
     info!(repo = %task.source, tag = %tag, digest = %digest, reason = reason.as_str(), detail = %detail, "not copied");
     attachments.hold_back(&digest);
@@ -84,13 +84,46 @@ async fn check_signatures<S: Store, D: Store>(
     Err(Box::new(report))
 }
 
-fn failed(tag: &Tag, digest: Option<Digest>, error: &dyn std::fmt::Display) -> TagReport {
+/// The report of a tag whose signature check could not finish: failed, or left for a
+/// later pass when a pull quota stopped it.
+fn unfinished(tag: &Tag, digest: Option<Digest>, error: &CopyError) -> TagReport {
     let mut report = TagReport::skipped(tag.clone(), SkipReason::UpToDate, None);
     report.digest = digest;
-    report.outcome = Outcome::Failed {
-        error: error.to_string(),
-    };
+    match error.quota_skip() {
+        Some(reason) => {
+            report.outcome = Outcome::Skipped { reason };
+            report.detail = Some(error.to_string());
+        }
+        None => {
+            report.outcome = Outcome::Failed {
+                error: error.to_string(),
+            }
+        }
+    }
     report
+}
+
+/// Marks `report` unfinished because its referrers could not all be carried: failed,
+/// or left for a later pass when a pull quota stopped them (the image itself may be
+/// copied; the next pass carries what is missing).
+fn referrers_unfinished(task: &SyncTask, report: &mut TagReport, error: &TravelError) {
+    match error.quota_skip() {
+        Some(reason) => {
+            info!(repo = %task.source, tag = %report.tag, reason = reason.as_str(), error = %error, "referrers left for a later pass: pull quota");
+            report.outcome = Outcome::Skipped { reason };
+            let note = format!("referrers: {error}");
+            report.detail = Some(match report.detail.take() {
+                Some(detail) => format!("{detail}; {note}"),
+                None => note,
+            });
+        }
+        None => {
+            warn!(repo = %task.source, tag = %report.tag, error = %error, "referrers not copied");
+            report.outcome = Outcome::Failed {
+                error: format!("referrers: {error}"),
+            };
+        }
+    }
 }
 
 /// Carries the referrers of the image `report` is about, when it is at the destination
@@ -123,10 +156,7 @@ async fn carry_referrers<S: Store, D: Store>(
     let result = travel_from(copier, task, &digest, attached, attachments, &mut carried).await;
     carried.apply_to(report);
     if let Err(error) = result {
-        warn!(repo = %task.source, tag = %report.tag, error = %error, "referrers not copied");
-        report.outcome = Outcome::Failed {
-            error: format!("referrers: {error}"),
-        };
+        referrers_unfinished(task, report, &error);
     }
 }
 
@@ -213,10 +243,7 @@ async fn report_subject<S: Store, D: Store>(
                 let result = travel_from(copier, task, subject, None, attachments, &mut carried).await;
                 carried.apply_to(&mut report);
                 if let Err(error) = result {
-                    warn!(repo = %task.source, tag = %report.tag, error = %error, "referrers not copied");
-                    report.outcome = Outcome::Failed {
-                        error: format!("referrers: {error}"),
-                    };
+                    referrers_unfinished(task, &mut report, &error);
                 }
                 format!("travels with its subject {subject}, present at the destination")
             }

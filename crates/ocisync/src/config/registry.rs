@@ -1,5 +1,6 @@
 //! Checking registries and the `defaults` they inherit: URLs, credentials (from an
-//! environment variable, a file, or a Docker `config.json`), TLS, timeouts, retries.
+//! environment variable, a file, or a Docker `config.json`), TLS, timeouts, retries,
+//! the pull quota's reserve.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -163,6 +164,7 @@ impl Checker {
                     ("docker_config", raw.docker_config.is_some()),
                     ("tls_verify", raw.tls_verify.is_some()),
                     ("ca_file", raw.ca_file.is_some()),
+                    ("rate_limit", raw.rate_limit.is_some()),
                 ];
                 for (field, _) in network_keys.iter().filter(|(_, set)| *set) {
                     self.problem(format!("{key}.{field}"), "has no meaning for a layout directory".into());
@@ -210,6 +212,7 @@ impl Checker {
                 raw.max_requests_in_flight,
                 defaults.max_requests_in_flight,
             ),
+            rate_limit_reserve: raw.rate_limit.map(|rate_limit| rate_limit.reserve),
         }
     }
 
