@@ -2,6 +2,8 @@
 
 use ocisync_oci::{Digest, MalformedManifest, StoreError};
 
+use crate::report::SkipReason;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     #[error("source: {0}")]
@@ -28,6 +30,16 @@ impl CopyError {
     pub fn store_error(&self) -> Option<&StoreError> {
         match self {
             CopyError::Source(error) | CopyError::Destination(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The skip reason when a registry's pull quota, not a fault, stopped the copy:
+    /// the tag waits for a later pass.
+    pub fn quota_skip(&self) -> Option<SkipReason> {
+        match self.store_error()? {
+            StoreError::QuotaReserve { .. } => Some(SkipReason::RateLimitReserve),
+            StoreError::QuotaExhausted { .. } => Some(SkipReason::RateLimited),
             _ => None,
         }
     }

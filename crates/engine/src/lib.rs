@@ -33,7 +33,9 @@ pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
 pub use pass::{run_sync, run_task, SyncLabel};
 pub use plan::{needs_catalog, plan, BadDestination, Plan, SyncTask};
 pub use progress::{ProgressEvent, ProgressObserver};
-pub use report::{EndpointUse, Outcome, RepoReport, Report, RuleReport, SkipReason, SyncReport, TagReport, Totals};
+pub use report::{
+    EndpointUse, Outcome, RateLimitUse, RepoReport, Report, RuleReport, SkipReason, SyncReport, TagReport, Totals,
+};
 pub use resilience::{
     retry, retry_counting, Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN, RETRY_AFTER_CAP_FACTOR,
 };

@@ -42,6 +42,7 @@ pub async fn run_sync<S: Store, D: Store>(
         rules: Vec::new(),
         repositories: Vec::new(),
         endpoints: Vec::new(),
+        rate_limits: Vec::new(),
     };
     // The destination's catalog comes along: a repository it lacks (once its own tag
     // list confirms that) has its tags copied without HEADs. Unknown (not allowed, say)
@@ -298,12 +299,12 @@ async fn copy_named_image<S: Store, D: Store>(
             Ok(None) => {
                 return TagReport::skipped(tag, SkipReason::VanishedUpstream, Some("not found upstream".into()))
             }
-            Err(error) => return crate::referrers::failed(tag, None, &CopyError::Source(error)),
+            Err(error) => return crate::referrers::unfinished(tag, None, &CopyError::Source(error)),
         },
     };
     let attachments = match crate::referrers::probe_attachments(copier, task, &digest).await {
         Ok(attachments) => attachments,
-        Err(error) => return crate::referrers::failed(tag, Some(digest), &error),
+        Err(error) => return crate::referrers::unfinished(tag, Some(digest), &error),
     };
     crate::referrers::copy_tag_with_referrers(copier, task, reference, Some(digest), &attachments).await
 }

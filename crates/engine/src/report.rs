@@ -29,6 +29,30 @@ pub struct SyncReport {
     /// which owns the stores).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<EndpointUse>,
+    /// The pull quota each URL announced during the pass (filled in by the caller, as
+    /// `endpoints`); URLs that announced none are left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<RateLimitUse>,
+}
+
+/// What a registry URL said of its pull quota (`ratelimit-*` headers) during a pass.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RateLimitUse {
+    /// `source` or `destination`.
+    pub role: String,
+    pub url: String,
+    /// Pulls per window, when the registry said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Pulls left, the lowest count announced during the pass (0 once used up).
+    pub remaining: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<u64>,
+    /// Pulls the config keeps (`rate_limit.reserve`): manifest `GET`s stopped there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserve: Option<u64>,
+    /// A 429 `TOOMANYREQUESTS` stopped manifest `GET`s for the rest of the pass.
+    pub exhausted: bool,
 }
 
 /// One content rule of a pass: where its repositories came from.
@@ -144,6 +168,13 @@ pub enum SkipReason {
     /// A cosign (`sha256-<hex>.sig|.att|.sbom`) or referrers tag schema (`sha256-<hex>`)
     /// tag: copied with the image it belongs to, never as an image of its own.
     ReferrerTag,
+    /// The registry's pull quota is down to the configured reserve (`rate_limit.reserve`):
+    /// the manifest `GET` this tag needs waits for a later pass. Not a failure.
+    RateLimitReserve,
+    /// The registry's pull quota is used up (a 429 `TOOMANYREQUESTS`): this tag waits
+    /// for a later pass. Fails the pass (see [`Report::has_failures`]), since the
+    /// mirror is incomplete for a reason nobody chose.
+    RateLimited,
 }
 
 impl SkipReason {
@@ -158,6 +189,11 @@ impl SkipReason {
                 | SkipReason::NoMatchingPlatform
                 | SkipReason::ReferrerTag
         )
+    }
+
+    /// Whether a registry's pull quota left the tag for a later pass.
+    pub fn is_quota(self) -> bool {
+        matches!(self, SkipReason::RateLimitReserve | SkipReason::RateLimited)
     }
 
     /// The name used in reports and summaries, e.g. `not-included`.
@@ -175,6 +211,8 @@ impl SkipReason {
             SkipReason::Unsigned => "unsigned",
             SkipReason::SignatureInvalid => "signature-invalid",
             SkipReason::ReferrerTag => "referrer-tag",
+            SkipReason::RateLimitReserve => "rate-limit-reserve",
+            SkipReason::RateLimited => "rate-limited",
         }
     }
 }
@@ -219,6 +257,9 @@ pub struct Totals {
     /// Tags left out by content filters (include, exclude, semver, latest, platforms).
     pub tags_filtered: usize,
     pub tags_skipped_other: usize,
+    /// Of `tags_skipped_other`, those a used-up pull quota left for a later pass
+    /// (`rate-limited`); they fail the pass.
+    pub tags_rate_limited: usize,
     pub tags_failed: usize,
     pub bytes: u64,
     pub blobs_copied: usize,
@@ -246,7 +287,10 @@ impl Report {
                             reason: SkipReason::UpToDate,
                         } => totals.tags_up_to_date += 1,
                         Outcome::Skipped { reason } if reason.is_filter() => totals.tags_filtered += 1,
-                        Outcome::Skipped { .. } => totals.tags_skipped_other += 1,
+                        Outcome::Skipped { reason } => {
+                            totals.tags_skipped_other += 1;
+                            totals.tags_rate_limited += usize::from(*reason == SkipReason::RateLimited);
+                        }
                         Outcome::Failed { .. } => totals.tags_failed += 1,
                     }
                     totals.bytes += tag.bytes;
@@ -259,9 +303,63 @@ impl Report {
         totals
     }
 
-    /// Whether any sync, repository or tag failed.
+    /// Whether any sync, repository or tag failed, or a used-up pull quota left tags
+    /// behind (`rate-limited`; a configured reserve's skips do not count).
     pub fn has_failures(&self) -> bool {
         let totals = self.totals();
-        totals.syncs_failed + totals.rules_failed + totals.repositories_failed + totals.tags_failed > 0
+        totals.syncs_failed
+            + totals.rules_failed
+            + totals.repositories_failed
+            + totals.tags_failed
+            + totals.tags_rate_limited
+            > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report_with(reasons: &[SkipReason]) -> Report {
+        let tags = reasons
+            .iter()
+            .enumerate()
+            .map(|(index, reason)| {
+                TagReport::skipped(format!("t{index}").parse::<ocisync_oci::Tag>().unwrap(), *reason, None)
+            })
+            .collect();
+        Report {
+            syncs: vec![SyncReport {
+                name: "hub".into(),
+                from: "upstream".into(),
+                to: "mirror".into(),
+                error: None,
+                rules: Vec::new(),
+                repositories: vec![RepoReport {
+                    source: "library/alpine".parse().unwrap(),
+                    destination: "library/alpine".parse().unwrap(),
+                    error: None,
+                    tags,
+                }],
+                endpoints: Vec::new(),
+                rate_limits: Vec::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_used_up_quota_fails_the_pass_and_a_reserve_does_not() {
+        use SkipReason::{RateLimitReserve, RateLimited, UpToDate};
+        let reserve = report_with(&[UpToDate, RateLimitReserve, RateLimitReserve]);
+        assert!(!reserve.has_failures());
+        assert_eq!(reserve.totals().tags_skipped_other, 2);
+        assert_eq!(reserve.totals().tags_rate_limited, 0);
+        let exhausted = report_with(&[UpToDate, RateLimited]);
+        assert!(exhausted.has_failures());
+        assert_eq!(exhausted.totals().tags_skipped_other, 1);
+        assert_eq!(exhausted.totals().tags_rate_limited, 1);
+        assert_eq!(RateLimited.as_str(), "rate-limited");
+        assert_eq!(RateLimitReserve.as_str(), "rate-limit-reserve");
+        assert!(!RateLimited.is_filter() && RateLimited.is_quota() && !UpToDate.is_quota());
     }
 }

@@ -333,3 +333,27 @@ async fn images_rule_copies_a_tag_and_a_digest_and_nothing_else() {
         .flat_map(|r| &r.tags)
         .any(|t| t.outcome == Outcome::Copied));
 }
+
+#[tokio::test]
+async fn a_pull_quota_leaves_tags_skipped_for_a_later_pass_and_only_a_used_up_one_fails() {
+    let source = MemoryStore::new("source");
+    for index in 0..4 {
+        let manifest = image(&source, "library/app", &format!("v{index}"));
+        tag_as(&source, "library/app", &format!("v{index}"), &manifest);
+    }
+    for (exhausted, reason) in [(false, SkipReason::RateLimitReserve), (true, SkipReason::RateLimited)] {
+        let destination = MemoryStore::new("destination");
+        let limited = support::QuotaStore::new(&source, 1, exhausted);
+        let report = run_pass(&limited, &destination, &[], &CopyOptions::default()).await;
+        let tags = &report.repositories[0].tags;
+        let copied = tags.iter().filter(|t| t.outcome == Outcome::Copied).count();
+        let held: Vec<_> = tags
+            .iter()
+            .filter(|t| t.outcome == Outcome::Skipped { reason })
+            .collect();
+        assert_eq!((copied, held.len()), (1, 3), "{report:#?}");
+        assert!(held.iter().all(|t| t.detail.as_deref().unwrap().contains("pull quota")));
+        let whole = ocisync_engine::Report { syncs: vec![report] };
+        assert_eq!(whole.has_failures(), exhausted, "only a used-up quota fails the pass");
+    }
+}

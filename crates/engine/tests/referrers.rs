@@ -162,6 +162,34 @@ async fn referrers_travel_recursively_through_the_api_and_a_second_pass_writes_n
 }
 
 #[tokio::test]
+async fn a_pull_quota_that_stops_a_signature_leaves_its_image_for_a_later_pass() {
+    let key = CosignKey::generate();
+    let app = small("app", 7);
+    let signature = cosign_signature(&key, app.digest());
+    let source = MemoryStore::new("source");
+    insert(&source, REPO, Some("1.0"), &app);
+    insert(&source, REPO, Some(&cosign_tag(app.digest(), "sig")), &signature);
+    for (exhausted, reason) in [(false, SkipReason::RateLimitReserve), (true, SkipReason::RateLimited)] {
+        let destination = MemoryStore::new("destination");
+        // One pull: the image's; its signature's is refused.
+        let limited = support::QuotaStore::new(&source, 1, exhausted);
+        let report = run_pass(&limited, &destination, &[], &CopyOptions::default()).await;
+        let line = report.repositories[0]
+            .tags
+            .iter()
+            .find(|t| t.tag.as_ref().map(|tag| tag.as_str()) == Some("1.0"))
+            .unwrap();
+        assert_eq!(line.outcome, skipped(reason), "{report:#?}");
+        assert!(line.detail.as_deref().unwrap().contains("referrers"), "{line:?}");
+        assert!(
+            has_manifest(&destination, REPO, "1.0").await,
+            "the image itself arrived"
+        );
+        assert!(!report_has_failures(&report));
+    }
+}
+
+#[tokio::test]
 async fn signed_only_copies_images_with_any_signature_and_skips_the_rest() {
     let source = MemoryStore::new("source");
     let destination = MemoryStore::new("destination");

@@ -40,6 +40,15 @@ pub enum StoreError {
         what: String,
         retry_after: Option<Duration>,
     },
+    /// Not sent: the registry's pull quota is down to the reserve the config keeps
+    /// (`remaining`: as last announced, less the requests still in flight).
+    #[error("{what}: not sent: the pull quota is at its reserve ({remaining} left, reserve {reserve})")]
+    QuotaReserve { what: String, remaining: u64, reserve: u64 },
+    /// The registry's pull quota is used up: a 429 with `TOOMANYREQUESTS` and no
+    /// `Retry-After` (Docker Hub), or one received earlier in the pass. Waiting seconds
+    /// does not help; the quota's window refills in hours.
+    #[error("{what}: pull quota exhausted (429 TOOMANYREQUESTS)")]
+    QuotaExhausted { what: String },
     #[error("{what}: server error {status}")]
     Server { what: String, status: u16 },
     #[error("{what}: rejected with status {status}: {detail}")]
@@ -94,7 +103,9 @@ impl StoreError {
     ///
     /// Never transient: 404, 403, 401 (the registry client has already answered one
     /// challenge, so a 401 that remains means wrong credentials), other 4xx, and
-    /// malformed content. Digest and size mismatches are not transient here either:
+    /// malformed content. Nor is a used-up pull quota (429 `TOOMANYREQUESTS` without
+    /// `Retry-After`) or a request held back for the quota's reserve: the quota refills
+    /// in hours, so repeating the request only spends what is left. Digest and size mismatches are not transient here either:
     /// a mismatch shows up inside a blob stream, so only the copier, which can repeat a
     /// whole transfer, may give it one more try (see [`StoreError::is_mismatch`]).
     pub fn is_transient(&self) -> bool {
@@ -108,7 +119,9 @@ impl StoreError {
             | StoreError::DigestMismatch { .. }
             | StoreError::SizeMismatch { .. }
             | StoreError::Invalid { .. }
-            | StoreError::Tls { .. } => false,
+            | StoreError::Tls { .. }
+            | StoreError::QuotaReserve { .. }
+            | StoreError::QuotaExhausted { .. } => false,
         }
     }
 
@@ -246,6 +259,15 @@ mod tests {
                 StoreError::Invalid {
                     what: what(),
                     reason: "not JSON".to_owned(),
+                },
+                false,
+            ),
+            (StoreError::QuotaExhausted { what: what() }, false),
+            (
+                StoreError::QuotaReserve {
+                    what: what(),
+                    remaining: 3,
+                    reserve: 5,
                 },
                 false,
             ),

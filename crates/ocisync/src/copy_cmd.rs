@@ -14,6 +14,7 @@ use crate::cli::CopyArgs;
 use crate::config::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 use crate::image_ref::{ImageRef, Target};
 use crate::passes::{write_report, Timing};
+use crate::quota;
 use crate::summary;
 
 /// How to reach one side of the copy.
@@ -119,6 +120,13 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
             rules: Vec::new(),
             repositories: vec![repository],
             endpoints: Vec::new(),
+            rate_limits: [
+                quota::rate_limit_use("source", source_store.inner()),
+                quota::rate_limit_use("destination", destination_store.inner()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         }],
     };
     if let Some(path) = &args.report {

@@ -18,6 +18,7 @@ mod metrics;
 mod once;
 mod passes;
 mod progress;
+mod quota;
 mod show_config;
 mod stores;
 mod summary;

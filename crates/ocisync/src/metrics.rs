@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ocisync_engine::Report;
+use ocisync_engine::{RateLimitUse, Report};
 
 /// The counters of the daemon, shared between the sync loops and the HTTP listener.
 #[derive(Default)]
@@ -23,6 +23,9 @@ struct State {
     syncs: BTreeMap<String, SyncCounters>,
     /// Keyed by (registry name from the config, URL).
     endpoints: BTreeMap<(String, String), EndpointCounters>,
+    /// The pull quota each URL announced in its sync's last pass, keyed by (sync,
+    /// registry name, URL).
+    rate_limits: BTreeMap<(String, String, String), RateLimitUse>,
 }
 
 #[derive(Default)]
@@ -66,6 +69,7 @@ impl Metrics {
             state: Mutex::new(State {
                 syncs,
                 endpoints: BTreeMap::new(),
+                rate_limits: BTreeMap::new(),
             }),
         }
     }
@@ -113,6 +117,15 @@ impl Metrics {
                 counters.requests += endpoint.requests;
                 counters.retries += endpoint.retries;
                 counters.failovers += endpoint.failovers;
+            }
+            for rate_limit in &sync_report.rate_limits {
+                let registry = if rate_limit.role == "source" {
+                    &sync_report.from
+                } else {
+                    &sync_report.to
+                };
+                let key = (sync_report.name.clone(), registry.clone(), rate_limit.url.clone());
+                state.rate_limits.insert(key, rate_limit.clone());
             }
         }
     }
@@ -258,6 +271,37 @@ impl Metrics {
         for ((registry, url), counters) in &state.endpoints {
             out.sample(&[("registry", registry), ("url", url)], counters.failovers);
         }
+        out.family(
+            "ocisync_ratelimit_remaining",
+            "gauge",
+            "Pulls left of the registry's quota (ratelimit-remaining) at the end of the sync's last pass; 0 once used up.",
+        );
+        for ((sync, registry, url), rate_limit) in &state.rate_limits {
+            out.sample(
+                &[("sync", sync), ("registry", registry), ("url", url)],
+                rate_limit.remaining,
+            );
+        }
+        out.family(
+            "ocisync_ratelimit_limit",
+            "gauge",
+            "Pulls per window of the registry's quota (ratelimit-limit), as last announced.",
+        );
+        for ((sync, registry, url), rate_limit) in &state.rate_limits {
+            if let Some(limit) = rate_limit.limit {
+                out.sample(&[("sync", sync), ("registry", registry), ("url", url)], limit);
+            }
+        }
+        out.family(
+            "ocisync_ratelimit_window_seconds",
+            "gauge",
+            "The window of the registry's pull quota (w= of ratelimit-*), as last announced.",
+        );
+        for ((sync, registry, url), rate_limit) in &state.rate_limits {
+            if let Some(window) = rate_limit.window_seconds {
+                out.sample(&[("sync", sync), ("registry", registry), ("url", url)], window);
+            }
+        }
         out.text
     }
 }
@@ -334,6 +378,7 @@ mod tests {
                     retries,
                     failovers: 1,
                 }],
+                rate_limits: Vec::new(),
             }],
         }
     }
@@ -378,6 +423,36 @@ mod tests {
         assert!(text.contains("ocisync_last_success_timestamp_seconds{sync=\"hub\"} 1"));
         // No repository, tag or digest labels.
         assert!(!text.contains("alpine"), "{text}");
+    }
+
+    #[test]
+    fn the_last_pass_sets_the_pull_quota_gauges() {
+        let metrics = Metrics::new([("hub", None)]);
+        let with_quota = |remaining: u64| {
+            let mut report = one_sync_report(Vec::new(), 0);
+            report.syncs[0].rate_limits = vec![RateLimitUse {
+                role: "source".into(),
+                url: "https://registry-1.docker.io".into(),
+                limit: Some(100),
+                remaining,
+                window_seconds: Some(21600),
+                reserve: Some(10),
+                exhausted: false,
+            }];
+            report
+        };
+        metrics.pass_finished("hub", &with_quota(40), Duration::from_secs(1));
+        metrics.pass_finished("hub", &with_quota(12), Duration::from_secs(1));
+        let text = metrics.render();
+        let labels = "{sync=\"hub\",registry=\"upstream\",url=\"https://registry-1.docker.io\"}";
+        for line in [
+            format!("ocisync_ratelimit_remaining{labels} 12"),
+            format!("ocisync_ratelimit_limit{labels} 100"),
+            format!("ocisync_ratelimit_window_seconds{labels} 21600"),
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        assert!(text.contains("# TYPE ocisync_ratelimit_remaining gauge"));
     }
 
     #[test]

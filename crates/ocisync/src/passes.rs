@@ -10,6 +10,7 @@ use tracing::Instrument as _;
 
 use crate::any_store::AnyStore;
 use crate::config::{Config, SyncConfig};
+use crate::quota;
 use crate::stores::{store_for, HelperCredentials, RegistryEndpoint};
 
 /// A sync with its stores, set up before any work so that a bad CA file or URL
@@ -68,8 +69,11 @@ impl PreparedSync {
                 error: Some(error),
                 repositories: Vec::new(),
                 endpoints: Vec::new(),
+                rate_limits: Vec::new(),
             };
         }
+        quota::reset_pull_quotas(&self.source);
+        quota::reset_pull_quotas(&self.destination);
         let before = [usage("source", &self.source), usage("destination", &self.destination)].concat();
         let label = SyncLabel {
             name: self.config.name.clone(),
@@ -103,6 +107,11 @@ impl PreparedSync {
             })
             .filter(|usage| usage.requests + usage.served + usage.retries + usage.failovers > 0)
             .collect();
+        report.rate_limits = [
+            quota::rate_limit_uses("source", &self.source),
+            quota::rate_limit_uses("destination", &self.destination),
+        ]
+        .concat();
         report
     }
 }

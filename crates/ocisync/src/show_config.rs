@@ -37,6 +37,13 @@ struct Registry<'a> {
     retry: Retry,
     cool_down: String,
     max_requests_in_flight: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<RateLimit>,
+}
+
+#[derive(Serialize)]
+struct RateLimit {
+    reserve: u64,
 }
 
 #[derive(Serialize)]
@@ -157,6 +164,7 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
         },
         cool_down: duration(registry.cool_down),
         max_requests_in_flight: registry.max_requests_in_flight,
+        rate_limit: registry.rate_limit_reserve.map(|reserve| RateLimit { reserve }),
     }
 }
 

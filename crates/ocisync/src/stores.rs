@@ -36,6 +36,7 @@ pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<RegistryEndpo
         options.connect_timeout = registry.connect_timeout;
         options.read_timeout = registry.read_timeout;
         options.request_limit = Some(limit.clone());
+        options.rate_limit_reserve = registry.rate_limit_reserve;
         let store = RegistryStore::new(options).with_context(|| format!("registry {}", registry.name))?;
         stores.push(Retrying::new(store, registry.retry.clone()));
     }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ocisync_engine::{Outcome, Report, RuleSourceKind, SyncReport, TagReport};
+use ocisync_engine::{Outcome, RateLimitUse, Report, RuleSourceKind, SkipReason, SyncReport, TagReport};
 
 /// One screen: a line per sync, then every failure and every skip that is not a filter's.
 pub fn render(report: &Report, duration: Duration) -> String {
@@ -46,6 +46,9 @@ pub fn render(report: &Report, duration: Duration) -> String {
                 requests("destination")
             );
         }
+        for rate_limit in &sync.rate_limits {
+            let _ = writeln!(text, "  {}", quota_line(rate_limit, sync));
+        }
         // Only worth a line when something went wrong on the way.
         if sync.endpoints.iter().any(|e| e.retries + e.failovers > 0)
             || sync.endpoints.iter().filter(|e| e.role == "source").count() > 1
@@ -72,9 +75,7 @@ pub fn render(report: &Report, duration: Duration) -> String {
                     Outcome::Failed { error } => {
                         let _ = writeln!(text, "  FAILED {}{}: {error}", repo.source, tag.reference_suffix());
                     }
-                    Outcome::Skipped { reason }
-                        if !reason.is_filter() && *reason != ocisync_engine::SkipReason::UpToDate =>
-                    {
+                    Outcome::Skipped { reason } if !reason.is_filter() && *reason != SkipReason::UpToDate => {
                         let _ = writeln!(
                             text,
                             "  skipped {}{}: {}",
@@ -90,6 +91,42 @@ pub fn render(report: &Report, duration: Duration) -> String {
     }
     let _ = writeln!(text, "pass finished in {:.1}s", duration.as_secs_f64());
     text
+}
+
+/// `pull quota of source URL: 3 of 100 left (window 6h), reserve 3: 12 tags left for a later pass`.
+fn quota_line(rate_limit: &RateLimitUse, sync: &SyncReport) -> String {
+    let mut line = format!("pull quota of {} {}: ", rate_limit.role, rate_limit.url);
+    if rate_limit.exhausted {
+        line.push_str("used up (429 TOOMANYREQUESTS)");
+    } else {
+        let _ = write!(line, "{}", rate_limit.remaining);
+        if let Some(limit) = rate_limit.limit {
+            let _ = write!(line, " of {limit}");
+        }
+        line.push_str(" left");
+    }
+    if let Some(seconds) = rate_limit.window_seconds {
+        let window = humantime::format_duration(Duration::from_secs(seconds));
+        let _ = write!(line, " (window {window})");
+    }
+    if let Some(reserve) = rate_limit.reserve {
+        let _ = write!(line, ", reserve {reserve}");
+    }
+    // Which URL stopped which tag is in each tag's detail; the count is the sync's.
+    let left_behind = if rate_limit.exhausted {
+        skipped_for(sync, SkipReason::RateLimited)
+    } else if rate_limit.reserve.is_some() {
+        skipped_for(sync, SkipReason::RateLimitReserve)
+    } else {
+        0
+    };
+    if left_behind > 0 {
+        let _ = write!(line, ": {left_behind} tags left for a later pass");
+        if rate_limit.exhausted {
+            line.push_str(" (the pass fails)");
+        }
+    }
+    line
 }
 
 /// The dry run's plan: per sync and repository, every tag with what would happen to it.
@@ -162,6 +199,15 @@ fn plan_line(tag: &TagReport) -> String {
     }
 }
 
+/// Tags of `sync` skipped for `reason`.
+fn skipped_for(sync: &SyncReport, reason: SkipReason) -> usize {
+    sync.repositories
+        .iter()
+        .flat_map(|repo| &repo.tags)
+        .filter(|tag| tag.outcome == Outcome::Skipped { reason })
+        .count()
+}
+
 fn sync_totals(sync: &SyncReport) -> ocisync_engine::Totals {
     Report {
         syncs: vec![sync.clone()],
@@ -186,7 +232,76 @@ pub fn human_bytes(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::human_bytes;
+    use ocisync_engine::RepoReport;
+
+    use super::*;
+
+    fn sync_with(rate_limits: Vec<RateLimitUse>, reasons: &[SkipReason]) -> SyncReport {
+        let tags = reasons
+            .iter()
+            .enumerate()
+            .map(|(index, reason)| {
+                TagReport::skipped(format!("t{index}").parse::<ocisync_oci::Tag>().unwrap(), *reason, None)
+            })
+            .collect();
+        SyncReport {
+            rules: Vec::new(),
+            name: "hub".into(),
+            from: "upstream".into(),
+            to: "mirror".into(),
+            error: None,
+            repositories: vec![RepoReport {
+                source: "library/alpine".parse().unwrap(),
+                destination: "library/alpine".parse().unwrap(),
+                error: None,
+                tags,
+            }],
+            endpoints: Vec::new(),
+            rate_limits,
+        }
+    }
+
+    fn hub(remaining: u64, reserve: Option<u64>, exhausted: bool) -> RateLimitUse {
+        RateLimitUse {
+            role: "source".into(),
+            url: "https://registry-1.docker.io".into(),
+            limit: Some(100),
+            remaining,
+            window_seconds: Some(21600),
+            reserve,
+            exhausted,
+        }
+    }
+
+    #[test]
+    fn the_summary_names_the_registry_and_what_its_quota_left() {
+        use SkipReason::{RateLimitReserve, RateLimited, UpToDate};
+        let cases = [
+            (
+                sync_with(vec![hub(76, None, false)], &[UpToDate]),
+                "  pull quota of source https://registry-1.docker.io: 76 of 100 left (window 6h)\n",
+            ),
+            (
+                sync_with(vec![hub(10, Some(10), false)], &[UpToDate, RateLimitReserve, RateLimitReserve]),
+                "  pull quota of source https://registry-1.docker.io: 10 of 100 left (window 6h), reserve 10: 2 tags left for a later pass\n",
+            ),
+            (
+                sync_with(vec![hub(0, None, true)], &[RateLimited]),
+                "  pull quota of source https://registry-1.docker.io: used up (429 TOOMANYREQUESTS) (window 6h): 1 tags left for a later pass (the pass fails)\n",
+            ),
+        ];
+        for (sync, expected) in cases {
+            let text = render(&Report { syncs: vec![sync] }, Duration::ZERO);
+            assert!(text.contains(expected), "expected {expected:?} in\n{text}");
+        }
+        let quiet = render(
+            &Report {
+                syncs: vec![sync_with(Vec::new(), &[UpToDate])],
+            },
+            Duration::ZERO,
+        );
+        assert!(!quiet.contains("pull quota"), "{quiet}");
+    }
 
     #[test]
     fn bytes_read_as_people_write_them() {

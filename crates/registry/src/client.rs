@@ -32,6 +32,9 @@ pub struct RegistryOptions {
     /// Requests in flight at most (shared with the other URLs of the same registry);
     /// `None`: no cap.
     pub request_limit: Option<RequestLimit>,
+    /// Pulls of the registry's quota (`ratelimit-remaining`) that no manifest `GET` may
+    /// spend; `None`: spend it all (a used-up quota still stops them).
+    pub rate_limit_reserve: Option<u64>,
 }
 
 impl RegistryOptions {
@@ -45,6 +48,7 @@ impl RegistryOptions {
             read_timeout: Duration::from_secs(60),
             page_size: 1000,
             request_limit: None,
+            rate_limit_reserve: None,
         }
     }
 }

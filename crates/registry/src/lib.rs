@@ -7,6 +7,11 @@
 //! [`StoreError`](ocisync_oci::StoreError) with the HTTP status and `Retry-After`
 //! kept; this crate never retries or sleeps.
 //!
+//! Pull quotas (Docker Hub's `ratelimit-*` headers, [`RateLimit`]) are kept per store:
+//! manifest `GET`s, which such a quota counts, stop once a 429 `TOOMANYREQUESTS` says it
+//! is used up, and, with [`RegistryOptions::rate_limit_reserve`], before the reserve would
+//! be spent ([`QuotaStatus`] tells what a pass saw).
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use ocisync_oci::Store;
@@ -23,10 +28,14 @@ mod body;
 mod client;
 mod limit;
 mod paging;
+mod quota;
+mod ratelimit;
 mod status;
 mod store;
 
 pub use auth::{Credentials, Secret};
 pub use client::{RegistryOptions, SetupError};
 pub use limit::RequestLimit;
+pub use quota::QuotaStatus;
+pub use ratelimit::{parse_quota_value, RateLimit};
 pub use store::RegistryStore;

@@ -1,4 +1,6 @@
-//! Turning HTTP outcomes into [`StoreError`]s, keeping the status and `Retry-After`.
+//! Turning HTTP outcomes into [`StoreError`]s, keeping the status and `Retry-After`,
+//! and telling a used-up pull quota (429 `TOOMANYREQUESTS`, no `Retry-After`) from a
+//! request to slow down.
 
 use std::time::{Duration, SystemTime};
 
@@ -8,13 +10,31 @@ use reqwest::{Response, StatusCode};
 
 /// Longest error body text quoted in a message.
 const DETAIL_LIMIT: usize = 300;
+/// Most bytes of an error body read: enough for any registry's error JSON, and an
+/// upstream that sends a huge error page is not read whole.
+const ERROR_BODY_LIMIT: usize = 4096;
+/// The distribution error code of a used-up pull quota (Docker Hub; older answers
+/// spell it `toomanyrequests:` in a `message`).
+const QUOTA_EXHAUSTED_CODE: &str = "toomanyrequests";
 
 /// The error for a response whose status is not the one the operation expects.
 pub async fn error_from_response(what: String, response: Response) -> StoreError {
     let status = response.status();
     let retry_after = parse_retry_after(response.headers(), SystemTime::now());
-    let detail = response.text().await.unwrap_or_default();
+    let detail = read_error_body(response).await;
     error_from_status(what, status, retry_after, &detail)
+}
+
+/// The first [`ERROR_BODY_LIMIT`] bytes of a body, as text; what cannot be read is left out.
+async fn read_error_body(mut response: Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(ERROR_BODY_LIMIT - body.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 pub fn error_from_status(what: String, status: StatusCode, retry_after: Option<Duration>, detail: &str) -> StoreError {
@@ -22,6 +42,13 @@ pub fn error_from_status(what: String, status: StatusCode, retry_after: Option<D
         StatusCode::UNAUTHORIZED => StoreError::Unauthorized { what },
         StatusCode::FORBIDDEN => StoreError::Denied { what },
         StatusCode::NOT_FOUND => StoreError::NotFound { what },
+        // A 429 that names no delay but says the pull quota is used up will not pass
+        // within any retry's patience: the window refills in hours.
+        StatusCode::TOO_MANY_REQUESTS
+            if retry_after.is_none() && detail.to_ascii_lowercase().contains(QUOTA_EXHAUSTED_CODE) =>
+        {
+            StoreError::QuotaExhausted { what }
+        }
         StatusCode::TOO_MANY_REQUESTS => StoreError::RateLimited { what, retry_after },
         status if status.is_server_error() => StoreError::Server {
             what,
@@ -81,6 +108,7 @@ fn shorten(detail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt as _;
     use reqwest::header::HeaderValue;
 
     fn headers(value: &str) -> HeaderMap {
@@ -114,6 +142,61 @@ mod tests {
         assert!(matches!(kind(429), StoreError::RateLimited { .. }));
         assert!(matches!(kind(502), StoreError::Server { status: 502, .. }));
         assert!(matches!(kind(400), StoreError::Rejected { status: 400, .. }));
+    }
+
+    #[test]
+    fn a_429_is_an_exhausted_quota_only_without_retry_after_and_with_toomanyrequests() {
+        let hub_body = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}"#;
+        let old_hub_body = r#"{"message":"toomanyrequests: You have reached your pull rate limit."}"#;
+        let seven = Some(Duration::from_secs(7));
+        // (Retry-After, body, exhausted quota?)
+        let cases: &[(Option<Duration>, &str, bool)] = &[
+            (None, hub_body, true),
+            (None, old_hub_body, true),
+            (seven, hub_body, false),
+            (None, "slow down", false),
+            (seven, "slow down", false),
+            (None, "", false),
+        ];
+        for (retry_after, body, exhausted) in cases {
+            let error = error_from_status("x".into(), StatusCode::TOO_MANY_REQUESTS, *retry_after, body);
+            if *exhausted {
+                assert!(matches!(error, StoreError::QuotaExhausted { .. }), "{body}: {error:?}");
+                assert!(!error.is_transient());
+            } else {
+                assert!(
+                    matches!(error, StoreError::RateLimited { retry_after: r, .. } if r == *retry_after),
+                    "{retry_after:?} {body}: {error:?}"
+                );
+                assert!(error.is_transient());
+            }
+        }
+        // Other statuses with that word are not quota answers.
+        assert!(matches!(
+            error_from_status("x".into(), StatusCode::SERVICE_UNAVAILABLE, None, hub_body),
+            StoreError::Server { status: 503, .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_huge_error_body_is_not_read_whole() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        // 64 MiB of error page, 1 KiB at a time, counting the chunks pulled.
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&pulled);
+        let chunks = futures_util::stream::iter(0..64 * 1024).map(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 1024]))
+        });
+        let response = http::Response::builder()
+            .status(500)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .unwrap();
+        let error = error_from_response("x".into(), Response::from(response)).await;
+        assert!(matches!(error, StoreError::Server { status: 500, .. }), "{error:?}");
+        let pulled = pulled.load(Ordering::SeqCst);
+        assert!(pulled <= ERROR_BODY_LIMIT / 1024 + 1, "{pulled} KiB read");
     }
 
     #[test]

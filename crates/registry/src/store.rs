@@ -19,6 +19,7 @@ use url::Url;
 
 use crate::client::{Endpoint, RegistryOptions, Scope, SetupError};
 use crate::paging::next_link;
+use crate::quota::{Decision, PullQuota, QuotaPermit, QuotaStatus, Refusal};
 use crate::status::{error_from_response, transport_error};
 
 /// Manifests larger than this are refused rather than buffered (the distribution spec
@@ -50,6 +51,8 @@ pub struct RegistryStore {
     /// Upload sessions `prepare_blob` opened (its 202), by repository and digest, for
     /// the `put_blob` of the same blob: one request fewer per uploaded blob.
     pending_uploads: Mutex<HashMap<(RepoName, Digest), (Url, Instant)>>,
+    /// The pull quota this URL announces, and which manifest `GET`s it still allows.
+    quota: PullQuota,
 }
 
 #[derive(Deserialize)]
@@ -73,11 +76,13 @@ struct TagPage {
 
 impl RegistryStore {
     pub fn new(options: RegistryOptions) -> Result<Self, SetupError> {
+        let quota = PullQuota::new(options.rate_limit_reserve);
         Ok(RegistryStore {
             endpoint: Endpoint::new(options)?,
             referrers_api: AtomicU8::new(API_UNKNOWN),
             referrers_probe: tokio::sync::Mutex::new(()),
             pending_uploads: Mutex::default(),
+            quota,
         })
     }
 
@@ -90,6 +95,53 @@ impl RegistryStore {
     /// the tokens obtained with the old ones are forgotten.
     pub async fn replace_credentials(&self, credentials: Option<crate::Credentials>) {
         self.endpoint.replace_credentials(credentials).await;
+    }
+
+    /// What this pass has seen of the registry's pull quota.
+    pub fn pull_quota(&self) -> QuotaStatus {
+        self.quota.status()
+    }
+
+    /// Starts a new pass: the quota's window may have refilled since the last one, so
+    /// the remaining count is found out afresh and a used-up quota is tried again.
+    pub fn reset_pull_quota(&self) {
+        self.quota.reset();
+    }
+
+    /// Waits until a manifest `GET` may be sent under the pull quota (see
+    /// [`crate::quota`]); the permit counts it as in flight until its response is seen.
+    async fn admit_manifest_get(&self, repo: &RepoName, url: &Url, what: &str) -> Result<QuotaPermit<'_>, StoreError> {
+        loop {
+            match self.quota.decide() {
+                Decision::Send(permit) => return Ok(permit),
+                Decision::Refuse(refusal) => return Err(refused(what, refusal)),
+                Decision::Wait(changed) => changed.await,
+                Decision::Probe(probe) => {
+                    // Docker Hub announces the quota on a HEAD too, without counting it.
+                    let ticket = self.quota.ticket();
+                    let response = self
+                        .endpoint
+                        .send(Scope::Pull(repo), what, Method::HEAD, url, |r| {
+                            r.header(ACCEPT, ACCEPT_MANIFESTS)
+                        })
+                        .await?;
+                    self.quota
+                        .observe(ticket, response.headers(), response.status().is_success());
+                    if !self.quota.is_known() {
+                        // The HEAD did not tell: this GET goes alone, and tells.
+                        return Ok(probe.into_get());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Notes a used-up quota in the gate; passes the error on.
+    fn note_quota(&self, error: StoreError) -> StoreError {
+        if matches!(error, StoreError::QuotaExhausted { .. }) {
+            self.quota.mark_exhausted();
+        }
+        error
     }
 
     /// Reads every page of a list endpoint. Follows `Link` headers; when a registry
@@ -163,6 +215,19 @@ impl RegistryStore {
     }
 }
 
+/// The error for a manifest `GET` the quota gate did not let through.
+fn refused(what: &str, refusal: Refusal) -> StoreError {
+    let what = what.to_owned();
+    match refusal {
+        Refusal::Reserve { remaining, reserve } => StoreError::QuotaReserve {
+            what,
+            remaining,
+            reserve,
+        },
+        Refusal::Exhausted => StoreError::QuotaExhausted { what },
+    }
+}
+
 fn parse_repositories(body: &[u8]) -> Option<Vec<String>> {
     serde_json::from_slice::<CatalogPage>(body)
         .ok()
@@ -233,16 +298,19 @@ impl Store for RegistryStore {
     async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<Descriptor>, StoreError> {
         let what = self.what("manifest", repo, reference);
         let url = self.manifest_url(repo, reference);
+        let ticket = self.quota.ticket();
         let response = self
             .endpoint
             .send(Scope::Pull(repo), &what, Method::HEAD, &url, |r| {
                 r.header(ACCEPT, ACCEPT_MANIFESTS)
             })
             .await?;
+        self.quota
+            .observe(ticket, response.headers(), response.status().is_success());
         match response.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(error_from_response(what, response).await),
+            _ => return Err(self.note_quota(error_from_response(what, response).await)),
         }
         let digest = header_str(&response, DIGEST_HEADER).and_then(|value| value.parse::<Digest>().ok());
         let media_type =
@@ -262,14 +330,19 @@ impl Store for RegistryStore {
     async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Manifest, StoreError> {
         let what = self.what("manifest", repo, reference);
         let url = self.manifest_url(repo, reference);
+        // A manifest GET is what a pull quota counts.
+        let permit = self.admit_manifest_get(repo, &url, &what).await?;
         let response = self
             .endpoint
             .send(Scope::Pull(repo), &what, Method::GET, &url, |r| {
                 r.header(ACCEPT, ACCEPT_MANIFESTS)
             })
             .await?;
+        self.quota
+            .observe(permit.ticket(), response.headers(), response.status().is_success());
+        drop(permit);
         if response.status() != StatusCode::OK {
-            return Err(error_from_response(what, response).await);
+            return Err(self.note_quota(error_from_response(what, response).await));
         }
         let content_type = header_str(&response, CONTENT_TYPE.as_str()).map(str::to_owned);
         let header_digest = header_str(&response, DIGEST_HEADER).and_then(|v| v.parse::<Digest>().ok());

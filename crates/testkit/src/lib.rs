@@ -93,7 +93,7 @@ pub use inspect::{
     assert_closure, assert_mirror_complete, assert_mirror_complete_with, blob, blob_exists, catalog, manifest, tags,
 };
 pub use proxy::{
-    CountingProxy, Fault, Faults, ProxyOptions, RecordedRequest, RequestKind, RequestMatch, RetryAfter, Rule,
+    CountingProxy, Fault, Faults, ProxyOptions, PullQuota, RecordedRequest, RequestKind, RequestMatch, RetryAfter, Rule,
 };
 pub use redirect::{RedirectingRegistry, SeenRequest};
 pub use registry::{RegistryOptions, TestRegistry, TestRegistryBuilder};

@@ -314,12 +314,19 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                     reason: SkipReason::Interrupted,
                 }
             }
-            Err(error) => {
-                tracing::warn!(repo = %task.source, tag = tag_field(source), digest = digest_field(source), error = %error, "image failed");
-                Outcome::Failed {
-                    error: error.to_string(),
+            Err(error) => match error.quota_skip() {
+                Some(reason) => {
+                    info!(repo = %task.source, tag = tag_field(source), digest = digest_field(source), reason = reason.as_str(), error = %error, "left for a later pass: pull quota");
+                    facts.detail = Some(error.to_string());
+                    Outcome::Skipped { reason }
                 }
-            }
+                None => {
+                    tracing::warn!(repo = %task.source, tag = tag_field(source), digest = digest_field(source), error = %error, "image failed");
+                    Outcome::Failed {
+                        error: error.to_string(),
+                    }
+                }
+            },
         };
         ImageCopy {
             digest: facts.digest,

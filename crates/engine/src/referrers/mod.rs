@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use ocisync_oci::{cosign_tag, referrers_tag, CosignTagKind, Descriptor, Digest, Reference, ReferrerTag, Store, Tag};
 
 pub(crate) use discover::discover;
-pub(crate) use tag_loop::{copy_tag_with_referrers, failed, report_referrer_tags};
+pub(crate) use tag_loop::{copy_tag_with_referrers, report_referrer_tags, unfinished};
 
 use crate::copy::Copier;
 use crate::error::CopyError;

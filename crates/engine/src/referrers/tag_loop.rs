@@ -69,7 +69,7 @@ async fn check_signatures<S: Store, D: Store>(
         None => match copier.source.head_manifest(&task.source, reference).await {
             Ok(Some(descriptor)) => descriptor.digest,
             Ok(None) => return Err(Box::new(TagReport::skipped(tag, SkipReason::VanishedUpstream, None))),
-            Err(error) => return Err(Box::new(failed(tag, None, &CopyError::Source(error)))),
+            Err(error) => return Err(Box::new(unfinished(tag, None, &CopyError::Source(error)))),
         },
     };
     let verdict = match discover(copier, task, &digest, attachments).await {
@@ -82,7 +82,7 @@ async fn check_signatures<S: Store, D: Store>(
         Ok((Verdict::Accepted, attached)) => return Ok((digest, attached)),
         Ok((Verdict::Unsigned(detail), _)) => (SkipReason::Unsigned, detail),
         Ok((Verdict::Invalid(detail), _)) => (SkipReason::SignatureInvalid, detail),
-        Err(error) => return Err(Box::new(failed(tag, Some(digest), &error))),
+        Err(error) => return Err(Box::new(unfinished(tag, Some(digest), &error))),
     };
     info!(repo = %task.source, reference = %reference, digest = %digest, reason = reason.as_str(), detail = %detail, "not copied");
     attachments.hold_back(&digest);
@@ -91,13 +91,46 @@ async fn check_signatures<S: Store, D: Store>(
     Err(Box::new(report))
 }
 
-pub(crate) fn failed(tag: Option<Tag>, digest: Option<Digest>, error: &dyn std::fmt::Display) -> TagReport {
+/// The report of an image whose signature check could not finish: failed, or left for
+/// a later pass when a pull quota stopped it.
+pub(crate) fn unfinished(tag: Option<Tag>, digest: Option<Digest>, error: &CopyError) -> TagReport {
     let mut report = TagReport::skipped(tag, SkipReason::UpToDate, None);
     report.digest = digest;
-    report.outcome = Outcome::Failed {
-        error: error.to_string(),
-    };
+    match error.quota_skip() {
+        Some(reason) => {
+            report.outcome = Outcome::Skipped { reason };
+            report.detail = Some(error.to_string());
+        }
+        None => {
+            report.outcome = Outcome::Failed {
+                error: error.to_string(),
+            }
+        }
+    }
     report
+}
+
+/// Marks `report` unfinished because its referrers could not all be carried: failed,
+/// or left for a later pass when a pull quota stopped them (the image itself may be
+/// copied; the next pass carries what is missing).
+fn referrers_unfinished(task: &SyncTask, report: &mut TagReport, error: &TravelError) {
+    match error.quota_skip() {
+        Some(reason) => {
+            info!(repo = %task.source, image = %report.reference_suffix(), reason = reason.as_str(), error = %error, "referrers left for a later pass: pull quota");
+            report.outcome = Outcome::Skipped { reason };
+            let note = format!("referrers: {error}");
+            report.detail = Some(match report.detail.take() {
+                Some(detail) => format!("{detail}; {note}"),
+                None => note,
+            });
+        }
+        None => {
+            warn!(repo = %task.source, image = %report.reference_suffix(), error = %error, "referrers not copied");
+            report.outcome = Outcome::Failed {
+                error: format!("referrers: {error}"),
+            };
+        }
+    }
 }
 
 /// Carries the referrers of the image `report` is about, when it is at the destination
@@ -130,10 +163,7 @@ async fn carry_referrers<S: Store, D: Store>(
     let result = travel_from(copier, task, &digest, attached, attachments, &mut carried).await;
     carried.apply_to(report);
     if let Err(error) = result {
-        warn!(repo = %task.source, image = %report.reference_suffix(), error = %error, "referrers not copied");
-        report.outcome = Outcome::Failed {
-            error: format!("referrers: {error}"),
-        };
+        referrers_unfinished(task, report, &error);
     }
 }
 
@@ -220,10 +250,7 @@ async fn report_subject<S: Store, D: Store>(
                 let result = travel_from(copier, task, subject, None, attachments, &mut carried).await;
                 carried.apply_to(&mut report);
                 if let Err(error) = result {
-                    warn!(repo = %task.source, image = %report.reference_suffix(), error = %error, "referrers not copied");
-                    report.outcome = Outcome::Failed {
-                        error: format!("referrers: {error}"),
-                    };
+                    referrers_unfinished(task, &mut report, &error);
                 }
                 format!("travels with its subject {subject}, present at the destination")
             }

@@ -7,7 +7,7 @@ use super::{discover, Attached, RepoAttachments, MAX_DEPTH};
 use crate::copy::{Copier, ImageCopy};
 use crate::error::CopyError;
 use crate::plan::SyncTask;
-use crate::report::{Outcome, TagReport};
+use crate::report::{Outcome, SkipReason, TagReport};
 
 /// Work done carrying the referrers of one subject, added to its report line.
 #[derive(Debug, Default)]
@@ -33,6 +33,14 @@ impl Carried {
                 return Err(TravelError::Referrer {
                     reference: what.to_string(),
                     error: error.clone(),
+                })
+            }
+            // The quota that stopped this referrer stops the rest of the journey too.
+            Outcome::Skipped { reason } if reason.is_quota() => {
+                return Err(TravelError::Quota {
+                    reference: what.to_string(),
+                    reason: *reason,
+                    detail: copy.detail.clone().unwrap_or_default(),
                 })
             }
             Outcome::WouldCopy | Outcome::Skipped { .. } => {}
@@ -63,6 +71,24 @@ pub(crate) enum TravelError {
     Copy(#[from] CopyError),
     #[error("referrer {reference}: {error}")]
     Referrer { reference: String, error: String },
+    /// A registry's pull quota stopped a referrer's copy: a later pass carries it.
+    #[error("referrer {reference}: {detail}")]
+    Quota {
+        reference: String,
+        reason: SkipReason,
+        detail: String,
+    },
+}
+
+impl TravelError {
+    /// The skip reason when a pull quota, not a fault, stopped the journey.
+    pub(crate) fn quota_skip(&self) -> Option<SkipReason> {
+        match self {
+            TravelError::Copy(error) => error.quota_skip(),
+            TravelError::Quota { reason, .. } => Some(*reason),
+            TravelError::Referrer { .. } => None,
+        }
+    }
 }
 
 /// Copies everything attached to `subject` (already at the destination), then what is

@@ -29,6 +29,12 @@ pub struct ServedCount {
 /// mirrors are equivalent, so another would answer the same. Each store is tried at most
 /// once per call. Once its cool-down ends, the first store takes over again.
 ///
+/// A used-up pull quota, or a manifest `GET` held back for the quota's reserve, is not
+/// transient either, so it does not move the call: the URLs of one registry are often
+/// names of one service whose quota they share, where the next URL would spend the
+/// reserve or collect another 429. The store itself stops such requests for the rest
+/// of the pass without sending them, so later calls cost nothing; a later pass retries.
+///
 /// Two calls cannot fail over: `put_blob` (its body stream is consumed by the first
 /// try) and the rest of a blob stream after it started. Both still put a store that
 /// failed transiently into cool-down, so the caller's next try goes elsewhere.

@@ -1,15 +1,19 @@
 //! Helpers shared by the engine's integration tests.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use ocisync_engine::{run_sync, ContentRule, CopyOptions, Outcome, SyncLabel, SyncReport};
-use ocisync_oci::{MemoryStore, RepoName};
+use ocisync_oci::{
+    BlobStream, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, StoreError, Tag,
+};
 
 pub fn repo(name: &str) -> RepoName {
     name.parse().unwrap()
 }
 
-/// One pass of a sync between two memory stores.
-pub async fn run_pass(
-    source: &MemoryStore,
+/// One pass of a sync from `source` (a memory store, or one wrapping it) to a memory store.
+pub async fn run_pass<S: Store>(
+    source: &S,
     destination: &MemoryStore,
     rules: &[ContentRule],
     options: &CopyOptions,
@@ -35,4 +39,83 @@ pub fn outcome_of(report: &SyncReport, repo_name: &str, tag_name: &str) -> Outco
         })
         .map(|t| t.outcome.clone())
         .unwrap_or_else(|| panic!("{repo_name}:{tag_name} not in report {report:#?}"))
+}
+
+/// A source whose pull quota runs out, as a registry's does: after `allowed` manifest
+/// reads, `manifest` fails with a used-up quota (`exhausted`) or a held reserve.
+pub struct QuotaStore<'a> {
+    pub inner: &'a MemoryStore,
+    allowed: AtomicUsize,
+    exhausted: bool,
+}
+
+impl<'a> QuotaStore<'a> {
+    pub fn new(inner: &'a MemoryStore, allowed: usize, exhausted: bool) -> Self {
+        QuotaStore {
+            inner,
+            allowed: AtomicUsize::new(allowed),
+            exhausted,
+        }
+    }
+}
+
+impl Store for QuotaStore<'_> {
+    fn label(&self) -> &str {
+        self.inner.label()
+    }
+
+    async fn catalog(&self) -> Result<Vec<RepoName>> {
+        self.inner.catalog().await
+    }
+
+    async fn tags(&self, repo: &RepoName) -> Result<Vec<Tag>> {
+        self.inner.tags(repo).await
+    }
+
+    async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<Descriptor>> {
+        self.inner.head_manifest(repo, reference).await
+    }
+
+    async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Manifest> {
+        let taken = self
+            .allowed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1));
+        if taken.is_err() {
+            let what = format!("source manifest {repo}:{reference}");
+            return Err(if self.exhausted {
+                StoreError::QuotaExhausted { what }
+            } else {
+                StoreError::QuotaReserve {
+                    what,
+                    remaining: 2,
+                    reserve: 2,
+                }
+            });
+        }
+        self.inner.manifest(repo, reference).await
+    }
+
+    async fn put_manifest(&self, repo: &RepoName, reference: &Reference, manifest: &Manifest) -> Result<()> {
+        self.inner.put_manifest(repo, reference, manifest).await
+    }
+
+    async fn has_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        self.inner.has_blob(repo, digest).await
+    }
+
+    async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<BlobStream> {
+        self.inner.blob(repo, descriptor).await
+    }
+
+    async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<()> {
+        self.inner.put_blob(repo, descriptor, body).await
+    }
+
+    async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
+        self.inner.mount_blob(repo, from, digest).await
+    }
+
+    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
+        self.inner.referrers(repo, digest).await
+    }
 }

@@ -80,6 +80,9 @@ pub struct RegistryConfig {
     pub cool_down: Duration,
     /// HTTP requests in flight at once, over all its URLs.
     pub max_requests_in_flight: usize,
+    /// `rate_limit.reserve`: pulls of the registry's quota no manifest `GET` spends;
+    /// `None`: spend it all (a used-up quota still stops them).
+    pub rate_limit_reserve: Option<u64>,
 }
 
 /// One sync: from an upstream registry into a destination registry.

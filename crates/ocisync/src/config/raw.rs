@@ -45,6 +45,15 @@ pub struct RawRegistry {
     pub retry: Option<RawRetry>,
     pub cool_down: Option<String>,
     pub max_requests_in_flight: Option<usize>,
+    /// What to do about the registry's pull quota (`ratelimit-*` headers).
+    pub rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Pulls of the quota left unspent: no manifest `GET` once the remaining is this low.
+    pub reserve: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,5 +1,6 @@
 //! Checking registries and the `defaults` they inherit: URLs, credentials (from an
-//! environment variable, a file, or a Docker `config.json`), TLS, timeouts, retries.
+//! environment variable, a file, or a Docker `config.json`), TLS, timeouts, retries,
+//! the pull quota's reserve.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -167,6 +168,7 @@ impl Checker {
                     ("credential_helper_timeout", raw.credential_helper_timeout.is_some()),
                     ("tls_verify", raw.tls_verify.is_some()),
                     ("ca_file", raw.ca_file.is_some()),
+                    ("rate_limit", raw.rate_limit.is_some()),
                 ];
                 for (field, _) in network_keys.iter().filter(|(_, set)| *set) {
                     self.problem(format!("{key}.{field}"), "has no meaning for a layout directory".into());
@@ -222,6 +224,7 @@ impl Checker {
                 raw.max_requests_in_flight,
                 defaults.max_requests_in_flight,
             ),
+            rate_limit_reserve: raw.rate_limit.map(|rate_limit| rate_limit.reserve),
         }
     }
 

@@ -531,3 +531,40 @@ fn docker_hub_names_get_library_and_images_files_are_read_at_load_and_per_pass()
         "{error}"
     );
 }
+
+#[test]
+fn a_registry_keeps_a_pull_quota_reserve() {
+    let with = |lines: &str| {
+        MINIMAL.replace(
+            "    urls: [\"http://127.0.0.1:5001\"]",
+            &format!("    urls: [\"http://127.0.0.1:5001\"]\n{lines}"),
+        )
+    };
+    let config = load(&with("    rate_limit: {reserve: 10}")).unwrap();
+    assert_eq!(config.registries["upstream"].rate_limit_reserve, Some(10));
+    assert_eq!(config.registries["mirror"].rate_limit_reserve, None, "none unless set");
+    assert_eq!(
+        load(&with("    rate_limit: {reserve: 0}")).unwrap().registries["upstream"].rate_limit_reserve,
+        Some(0),
+        "0: spend the quota, but never collect a 429"
+    );
+    for (lines, expected) in [
+        (
+            "    rate_limit: {}",
+            "registries.upstream.rate_limit: missing field `reserve`",
+        ),
+        (
+            "    rate_limit: {reserve: -1}",
+            "registries.upstream.rate_limit.reserve: invalid type: integer `-1`",
+        ),
+        ("    rate_limit: {reserve: 5, burst: 2}", "unknown field `burst`"),
+    ] {
+        let output = errors(&with(lines));
+        assert!(output.contains(expected), "expected {expected:?} in:\n{output}");
+    }
+    let on_layout = MINIMAL.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    layout: /srv/transfer\n    rate_limit: {reserve: 5}",
+    );
+    assert!(errors(&on_layout).contains("registries.mirror.rate_limit: has no meaning for a layout directory"));
+}

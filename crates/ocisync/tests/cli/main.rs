@@ -10,6 +10,7 @@ mod filters;
 mod mirror;
 mod modes;
 mod observe;
+mod quota;
 mod scheduling;
 mod secrets;
 mod signatures;

@@ -336,6 +336,7 @@ registries:
     urls: ["https://registry-1.docker.io"]
     username: robot
     password_file: password
+    rate_limit: {reserve: 10}
   mirror:
     urls: ["https://mirror.example.com"]
 syncs:
@@ -368,6 +369,11 @@ syncs:
         .unwrap()
         .starts_with("<redacted>"));
     assert_eq!(printed["registries"]["mirror"]["tls_verify"], true, "default filled in");
+    assert_eq!(printed["registries"]["hub"]["rate_limit"]["reserve"], 10);
+    assert!(
+        printed["registries"]["mirror"].get("rate_limit").is_none(),
+        "none unless set"
+    );
     let first = &printed["syncs"][0];
     assert_eq!(first["name"], "hub-to-mirror", "default name filled in");
     assert_eq!(first["schedule"], "0 2 * * 1-5");

@@ -47,6 +47,11 @@ pub enum Fault {
         /// Rate of the body, per response.
         bytes_per_second: u64,
     },
+    /// Answer `429 Too Many Requests` without `Retry-After`, with Docker Hub's error body
+    /// (code `TOOMANYREQUESTS`), without forwarding: a used-up pull quota, which waiting
+    /// seconds does not cure. [`CountingProxy::set_pull_quota`](super::CountingProxy::set_pull_quota)
+    /// answers this past its limit; a rule can inject it anywhere.
+    PullQuotaExhausted,
     /// Answer `200 OK` with this JSON body without forwarding (a request body is read
     /// first): a registry that answers wrongly, e.g. a catalog that leaves repositories out.
     Json(&'static str),

@@ -14,9 +14,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
 use super::body::CutBody;
-use super::faults::{Fault, RetryAfter};
+use super::faults::{Fault, RequestKind, RetryAfter};
 use super::http_date::http_date;
 use super::intercept::Intercept;
+use super::quota::QuotaAnswer;
 use super::throttle::ThrottledBody;
 use super::Shared;
 
@@ -42,8 +43,13 @@ impl fmt::Display for ResetConnection {
 
 impl std::error::Error for ResetConnection {}
 
-/// Handles one request: a fault if one is decided, else the intercept's answer or
-/// faithful forwarding; then the intercept's headers.
+/// Docker Hub's answer to a pull past the quota.
+const QUOTA_EXHAUSTED_BODY: &str =
+    r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit. (testkit proxy)"}]}"#;
+
+/// Handles one request: a used-up pull quota, else a fault if one is decided, else the
+/// intercept's answer or faithful forwarding; manifest responses announce the pull quota
+/// when one is set, and the intercept adds its headers.
 pub(super) async fn handle(
     shared: Arc<Shared>,
     client: UpstreamClient,
@@ -71,6 +77,39 @@ async fn respond(
         shared.record(&method, &path, None, Some(Fault::Reset));
         return Err(ResetConnection);
     }
+    let quota = match RequestKind::of_path(&path) {
+        Some(RequestKind::Manifest) => shared.count_pull(method == Method::GET),
+        _ => None,
+    };
+    let response = match quota {
+        Some(QuotaAnswer { exhausted: true, .. }) => {
+            drain(req.into_body()).await;
+            let fault = Fault::PullQuotaExhausted;
+            Ok(injected_response(
+                shared,
+                &method,
+                &path,
+                fault,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+            ))
+        }
+        _ => handle_faults(shared, client, req, method, path).await,
+    };
+    match quota {
+        Some(answer) => response.map(|response| answer.announce(response)),
+        None => response,
+    }
+}
+
+/// The request's fault, if one is decided, else faithful forwarding.
+async fn handle_faults(
+    shared: &Shared,
+    client: &UpstreamClient,
+    req: Request<Incoming>,
+    method: Method,
+    path: String,
+) -> Result<Response<ProxyBody>, ResetConnection> {
     let Some(fault) = shared.decide(method.as_str(), &path) else {
         return Ok(match &shared.intercept {
             Some(intercept) => intercepted(shared, client, intercept.as_ref(), req).await,
@@ -91,6 +130,17 @@ async fn respond(
             };
             let status = StatusCode::TOO_MANY_REQUESTS;
             Ok(injected_response(shared, &method, &path, fault, status, Some(value)))
+        }
+        Fault::PullQuotaExhausted => {
+            drain(req.into_body()).await;
+            Ok(injected_response(
+                shared,
+                &method,
+                &path,
+                fault,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+            ))
         }
         Fault::Reset => {
             shared.record(&method, &path, None, Some(fault));
@@ -268,8 +318,16 @@ fn injected_response(
     status: StatusCode,
     retry_after: Option<String>,
 ) -> Response<ProxyBody> {
+    let quota_exhausted = fault == Fault::PullQuotaExhausted;
     let message = format!("testkit proxy: injected {fault:?}\n");
     shared.record(method, path, Some(status), Some(fault));
+    if quota_exhausted {
+        let mut response = text_response(status, QUOTA_EXHAUSTED_BODY.to_owned());
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return response;
+    }
     let mut response = text_response(status, message);
     if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
         response.headers_mut().insert(RETRY_AFTER, value);

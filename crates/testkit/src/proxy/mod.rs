@@ -24,6 +24,10 @@
 //! the original `Content-Length`; a stall (headers and K bytes, then silence, then
 //! close); added latency before forwarding.
 //!
+//! [`CountingProxy::set_pull_quota`] keeps a pull quota as Docker Hub does: manifest
+//! `GET`s count, manifest responses carry `ratelimit-limit` / `ratelimit-remaining`, and
+//! a `GET` past the limit gets a 429 `TOOMANYREQUESTS` without `Retry-After`.
+//!
 //! [`CountingProxy::set_down`] simulates a dead mirror: while down, every new connection
 //! is reset as soon as it is accepted, and requests on kept-alive connections are reset.
 //!
@@ -49,6 +53,7 @@ mod faults;
 mod handler;
 mod http_date;
 pub(crate) mod intercept;
+mod quota;
 mod throttle;
 
 #[cfg(test)]
@@ -66,11 +71,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::oneshot;
 
 pub use faults::{Fault, Faults, RequestKind, RequestMatch, RetryAfter, Rule};
+pub use quota::PullQuota;
 
 use conn::AbortableStream;
 use faults::FaultState;
 use handler::UpstreamClient;
 use intercept::Intercept;
+use quota::{QuotaAnswer, QuotaCounter};
 
 use crate::serve::ServerThread;
 
@@ -117,6 +124,8 @@ struct Shared {
     most_active: AtomicUsize,
     /// A stand-in's own behaviour, if the proxy fronts one.
     intercept: Option<Arc<dyn Intercept>>,
+    /// The pull quota kept, if one is set.
+    quota: Mutex<Option<QuotaCounter>>,
 }
 
 /// Counts one request as being handled while it lives.
@@ -149,6 +158,15 @@ impl Shared {
 
     fn is_down(&self) -> bool {
         self.down.load(Ordering::SeqCst)
+    }
+
+    fn quota(&self) -> MutexGuard<'_, Option<QuotaCounter>> {
+        self.quota.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts a manifest request against the pull quota, if one is set.
+    fn count_pull(&self, is_get: bool) -> Option<QuotaAnswer> {
+        self.quota().as_mut().map(|counter| counter.answer(is_get))
     }
 
     /// `status` is `None` when the client got no response.
@@ -215,6 +233,7 @@ impl CountingProxy {
             active: AtomicUsize::new(0),
             most_active: AtomicUsize::new(0),
             intercept,
+            quota: Mutex::new(None),
         });
 
         // Bound before the thread starts: connections queue in the backlog right away.
@@ -308,6 +327,28 @@ impl CountingProxy {
     /// Whether the proxy is down (see [`set_down`](Self::set_down)).
     pub fn is_down(&self) -> bool {
         self.shared.is_down()
+    }
+
+    /// Keeps a pull quota from the next request on, as Docker Hub does (`None`: none).
+    /// Every manifest `GET` counts; `HEAD`s are free. Every manifest response carries
+    /// `ratelimit-limit: LIMIT;w=WINDOW` and `ratelimit-remaining: LEFT;w=WINDOW`, and a
+    /// `GET` past the limit is answered [`Fault::PullQuotaExhausted`] (429
+    /// `TOOMANYREQUESTS`, no `Retry-After`), not forwarded, and recorded with that fault.
+    /// Nothing refills by itself: see [`refill_pull_quota`](Self::refill_pull_quota).
+    pub fn set_pull_quota(&self, quota: Option<PullQuota>) {
+        *self.shared.quota() = quota.map(|quota| QuotaCounter { quota, used: 0 });
+    }
+
+    /// Starts a new window of the pull quota: nothing is used.
+    pub fn refill_pull_quota(&self) {
+        if let Some(counter) = self.shared.quota().as_mut() {
+            counter.used = 0;
+        }
+    }
+
+    /// Manifest `GET`s counted in the quota's current window (0 without a quota).
+    pub fn pull_quota_used(&self) -> u64 {
+        self.shared.quota().as_ref().map_or(0, |counter| counter.used)
     }
 
     /// How many connections were reset on accept while down (since start or `reset`).

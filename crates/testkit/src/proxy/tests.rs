@@ -383,3 +383,46 @@ async fn down_resets_connections_until_brought_back() {
     assert_eq!(fresh().get(&ping).send().await.unwrap().status(), StatusCode::OK);
     assert_eq!(kept_alive.get(&ping).send().await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_pull_quota_counts_manifest_gets_announces_what_is_left_and_refuses_past_it() {
+    let (_registry, proxy, blob) = setup(Faults::none()).await;
+    proxy.set_pull_quota(Some(super::PullQuota {
+        limit: 2,
+        window_seconds: 21600,
+    }));
+    let manifest = format!("{}/v2/{REPO}/manifests/missing", proxy.url());
+    let announced = |response: &reqwest::Response| {
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        (header("ratelimit-limit"), header("ratelimit-remaining"))
+    };
+    let some = |text: &str| Some(text.to_owned());
+    // A HEAD is free; GETs count whatever the upstream answers (here 404).
+    let head = http().head(&manifest).send().await.unwrap();
+    assert_eq!(announced(&head), (some("2;w=21600"), some("2;w=21600")));
+    for left in ["1;w=21600", "0;w=21600"] {
+        let get = http().get(&manifest).send().await.unwrap();
+        assert_eq!(get.status(), StatusCode::NOT_FOUND, "forwarded");
+        assert_eq!(announced(&get), (some("2;w=21600"), some(left)));
+    }
+    let refused = http().get(&manifest).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().get(RETRY_AFTER).is_none());
+    assert_eq!(announced(&refused).1, some("0;w=21600"));
+    assert!(refused.text().await.unwrap().contains("TOOMANYREQUESTS"));
+    // Blobs are not counted, and carry no quota headers.
+    let blob_response = http().get(blob_url(&proxy, &blob)).send().await.unwrap();
+    assert_eq!(blob_response.status(), StatusCode::OK);
+    assert_eq!(announced(&blob_response), (None, None));
+    assert_eq!(proxy.pull_quota_used(), 2);
+    let recorded: Vec<_> = proxy.requests().into_iter().filter(|r| r.status == 429).collect();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].fault, Some(Fault::PullQuotaExhausted));
+
+    proxy.refill_pull_quota();
+    let get = http().get(&manifest).send().await.unwrap();
+    assert_eq!(get.status(), StatusCode::NOT_FOUND, "refilled: forwarded again");
+    assert_eq!(announced(&get).1, some("1;w=21600"));
+    proxy.set_pull_quota(None);
+    assert_eq!(announced(&http().get(&manifest).send().await.unwrap()), (None, None));
+}

@@ -52,6 +52,25 @@ async fn not_found_is_returned_without_failover() {
 }
 
 #[tokio::test]
+async fn a_used_up_pull_quota_is_returned_without_failover_or_cool_down() {
+    // The next URL may share the quota (another name of the same service): moving the
+    // call would spend its reserve or collect another 429.
+    let exhausted = |label: &str| StoreError::QuotaExhausted {
+        what: format!("{label} test"),
+    };
+    let failover = Failover::new(Flaky::failing_first("a", 2, exhausted), [Flaky::healthy("b")]);
+    for _ in 0..2 {
+        let error = failover.manifest(&repo(), &tag_reference()).await.unwrap_err();
+        assert!(matches!(error, StoreError::QuotaExhausted { .. }), "{error}");
+    }
+    assert_eq!(calls(&failover), [2, 0]);
+    assert_eq!(failover.failovers(), 0);
+    // Not cooling down: once the store answers again, it serves.
+    failover.manifest(&repo(), &tag_reference()).await.unwrap();
+    assert_eq!(failover.last_served(), Some("a"));
+}
+
+#[tokio::test]
 async fn the_first_store_takes_over_again_after_its_cool_down() {
     let cool_down = Duration::from_millis(200);
     let failover =

@@ -62,6 +62,13 @@ async fn errors_that_are_not_transient_are_returned_after_one_call() {
             expected: digest.clone(),
             actual: digest.clone(),
         }),
+        // A used-up pull quota refills in hours; a retry would only spend pulls.
+        Box::new(|what: &str| StoreError::QuotaExhausted { what: what.into() }),
+        Box::new(|what: &str| StoreError::QuotaReserve {
+            what: what.into(),
+            remaining: 5,
+            reserve: 5,
+        }),
     ];
     for make_error in makers {
         let store = Retrying::new(Flaky::failing_first("a", u32::MAX, make_error), fast_policy(5));
