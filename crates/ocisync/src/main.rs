@@ -17,6 +17,7 @@ mod metrics;
 mod once;
 mod passes;
 mod progress;
+mod report_path;
 mod show_config;
 mod stores;
 mod summary;
