@@ -10,7 +10,6 @@ use tracing::Instrument as _;
 
 use crate::any_store::AnyStore;
 use crate::config::{Config, SyncConfig};
-use crate::report_path;
 use crate::stores::{store_for, RegistryEndpoint};
 
 /// A sync with its stores, set up before any work so that a bad CA file or URL
@@ -177,7 +176,7 @@ pub fn write_report(path: &Path, report: &Report, timing: Timing, dry_run: bool)
         report,
     };
     let bytes = serde_json::to_vec_pretty(&file).context("cannot serialize the report")?;
-    report_path::write(path, &bytes)
+    crate::report_path::write(path, &bytes)
 }
 
 /// `VmHWM` from `/proc/self/status`: the peak resident set size.

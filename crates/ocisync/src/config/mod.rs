@@ -23,7 +23,6 @@ use std::time::Duration;
 use ocisync_registry::Credentials;
 use url::Url;
 
-use durations::{INTERVAL, PASS_LIMIT};
 pub use error::{ConfigError, ConfigProblem};
 use images::ImagesFile;
 use locate::key_positions;
@@ -31,6 +30,8 @@ use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, Ru
 use raw::{RawConfig, RawSync};
 pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 use rules::RulePlace;
+
+use durations::{INTERVAL, PASS_LIMIT};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]

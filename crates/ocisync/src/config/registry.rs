@@ -10,9 +10,10 @@ use ocisync_registry::{Credentials, Secret};
 use url::Url;
 
 use super::docker_auth::credentials_from_docker_config;
-use super::durations::{PASS_LIMIT, TIMEOUT};
 use super::raw::{RawDefaults, RawRegistry, RawRetry};
 use super::{Checker, Concurrency, RegistryConfig};
+// Kept apart from the imports above, which change often.
+use super::durations::{PASS_LIMIT, TIMEOUT};
 
 /// Requests one registry may have in flight unless the config says otherwise: enough
 /// for the default concurrency to keep a registry busy, few enough to be polite upstream.
