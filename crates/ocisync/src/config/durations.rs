@@ -53,9 +53,8 @@ impl Checker {
         self.duration_in(key, text, default, WAIT)
     }
 
-    /// A timeout that may be absent (see [`TIMEOUT`]): zero is refused, since nothing
-    /// finishes in no time.
-    #[allow(dead_code, reason = "for optional timeouts such as a credential helper's")]
+    /// A timeout that may be absent, such as a credential helper's (see [`TIMEOUT`]):
+    /// zero is refused, since nothing finishes in no time.
     pub(super) fn optional_duration(&mut self, key: &str, text: Option<&str>) -> Option<Duration> {
         self.optional_duration_in(key, text, TIMEOUT)
     }
