@@ -75,6 +75,9 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
     )
     .context("destination")?;
 
+    if let Some(path) = &args.report {
+        crate::report_path::check(path)?;
+    }
     let timing = Timing::start();
     let options = CopyOptions::default();
     let task = SyncTask {

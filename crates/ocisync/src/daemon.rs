@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::health;
 use crate::metrics::Metrics;
 use crate::passes::{prepare, write_report, PreparedSync, Timing};
+use crate::report_path;
 use crate::summary;
 
 /// How the daemon ended.
@@ -35,6 +36,9 @@ pub async fn run_daemon(
     report: Option<PathBuf>,
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<Stopped> {
+    if let Some(path) = &report {
+        report_path::check(path)?;
+    }
     let scheduled: Vec<(PreparedSync, Schedule)> = prepare(config, None)?
         .into_iter()
         .filter_map(|sync| match sync.config.schedule.clone() {

@@ -19,6 +19,7 @@ mod once;
 mod passes;
 mod progress;
 mod quota;
+mod report_path;
 mod show_config;
 mod stores;
 mod summary;

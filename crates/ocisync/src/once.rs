@@ -8,6 +8,7 @@ use ocisync_engine::{CopyOptions, Report, Shard};
 use crate::config::Config;
 use crate::passes::{prepare, run_all, write_report};
 use crate::progress::ProgressDisplay;
+use crate::report_path;
 use crate::summary;
 
 /// What `once` or `check` does.
@@ -22,6 +23,10 @@ pub struct OnceArgs<'a> {
 
 /// Runs one pass over the chosen syncs and prints the summary (or, dry, the plan).
 pub async fn run_once(config: &Config, args: OnceArgs<'_>) -> anyhow::Result<Report> {
+    // A report that cannot be written fails now, not after the whole pass.
+    if let Some(path) = args.report_path {
+        report_path::check(path)?;
+    }
     let syncs = prepare(config, args.only_sync)?;
     let dry_run = args.dry_run;
     let shard = args.shard;

@@ -187,7 +187,8 @@ struct ReportFile<'a> {
     report: &'a Report,
 }
 
-/// Writes the JSON report through a temporary file and a rename, so readers never see half a report.
+/// Writes the JSON report: a file through a temporary file and a rename, so readers
+/// never see half a report; a device or FIFO in place (`report_path`).
 pub fn write_report(path: &Path, report: &Report, timing: Timing, dry_run: bool) -> anyhow::Result<()> {
     let file = ReportFile {
         started_at: humantime::format_rfc3339_seconds(timing.started_at).to_string(),
@@ -197,12 +198,8 @@ pub fn write_report(path: &Path, report: &Report, timing: Timing, dry_run: bool)
         totals: report.totals(),
         report,
     };
-    let write = || -> std::io::Result<()> {
-        let temporary = path.with_extension("json.tmp");
-        std::fs::write(&temporary, serde_json::to_vec_pretty(&file)?)?;
-        std::fs::rename(&temporary, path)
-    };
-    write().with_context(|| format!("cannot write report {}", path.display()))
+    let bytes = serde_json::to_vec_pretty(&file).context("cannot serialize the report")?;
+    crate::report_path::write(path, &bytes)
 }
 
 /// `VmHWM` from `/proc/self/status`: the peak resident set size.

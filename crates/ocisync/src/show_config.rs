@@ -1,5 +1,6 @@
 //! `ocisync config`: the effective configuration as YAML, defaults filled in and
-//! secrets redacted (the password's source is shown, never its value).
+//! secrets redacted (the password's source is shown, never its value; a rule's
+//! signature policy names its key files, never the keys).
 
 use std::collections::BTreeMap;
 
@@ -102,6 +103,16 @@ struct Rule<'a> {
     platforms: Vec<String>,
     strip_prefix: Option<&'a str>,
     destination: Option<&'a str>,
+    /// Shown even when false: a reviewer should not have to know the default.
+    signed_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify: Option<Verify>,
+}
+
+/// The key files, never the key material.
+#[derive(Serialize)]
+struct Verify {
+    cosign_public_keys: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -213,6 +224,8 @@ fn sync_view(sync: &SyncConfig) -> Sync<'_> {
                 platforms: Vec::new(),
                 strip_prefix: None,
                 destination: None,
+                signed_only: false,
+                verify: None,
             }]
         } else {
             sync.content
@@ -253,6 +266,15 @@ fn rule_view(rule: &ContentRule, images_file: Option<String>) -> Rule<'_> {
         platforms: rule.platforms.iter().map(ToString::to_string).collect(),
         strip_prefix: rule.strip_prefix.as_deref(),
         destination: rule.destination.as_deref(),
+        signed_only: rule.signatures.signed_only,
+        verify: (!rule.signatures.cosign_keys.is_empty()).then(|| Verify {
+            cosign_public_keys: rule
+                .signatures
+                .cosign_keys
+                .iter()
+                .map(|key| key.name().to_owned())
+                .collect(),
+        }),
     }
 }
 

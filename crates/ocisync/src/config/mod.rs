@@ -6,6 +6,7 @@
 //! [`Secret`]s that never print.
 
 mod docker_auth;
+mod durations;
 mod error;
 mod images;
 mod locate;
@@ -32,6 +33,8 @@ use raw::{RawConfig, RawSync};
 pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 use rules::RulePlace;
 
+use durations::{INTERVAL, PASS_LIMIT};
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -40,6 +43,8 @@ pub struct Config {
     pub concurrency: Concurrency,
     /// `run`: where /metrics, /healthz and /readyz are served (`defaults.listen`); `None`: not served.
     pub listen: Option<SocketAddr>,
+    /// What loads but is probably not what the user meant (`signed_only` without `verify`).
+    pub warnings: Vec<ConfigProblem>,
 }
 
 /// How much work runs at once (`defaults.concurrency`).
@@ -122,18 +127,22 @@ impl SyncConfig {
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file; its warnings are logged.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+        let text = read_config_file(path).map_err(|message| ConfigError {
             file: path.to_owned(),
             problems: vec![ConfigProblem {
                 key: String::new(),
                 line: None,
                 column: None,
-                message: format!("cannot read the file: {error}"),
+                message,
             }],
         })?;
-        Config::from_yaml(&text, path, &|name| std::env::var(name).ok())
+        let config = Config::from_yaml(&text, path, &|name| std::env::var(name).ok())?;
+        for warning in &config.warnings {
+            tracing::warn!("{}{warning}", path.display());
+        }
+        Ok(config)
     }
 
     /// Parses and validates config text. `file` names it in errors; `env` looks up
@@ -143,18 +152,50 @@ impl Config {
             file: file.to_owned(),
             problems,
         };
+        // Editors on Windows save UTF-8 with a byte-order mark; YAML allows one at the start.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let raw = parse(text).map_err(|problem| fail(vec![problem]))?;
         let mut checker = Checker {
             positions: key_positions(text),
             problems: Vec::new(),
+            warnings: Vec::new(),
         };
-        let config = checker.check(raw, file, env);
+        let mut config = checker.check(raw, file, env);
+        config.warnings = checker.warnings;
         if checker.problems.is_empty() {
             Ok(config)
         } else {
             Err(fail(checker.problems))
         }
     }
+}
+
+/// Largest config file read: a config names registries and rules, not a data set (long
+/// lists of images belong in an `images_file`). Unbounded, a 50 MB file took 3 GB of
+/// memory just to be rejected.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The config text, refused when larger than [`MAX_CONFIG_BYTES`]: by its size before
+/// reading, and by what arrives (a FIFO or a `/proc` file can claim any size).
+fn read_config_file(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let too_large = |size: &str| format!("the file is {size}; a config is at most {MAX_CONFIG_BYTES} bytes (1 MiB)");
+    let file = std::fs::File::open(path).map_err(|error| format!("cannot read the file: {error}"))?;
+    let size = file
+        .metadata()
+        .map_err(|error| format!("cannot read the file: {error}"))?
+        .len();
+    if size > MAX_CONFIG_BYTES {
+        return Err(too_large(&format!("{size} bytes")));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("cannot read the file: {error}"))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large(&format!("more than {MAX_CONFIG_BYTES} bytes")));
+    }
+    String::from_utf8(bytes).map_err(|error| format!("the file is not UTF-8: {error}"))
 }
 
 fn parse(text: &str) -> Result<RawConfig, ConfigProblem> {
@@ -204,17 +245,29 @@ fn parse(text: &str) -> Result<RawConfig, ConfigProblem> {
 struct Checker {
     positions: std::collections::HashMap<String, locate::Position>,
     problems: Vec<ConfigProblem>,
+    warnings: Vec<ConfigProblem>,
 }
 
 impl Checker {
     fn problem(&mut self, key: String, message: String) {
+        let problem = self.located(key, message);
+        self.problems.push(problem);
+    }
+
+    /// Something that loads but probably does not do what the user meant.
+    fn warning(&mut self, key: String, message: String) {
+        let warning = self.located(key, message);
+        self.warnings.push(warning);
+    }
+
+    fn located(&self, key: String, message: String) -> ConfigProblem {
         let position = self.positions.get(&key).copied();
-        self.problems.push(ConfigProblem {
+        ConfigProblem {
             key,
             line: position.map(|p| p.line),
             column: position.map(|p| p.column),
             message,
-        });
+        }
     }
 
     fn check(&mut self, raw: RawConfig, file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Config {
@@ -246,6 +299,7 @@ impl Checker {
             syncs,
             concurrency: defaults.concurrency,
             listen: defaults.listen,
+            warnings: Vec::new(),
         }
     }
 
@@ -285,7 +339,7 @@ impl Checker {
             raw.timezone.as_deref(),
         );
         let max_pass_duration = match raw.max_pass_duration.as_deref() {
-            Some(text) => self.optional_duration(&format!("{key}.max_pass_duration"), Some(text)),
+            Some(text) => self.optional_duration_in(&format!("{key}.max_pass_duration"), Some(text), PASS_LIMIT),
             None => defaults.max_pass_duration,
         };
         let docker_hub = registries.get(&raw.from).is_some_and(|registry| registry.docker_hub);
@@ -347,20 +401,9 @@ impl Checker {
                     })
                     .ok()
             }
-            (None, Some(text)) => match humantime::parse_duration(text) {
-                Ok(interval) if interval >= std::time::Duration::from_secs(1) => Some(Schedule::Interval(interval)),
-                Ok(_) => {
-                    self.problem(format!("{key}.interval"), "must be at least 1s".into());
-                    None
-                }
-                Err(error) => {
-                    self.problem(
-                        format!("{key}.interval"),
-                        format!("invalid duration \"{text}\": {error} (e.g. 30m, 1h30m, 90s)"),
-                    );
-                    None
-                }
-            },
+            (None, Some(text)) => self
+                .optional_duration_in(&format!("{key}.interval"), Some(text), INTERVAL)
+                .map(Schedule::Interval),
             (None, None) => {
                 if timezone.is_some() {
                     self.problem(format!("{key}.timezone"), "set without a schedule".into());

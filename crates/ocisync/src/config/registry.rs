@@ -11,6 +11,7 @@ use ocisync_registry::{Credentials, Secret};
 use url::Url;
 
 use super::docker_auth::{credentials_from_docker_config, DockerCredentials};
+use super::durations::{PASS_LIMIT, TIMEOUT};
 use super::raw::{RawDefaults, RawRegistry, RawRetry};
 use super::{Checker, Concurrency, RegistryConfig};
 use crate::credential_helper::{self, CredentialHelper};
@@ -57,20 +58,26 @@ impl Checker {
         Defaults {
             max_requests_in_flight,
             retry: self.check_retry("defaults.retry", raw.retry.as_ref(), &RetryPolicy::default()),
-            connect_timeout: self.duration(
+            connect_timeout: self.duration_in(
                 "defaults.connect_timeout",
                 raw.connect_timeout.as_deref(),
                 Duration::from_secs(10),
+                TIMEOUT,
             ),
-            read_timeout: self.duration(
+            read_timeout: self.duration_in(
                 "defaults.read_timeout",
                 raw.read_timeout.as_deref(),
                 Duration::from_secs(60),
+                TIMEOUT,
             ),
             cool_down: self.duration("defaults.cool_down", raw.cool_down.as_deref(), DEFAULT_COOL_DOWN),
             concurrency,
             listen: raw.listen.as_deref().and_then(|text| self.listen_address(text)),
-            max_pass_duration: self.optional_duration("defaults.max_pass_duration", raw.max_pass_duration.as_deref()),
+            max_pass_duration: self.optional_duration_in(
+                "defaults.max_pass_duration",
+                raw.max_pass_duration.as_deref(),
+                PASS_LIMIT,
+            ),
         }
     }
 
@@ -104,17 +111,6 @@ impl Checker {
         }
     }
 
-    /// A duration such as `500ms`, `30s` or `5m`; problems are recorded and the default used.
-    /// A duration that may be absent; zero is refused, since nothing finishes in no time.
-    pub(super) fn optional_duration(&mut self, key: &str, text: Option<&str>) -> Option<Duration> {
-        let duration = self.duration(key, Some(text?), Duration::ZERO);
-        if duration.is_zero() {
-            self.problem(key.to_owned(), "must be more than 0s".into());
-            return None;
-        }
-        Some(duration)
-    }
-
     fn listen_address(&mut self, text: &str) -> Option<SocketAddr> {
         text.parse()
             .map_err(|_| {
@@ -124,23 +120,6 @@ impl Checker {
                 )
             })
             .ok()
-    }
-
-    fn duration(&mut self, key: &str, text: Option<&str>, default: Duration) -> Duration {
-        match text.map(humantime::parse_duration) {
-            None => default,
-            Some(Ok(duration)) => duration,
-            Some(Err(error)) => {
-                self.problem(
-                    key.to_owned(),
-                    format!(
-                        "invalid duration \"{}\": {error} (e.g. 500ms, 30s, 5m)",
-                        text.unwrap_or_default()
-                    ),
-                );
-                default
-            }
-        }
     }
 
     pub(super) fn check_registry(
@@ -203,15 +182,17 @@ impl Checker {
             password_source,
             tls_verify: raw.tls_verify.unwrap_or(true),
             ca_file: raw.ca_file.map(|path| base_dir.join(path)),
-            connect_timeout: self.duration(
+            connect_timeout: self.duration_in(
                 &format!("{key}.connect_timeout"),
                 raw.connect_timeout.as_deref(),
                 defaults.connect_timeout,
+                TIMEOUT,
             ),
-            read_timeout: self.duration(
+            read_timeout: self.duration_in(
                 &format!("{key}.read_timeout"),
                 raw.read_timeout.as_deref(),
                 defaults.read_timeout,
+                TIMEOUT,
             ),
             retry: self.check_retry(&format!("{key}.retry"), raw.retry.as_ref(), &defaults.retry),
             cool_down: self.duration(

@@ -2,6 +2,7 @@
 //!
 //! Key files are read and parsed here, when the config loads, so a missing or broken
 //! key is a config error naming its key path, never a surprise halfway through a pass.
+//! `signed_only` without `verify` loads with a warning: any signature satisfies it.
 
 use std::path::Path;
 
@@ -19,6 +20,16 @@ impl Checker {
         verify: Option<&RawVerify>,
         base_dir: &Path,
     ) -> Option<SignaturePolicy> {
+        if signed_only && verify.is_none() {
+            self.warning(
+                format!("{key}.signed_only"),
+                "without verify, any signature counts: a cosign .sig tag or a signature referrer \
+                 is enough, and anyone who can push to the upstream can add one; add \
+                 verify.cosign_public_keys to copy only images signed with your keys (even then, \
+                 .att and .sbom referrers are copied unchecked)"
+                    .to_owned(),
+            );
+        }
         let mut keys = Some(Vec::new());
         if let Some(verify) = verify {
             if verify.cosign_public_keys.is_empty() {

@@ -278,6 +278,57 @@ fn filters_schedules_and_durations_are_checked_at_load() {
             "defaults:\n  max_requests_in_flight: 0\n",
             "defaults.max_requests_in_flight: must be at least 1",
         ),
+        // Out of range: each kind of duration has its bounds (config/durations.rs).
+        (
+            "    interval: 99999999999d\n",
+            "",
+            "10:5: syncs[0].interval: 99999999999d is too long: at most 1year",
+        ),
+        (
+            "    interval: 366d\n",
+            "",
+            "syncs[0].interval: 366d is too long: at most 1year",
+        ),
+        (
+            "    max_pass_duration: 2y\n",
+            "",
+            "syncs[0].max_pass_duration: 2y is too long: at most 1year",
+        ),
+        (
+            "",
+            "defaults:\n  read_timeout: 99999999999d\n",
+            "3:3: defaults.read_timeout: 99999999999d is too long: at most 1day",
+        ),
+        (
+            "",
+            "defaults:\n  connect_timeout: 0s\n",
+            "defaults.connect_timeout: must be more than 0s",
+        ),
+        (
+            "",
+            "defaults:\n  cool_down: 25h\n",
+            "defaults.cool_down: 25h is too long: at most 1day",
+        ),
+        (
+            "",
+            "defaults:\n  retry:\n    max_delay: 99999999999d\n",
+            "defaults.retry.max_delay: 99999999999d is too long: at most 1day",
+        ),
+        (
+            "",
+            "defaults:\n  retry: {initial_delay: 2d, max_elapsed: 1000000h}\n",
+            "defaults.retry.initial_delay: 2d is too long: at most 1day",
+        ),
+        (
+            "",
+            "defaults:\n  retry: {initial_delay: 2d, max_elapsed: 1000000h}\n",
+            "defaults.retry.max_elapsed: 1000000h is too long: at most 1day",
+        ),
+        (
+            "",
+            "defaults:\n  max_pass_duration: 99999999999d\n",
+            "defaults.max_pass_duration: 99999999999d is too long: at most 1year",
+        ),
     ];
     for (sync_lines, defaults, expected) in cases {
         let text = with_sync_lines(sync_lines, defaults);
@@ -287,6 +338,106 @@ fn filters_schedules_and_durations_are_checked_at_load() {
             "expected {expected:?} in:\n{output}\n--- config\n{text}"
         );
     }
+}
+
+#[test]
+fn durations_at_their_bounds_load() {
+    let text = with_sync_lines(
+        "    interval: 1y\n    max_pass_duration: 1y\n",
+        "defaults:\n  read_timeout: 24h\n  connect_timeout: 1ms\n  cool_down: 0s\n  retry: {initial_delay: 0s, max_delay: 1d, max_elapsed: 1d}\n",
+    )
+    .replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    urls: [\"http://127.0.0.1:5002\"]\n    read_timeout: 1d",
+    );
+    let config = load(&text).unwrap();
+    let day = Duration::from_secs(86_400);
+    assert!(matches!(
+        config.syncs[0].schedule,
+        Some(Schedule::Interval(interval)) if interval == Duration::from_secs(31_557_600)
+    ));
+    assert_eq!(config.registries["upstream"].read_timeout, day);
+    assert_eq!(config.registries["mirror"].read_timeout, day);
+    assert_eq!(config.registries["upstream"].retry.max_delay, day);
+    // A registry's own value is checked too.
+    let over = text.replace("    read_timeout: 1d", "    read_timeout: 1d 1s");
+    assert!(
+        errors(&over).contains("registries.mirror.read_timeout: 1d 1s is too long: at most 1day"),
+        "{}",
+        errors(&over)
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_not_a_second_document() {
+    let config = load(&format!("\u{feff}{MINIMAL}")).unwrap();
+    assert_eq!(config.syncs[0].name, "upstream-to-mirror");
+    // Positions still count from the first line.
+    let wrong = format!("\u{feff}{}", MINIMAL.replace("from: upstream", "from: upstrem"));
+    assert!(
+        errors(&wrong).contains("ocisync.yaml:8:5: syncs[0].from: unknown registry"),
+        "{}",
+        errors(&wrong)
+    );
+}
+
+#[test]
+fn the_config_file_is_read_up_to_one_mebibyte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ocisync.yaml");
+    // Comments make the file large without making it invalid.
+    let padding = "# padding\n".repeat(120_000);
+    std::fs::write(&path, format!("{MINIMAL}{padding}")).unwrap();
+    let message = Config::load(&path).unwrap_err().to_string();
+    assert!(
+        message.contains(&format!(
+            "invalid config {}: 1 problem\n  {}: the file is 1200",
+            path.display(),
+            path.display()
+        )) && message.contains("bytes; a config is at most 1048576 bytes (1 MiB)"),
+        "{message}"
+    );
+    // A FIFO claims no size: what arrives is counted.
+    let fifo = dir.path().join("fifo.yaml");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    let writer = {
+        let fifo = fifo.clone();
+        let text = format!("{MINIMAL}{padding}");
+        // The reader stops early, so the writer may see a broken pipe.
+        std::thread::spawn(move || drop(std::fs::write(fifo, text)))
+    };
+    let message = Config::load(&fifo).unwrap_err().to_string();
+    writer.join().unwrap();
+    assert!(
+        message.contains("the file is more than 1048576 bytes; a config is at most 1048576 bytes (1 MiB)"),
+        "{message}"
+    );
+    // Just under the limit loads.
+    std::fs::write(&path, format!("{MINIMAL}{}", "# padding\n".repeat(100_000))).unwrap();
+    assert!(Config::load(&path).is_ok());
+}
+
+#[test]
+fn signed_only_without_verify_loads_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ocisync_testkit::CosignKey::generate();
+    std::fs::write(dir.path().join("cosign.pub"), key.public_key_pem()).unwrap();
+    let rules = "    content:\n      - prefix: \"a/**\"\n        signed_only: true\n      - prefix: \"b/**\"\n        signed_only: true\n        verify: {cosign_public_keys: [cosign.pub]}\n";
+    let config = Config::from_yaml(&format!("{MINIMAL}{rules}"), &dir.path().join("ocisync.yaml"), &|_| {
+        None
+    })
+    .unwrap();
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "only the rule without verify: {warnings:?}");
+    for expected in [
+        ":12:9: syncs[0].content[0].signed_only: without verify, any signature counts",
+        "anyone who can push to the upstream can add one",
+        ".att and .sbom referrers are copied unchecked",
+    ] {
+        assert!(warnings[0].contains(expected), "{expected:?} in {warnings:?}");
+    }
+    assert!(load(MINIMAL).unwrap().warnings.is_empty());
 }
 
 #[test]

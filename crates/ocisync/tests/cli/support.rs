@@ -189,6 +189,11 @@ impl Daemon {
         }
     }
 
+    /// Waits for the exit of a daemon that stops on its own; returns the exit code.
+    pub fn wait(&mut self) -> Option<i32> {
+        self.child.wait().unwrap().code()
+    }
+
     /// SIGTERM, then waits (at most `limit`) for the exit; returns the exit code.
     pub fn terminate(&mut self, limit: std::time::Duration) -> Option<i32> {
         let sent = Command::new("kill")
