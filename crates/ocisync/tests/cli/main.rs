@@ -6,6 +6,7 @@ mod crash;
 mod deploy;
 mod faults;
 mod filters;
+mod layouts;
 mod mirror;
 mod modes;
 mod observe;
