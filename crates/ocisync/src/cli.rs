@@ -85,9 +85,10 @@ pub struct ConfigArg {
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// Source: host[:port]/repository[:tag|@digest], e.g. registry-1.docker.io/library/alpine:3.20.
+    /// Source: [docker://][host[:port]/]repository[:tag][@digest], as docker takes it:
+    /// alpine:3.20 (Docker Hub, library/alpine), ghcr.io/org/app:1.2, localhost:5000/app.
     pub source: String,
-    /// Destination: host[:port]/repository[:tag]; the tag defaults to the source's.
+    /// Destination: [host[:port]/]repository[:tag]; the tag defaults to the source's.
     pub destination: String,
     #[command(flatten)]
     pub source_access: SourceAccess,

@@ -150,10 +150,7 @@ fn credentials(access: &Access<'_>) -> anyhow::Result<Option<Credentials>> {
         (None, None) => None,
     };
     match (access.username, password) {
-        (Some(username), Some(password)) => Ok(Some(Credentials {
-            username: username.clone(),
-            password,
-        })),
+        (Some(username), Some(password)) => Ok(Some(Credentials::password(username.clone(), password))),
         (Some(_), None) => bail!("a username needs a password variable or file"),
         (None, Some(_)) => bail!("a password is given but no username"),
         (None, None) => Ok(None),

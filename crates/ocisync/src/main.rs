@@ -8,6 +8,7 @@ mod any_store;
 mod cli;
 mod config;
 mod copy_cmd;
+mod credential_helper;
 mod daemon;
 mod docker_hub;
 mod health;

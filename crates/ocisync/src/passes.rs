@@ -11,7 +11,7 @@ use tracing::Instrument as _;
 
 use crate::any_store::AnyStore;
 use crate::config::{Config, SyncConfig};
-use crate::stores::{store_for, LayoutStores, RegistryEndpoint};
+use crate::stores::{store_for, HelperCredentials, LayoutStores, RegistryEndpoint};
 
 /// A sync with its stores, set up before any work so that a bad CA file or URL
 /// stops the run up front instead of halfway.
@@ -19,6 +19,8 @@ pub struct PreparedSync {
     pub config: SyncConfig,
     source: AnyStore,
     destination: AnyStore,
+    /// Credential helpers of either side, asked again at the start of every pass.
+    helpers: HelperCredentials,
     /// Engine options from the config (concurrency, the source's retry policy).
     pub options: CopyOptions,
 }
@@ -43,6 +45,7 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
                 config: sync.clone(),
                 source: store_for(source, Access::Read, &mut layouts)?,
                 destination: store_for(&config.registries[&sync.to], Access::Write, &mut layouts)?,
+                helpers: HelperCredentials::of(source, &config.registries[&sync.to]),
                 options: CopyOptions {
                     repositories_in_parallel: config.concurrency.repositories,
                     tags_in_parallel: config.concurrency.tags,
@@ -59,6 +62,17 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
 impl PreparedSync {
     /// One pass of this sync. `options` are usually `self.options`, adjusted by the mode.
     pub async fn run(&self, options: &CopyOptions) -> SyncReport {
+        if let Err(error) = self.helpers.refresh(&self.source, &self.destination).await {
+            return SyncReport {
+                rules: Vec::new(),
+                name: self.config.name.clone(),
+                from: self.config.from.clone(),
+                to: self.config.to.clone(),
+                error: Some(error),
+                repositories: Vec::new(),
+                endpoints: Vec::new(),
+            };
+        }
         let before = [usage("source", &self.source), usage("destination", &self.destination)].concat();
         let label = SyncLabel {
             name: self.config.name.clone(),

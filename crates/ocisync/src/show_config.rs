@@ -21,10 +21,15 @@ struct Effective<'a> {
 struct Registry<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     urls: Vec<&'a str>,
+    /// Shown only for Docker Hub, where one-component names mean `library/NAME`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    docker_hub: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     layout: Option<String>,
     username: Option<&'a str>,
     password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential_helper_timeout: Option<String>,
     tls_verify: bool,
     ca_file: Option<String>,
     connect_timeout: String,
@@ -126,15 +131,20 @@ pub fn render(config: &Config) -> anyhow::Result<String> {
 fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
     Registry {
         urls: registry.urls.iter().map(url::Url::as_str).collect(),
+        docker_hub: registry.docker_hub,
         layout: registry.layout.as_ref().map(|path| path.display().to_string()),
         username: registry
             .credentials
             .as_ref()
-            .map(|credentials| credentials.username.as_str()),
+            .and_then(|credentials| credentials.username()),
         password: registry
             .password_source
             .as_ref()
             .map(|source| format!("<redacted> (from {source})")),
+        credential_helper_timeout: registry
+            .credential_helper
+            .as_ref()
+            .map(|helper| duration(helper.timeout)),
         tls_verify: registry.tls_verify,
         ca_file: registry.ca_file.as_ref().map(|path| path.display().to_string()),
         connect_timeout: duration(registry.connect_timeout),

@@ -1,5 +1,6 @@
 //! Builds the stores a config names: for each registry, every URL as a retrying
-//! client, behind one failover group; for each layout directory, one store.
+//! client, behind one failover group; for each layout directory, one store; and hands
+//! credential helpers' answers to the registries.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use ocisync_registry::{RegistryOptions, RegistryStore, RequestLimit};
 
 use crate::any_store::AnyStore;
 use crate::config::RegistryConfig;
+use crate::credential_helper::CredentialHelper;
 
 /// The store for a configured registry or layout directory, read (`Access::Read`, a
 /// source) or written. Fails when the registry or directory cannot be used.
@@ -72,6 +74,45 @@ pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<RegistryEndpo
         .next()
         .with_context(|| format!("registry {} has no url", registry.name))?;
     Ok(Failover::new(first, stores).with_cool_down(registry.cool_down))
+}
+
+/// The credential helpers of a sync's two registries. They are asked at the start of
+/// every pass, not once: cloud registries' tokens (ECR, GCR, ACR) last hours, `run`
+/// lasts longer.
+pub struct HelperCredentials {
+    /// (registry name, its helper) for the source, then the destination.
+    sides: [Option<(String, CredentialHelper)>; 2],
+}
+
+impl HelperCredentials {
+    pub fn of(source: &RegistryConfig, destination: &RegistryConfig) -> HelperCredentials {
+        let side = |registry: &RegistryConfig| {
+            (registry.credential_helper.clone()).map(|helper| (registry.name.clone(), helper))
+        };
+        HelperCredentials {
+            sides: [side(source), side(destination)],
+        }
+    }
+
+    /// Asks each helper and gives its answer to every URL of its registry, forgetting
+    /// the tokens obtained with the previous one. The error is one line naming the
+    /// registry and the helper, never anything the helper printed.
+    pub async fn refresh(&self, source: &AnyStore, destination: &AnyStore) -> Result<(), String> {
+        for (side, store) in self.sides.iter().zip([source, destination]) {
+            let (Some((registry, helper)), AnyStore::Registry(endpoint)) = (side, store) else {
+                continue;
+            };
+            let credentials = helper.get().await.map_err(|error| {
+                tracing::warn!(registry = %registry, error = %error, "credential helper failed");
+                format!("registry {registry}: {error}")
+            })?;
+            tracing::debug!(registry = %registry, helper = %helper.program(), "credentials from the helper");
+            for url in endpoint.stores() {
+                url.inner().replace_credentials(Some(credentials.clone())).await;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,12 @@
 //! uploads, which are sent once and cannot answer a challenge. A token the registry
 //! rejects anyway (a 401 mid-pass) is renewed once by the challenge; concurrent requests
 //! that were rejected with the same token share one renewal.
+//!
+//! An identity token ([`Credentials::IdentityToken`]) is an OAuth2 refresh token: the
+//! token service is asked with `POST realm` and the form `grant_type=refresh_token`, as
+//! docker does (distribution's "OAuth2 Token Authentication" spec), never as Basic.
+//! [`Authorizer::replace_credentials`] swaps the credentials (a credential helper's
+//! fresh answer) and forgets every token obtained with the old ones.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,6 +29,7 @@ use ocisync_oci::StoreError;
 use reqwest::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use serde::Deserialize;
 
+use crate::body::{read_capped, TOKEN_BODY_LIMIT};
 use crate::status::{error_from_response, transport_error};
 
 /// A secret string whose `Debug` and `Display` never show it.
@@ -52,18 +59,45 @@ impl fmt::Display for Secret {
     }
 }
 
-/// A username and password for one registry.
+/// What a client proves its identity to one registry with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: String,
-    pub password: Secret,
+pub enum Credentials {
+    /// A username and password, sent as HTTP Basic to the registry or its token service.
+    Password { username: String, password: Secret },
+    /// An identity token (docker's `identitytoken`, a credential helper's `<token>`
+    /// user): an OAuth2 refresh token that the token service exchanges for access
+    /// tokens. A registry that wants Basic gets nothing from it.
+    IdentityToken(Secret),
 }
 
+/// `client_id` sent with a refresh-token grant (required by the OAuth2 spec of distribution).
+const OAUTH_CLIENT_ID: &str = "ocisync";
+
 impl Credentials {
-    fn basic_header(&self) -> HeaderValue {
-        let pair = format!("{}:{}", self.username, self.password.expose());
+    /// A username and password.
+    pub fn password(username: impl Into<String>, password: Secret) -> Self {
+        Credentials::Password {
+            username: username.into(),
+            password,
+        }
+    }
+
+    /// The username, when there is one (an identity token has none).
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Credentials::Password { username, .. } => Some(username),
+            Credentials::IdentityToken(_) => None,
+        }
+    }
+
+    /// The HTTP Basic `Authorization` value; `None` for an identity token.
+    fn basic_header(&self) -> Option<HeaderValue> {
+        let Credentials::Password { username, password } = self else {
+            return None;
+        };
+        let pair = format!("{username}:{}", password.expose());
         let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-        sensitive(&format!("Basic {encoded}"))
+        Some(sensitive(&format!("Basic {encoded}")))
     }
 }
 
@@ -84,7 +118,6 @@ const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Authorization state of one registry endpoint.
 pub struct Authorizer {
-    credentials: Option<Credentials>,
     plain_http_registry: bool,
     state: Mutex<State>,
     /// Held while a token is fetched, so concurrent requests renew a token once.
@@ -93,6 +126,7 @@ pub struct Authorizer {
 
 #[derive(Default)]
 struct State {
+    credentials: Option<Credentials>,
     /// The registry answered with a Basic challenge: send credentials on every request.
     basic: bool,
     /// Bearer tokens by the scope the request needs.
@@ -131,15 +165,30 @@ fn renewal_time(requested_at: Instant, lifetime: Duration) -> Instant {
 impl Authorizer {
     pub fn new(credentials: Option<Credentials>, plain_http_registry: bool) -> Self {
         Authorizer {
-            credentials,
             plain_http_registry,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                credentials,
+                ..State::default()
+            }),
             renewal: tokio::sync::Mutex::new(()),
         }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Uses `credentials` from now on and forgets the tokens obtained with the old ones.
+    /// Waits for a token request in flight, so none is cached after the swap.
+    pub async fn replace_credentials(&self, credentials: Option<Credentials>) {
+        let _renewal = self.renewal.lock().await;
+        let mut state = self.state();
+        state.credentials = credentials;
+        state.tokens.clear();
+    }
+
+    fn basic_header(state: &State) -> Option<HeaderValue> {
+        state.credentials.as_ref().and_then(Credentials::basic_header)
     }
 
     /// The `Authorization` value to send for `scope`, if one is known. A token near its
@@ -155,7 +204,7 @@ impl Authorizer {
             match state.tokens.get(scope) {
                 Some(token) if Instant::now() < token.renew_after => return Ok(Some(token.header.clone())),
                 Some(token) => token.source.clone(),
-                None if state.basic => return Ok(self.credentials.as_ref().map(Credentials::basic_header)),
+                None if state.basic => return Ok(Self::basic_header(&state)),
                 None => return Ok(None),
             }
         };
@@ -192,10 +241,11 @@ impl Authorizer {
             Challenge::Basic => {
                 // Credentials already sent and refused are wrong; a request that went
                 // out before a concurrent one switched Basic on just goes again.
-                if sent.is_some() || self.credentials.is_none() {
+                let mut state = self.state();
+                if sent.is_some() || Self::basic_header(&state).is_none() {
                     return Ok(false);
                 }
-                self.state().basic = true;
+                state.basic = true;
                 Ok(true)
             }
             Challenge::Bearer {
@@ -233,21 +283,37 @@ impl Authorizer {
     ) -> Result<HeaderValue, StoreError> {
         let realm = &source.realm;
         let what = format!("{what}: token from {realm}");
-        // Credentials go to a token service over TLS only, unless the registry itself is plain HTTP.
-        if self.credentials.is_some() && realm.starts_with("http://") && !self.plain_http_registry {
-            return Err(StoreError::Invalid {
-                what,
-                reason: "token realm is plain HTTP; refusing to send credentials".to_owned(),
-            });
-        }
+        let credentials = self.state().credentials.clone();
+        let realm = realm_url(realm, credentials.is_some(), self.plain_http_registry).map_err(|reason| {
+            StoreError::Invalid {
+                what: what.clone(),
+                reason,
+            }
+        })?;
         let mut query = vec![("scope", source.scope.as_str())];
         if let Some(service) = &source.service {
             query.push(("service", service));
         }
-        let mut request = http.get(realm).query(&query);
-        if let Some(credentials) = &self.credentials {
-            request = request.header(reqwest::header::AUTHORIZATION, credentials.basic_header());
-        }
+        let request = match &credentials {
+            None => http.get(realm.clone()).query(&query),
+            Some(password @ Credentials::Password { .. }) => {
+                let mut request = http.get(realm.clone()).query(&query);
+                if let Some(header) = password.basic_header() {
+                    request = request.header(reqwest::header::AUTHORIZATION, header);
+                }
+                request
+            }
+            // The OAuth2 refresh-token grant, as docker sends it for an identity token.
+            Some(Credentials::IdentityToken(token)) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.expose()),
+                    ("client_id", OAUTH_CLIENT_ID),
+                ];
+                form.extend(query);
+                http.post(realm.clone()).form(&form)
+            }
+        };
         let requested_at = Instant::now();
         let response = request
             .send()
@@ -256,10 +322,7 @@ impl Authorizer {
         if !response.status().is_success() {
             return Err(error_from_response(what, response).await);
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| transport_error(what.clone(), error))?;
+        let bytes = read_capped(&what, response, TOKEN_BODY_LIMIT).await?;
         let body: TokenResponse = serde_json::from_slice(&bytes).map_err(|error| StoreError::Invalid {
             what: what.clone(),
             reason: format!("token response is not JSON: {error}"),
@@ -279,6 +342,20 @@ impl Authorizer {
             },
         );
         Ok(header)
+    }
+}
+
+/// The token realm a challenge named, parsed as a URL. Credentials go to it over TLS
+/// only (`https`), or over plain HTTP when the registry itself is configured plain HTTP
+/// (a lab on loopback); anything else that would carry them is refused. A string
+/// compare is not enough: `HTTP://host/` and `http:host/token` are plain HTTP too.
+fn realm_url(realm: &str, with_credentials: bool, plain_http_registry: bool) -> Result<url::Url, String> {
+    let url = url::Url::parse(realm).map_err(|error| format!("token realm is not a URL ({error})"))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if !with_credentials || plain_http_registry => Ok(url),
+        "http" => Err("token realm is plain HTTP; refusing to send credentials".to_owned()),
+        other => Err(format!("token realm has scheme \"{other}\"; only https is used")),
     }
 }
 
@@ -346,6 +423,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn credentials_reach_a_token_realm_over_tls_only() {
+        // (realm, with credentials, registry is plain HTTP, accepted)
+        let cases = [
+            ("https://auth.example/token", true, false, true),
+            ("HTTPS://auth.example/token", true, false, true),
+            ("http://auth.example/token", true, false, false),
+            ("HTTP://auth.example/token", true, false, false),
+            ("http:127.0.0.1:18082/token", true, false, false),
+            ("http:auth.example/token", true, false, false),
+            ("http://127.0.0.1:5000/token", true, true, true),
+            ("http://auth.example/token", false, false, true),
+            ("ftp://auth.example/token", false, false, false),
+            ("file:///etc/passwd", true, true, false),
+            ("/token", true, false, false),
+        ];
+        for (realm, with_credentials, plain_http_registry, accepted) in cases {
+            let result = realm_url(realm, with_credentials, plain_http_registry);
+            assert_eq!(
+                result.is_ok(),
+                accepted,
+                "{realm} {with_credentials} {plain_http_registry}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
     fn parses_bearer_challenge_with_commas_in_scope() {
         let challenge = Challenge::parse(
             r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
@@ -390,12 +493,12 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let credentials = Credentials {
-            username: "user".into(),
-            password: Secret::new("hunter2"),
-        };
+        let credentials = Credentials::password("user", Secret::new("hunter2"));
         assert!(!format!("{credentials:?}").contains("hunter2"));
         assert_eq!(Secret::new("hunter2").to_string(), "***");
         assert!(!format!("{:?}", credentials.basic_header()).contains("aHVudGVy"));
+        let identity = Credentials::IdentityToken(Secret::new("refresh-me"));
+        assert!(!format!("{identity:?}").contains("refresh-me"));
+        assert_eq!(identity.basic_header(), None, "an identity token is never Basic");
     }
 }

@@ -281,6 +281,11 @@ impl Endpoint {
         }
     }
 
+    /// See [`Authorizer::replace_credentials`].
+    pub async fn replace_credentials(&self, credentials: Option<Credentials>) {
+        self.authorizer.replace_credentials(credentials).await;
+    }
+
     /// HTTP requests sent to the registry so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)

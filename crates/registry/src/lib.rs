@@ -19,6 +19,7 @@
 //! ```
 
 pub mod auth;
+mod body;
 mod client;
 mod limit;
 mod paging;

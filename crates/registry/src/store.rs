@@ -86,6 +86,12 @@ impl RegistryStore {
         self.endpoint.requests()
     }
 
+    /// Authenticates with `credentials` from now on (a credential helper's fresh answer);
+    /// the tokens obtained with the old ones are forgotten.
+    pub async fn replace_credentials(&self, credentials: Option<crate::Credentials>) {
+        self.endpoint.replace_credentials(credentials).await;
+    }
+
     /// Reads every page of a list endpoint. Follows `Link` headers; when a registry
     /// sends none, asks for the page after the last item with `last=`.
     async fn list_all(

@@ -16,6 +16,8 @@ use ocisync_testkit::{
 };
 
 const WRITER: (&str, &str) = ("writer", "writer-secret-4d2c");
+/// The writer's identity token (an OAuth2 refresh token at the token server).
+const WRITER_IDENTITY_TOKEN: &str = "writer-identity-token-71aa";
 const READER: (&str, &str) = ("reader", "reader-secret-9b7e");
 
 const CATALOG_SCOPE: &str = "registry:catalog:*";
@@ -28,7 +30,7 @@ fn token_server(lifetime: u64, advertised: Option<u64>) -> TokenServer {
     TokenServer::start(TokenServerOptions {
         users: vec![
             TokenUser::reader(READER.0, READER.1),
-            TokenUser::writer(WRITER.0, WRITER.1),
+            TokenUser::writer(WRITER.0, WRITER.1).with_identity_token(WRITER_IDENTITY_TOKEN),
         ],
         lifetime: Duration::from_secs(lifetime),
         advertised_lifetime: advertised.map(Duration::from_secs),
@@ -37,10 +39,7 @@ fn token_server(lifetime: u64, advertised: Option<u64>) -> TokenServer {
 
 fn options(url: &str, user: Option<(&str, &str)>) -> RegistryOptions {
     let mut options = RegistryOptions::new(url);
-    options.credentials = user.map(|(username, password)| Credentials {
-        username: username.to_owned(),
-        password: Secret::new(password),
-    });
+    options.credentials = user.map(|(username, password)| Credentials::password(username, Secret::new(password)));
     options
 }
 
@@ -250,6 +249,55 @@ async fn streaming_upload_near_token_expiry_renews_the_token_first() {
     assert_eq!(proxy.injected(), 1, "the PUT was held back");
     assert_eq!(server.requests_for(PUSH_SCOPE), 2, "one renewal");
     assert!(writer.has_blob(&repo(), &second_descriptor.digest).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_token_is_sent_as_a_refresh_token_grant_never_as_basic() {
+    let server = token_server(300, None);
+    let registry = TestRegistry::builder().token_auth(&server).start();
+    let mut identity = RegistryOptions::new(registry.url());
+    identity.credentials = Some(Credentials::IdentityToken(Secret::new(WRITER_IDENTITY_TOKEN)));
+    let writer = RegistryStore::new(identity).unwrap();
+    push(&writer, &test_image(7), "1").await.unwrap();
+    assert_eq!(writer.tags(&repo()).await.unwrap().len(), 1);
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert!(request.refresh_grant, "a POST refresh-token grant: {request:?}");
+        assert_eq!((request.status, request.user.as_deref()), (200, Some(WRITER.0)));
+    }
+    assert_eq!(
+        token_log(&server)[0],
+        (PUSH_SCOPE.to_owned(), vec![PUSH_SCOPE.to_owned()]),
+        "the grant carries the challenge's scope"
+    );
+
+    // A token the service does not know: unauthorized, and the token is never printed.
+    let mut unknown = RegistryOptions::new(registry.url());
+    unknown.credentials = Some(Credentials::IdentityToken(Secret::new("unknown-identity-3c1f")));
+    let error = RegistryStore::new(unknown).unwrap().catalog().await.unwrap_err();
+    assert!(matches!(error, StoreError::Unauthorized { .. }), "{error:?}");
+    assert!(!everything_printed(&error).contains("unknown-identity-3c1f"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replaced_credentials_are_used_and_old_tokens_forgotten() {
+    let server = token_server(300, None);
+    let registry = TestRegistry::builder().token_auth(&server).start();
+    let store = store(&registry.url(), Some(READER));
+    store.catalog().await.unwrap();
+    // Anonymous tokens grant nothing here: a catalog read now succeeds only if the
+    // reader's cached token (valid for minutes) were still used.
+    store.replace_credentials(None).await;
+    let error = store.catalog().await.unwrap_err();
+    assert!(matches!(error, StoreError::Unauthorized { .. }), "{error:?}");
+    server.reset();
+    store
+        .replace_credentials(Some(Credentials::password(WRITER.0, Secret::new(WRITER.1))))
+        .await;
+    push(&store, &test_image(8), "1").await.unwrap();
+    let users: Vec<Option<String>> = server.requests().into_iter().map(|request| request.user).collect();
+    assert_eq!(users, [Some(WRITER.0.to_owned())], "one token, for the new user");
 }
 
 /// The error's text, its sources' and its `Debug` form.

@@ -186,10 +186,7 @@ async fn basic_auth_with_htpasswd() {
     });
     let with_password = |password: &str| {
         let mut options = RegistryOptions::new(registry.url());
-        options.credentials = Some(Credentials {
-            username: "sync".into(),
-            password: Secret::new(password),
-        });
+        options.credentials = Some(Credentials::password("sync", Secret::new(password)));
         RegistryStore::new(options).unwrap()
     };
     let error = with_password("wrong").catalog().await.unwrap_err();

@@ -66,6 +66,7 @@ mod bearer;
 pub mod bench;
 pub mod client;
 pub mod corpus;
+pub mod hostile;
 pub mod hub;
 pub mod image;
 pub mod inspect;
@@ -85,6 +86,7 @@ mod tests;
 
 pub use client::RegistryClient;
 pub use corpus::{small_corpus, standard_corpus, standard_corpus_with_large_layer, SeedImage};
+pub use hostile::{HostileAnswer, HostileBody, HostileRequest, HostileServer};
 pub use hub::{HubLikeRegistry, HubLikeRegistryBuilder, HUB_WRITER};
 pub use image::{artifact, image, index, layer, Blob, Format, Image, Manifest, Platform};
 pub use inspect::{

@@ -77,7 +77,7 @@ impl RedirectingRegistry {
             let log = Arc::clone(&storage_log);
             LocalServer::start(
                 "blob-storage",
-                Arc::new(move |parts: &Parts| {
+                Arc::new(move |parts: &Parts, _body: &Bytes| {
                     record(&log, parts);
                     Response::new(Full::new(blob.clone()))
                 }),
@@ -90,7 +90,7 @@ impl RedirectingRegistry {
             let log = Arc::clone(&front_log);
             LocalServer::start(
                 "redirecting-registry",
-                Arc::new(move |parts: &Parts| {
+                Arc::new(move |parts: &Parts, _body: &Bytes| {
                     record(&log, parts);
                     front_answer(parts, &expected, &storage_url)
                 }),

@@ -86,6 +86,16 @@ impl TestRegistryBuilder {
         self
     }
 
+    /// Token auth as [`TestRegistryBuilder::token_auth`], but the challenge names `realm`
+    /// instead of the token server's own URL (a hostile or misconfigured registry).
+    pub fn token_auth_with_realm(mut self, server: &TokenServer, realm: &str) -> Self {
+        self.token = Some(TokenAuth {
+            realm: realm.to_owned(),
+            root_certificate_bundle: server.root_certificate_bundle().to_path_buf(),
+        });
+        self
+    }
+
     /// Serves HTTPS with a loopback certificate signed by a fresh private CA; see
     /// [`TestRegistry::ca_file`].
     pub fn tls(mut self) -> Self {

@@ -1,15 +1,16 @@
 //! [`LocalServer`]: a tiny HTTP/1.1 server on a free loopback port, answering each request
-//! from its head alone (method, URI, headers), on its own thread and tokio runtime.
+//! from its head (method, URI, headers) and its body, read whole, on its own thread and
+//! tokio runtime.
 //!
-//! The token server and the redirecting blob server are built on it. Request bodies are
-//! never read: neither needs one.
+//! The token server (whose OAuth2 grants are form bodies) and the redirecting blob
+//! server are built on it.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::http::request::Parts;
 use hyper::server::conn::http1;
@@ -18,8 +19,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
-/// Answers one request from its head.
-pub(crate) type Handler = Arc<dyn Fn(&Parts) -> Response<Full<Bytes>> + Send + Sync>;
+/// Answers one request from its head and body.
+pub(crate) type Handler = Arc<dyn Fn(&Parts, &Bytes) -> Response<Full<Bytes>> + Send + Sync>;
 
 /// A running server; dropping it stops the accept loop and joins its thread.
 pub(crate) struct LocalServer {
@@ -111,9 +112,13 @@ async fn serve(listener: TcpListener, handler: Handler, mut shutdown: oneshot::R
         let handler = Arc::clone(&handler);
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
-                let (parts, _body) = request.into_parts();
-                let response = handler(&parts);
-                async move { Ok::<_, std::convert::Infallible>(response) }
+                let handler = Arc::clone(&handler);
+                async move {
+                    let (parts, body) = request.into_parts();
+                    // A body cut short is answered as an empty one: the handler decides.
+                    let body = body.collect().await.map(|whole| whole.to_bytes()).unwrap_or_default();
+                    Ok::<_, std::convert::Infallible>(handler(&parts, &body))
+                }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)

@@ -11,6 +11,13 @@
 //! `pull` on each repository they name (as Docker Hub's anonymous tokens for public
 //! repositories do); wrong credentials get a 401. Every request is recorded
 //! ([`TokenRequest`]) so tests can check which scopes a client asked for.
+//!
+//! A user with an identity token ([`TokenUser::with_identity_token`]) can also be
+//! served the OAuth2 way docker uses for identity tokens (distribution's "OAuth2 Token
+//! Authentication"): `POST /token` with the form `grant_type=refresh_token`,
+//! `refresh_token`, `client_id`, `service` and `scope` (space-separated), answered with
+//! `access_token`. Other grant types are refused with a 400; an unknown refresh token
+//! with a 401.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,6 +57,8 @@ pub struct TokenUser {
     pub repository_actions: Vec<String>,
     /// Whether the user may list the catalog (`registry:catalog:*`).
     pub catalog: bool,
+    /// An OAuth2 refresh token (docker's identity token) that also authenticates the user.
+    pub identity_token: Option<String>,
 }
 
 impl TokenUser {
@@ -69,7 +78,14 @@ impl TokenUser {
             password: password.to_owned(),
             repository_actions: actions.iter().map(|a| (*a).to_owned()).collect(),
             catalog: true,
+            identity_token: None,
         }
+    }
+
+    /// The same user, also known by an identity token (an OAuth2 refresh token).
+    pub fn with_identity_token(mut self, token: &str) -> TokenUser {
+        self.identity_token = Some(token.to_owned());
+        self
     }
 }
 
@@ -121,6 +137,8 @@ pub struct TokenRequest {
     pub granted: Vec<String>,
     /// 200 for a token, 401 for wrong credentials, 400 for a bad request.
     pub status: u16,
+    /// Whether it was an OAuth2 refresh-token grant (`POST`) rather than a `GET`.
+    pub refresh_grant: bool,
     /// The token issued, if any (so tests can check it never leaks into errors).
     pub token: Option<String>,
 }
@@ -200,7 +218,10 @@ impl TokenServer {
             log: Mutex::new(Vec::new()),
         });
         let handler_state = Arc::clone(&state);
-        let server = LocalServer::start("token", Arc::new(move |parts: &Parts| handle(&handler_state, parts)));
+        let server = LocalServer::start(
+            "token",
+            Arc::new(move |parts: &Parts, body: &Bytes| handle(&handler_state, parts, body)),
+        );
         TokenServer {
             server,
             state,
@@ -246,9 +267,12 @@ impl TokenServer {
     }
 }
 
-fn handle(state: &State, parts: &Parts) -> Response<Full<Bytes>> {
+fn handle(state: &State, parts: &Parts, body: &Bytes) -> Response<Full<Bytes>> {
     if parts.uri.path() != "/token" {
         return json_response(StatusCode::NOT_FOUND, &json!({"details": "not found"}));
+    }
+    if parts.method == hyper::Method::POST {
+        return handle_refresh_grant(state, body);
     }
     let query = parse_query(parts.uri.query().unwrap_or(""));
     let scopes: Vec<String> = query
@@ -262,6 +286,7 @@ fn handle(state: &State, parts: &Parts) -> Response<Full<Bytes>> {
         scopes,
         granted: Vec::new(),
         status: 200,
+        refresh_grant: false,
         token: None,
     };
     if service.is_some_and(|service| service != TOKEN_SERVICE) {
@@ -299,6 +324,74 @@ fn handle(state: &State, parts: &Parts) -> Response<Full<Bytes>> {
     json_response(
         StatusCode::OK,
         &json!({"token": token, "access_token": token, "expires_in": advertised.as_secs()}),
+    )
+}
+
+/// `POST /token` with an OAuth2 form: only `grant_type=refresh_token` is served.
+fn handle_refresh_grant(state: &State, body: &Bytes) -> Response<Full<Bytes>> {
+    let form = parse_query(&String::from_utf8_lossy(body));
+    let field = |name: &str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let mut record = TokenRequest {
+        user: None,
+        scopes: field("scope")
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        granted: Vec::new(),
+        status: 400,
+        refresh_grant: true,
+        token: None,
+    };
+    let bad_request = |record: TokenRequest, details: &str| {
+        state.log().push(record);
+        json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "invalid_request", "details": details}),
+        )
+    };
+    if field("grant_type") != Some("refresh_token") {
+        return bad_request(record, "only grant_type=refresh_token is served");
+    }
+    if field("service") != Some(TOKEN_SERVICE) {
+        return bad_request(record, "unknown or missing service");
+    }
+    if field("client_id").is_none_or(str::is_empty) {
+        return bad_request(record, "client_id is required");
+    }
+    let user = field("refresh_token").and_then(|token| {
+        state
+            .options
+            .users
+            .iter()
+            .find(|user| user.identity_token.as_deref() == Some(token))
+    });
+    let Some(user) = user else {
+        record.status = 401;
+        state.log().push(record);
+        return json_response(StatusCode::UNAUTHORIZED, &json!({"error": "invalid_grant"}));
+    };
+    let access: Vec<Access> = record
+        .scopes
+        .iter()
+        .filter_map(|scope| grant(Some(user), state.anonymous, scope))
+        .collect();
+    record.user = Some(user.username.clone());
+    record.granted = access.iter().map(Access::as_scope).collect();
+    record.status = 200;
+    let token = issue(state, Some(user), &access);
+    record.token = Some(token.clone());
+    let scope = record.scopes.join(" ");
+    state.log().push(record);
+    let advertised = state.options.advertised_lifetime.unwrap_or(state.options.lifetime);
+    json_response(
+        StatusCode::OK,
+        &json!({"access_token": token, "scope": scope, "expires_in": advertised.as_secs()}),
     )
 }
 

@@ -1,9 +1,12 @@
 //! Credentials from a Docker `config.json` (`docker login` writes it; Kubernetes
 //! `dockerconfigjson` Secrets hold the same document).
 //!
-//! Only the `auths` section is read: `auth` (base64 of `user:password`) or
-//! `username` + `password`. Credential helpers (`credsStore`, `credHelpers`) run
-//! programs and are not supported; a file that only has those gets a clear error.
+//! For a registry host, in this order: a helper named in `credHelpers` for the host,
+//! else an `auths` entry holding credentials (`auth`, the base64 of `user:password`;
+//! `username` + `password`; or `identitytoken`), else the `credsStore` helper. An
+//! `auths` entry without credentials (`{}`, which docker writes beside a `credsStore`)
+//! is no entry. Helpers are only named here; they run at every pass
+//! ([`crate::credential_helper`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +15,8 @@ use base64::Engine as _;
 use ocisync_registry::{Credentials, Secret};
 use serde::Deserialize;
 use url::Url;
+
+use crate::docker_hub::is_hub_host;
 
 #[derive(Deserialize)]
 struct DockerConfig {
@@ -28,44 +33,75 @@ struct AuthEntry {
     auth: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    identitytoken: Option<String>,
 }
 
-/// The credentials `path` holds for the first of `urls` it has an entry for.
-/// Errors never contain credential material.
-pub fn credentials_from_docker_config(path: &Path, urls: &[Url]) -> Result<Option<Credentials>, String> {
+impl AuthEntry {
+    fn is_empty(&self) -> bool {
+        [&self.auth, &self.username, &self.password, &self.identitytoken]
+            .iter()
+            .all(|field| field.as_deref().is_none_or(str::is_empty))
+    }
+}
+
+/// Where a Docker config sends ocisync for one registry's credentials.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DockerCredentials {
+    /// Held in the file (`auths`).
+    Stored(Credentials),
+    /// To be asked of `docker-credential-NAME` about `url` (`credHelpers` or `credsStore`).
+    Helper { name: String, url: Url },
+}
+
+/// What `path` says about the first of `urls` it knows. Errors never contain
+/// credential material.
+pub fn credentials_from_docker_config(path: &Path, urls: &[Url]) -> Result<Option<DockerCredentials>, String> {
     let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     let config: DockerConfig = serde_json::from_str(&text)
         // serde_json's message names the position, never the content of a value.
         .map_err(|error| format!("{} is not a Docker config.json: {error}", path.display()))?;
     for url in urls {
         let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
-        let entry = config.auths.iter().find(|(key, _)| same_registry(&key_host(key), host));
+        let helper = config
+            .cred_helpers
+            .iter()
+            .find(|(key, _)| same_registry(&key_host(key), host));
+        if let Some((_, name)) = helper {
+            return Ok(Some(DockerCredentials::Helper {
+                name: name.clone(),
+                url: url.clone(),
+            }));
+        }
+        let entry = config
+            .auths
+            .iter()
+            .find(|(key, entry)| !entry.is_empty() && same_registry(&key_host(key), host));
         if let Some((key, entry)) = entry {
             return decode(entry)
-                .map(Some)
+                .map(|credentials| Some(DockerCredentials::Stored(credentials)))
                 .map_err(|reason| format!("{}: the entry for \"{key}\" {reason}", path.display()));
         }
-        if config.creds_store.is_some() || config.cred_helpers.keys().any(|key| same_registry(key, host)) {
-            return Err(format!(
-                "{} uses a credential helper for {host}; helpers are not supported, put the credentials under \"auths\"",
-                path.display()
-            ));
-        }
     }
-    Ok(None)
+    Ok(match (&config.creds_store, urls.first()) {
+        (Some(name), Some(url)) if !name.is_empty() => Some(DockerCredentials::Helper {
+            name: name.clone(),
+            url: url.clone(),
+        }),
+        _ => None,
+    })
 }
 
 fn decode(entry: &AuthEntry) -> Result<Credentials, &'static str> {
+    if let Some(token) = entry.identitytoken.as_deref().filter(|token| !token.is_empty()) {
+        return Ok(Credentials::IdentityToken(Secret::new(token)));
+    }
     if let (Some(username), Some(password)) = (&entry.username, &entry.password) {
-        return Ok(Credentials {
-            username: username.clone(),
-            password: Secret::new(password.clone()),
-        });
+        return Ok(Credentials::password(username.clone(), Secret::new(password.clone())));
     }
     let encoded = entry
         .auth
         .as_deref()
-        .ok_or("has neither auth nor username and password")?;
+        .ok_or("has neither auth nor username and password nor identitytoken")?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .map_err(|_| "has an auth value that is not base64")?;
@@ -73,10 +109,7 @@ fn decode(entry: &AuthEntry) -> Result<Credentials, &'static str> {
     let (username, password) = decoded
         .split_once(':')
         .ok_or("has an auth value without a ':' between user and password")?;
-    Ok(Credentials {
-        username: username.to_owned(),
-        password: Secret::new(password),
-    })
+    Ok(Credentials::password(username, Secret::new(password)))
 }
 
 /// `https://index.docker.io/v1/` → `index.docker.io`; `host:5000` stays as it is.
@@ -85,16 +118,11 @@ fn key_host(key: &str) -> String {
     without_scheme.split('/').next().unwrap_or("").to_ascii_lowercase()
 }
 
-/// Docker Hub answers under several names; `docker login` stores it as index.docker.io.
+/// The same host and port, or two of Docker Hub's names (docker stores Hub under
+/// index.docker.io; ocisync talks to registry-1.docker.io).
 fn same_registry(key_host: &str, url_host: &str) -> bool {
-    const HUB: [&str; 4] = [
-        "index.docker.io",
-        "registry-1.docker.io",
-        "docker.io",
-        "registry.hub.docker.com",
-    ];
     let url_host = url_host.to_ascii_lowercase();
-    key_host == url_host || (HUB.contains(&key_host) && HUB.contains(&url_host.as_str()))
+    key_host == url_host || (is_hub_host(key_host) && is_hub_host(&url_host))
 }
 
 #[cfg(test)]
@@ -111,37 +139,105 @@ mod tests {
         texts.iter().map(|text| Url::parse(text).unwrap()).collect()
     }
 
+    fn lookup(text: &str, registry_urls: &[&str]) -> Option<DockerCredentials> {
+        credentials_from_docker_config(write(text).path(), &urls(registry_urls)).unwrap()
+    }
+
+    fn stored(username: &str, password: &str) -> Option<DockerCredentials> {
+        Some(DockerCredentials::Stored(Credentials::password(
+            username,
+            Secret::new(password),
+        )))
+    }
+
+    fn helper(name: &str, url: &str) -> Option<DockerCredentials> {
+        Some(DockerCredentials::Helper {
+            name: name.to_owned(),
+            url: Url::parse(url).unwrap(),
+        })
+    }
+
     #[test]
-    fn reads_auth_and_username_password_entries() {
-        // "bot:pa:ss" — a password may contain ':'.
-        let file = write(
-            r#"{"auths": {
-                "https://index.docker.io/v1/": {"auth": "Ym90OnBhOnNz"},
-                "registry.example.com:5000": {"username": "u2", "password": "p2"}
-            }}"#,
+    fn reads_auth_username_password_and_identity_token_entries() {
+        // "bot:pa:ss": a password may contain ':'.
+        let text = r#"{"auths": {
+            "https://index.docker.io/v1/": {"auth": "Ym90OnBhOnNz"},
+            "registry.example.com:5000": {"username": "u2", "password": "p2"},
+            "acr.example.io": {"auth": "", "identitytoken": "refresh-me"}
+        }}"#;
+        assert_eq!(lookup(text, &["https://registry-1.docker.io"]), stored("bot", "pa:ss"));
+        assert_eq!(
+            lookup(text, &["https://down.example.com", "https://registry.example.com:5000"]),
+            stored("u2", "p2")
         );
-        let hub = credentials_from_docker_config(file.path(), &urls(&["https://registry-1.docker.io"]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(hub.username, "bot");
-        assert_eq!(hub.password.expose(), "pa:ss");
-        let other = credentials_from_docker_config(
-            file.path(),
-            &urls(&["https://down.example.com", "https://registry.example.com:5000"]),
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!((other.username.as_str(), other.password.expose()), ("u2", "p2"));
-        assert!(
-            credentials_from_docker_config(file.path(), &urls(&["https://registry.example.com"]))
-                .unwrap()
-                .is_none(),
+        assert_eq!(
+            lookup(text, &["https://acr.example.io"]),
+            Some(DockerCredentials::Stored(Credentials::IdentityToken(Secret::new(
+                "refresh-me"
+            ))))
+        );
+        assert_eq!(
+            lookup(text, &["https://registry.example.com"]),
+            None,
             "the port is part of the registry"
         );
     }
 
     #[test]
-    fn bad_entries_and_helpers_are_clear_errors_without_secrets() {
+    fn every_hub_name_matches_every_other() {
+        for key in ["docker.io", "https://index.docker.io/v1/", "registry-1.docker.io"] {
+            let text = format!(r#"{{"auths": {{"{key}": {{"username": "u", "password": "p"}}}}}}"#);
+            for url in ["https://registry-1.docker.io", "https://index.docker.io"] {
+                assert_eq!(lookup(&text, &[url]), stored("u", "p"), "{key} for {url}");
+            }
+        }
+    }
+
+    #[test]
+    fn helpers_come_first_then_auths_then_the_store() {
+        let text = r#"{
+            "credsStore": "desktop",
+            "credHelpers": {"ecr.example.com": "ecr-login", "docker.io": "hub-helper"},
+            "auths": {
+                "ecr.example.com": {"auth": "dTpw"},
+                "ghcr.io": {"auth": "dTpw"},
+                "quay.io": {}
+            }
+        }"#;
+        assert_eq!(
+            lookup(text, &["https://ecr.example.com"]),
+            helper("ecr-login", "https://ecr.example.com"),
+            "credHelpers before auths"
+        );
+        assert_eq!(
+            lookup(text, &["https://ghcr.io"]),
+            stored("u", "p"),
+            "auths before credsStore"
+        );
+        assert_eq!(
+            lookup(text, &["https://quay.io"]),
+            helper("desktop", "https://quay.io"),
+            "an empty auths entry is no entry"
+        );
+        assert_eq!(
+            lookup(text, &["https://other.example"]),
+            helper("desktop", "https://other.example")
+        );
+        assert_eq!(
+            lookup(text, &["https://registry-1.docker.io"]),
+            helper("hub-helper", "https://registry-1.docker.io"),
+            "a Hub name in credHelpers"
+        );
+        assert_eq!(
+            lookup(text, &["https://other.example", "https://ghcr.io"]),
+            stored("u", "p"),
+            "an entry for any url before the default store"
+        );
+        assert_eq!(lookup(r#"{"auths": {}}"#, &["https://ghcr.io"]), None);
+    }
+
+    #[test]
+    fn bad_entries_are_clear_errors_without_secrets() {
         let file = write(r#"{"auths": {"r.example.com": {"auth": "c2VjcmV0LW5vLWNvbG9u"}}}"#);
         let error = credentials_from_docker_config(file.path(), &urls(&["https://r.example.com"])).unwrap_err();
         assert!(error.contains("without a ':'"), "{error}");
@@ -149,9 +245,6 @@ mod tests {
             !error.contains("secret-no-colon") && !error.contains("c2VjcmV0"),
             "{error}"
         );
-        let file = write(r#"{"credsStore": "desktop"}"#);
-        let error = credentials_from_docker_config(file.path(), &urls(&["https://r.example.com"])).unwrap_err();
-        assert!(error.contains("credential helper"), "{error}");
         let file = write("not json");
         assert!(
             credentials_from_docker_config(file.path(), &urls(&["https://r.example.com"]))

@@ -22,6 +22,8 @@ use std::time::Duration;
 use ocisync_registry::Credentials;
 use url::Url;
 
+use crate::credential_helper::CredentialHelper;
+
 pub use error::{ConfigError, ConfigProblem};
 use images::ImagesFile;
 use locate::key_positions;
@@ -57,10 +59,15 @@ pub struct Concurrency {
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
     pub name: String,
+    /// Docker Hub's API host (any name for Hub is rewritten to it): one-component
+    /// repository names there mean `library/NAME`.
+    pub docker_hub: bool,
     pub urls: Vec<Url>,
     /// An OCI image-layout directory; set instead of `urls`.
     pub layout: Option<PathBuf>,
     pub credentials: Option<Credentials>,
+    /// A docker credential helper, asked at the start of every pass instead of `credentials`.
+    pub credential_helper: Option<CredentialHelper>,
     /// Where the password comes from (`env NAME`, `file PATH`), for `ocisync config`.
     pub password_source: Option<String>,
     pub tls_verify: bool,
@@ -73,15 +80,6 @@ pub struct RegistryConfig {
     pub cool_down: Duration,
     /// HTTP requests in flight at once, over all its URLs.
     pub max_requests_in_flight: usize,
-}
-
-impl RegistryConfig {
-    /// Whether this registry is Docker Hub, by any of the names people write for it.
-    pub fn is_docker_hub(&self) -> bool {
-        self.urls
-            .iter()
-            .any(|url| url.host_str().is_some_and(crate::docker_hub::is_hub_host))
-    }
 }
 
 /// One sync: from an upstream registry into a destination registry.
@@ -287,7 +285,7 @@ impl Checker {
             Some(text) => self.optional_duration(&format!("{key}.max_pass_duration"), Some(text)),
             None => defaults.max_pass_duration,
         };
-        let docker_hub = registries.get(&raw.from).is_some_and(RegistryConfig::is_docker_hub);
+        let docker_hub = registries.get(&raw.from).is_some_and(|registry| registry.docker_hub);
         let mut content = Vec::new();
         let mut images_files = Vec::new();
         for (rule_index, rule) in raw.content.into_iter().enumerate() {
@@ -370,5 +368,7 @@ impl Checker {
     }
 }
 
+#[cfg(test)]
+mod credential_tests;
 #[cfg(test)]
 mod tests;

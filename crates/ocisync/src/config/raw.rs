@@ -31,8 +31,13 @@ pub struct RawRegistry {
     pub password_env: Option<String>,
     /// Path of a file holding the password (a mounted Kubernetes Secret).
     pub password_file: Option<PathBuf>,
-    /// Path of a Docker `config.json` to take the credentials from (its `auths`).
+    /// Path of a Docker `config.json` to take the credentials from (`auths`,
+    /// `credHelpers`, `credsStore`).
     pub docker_config: Option<PathBuf>,
+    /// `NAME` of a docker credential helper (`docker-credential-NAME`) asked at every pass.
+    pub credential_helper: Option<String>,
+    /// Longest wait for a credential helper (default 30s).
+    pub credential_helper_timeout: Option<String>,
     pub tls_verify: Option<bool>,
     pub ca_file: Option<PathBuf>,
     pub connect_timeout: Option<String>,

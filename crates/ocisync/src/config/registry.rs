@@ -9,9 +9,11 @@ use ocisync_engine::{RetryPolicy, DEFAULT_COOL_DOWN};
 use ocisync_registry::{Credentials, Secret};
 use url::Url;
 
-use super::docker_auth::credentials_from_docker_config;
+use super::docker_auth::{credentials_from_docker_config, DockerCredentials};
 use super::raw::{RawDefaults, RawRegistry, RawRetry};
 use super::{Checker, Concurrency, RegistryConfig};
+use crate::credential_helper::{self, CredentialHelper};
+use crate::docker_hub::{hub_api_url, HUB_API_HOST};
 
 /// Requests one registry may have in flight unless the config says otherwise: enough
 /// for the default concurrency to keep a registry busy, few enough to be polite upstream.
@@ -161,6 +163,8 @@ impl Checker {
                     ("password_env", raw.password_env.is_some()),
                     ("password_file", raw.password_file.is_some()),
                     ("docker_config", raw.docker_config.is_some()),
+                    ("credential_helper", raw.credential_helper.is_some()),
+                    ("credential_helper_timeout", raw.credential_helper_timeout.is_some()),
                     ("tls_verify", raw.tls_verify.is_some()),
                     ("ca_file", raw.ca_file.is_some()),
                 ];
@@ -173,7 +177,8 @@ impl Checker {
         let mut urls = Vec::new();
         for (index, text) in raw.urls.iter().enumerate() {
             match parse_registry_url(text) {
-                Ok(url) => urls.push(url),
+                // Docker Hub's other names are aliases; its API answers on one host.
+                Ok(url) => urls.push(hub_api_url(&url).unwrap_or(url)),
                 Err(reason) => self.problem(
                     format!("{key}.urls[{index}]"),
                     format!("invalid url \"{text}\": {reason}"),
@@ -181,11 +186,18 @@ impl Checker {
             }
         }
         let (credentials, password_source) = self.check_credentials(&key, &raw, &urls, base_dir, env);
+        let (credentials, credential_helper) = match credentials {
+            Some(RegistryCredentials::Fixed(credentials)) => (Some(credentials), None),
+            Some(RegistryCredentials::Helper(helper)) => (None, Some(helper)),
+            None => (None, None),
+        };
         RegistryConfig {
             name: name.to_owned(),
+            docker_hub: urls.iter().any(|url| url.host_str() == Some(HUB_API_HOST)),
             urls,
             layout: raw.layout.map(|path| base_dir.join(path)),
             credentials,
+            credential_helper,
             password_source,
             tls_verify: raw.tls_verify.unwrap_or(true),
             ca_file: raw.ca_file.map(|path| base_dir.join(path)),
@@ -233,21 +245,51 @@ impl Checker {
         urls: &[Url],
         base_dir: &Path,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> (Option<Credentials>, Option<String>) {
+    ) -> (Option<RegistryCredentials>, Option<String>) {
         let sources = [
             raw.password_env.is_some(),
             raw.password_file.is_some(),
             raw.docker_config.is_some(),
+            raw.credential_helper.is_some(),
         ];
         if sources.iter().filter(|set| **set).count() > 1 {
             self.problem(
                 format!("{key}.password_env"),
-                "set one of password_env, password_file and docker_config".into(),
+                "set one of password_env, password_file, docker_config and credential_helper".into(),
             );
             return (None, None);
         }
+        let helper_timeout = match raw.credential_helper_timeout.as_deref() {
+            Some(_) if raw.credential_helper.is_none() && raw.docker_config.is_none() => {
+                self.problem(
+                    format!("{key}.credential_helper_timeout"),
+                    "has no meaning without credential_helper or docker_config".into(),
+                );
+                credential_helper::DEFAULT_TIMEOUT
+            }
+            text => self
+                .optional_duration(&format!("{key}.credential_helper_timeout"), text)
+                .unwrap_or(credential_helper::DEFAULT_TIMEOUT),
+        };
+        if let Some(name) = &raw.credential_helper {
+            if raw.username.is_some() {
+                self.problem(
+                    format!("{key}.username"),
+                    "the username comes from the credential helper; remove it".into(),
+                );
+            }
+            let Some(url) = urls.first() else {
+                return (None, None);
+            };
+            let helper = self.check_helper(&format!("{key}.credential_helper"), name, url, helper_timeout, env);
+            let source = helper
+                .as_ref()
+                .map(|helper| format!("credential helper {}", helper.program()));
+            return (helper.map(RegistryCredentials::Helper), source);
+        }
         if let Some(path) = &raw.docker_config {
             let path = base_dir.join(path);
+            let field = format!("{key}.docker_config");
             if raw.username.is_some() {
                 self.problem(
                     format!("{key}.username"),
@@ -255,16 +297,26 @@ impl Checker {
                 );
             }
             return match credentials_from_docker_config(&path, urls) {
-                Ok(Some(credentials)) => (Some(credentials), Some(format!("docker config {}", path.display()))),
+                Ok(Some(DockerCredentials::Stored(credentials))) => (
+                    Some(RegistryCredentials::Fixed(credentials)),
+                    Some(format!("docker config {}", path.display())),
+                ),
+                Ok(Some(DockerCredentials::Helper { name, url })) => {
+                    let helper = self.check_helper(&field, &name, &url, helper_timeout, env);
+                    let source = helper
+                        .as_ref()
+                        .map(|helper| format!("credential helper {} named in {}", helper.program(), path.display()));
+                    (helper.map(RegistryCredentials::Helper), source)
+                }
                 Ok(None) => {
                     self.problem(
-                        format!("{key}.docker_config"),
+                        field,
                         format!("{} has no credentials for {}", path.display(), hosts(urls)),
                     );
                     (None, None)
                 }
                 Err(message) => {
-                    self.problem(format!("{key}.docker_config"), message);
+                    self.problem(field, message);
                     (None, None)
                 }
             };
@@ -300,10 +352,10 @@ impl Checker {
         };
         match (&raw.username, password) {
             (Some(username), Some((password, source))) => (
-                Some(Credentials {
-                    username: username.clone(),
+                Some(RegistryCredentials::Fixed(Credentials::password(
+                    username.clone(),
                     password,
-                }),
+                ))),
                 Some(source),
             ),
             (Some(_), None) if raw.password_env.is_none() && raw.password_file.is_none() => {
@@ -317,6 +369,46 @@ impl Checker {
             _ => (None, None),
         }
     }
+
+    /// A credential helper for `url`, if `docker-credential-NAME` is on PATH: a missing
+    /// one is a config error now rather than a failed sync at every pass.
+    fn check_helper(
+        &mut self,
+        key: &str,
+        name: &str,
+        url: &Url,
+        timeout: Duration,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<CredentialHelper> {
+        if !credential_helper::valid_name(name) {
+            self.problem(
+                key.to_owned(),
+                format!("invalid credential helper name \"{name}\": the NAME of docker-credential-NAME"),
+            );
+            return None;
+        }
+        let program = credential_helper::program_name(name);
+        if credential_helper::find_on_path(&program, &env("PATH").unwrap_or_default()).is_none() {
+            self.problem(
+                key.to_owned(),
+                format!("unknown credential helper \"{name}\": {program} is not on PATH"),
+            );
+            return None;
+        }
+        Some(CredentialHelper {
+            name: name.to_owned(),
+            server: credential_helper::server_for(url),
+            timeout,
+        })
+    }
+}
+
+/// Where a registry's credentials come from.
+enum RegistryCredentials {
+    /// Known at load: a password, a `config.json` entry.
+    Fixed(Credentials),
+    /// Asked of a helper at every pass.
+    Helper(CredentialHelper),
 }
 
 fn hosts(urls: &[Url]) -> String {

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use ocisync_registry::Secret;
 
 fn load(text: &str) -> Result<Config, ConfigError> {
     let env = |name: &str| (name == "MIRROR_PASSWORD").then(|| "s3cret".to_owned());
@@ -44,7 +45,7 @@ fn credentials_come_from_env_and_never_print() {
     );
     let config = load(&text).unwrap();
     let credentials = config.registries["mirror"].credentials.as_ref().unwrap();
-    assert_eq!(credentials.password.expose(), "s3cret");
+    assert_eq!(credentials, &Credentials::password("bot", Secret::new("s3cret")));
     assert!(!format!("{config:?}").contains("s3cret"));
 }
 
@@ -174,13 +175,8 @@ fn password_file_is_read_relative_to_the_config() {
     );
     let config = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &|_| None).unwrap();
     assert_eq!(
-        config.registries["mirror"]
-            .credentials
-            .as_ref()
-            .unwrap()
-            .password
-            .expose(),
-        "from-file"
+        config.registries["mirror"].credentials,
+        Some(Credentials::password("bot", Secret::new("from-file")))
     );
 }
 
@@ -366,10 +362,7 @@ fn docker_config_supplies_credentials() {
     let env = |_: &str| None;
     let config = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &env).unwrap();
     let credentials = config.registries["mirror"].credentials.as_ref().unwrap();
-    assert_eq!(
-        (credentials.username.as_str(), credentials.password.expose()),
-        ("bot", "s3cret")
-    );
+    assert_eq!(credentials, &Credentials::password("bot", Secret::new("s3cret")));
     let other_host = text.replace("http://127.0.0.1:5002", "http://127.0.0.1:5003");
     let error = Config::from_yaml(&other_host, &dir.path().join("ocisync.yaml"), &env).unwrap_err();
     assert!(

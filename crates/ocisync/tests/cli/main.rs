@@ -3,6 +3,7 @@
 mod airgap;
 mod bad_input;
 mod crash;
+mod credential_helpers;
 mod deploy;
 mod faults;
 mod filters;

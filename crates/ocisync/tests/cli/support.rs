@@ -24,8 +24,14 @@ impl Run {
 }
 
 pub fn ocisync(args: &[&str]) -> Run {
+    ocisync_with_env(args, &[])
+}
+
+/// `ocisync ARGS` with extra environment variables (`PATH` with a credential helper, say).
+pub fn ocisync_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_ocisync"))
         .args(args)
+        .envs(env.iter().copied())
         // Tests talk to loopback only, whatever proxy the machine has.
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env_remove("HTTP_PROXY")
@@ -136,11 +142,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn spawn(args: &[&str]) -> Daemon {
+        Daemon::spawn_with_env(args, &[])
+    }
+
+    /// [`Daemon::spawn`] with extra environment variables.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead as _;
         let mut child = Command::new(env!("CARGO_BIN_EXE_ocisync"))
             .arg("run")
             .args(args)
             .env("OCISYNC_LOG", "info")
+            .envs(env.iter().copied())
             .env("NO_PROXY", "127.0.0.1,localhost")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

@@ -67,7 +67,7 @@ impl Cdn {
         let handler_secret = secret.clone();
         let server = LocalServer::start(
             "cdn",
-            Arc::new(move |parts: &Parts| {
+            Arc::new(move |parts: &Parts, _body: &Bytes| {
                 record(&handler_log, parts);
                 answer(parts, &storage_root, &handler_secret)
             }),
