@@ -4,7 +4,8 @@
 //! name in its final directory, synced, then renamed: a reader or an interrupted
 //! export never sees a half-written file under its final name, so a resumed export
 //! can trust every blob it finds. The temporary file is removed on any failure,
-//! including a dropped (cancelled) write.
+//! including a dropped (cancelled) write, and is locked until it is renamed or removed,
+//! so a sweep (`sweep.rs`) removes only the files of writers that died.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::{Bytes, BytesMut};
 use futures_util::{stream, StreamExt};
 use ocisync_oci::{BlobStream, Descriptor, DigestHasher, Result, StoreError};
-use tokio::fs::{self, File, OpenOptions};
+use tokio::fs::{self, File};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errors::{invalid, io_error};
@@ -32,6 +33,9 @@ const TEMP_ATTEMPTS: u32 = 16;
 struct TempFile {
     path: PathBuf,
     renamed: bool,
+    /// The file, open and locked (`flock`) until this is dropped, after the rename or
+    /// removal: a sweep never takes a file from a live writer.
+    _lock: Option<std::fs::File>,
 }
 
 impl Drop for TempFile {
@@ -44,7 +48,8 @@ impl Drop for TempFile {
     }
 }
 
-fn temp_name() -> String {
+/// A fresh temporary file name: `.tmp-<pid>-<counter>-<nanoseconds>`.
+pub fn temp_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -63,8 +68,21 @@ async fn create_temp(dir: &Path, what: &str) -> Result<(File, TempFile)> {
         .map_err(|error| io_error(format!("{what}: create {}", dir.display()), error))?;
     for _ in 0..TEMP_ATTEMPTS {
         let path = dir.join(temp_name());
-        match OpenOptions::new().write(true).create_new(true).open(&path).await {
-            Ok(file) => return Ok((file, TempFile { path, renamed: false })),
+        let created = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || create_locked(&path))
+                .await
+                .map_err(|error| io_error(what.to_owned(), io::Error::other(error)))?
+        };
+        match created {
+            Ok((file, lock)) => {
+                let temp = TempFile {
+                    path,
+                    renamed: false,
+                    _lock: lock,
+                };
+                return Ok((File::from_std(file), temp));
+            }
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(error) => {
                 return Err(io_error(
@@ -78,6 +96,20 @@ async fn create_temp(dir: &Path, what: &str) -> Result<(File, TempFile)> {
         what.to_owned(),
         format!("no free temporary file name in {}", dir.display()),
     ))
+}
+
+/// Creates a new file at `path` and locks it; returns it and a second handle that holds
+/// the lock (`None` where the file system has no locks: the sweep's age rule remains).
+fn create_locked(path: &Path) -> io::Result<(std::fs::File, Option<std::fs::File>)> {
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    let lock = match crate::lock::try_lock(&file) {
+        Ok(true) => Some(file.try_clone()?),
+        Ok(false) | Err(_) => {
+            tracing::debug!(path = %path.display(), "temporary file not locked");
+            None
+        }
+    };
+    Ok((file, lock))
 }
 
 /// Writes `body` to `destination` (whose parent directory is created) all-or-nothing.

@@ -8,10 +8,18 @@
 //! index children and manifests pushed by digest, is a blob. This is the layout skopeo's
 //! `oci:` transport reads and writes.
 //!
+//! Several writers may share a directory: `index.json` changes under an advisory file
+//! lock, temporary files are locked while their writer lives and swept when a killed
+//! writer left them, and names that would collide with a layout's own entries
+//! (`x/index.json`, `x/oci-layout`, `x/blobs`) are refused. [`check_root`] checks a
+//! directory once, before any work.
+//!
 //! - `store.rs`: the [`Store`](ocisync_oci::Store) implementation.
 //! - `index.rs`: the `index.json` model: tag lookup, tag moves.
 //! - `blobs.rs`: all-or-nothing writes (temporary file, sync, rename) and chunked reads.
-//! - `catalog.rs`: finding repositories; `paths.rs`: where things live.
+//! - `lock.rs`: file locks; `sweep.rs`: removing temporary files of dead writers.
+//! - `open.rs`: [`check_root`]; `catalog.rs`: finding repositories; `paths.rs`: where
+//!   things live and the reserved names.
 //!
 //! ```no_run
 //! # async fn demo() -> ocisync_oci::Result<()> {
@@ -29,9 +37,14 @@ mod blobs;
 mod catalog;
 mod errors;
 mod index;
+mod lock;
+mod open;
 mod paths;
 mod store;
+mod sweep;
 
 pub use catalog::MAX_DEPTH;
 pub use index::REF_NAME;
+pub use open::{check_root, Access, OpenError};
 pub use store::LayoutStore;
+pub use sweep::STALE_AFTER;

@@ -10,6 +10,10 @@ pub const LAYOUT_MARKER: &str = "oci-layout";
 pub const INDEX_FILE: &str = "index.json";
 /// Content-addressed storage: `blobs/<algorithm>/<hex>`.
 pub const BLOBS_DIR: &str = "blobs";
+/// Locked (advisory `flock`) around every read-modify-write of `index.json`, by every
+/// ocisync process. Never removed: removing a lock file while another process waits
+/// on it would let two writers in.
+pub const LOCK_FILE: &str = ".ocisync.lock";
 
 /// The paths of one repository's layout: `<root>/<repository>/`.
 #[derive(Debug, Clone)]
@@ -34,6 +38,14 @@ impl RepoPaths {
         self.dir.join(INDEX_FILE)
     }
 
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join(LOCK_FILE)
+    }
+
+    pub fn blobs(&self) -> PathBuf {
+        self.dir.join(BLOBS_DIR)
+    }
+
     pub fn blob_dir(&self, algorithm: Algorithm) -> PathBuf {
         self.dir.join(BLOBS_DIR).join(algorithm_dir(algorithm))
     }
@@ -51,17 +63,25 @@ pub fn algorithm_dir(algorithm: Algorithm) -> &'static str {
     }
 }
 
-/// The layout directories above `repo` (for `a/b/c`: `a` and `a/b`), so a writer can
-/// refuse a repository that would land inside another layout's `blobs/` directory.
-pub fn ancestors(root: &Path, repo: &RepoName) -> Vec<(PathBuf, String)> {
-    let components: Vec<&str> = repo.as_str().split('/').collect();
-    (1..components.len())
-        .map(|count| {
-            let mut dir = root.to_path_buf();
-            dir.extend(&components[..count]);
-            (dir, components[count].to_owned())
-        })
-        .collect()
+/// Entries of a layout directory that a nested repository's directory would collide with.
+/// Temporary and lock files start with a dot, which no repository component can.
+pub const RESERVED: [&str; 3] = [INDEX_FILE, LAYOUT_MARKER, BLOBS_DIR];
+
+/// The first reserved entry `repo` names below its first component, with the repository
+/// whose layout holds that entry: `x/index.json` would be a directory where repository
+/// `x` keeps its `index.json` (and `x/blobs/c` one inside `x`'s blobs), whether or not
+/// `x` exists yet. A first component sits directly under the root, which is not a
+/// layout itself, so it may be anything.
+pub fn reserved_component(repo: &RepoName) -> Option<(&str, &'static str)> {
+    let name = repo.as_str();
+    let mut parent_end = name.find('/')?;
+    for component in name[parent_end + 1..].split('/') {
+        if let Some(reserved) = RESERVED.into_iter().find(|reserved| *reserved == component) {
+            return Some((&name[..parent_end], reserved));
+        }
+        parent_end += 1 + component.len();
+    }
+    None
 }
 
 #[cfg(test)]
@@ -81,15 +101,21 @@ mod tests {
     }
 
     #[test]
-    fn ancestors_pair_each_parent_with_the_next_component() {
-        let repo: RepoName = "a/blobs/c".parse().unwrap();
-        let found = ancestors(Path::new("/r"), &repo);
+    fn reserved_entries_below_the_first_component_are_found() {
+        let reserved = |name: &str| {
+            let repo: RepoName = name.parse().unwrap();
+            reserved_component(&repo).map(|(parent, entry)| (parent.to_owned(), entry))
+        };
+        assert_eq!(reserved("x/index.json"), Some(("x".to_owned(), "index.json")));
+        assert_eq!(reserved("a/oci-layout/b"), Some(("a".to_owned(), "oci-layout")));
+        assert_eq!(reserved("a/b/blobs/sha256"), Some(("a/b".to_owned(), "blobs")));
         assert_eq!(
-            found,
-            vec![
-                (PathBuf::from("/r/a"), "blobs".to_owned()),
-                (PathBuf::from("/r/a/blobs"), "c".to_owned())
-            ]
+            reserved("a/b/c/index.json/blobs"),
+            Some(("a/b/c".to_owned(), "index.json"))
         );
+        assert_eq!(reserved("blobs"), None);
+        assert_eq!(reserved("blobs/x"), None);
+        assert_eq!(reserved("x/index.jsonx"), None);
+        assert_eq!(reserved("library/alpine"), None);
     }
 }

@@ -16,7 +16,9 @@ use crate::blobs::{is_file, link_or_copy, read_chunks, read_small, write_atomica
 use crate::catalog::find_repositories;
 use crate::errors::{invalid, io_error};
 use crate::index::IndexFile;
-use crate::paths::{ancestors, RepoPaths, BLOBS_DIR, LAYOUT_MARKER};
+use crate::lock::lock_index;
+use crate::paths::{reserved_component, RepoPaths};
+use crate::sweep::sweep_stale_temp_files;
 
 /// Largest manifest or `index.json` read into memory, as for registries.
 const SMALL_FILE_LIMIT: u64 = 16 * 1024 * 1024;
@@ -28,24 +30,32 @@ const LAYOUT_MARKER_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 ///
 /// Like a registry it is strict: a manifest is refused while content it references is
 /// missing from the repository, and a blob whose content does not match its descriptor
-/// is refused and never appears under its final name.
+/// is refused and never appears under its final name. A repository whose name would
+/// put its directory on a reserved entry of another repository's layout (`x/index.json`,
+/// `x/oci-layout`, `x/blobs/…`) is refused.
+///
+/// Other processes may write the same directory: `index.json` changes under a file lock.
+/// Within a process, keep one store per directory (see the `lock` module on NFS).
 pub struct LayoutStore {
     root: PathBuf,
     label: String,
     /// One lock per repository, held while its `index.json` is read, changed and
-    /// replaced, so concurrent tag writes never lose each other's entries.
-    index_locks: Mutex<HashMap<RepoName, Arc<AsyncMutex<()>>>>,
+    /// replaced (together with the file lock), so concurrent tag writes never lose each
+    /// other's entries. Its value says whether this store has opened the repository for
+    /// writing: created its layout and swept its stale temporary files.
+    repositories: Mutex<HashMap<RepoName, Arc<AsyncMutex<bool>>>>,
 }
 
 impl LayoutStore {
     /// A store over `root`. Does no I/O: a missing `root` is created by the first write,
-    /// and reported as `NotFound` by [`Store::catalog`].
+    /// and reported as `NotFound` by [`Store::catalog`]. [`check_root`](crate::check_root)
+    /// checks a root once, before any work.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         LayoutStore {
             label: format!("layout:{}", root.display()),
             root,
-            index_locks: Mutex::new(HashMap::new()),
+            repositories: Mutex::new(HashMap::new()),
         }
     }
 
@@ -53,18 +63,32 @@ impl LayoutStore {
         &self.root
     }
 
-    fn paths(&self, repo: &RepoName) -> RepoPaths {
-        RepoPaths::new(&self.root, repo)
+    /// Where `repo` lives; an error for a name that collides with a layout entry.
+    fn paths(&self, repo: &RepoName) -> Result<RepoPaths> {
+        if let Some((parent, reserved)) = reserved_component(repo) {
+            return Err(invalid(
+                self.what(format!("repository {repo}")),
+                format!(
+                    "the name `{reserved}` is reserved in an OCI image layout: its directory would \
+                     collide with the {reserved} of repository {parent}"
+                ),
+            ));
+        }
+        Ok(RepoPaths::new(&self.root, repo))
     }
 
     fn what(&self, object: impl std::fmt::Display) -> String {
         format!("{} {object}", self.label)
     }
 
-    async fn lock_index(&self, repo: &RepoName) -> OwnedMutexGuard<()> {
+    /// This process's lock of `repo`; the file lock of `index.json` is taken under it.
+    async fn lock_repository(&self, repo: &RepoName) -> OwnedMutexGuard<bool> {
         let lock = {
             // A poisoned map still holds valid locks: a panic elsewhere leaves no half-done entry.
-            let mut locks = self.index_locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut locks = self
+                .repositories
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             locks.entry(repo.clone()).or_default().clone()
         };
         lock.lock_owned().await
@@ -73,7 +97,7 @@ impl LayoutStore {
     /// The repository's `index.json`, or `None` if the repository has no layout.
     async fn read_index(&self, repo: &RepoName) -> Result<Option<IndexFile>> {
         let what = self.what(format!("{repo} index.json"));
-        let bytes = match read_small(&self.paths(repo).index(), SMALL_FILE_LIMIT, &what).await {
+        let bytes = match read_small(&self.paths(repo)?.index(), SMALL_FILE_LIMIT, &what).await {
             Ok(bytes) => bytes,
             Err(error) if error.is_not_found() => return Ok(None),
             Err(error) => return Err(error),
@@ -83,26 +107,24 @@ impl LayoutStore {
             .map_err(|reason| invalid(what, reason))
     }
 
-    /// Refuses a repository whose directory would be inside another layout's `blobs/`.
-    async fn check_destination_name(&self, repo: &RepoName) -> Result<()> {
-        for (parent, next) in ancestors(&self.root, repo) {
-            let marker = parent.join(LAYOUT_MARKER);
-            if next == BLOBS_DIR && is_file(&marker, &self.label).await? {
-                return Err(invalid(
-                    self.what(format!("repository {repo}")),
-                    format!("would be inside the blobs directory of the layout {}", parent.display()),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Creates the repository's layout (`oci-layout`, an empty `index.json`) if absent.
+    /// Opens the repository for writing, once per store: creates its layout
+    /// (`oci-layout`, an empty `index.json`) if absent and sweeps the temporary files of
+    /// writers that died. Writers of the repository in this store wait for it.
     async fn ensure_layout(&self, repo: &RepoName) -> Result<RepoPaths> {
-        self.check_destination_name(repo).await?;
-        let paths = self.paths(repo);
-        let _guard = self.lock_index(repo).await;
+        let paths = self.paths(repo)?;
+        let mut opened = self.lock_repository(repo).await;
+        if *opened {
+            return Ok(paths);
+        }
         let what = self.what(format!("{repo} layout"));
+        tokio::fs::create_dir_all(&paths.dir)
+            .await
+            .map_err(|error| io_error(format!("{what}: create {}", paths.dir.display()), error))?;
+        let swept = paths.clone();
+        tokio::task::spawn_blocking(move || sweep_stale_temp_files(&swept))
+            .await
+            .map_err(|error| io_error(what.clone(), std::io::Error::other(error)))?;
+        let _file_lock = lock_index(paths.lock(), what.clone()).await?;
         if !is_file(&paths.marker(), &what).await? {
             write_bytes_atomically(&paths.marker(), Bytes::from_static(LAYOUT_MARKER_CONTENT), &what).await?;
         }
@@ -113,13 +135,14 @@ impl LayoutStore {
             let empty = Bytes::from(empty);
             write_bytes_atomically(&paths.index(), empty, &what).await?;
         }
+        *opened = true;
         Ok(paths)
     }
 
     /// A manifest blob's bytes, checked against `digest`.
     async fn read_manifest_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Bytes> {
         let what = self.what(format!("manifest {repo}@{digest}"));
-        let bytes = read_small(&self.paths(repo).blob(digest), SMALL_FILE_LIMIT, &what).await?;
+        let bytes = read_small(&self.paths(repo)?.blob(digest), SMALL_FILE_LIMIT, &what).await?;
         let actual = digest.recompute(&bytes);
         if actual != *digest {
             return Err(StoreError::DigestMismatch {
@@ -193,7 +216,7 @@ impl LayoutStore {
                 .collect(),
             ManifestContent::Schema1 => Vec::new(),
         };
-        let paths = self.paths(repo);
+        let paths = self.paths(repo)?;
         let mut missing = Vec::new();
         for digest in referenced {
             if !is_file(&paths.blob(&digest), &what).await? {
@@ -203,12 +226,15 @@ impl LayoutStore {
         Ok(missing)
     }
 
+    /// Points `tag` at `descriptor` in `index.json`: read, changed and replaced under this
+    /// process's lock and the file lock other processes take.
     async fn set_tag(&self, repo: &RepoName, tag: &Tag, descriptor: &Descriptor) -> Result<()> {
-        let paths = self.paths(repo);
-        let _guard = self.lock_index(repo).await;
+        let paths = self.paths(repo)?;
+        let what = self.what(format!("{repo} index.json"));
+        let _guard = self.lock_repository(repo).await;
+        let _file_lock = lock_index(paths.lock(), what.clone()).await?;
         let mut index = self.read_index(repo).await?.unwrap_or_else(IndexFile::empty);
         index.set_tag(tag, descriptor);
-        let what = self.what(format!("{repo} index.json"));
         let bytes = index.to_bytes().map_err(|reason| invalid(what.clone(), reason))?;
         write_bytes_atomically(&paths.index(), Bytes::from(bytes), &what).await?;
         Ok(())
@@ -289,7 +315,7 @@ impl Store for LayoutStore {
 
     async fn has_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
         is_file(
-            &self.paths(repo).blob(digest),
+            &self.paths(repo)?.blob(digest),
             &self.what(format!("blob {repo}@{digest}")),
         )
         .await
@@ -297,7 +323,7 @@ impl Store for LayoutStore {
 
     async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<BlobStream> {
         let what = self.what(format!("blob {repo}@{}", descriptor.digest));
-        read_chunks(&self.paths(repo).blob(&descriptor.digest), what).await
+        read_chunks(&self.paths(repo)?.blob(&descriptor.digest), what).await
     }
 
     async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<()> {
@@ -315,7 +341,7 @@ impl Store for LayoutStore {
     /// Links the blob from `from`'s layout (a copy where links are impossible).
     async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
         let what = self.what(format!("blob {repo}@{digest} from {from}"));
-        let source = self.paths(from).blob(digest);
+        let source = self.paths(from)?.blob(digest);
         if !is_file(&source, &what).await? {
             return Ok(false);
         }

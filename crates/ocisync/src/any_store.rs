@@ -4,6 +4,8 @@
 //! The `Store` trait has async methods without `dyn` support, so the choice is an
 //! enum that forwards each call.
 
+use std::sync::Arc;
+
 use ocisync_layout::LayoutStore;
 use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag};
 
@@ -11,7 +13,8 @@ use crate::stores::RegistryEndpoint;
 
 pub enum AnyStore {
     Registry(RegistryEndpoint),
-    Layout(LayoutStore),
+    /// Shared by every sync of the process that uses the directory.
+    Layout(Arc<LayoutStore>),
 }
 
 macro_rules! forward {

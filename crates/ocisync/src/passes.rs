@@ -5,13 +5,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use ocisync_engine::{run_sync, CopyOptions, EndpointUse, Report, SyncLabel, SyncReport};
+use ocisync_layout::Access;
 use serde::Serialize;
 use tracing::Instrument as _;
 
 use crate::any_store::AnyStore;
 use crate::config::{Config, SyncConfig};
 use crate::quota;
-use crate::stores::{store_for, HelperCredentials, RegistryEndpoint};
+use crate::stores::{store_for, HelperCredentials, LayoutStores, RegistryEndpoint};
 
 /// A sync with its stores, set up before any work so that a bad CA file or URL
 /// stops the run up front instead of halfway.
@@ -33,6 +34,8 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
             anyhow::bail!("no sync named \"{name}\" (defined: {})", known.join(", "));
         }
     }
+    // One store per layout directory, shared by the syncs that use it.
+    let mut layouts = LayoutStores::default();
     config
         .syncs
         .iter()
@@ -41,8 +44,8 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
             let source = &config.registries[&sync.from];
             Ok(PreparedSync {
                 config: sync.clone(),
-                source: store_for(source)?,
-                destination: store_for(&config.registries[&sync.to])?,
+                source: store_for(source, Access::Read, &mut layouts)?,
+                destination: store_for(&config.registries[&sync.to], Access::Write, &mut layouts)?,
                 helpers: HelperCredentials::of(source, &config.registries[&sync.to]),
                 options: CopyOptions {
                     repositories_in_parallel: config.concurrency.repositories,

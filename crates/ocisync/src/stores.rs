@@ -1,20 +1,50 @@
 //! Builds the stores a config names: for each registry, every URL as a retrying
-//! client, behind one failover group; and hands credential helpers' answers to them.
+//! client, behind one failover group; for each layout directory, one store; and hands
+//! credential helpers' answers to the registries.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use ocisync_engine::{Failover, Retrying};
-use ocisync_layout::LayoutStore;
+use ocisync_layout::{check_root, Access, LayoutStore};
 use ocisync_registry::{RegistryOptions, RegistryStore, RequestLimit};
 
 use crate::any_store::AnyStore;
 use crate::config::RegistryConfig;
 use crate::credential_helper::CredentialHelper;
 
-/// The store for a configured registry or layout directory.
-pub fn store_for(registry: &RegistryConfig) -> anyhow::Result<AnyStore> {
+/// The store for a configured registry or layout directory, read (`Access::Read`, a
+/// source) or written. Fails when the registry or directory cannot be used.
+pub fn store_for(registry: &RegistryConfig, access: Access, layouts: &mut LayoutStores) -> anyhow::Result<AnyStore> {
     match &registry.layout {
-        Some(path) => Ok(AnyStore::Layout(LayoutStore::new(path))),
+        Some(path) => layouts
+            .open(path, access)
+            .map(AnyStore::Layout)
+            .with_context(|| format!("registry {}", registry.name)),
         None => registry_store(registry).map(AnyStore::Registry),
+    }
+}
+
+/// The layout stores of one process, one per directory however the config spells its
+/// path: syncs writing one directory at once share its in-process locks (file locks
+/// alone do not separate writers of one process on NFS).
+#[derive(Default)]
+pub struct LayoutStores {
+    by_directory: HashMap<PathBuf, Arc<LayoutStore>>,
+}
+
+impl LayoutStores {
+    /// The store of `path`, checked for `access` (once per use, so a directory that is
+    /// both a source and a destination is checked for both).
+    pub fn open(&mut self, path: &Path, access: Access) -> anyhow::Result<Arc<LayoutStore>> {
+        let directory = check_root(path, access)?;
+        let store = self
+            .by_directory
+            .entry(directory)
+            .or_insert_with(|| Arc::new(LayoutStore::new(path)));
+        Ok(Arc::clone(store))
     }
 }
 
@@ -83,5 +113,22 @@ impl HelperCredentials {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_spellings_of_one_layout_directory_share_one_store() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("export")).unwrap();
+        let mut layouts = LayoutStores::default();
+        let first = layouts.open(&dir.path().join("export"), Access::Write).unwrap();
+        let second = layouts.open(&dir.path().join("./export/"), Access::Read).unwrap();
+        let other = layouts.open(&dir.path().join("other"), Access::Write).unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert!(!Arc::ptr_eq(&first, &other));
     }
 }

@@ -1,5 +1,8 @@
 //! Tests of the layout store: one binary, a module per area.
 
 mod interop;
+mod names;
+mod roots;
 mod store;
 mod support;
+mod writers;

@@ -64,19 +64,6 @@ async fn export_to_a_directory_then_import_keeps_every_digest() {
     }
 }
 
-#[test]
-fn a_missing_source_directory_fails_the_sync_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("import.yaml");
-    write(
-        &config,
-        "version: 1\nregistries:\n  disk:\n    layout: nowhere\n  isolated:\n    urls: [\"http://127.0.0.1:9\"]\nsyncs:\n  - from: disk\n    to: isolated\n".to_owned(),
-    );
-    let run = ocisync(&["once", "--config", config.to_str().unwrap()]);
-    run.expect_code(1);
-    assert!(run.stdout.contains("nowhere"), "the path is named:\n{}", run.stdout);
-}
-
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

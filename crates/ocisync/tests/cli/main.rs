@@ -7,6 +7,7 @@ mod credential_helpers;
 mod deploy;
 mod faults;
 mod filters;
+mod layouts;
 mod mirror;
 mod modes;
 mod observe;
