@@ -241,3 +241,99 @@ async fn images_file_is_read_again_at_every_pass_of_run() {
     assert_eq!(hub.catalog_requests(), 0);
     assert_eq!(hub.tag_list_requests(), 0, "an images rule reads no tag list");
 }
+
+/// Skip reasons of a report's tags, counted.
+fn reasons(report: &serde_json::Value) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for (_, entry) in tag_entries(report) {
+        let key = entry["reason"]
+            .as_str()
+            .unwrap_or(entry["outcome"].as_str().unwrap())
+            .to_owned();
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hub_quota_that_runs_out_mid_pass_is_held_by_a_reserve_and_finished_after_a_refill() {
+    // Twelve tags need twelve manifest GETs; the quota allows eight.
+    let hub = HubLikeRegistry::builder().pull_quota(Some(8)).start();
+    let mut seeded = Vec::new();
+    for index in 0..4u64 {
+        let repo = format!("library/app{index}");
+        let images = seed_tags(&hub, &repo, &["1.0", "2.0", "3.0"], 100 + 10 * index).await;
+        seeded.push((repo, images));
+    }
+    let names: Vec<String> = seeded.iter().map(|(repo, _)| repo.clone()).collect();
+    let rules = format!("      - repositories: [{}]\n", names.join(", "));
+    for reserve in [Some(2), None] {
+        hub.refill();
+        let mirror = TestRegistry::start();
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_hub_config(dir.path(), &hub, &mirror.url(), &rules);
+        if let Some(reserve) = reserve {
+            let text = std::fs::read_to_string(&config).unwrap().replace(
+                &format!("    urls: [\"{}\"]\n", hub.url()),
+                &format!(
+                    "    urls: [\"{}\"]\n    rate_limit: {{reserve: {reserve}}}\n",
+                    hub.url()
+                ),
+            );
+            std::fs::write(&config, text).unwrap();
+        } else {
+            // One manifest GET at a time, so that "no GET after the 429" is exact (with
+            // several at once, those already sent may meet the 429 too).
+            let text = std::fs::read_to_string(&config).unwrap().replace(
+                "version: 1\n",
+                "version: 1\ndefaults:\n  concurrency: {repositories: 1, tags: 1}\n",
+            );
+            std::fs::write(&config, text).unwrap();
+        }
+        let report_path = dir.path().join("report.json");
+        let sent_before = hub.too_many_requests_sent();
+        let first = run_once(&config, &report_path);
+        let report = read_json(&report_path);
+        let counts = reasons(&report);
+        match reserve {
+            Some(reserve) => {
+                first.expect_code(0);
+                assert_eq!(
+                    hub.too_many_requests_sent(),
+                    sent_before,
+                    "a reserve means no 429, ever"
+                );
+                assert_eq!(hub.remaining(), Some(reserve), "the reserve is left unspent");
+                assert_eq!(counts.get("copied"), Some(&6), "{counts:?}");
+                assert_eq!(counts.get("rate-limit-reserve"), Some(&6), "{counts:?}");
+            }
+            None => {
+                first.expect_code(1);
+                assert_eq!(
+                    hub.too_many_requests_sent(),
+                    sent_before + 1,
+                    "one 429, then no more pulls"
+                );
+                assert_eq!(counts.get("copied"), Some(&8), "{counts:?}");
+                assert_eq!(counts.get("rate-limited"), Some(&4), "{counts:?}");
+            }
+        }
+        let quota = &report["syncs"][0]["rate_limits"][0];
+        assert_eq!(quota["limit"], 8, "{quota}");
+        assert!(first.stdout.contains("pull quota"), "{}", first.stdout);
+
+        // The window refills: the next pass copies what is left and confirms the rest.
+        hub.refill();
+        run_once(&config, &report_path).expect_code(0);
+        for (repo, images) in &seeded {
+            for (tag, image) in ["1.0", "2.0", "3.0"].iter().zip(images) {
+                assert_eq!(
+                    digest_at(&mirror.url(), repo, tag).await.as_deref(),
+                    Some(image.digest()),
+                    "{repo}:{tag} (reserve {reserve:?})"
+                );
+            }
+            assert_closure(&mirror.url(), repo).await;
+        }
+    }
+}
