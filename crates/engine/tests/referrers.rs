@@ -4,8 +4,8 @@
 mod support;
 
 use ocisync_engine::{
-    ContentRule, CopyOptions, CosignPublicKey, Outcome, RepoGlob, RuleSource, SignaturePolicy, SkipReason, SyncReport,
-    TagFilter,
+    ContentRule, CopyOptions, CosignPublicKey, ImageReference, Outcome, RepoGlob, RuleSource, SignaturePolicy,
+    SkipReason, SyncReport, TagFilter,
 };
 use ocisync_oci::media_type::OCI_INDEX;
 use ocisync_oci::{Digest, Manifest, ManifestContent, MemoryStore, Reference, Store, Tag};
@@ -440,4 +440,58 @@ async fn a_signature_policy_judges_tags_its_rule_calls_immutable() {
         "{:?}",
         entry.detail
     );
+}
+
+#[tokio::test]
+async fn an_images_rule_finds_cosign_signatures_by_name_and_verifies_them() {
+    let source = MemoryStore::new("source");
+    let destination = MemoryStore::new("destination");
+    let key = CosignKey::generate();
+    let stranger = CosignKey::generate();
+    let good = small("good", 11);
+    let forged = small("forged", 12);
+    let pinned = small("pinned", 13);
+    insert(&source, REPO, Some("good"), &good);
+    insert(&source, REPO, Some("forged"), &forged);
+    insert(&source, REPO, None, &pinned);
+    for (image, signer) in [(&good, &key), (&forged, &stranger), (&pinned, &key)] {
+        insert(
+            &source,
+            REPO,
+            Some(&cosign_tag(image.digest(), "sig")),
+            &cosign_signature(signer, image.digest()),
+        );
+    }
+    let public = CosignPublicKey::from_pem("cosign.pub", &key.public_key_pem()).unwrap();
+    let mut images_rule = rule(SignaturePolicy {
+        signed_only: true,
+        cosign_keys: vec![public],
+    });
+    images_rule.source = RuleSource::Images(
+        [("good", None), ("forged", None), ("", Some(pinned.digest()))]
+            .into_iter()
+            .map(|(tag, digest)| ImageReference {
+                repository: repo(REPO),
+                reference: match digest {
+                    Some(digest) => Reference::Digest(digest.parse().unwrap()),
+                    None => Reference::Tag(tag.parse().unwrap()),
+                },
+            })
+            .collect(),
+    );
+    let report = pass(&source, &destination, &[images_rule]).await;
+    assert_eq!(outcome_of(&report, REPO, "good"), Outcome::Copied);
+    assert_eq!(
+        outcome_of(&report, REPO, "forged"),
+        skipped(SkipReason::SignatureInvalid)
+    );
+    assert!(!has_manifest(&destination, REPO, "forged").await);
+    let by_digest = report.repositories[0].tags.iter().find(|t| t.tag.is_none()).unwrap();
+    assert_eq!(by_digest.outcome, Outcome::Copied, "{by_digest:?}");
+    assert!(has_manifest(&destination, REPO, pinned.digest()).await);
+    // The signatures were found without a tag list and travel with their images.
+    for image in [&good, &pinned] {
+        assert!(has_manifest(&destination, REPO, &cosign_tag(image.digest(), "sig")).await);
+    }
+    assert_eq!(report.repositories[0].tags.len(), 3, "no report lines for unnamed tags");
 }
