@@ -49,7 +49,7 @@ impl RegistryClient {
     }
 
     /// A request with auth applied. `url` must be absolute.
-    pub(crate) fn request(&self, method: Method, url: &str) -> RequestBuilder {
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
         let builder = self.http.request(method, url);
         match &self.auth {
             Some((user, password)) => builder.basic_auth(user, Some(password)),
@@ -59,7 +59,7 @@ impl RegistryClient {
 
     /// Sends a request, answering one `Bearer` challenge; panics with `what` on
     /// transport errors.
-    pub(crate) async fn send(&self, builder: RequestBuilder, what: &str) -> Response {
+    pub async fn send(&self, builder: RequestBuilder, what: &str) -> Response {
         let request = builder
             .build()
             .unwrap_or_else(|e| panic!("testkit: {what}: bad request: {e}"));
@@ -88,12 +88,12 @@ impl RegistryClient {
 }
 
 /// `base_url` without trailing slashes.
-pub(crate) fn trim_base(base_url: &str) -> &str {
+pub fn trim_base(base_url: &str) -> &str {
     base_url.trim_end_matches('/')
 }
 
 /// Resolves a possibly relative URL (a `Location` or `Link` target) against `against`.
-pub(crate) fn resolve(against: &str, target: &str) -> Url {
+pub fn resolve(against: &str, target: &str) -> Url {
     Url::parse(against)
         .and_then(|base| base.join(target))
         .unwrap_or_else(|e| panic!("testkit: cannot resolve {target:?} against {against:?}: {e}"))
@@ -118,7 +118,7 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Status plus the start of the body, for panic messages.
-pub(crate) async fn describe(response: Response) -> String {
+pub async fn describe(response: Response) -> String {
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     let mut snippet: String = body.chars().take(500).collect();

@@ -1,7 +1,7 @@
 //! Test-only toolkit for ocisync: real registries, a recording proxy, deterministic
 //! images, and seeding / verification code that is independent of the code under test.
 //!
-//! Used by tests and the demo/bench binary only, never by production code, and it
+//! Used by tests, the demo and the benchmark (`crates/bench`) only, never by production code, and it
 //! depends on none of the other ocisync crates: it speaks the registry API with its own
 //! plain HTTP code so that it can judge them.
 //!
@@ -45,8 +45,6 @@
 //!   is answered with a token fetched with those credentials, or anonymously).
 //! - [`corpus`]: [`standard_corpus`] / [`small_corpus`], a fixed set of repositories and
 //!   tags covering the interesting cases, and [`seed()`](corpus::seed) to push it.
-//! - [`bench`]: the benchmark of issue 7 behind `make bench` / `make bench-scale`
-//!   (the `ocisync-bench` binary): corpus, contenders, the plain limit, tables.
 //!
 //! Registries and proxies work from sync and async tests alike (they use their own
 //! processes / threads); the seeding and inspection functions are async (tokio).
@@ -63,7 +61,6 @@
 //! ```
 
 mod bearer;
-pub mod bench;
 pub mod client;
 pub mod corpus;
 pub mod hostile;

@@ -11,10 +11,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ocisync_testkit::bench::contender::concurrency_defaults;
-use ocisync_testkit::bench::corpus::CorpusShape;
-use ocisync_testkit::bench::process::GNU_TIME;
-use ocisync_testkit::bench::{scale, standard, table};
+use ocisync_bench::contender::concurrency_defaults;
+use ocisync_bench::corpus::CorpusShape;
+use ocisync_bench::process::GNU_TIME;
+use ocisync_bench::{scale, standard, table};
 
 const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
                      [--repositories N] [--large-layer-mib N] [--source-link-mib N] [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...";

@@ -25,8 +25,8 @@ impl PassResult {
     /// A pass as the tool's process and the proxies in front of both registries saw it.
     pub fn of(
         timed: &super::process::Timed,
-        source: &crate::CountingProxy,
-        destination: &crate::CountingProxy,
+        source: &ocisync_testkit::CountingProxy,
+        destination: &ocisync_testkit::CountingProxy,
     ) -> PassResult {
         PassResult {
             wall: timed.wall,

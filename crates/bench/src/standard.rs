@@ -15,9 +15,9 @@ use super::corpus::{self, CorpusShape, CorpusStats};
 use super::limit::{self, LimitError};
 use super::process::cpu_of;
 use super::table::{ContenderRuns, PassResult};
-use crate::corpus::{repos, SeedImage};
-use crate::proxy::{Fault, Faults, ProxyOptions, RequestKind, RequestMatch};
-use crate::{assert_mirror_complete, CountingProxy, RegistryClient, TestRegistry};
+use ocisync_testkit::corpus::{repos, SeedImage};
+use ocisync_testkit::proxy::{Fault, Faults, ProxyOptions, RequestKind, RequestMatch};
+use ocisync_testkit::{assert_mirror_complete, CountingProxy, RegistryClient, TestRegistry};
 
 /// Tags pushed at once while seeding the source.
 const SEED_TASKS: usize = 8;
@@ -370,11 +370,11 @@ fn verify(runtime: &Runtime, source: &str, destination: &str, repo_names: &[Stri
 
 /// Requests counted by method and kind (`HEAD manifest 157, PUT upload 427, ...`), to
 /// see where a tool spends its requests.
-fn breakdown(requests: &[crate::RecordedRequest]) -> String {
+fn breakdown(requests: &[ocisync_testkit::RecordedRequest]) -> String {
     let mut counts = std::collections::BTreeMap::new();
     for request in requests {
-        let kind =
-            crate::RequestKind::of_path(&request.path).map_or("other".to_owned(), |k| format!("{k:?}").to_lowercase());
+        let kind = ocisync_testkit::RequestKind::of_path(&request.path)
+            .map_or("other".to_owned(), |k| format!("{k:?}").to_lowercase());
         let mount = if request.path.contains("mount=") {
             " (mount)"
         } else {

@@ -10,7 +10,7 @@ use super::limit::stream_blobs;
 use super::process::{cpu_of, parse_cpu, parse_peak_rss};
 use super::scale::{scale_repo, scale_tag, seed_range, tiny_images};
 use super::table::{median, targets, ContenderRuns, PassResult};
-use crate::{assert_mirror_complete, blob_exists, manifest, tags, CountingProxy, TestRegistry};
+use ocisync_testkit::{assert_mirror_complete, blob_exists, manifest, tags, CountingProxy, TestRegistry};
 
 /// The standard shape with tiny layers, so tests stay fast.
 fn tiny_shape() -> CorpusShape {
@@ -174,7 +174,9 @@ fn targets_compare_ocisync_with_skopeo_and_the_limit() {
 
 /// A source seeded with a small corpus of `repositories` × 2 tags, and an empty
 /// destination.
-async fn seeded_small_corpus(repositories: usize) -> (TestRegistry, TestRegistry, Vec<crate::corpus::SeedImage>) {
+async fn seeded_small_corpus(
+    repositories: usize,
+) -> (TestRegistry, TestRegistry, Vec<ocisync_testkit::corpus::SeedImage>) {
     let (source, destination) = (TestRegistry::start(), TestRegistry::start());
     let images = generate(&CorpusShape {
         repositories,
@@ -182,7 +184,7 @@ async fn seeded_small_corpus(repositories: usize) -> (TestRegistry, TestRegistry
         layer_size: 2048,
         large_layer_size: 0,
     });
-    crate::corpus::seed(&source.url(), &images).await;
+    ocisync_testkit::corpus::seed(&source.url(), &images).await;
     (source, destination, images)
 }
 
@@ -211,11 +213,11 @@ async fn the_complete_copy_client_leaves_a_mirror_streaming_each_blob_once() {
         .await
         .expect("complete-copy client");
 
-    let repos = crate::corpus::repos(&images);
+    let repos = ocisync_testkit::corpus::repos(&images);
     let pairs: Vec<(&str, &str)> = repos.iter().map(|r| (r.as_str(), r.as_str())).collect();
     assert_mirror_complete(&source.url(), &destination.url(), &pairs).await;
     let requests = proxy.requests();
-    let count = |f: &dyn Fn(&crate::RecordedRequest) -> bool| requests.iter().filter(|r| f(r)).count();
+    let count = |f: &dyn Fn(&ocisync_testkit::RecordedRequest) -> bool| requests.iter().filter(|r| f(r)).count();
     let uploads = count(&|r| r.method == "PUT" && r.path.contains("/blobs/uploads/"));
     let mounts = count(&|r| r.method == "POST" && r.path.contains("mount="));
     assert_eq!(uploads, unique_blobs(&images).len(), "each distinct blob streamed once");
@@ -235,7 +237,7 @@ async fn scale_seeding_gives_every_repository_every_tag() {
         assert_eq!(tags(&registry.url(), &repo).await, ["t00", "t01", "t02"]);
         let (_, _, digest) = manifest(&registry.url(), &repo, &scale_tag(2)).await.expect("manifest");
         assert_eq!(digest, images[2].manifest.digest);
-        crate::assert_closure(&registry.url(), &repo).await;
+        ocisync_testkit::assert_closure(&registry.url(), &repo).await;
     }
 }
 

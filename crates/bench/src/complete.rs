@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::limit::{copy_blob, LimitError};
-use crate::image::MANIFEST_MEDIA_TYPES;
+use ocisync_testkit::image::MANIFEST_MEDIA_TYPES;
 
 /// Tags copied at once.
 pub const WORKERS: usize = 8;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 
-use crate::client::{describe, trim_base, RegistryClient};
-use crate::image::{image, layer, Format, Image};
+use ocisync_testkit::client::{describe, trim_base, RegistryClient};
+use ocisync_testkit::image::{image, layer, Format, Image};
 
 /// Repositories seeded at once.
 const SEED_TASKS: usize = 16;
@@ -130,7 +130,7 @@ pub struct ScalePoint {
 /// no-op pass between them at each size, plain and then with each variant.
 pub fn run(runtime: &tokio::runtime::Runtime, options: &ScaleOptions) -> Vec<ScalePoint> {
     use super::contender::Contender;
-    use crate::{CountingProxy, TestRegistry};
+    use ocisync_testkit::{CountingProxy, TestRegistry};
 
     let images = tiny_images(options.tags);
     let (source, destination) = (TestRegistry::start(), TestRegistry::start());

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Body, Client, StatusCode};
 
-use crate::client::resolve;
-use crate::image::Blob;
+use ocisync_testkit::client::resolve;
+use ocisync_testkit::image::Blob;
 
 /// Blobs in flight at once.
 pub const WORKERS: usize = 8;

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::json;
 
-use crate::corpus::SeedImage;
-use crate::image::{image, index, layer, Blob, Format, Image, Manifest, OCI_CONFIG, OCI_MANIFEST};
+use ocisync_testkit::corpus::SeedImage;
+use ocisync_testkit::image::{image, index, layer, Blob, Format, Image, Manifest, OCI_CONFIG, OCI_MANIFEST};
 
 const MIB: usize = 1024 * 1024;
 
