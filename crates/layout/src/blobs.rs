@@ -17,7 +17,7 @@ use ocisync_oci::{BlobStream, Descriptor, DigestHasher, Result, StoreError};
 use tokio::fs::{self, File};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::errors::{invalid, io_error};
+use crate::error::{invalid, io_error};
 
 /// Chunk size of blob reads: small enough that memory does not grow with blob size.
 pub const READ_CHUNK: usize = 64 * 1024;

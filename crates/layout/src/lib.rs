@@ -35,7 +35,7 @@
 
 mod blobs;
 mod catalog;
-mod errors;
+mod error;
 mod index;
 mod lock;
 mod open;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use fs4::TryLockError;
 use ocisync_oci::Result;
 
-use crate::errors::io_error;
+use crate::error::io_error;
 
 /// Held while a repository's `index.json` is read, changed and replaced. Dropping it
 /// closes the lock file, which releases the lock (also when the process dies).

@@ -14,7 +14,7 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::blobs::{is_file, link_or_copy, read_chunks, read_small, write_atomically, write_bytes_atomically};
 use crate::catalog::find_repositories;
-use crate::errors::{invalid, io_error};
+use crate::error::{invalid, io_error};
 use crate::index::IndexFile;
 use crate::lock::lock_index;
 use crate::paths::{reserved_component, RepoPaths};
