@@ -8,7 +8,7 @@ use ocisync_engine::{source_pattern, ContentRule, ImageReference, RuleSource, Sc
 use ocisync_oci::Reference;
 use serde::Serialize;
 
-use crate::config::{Config, RegistryConfig, SyncConfig};
+use crate::config::{show_rate, Config, RegistryConfig, SyncConfig};
 
 #[derive(Serialize)]
 struct Effective<'a> {
@@ -35,6 +35,8 @@ struct Registry<'a> {
     ca_file: Option<String>,
     connect_timeout: String,
     read_timeout: String,
+    request_timeout: String,
+    min_transfer_rate: String,
     retry: Retry,
     cool_down: String,
     max_requests_in_flight: usize,
@@ -167,6 +169,8 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
         ca_file: registry.ca_file.as_ref().map(|path| path.display().to_string()),
         connect_timeout: duration(registry.connect_timeout),
         read_timeout: duration(registry.read_timeout),
+        request_timeout: duration(registry.request_timeout),
+        min_transfer_rate: show_rate(registry.min_transfer_rate),
         retry: Retry {
             max_attempts: registry.retry.max_attempts,
             initial_delay: duration(registry.retry.initial_delay),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ocisync_engine::{Failover, Retrying};
 use ocisync_layout::{check_root, Access, LayoutStore};
-use ocisync_registry::{RegistryOptions, RegistryStore, RequestLimit};
+use ocisync_registry::{MinTransferRate, RegistryOptions, RegistryStore, RequestLimit};
 
 use crate::any_store::AnyStore;
 use crate::config::RegistryConfig;
@@ -65,6 +65,8 @@ pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<RegistryEndpo
         options.ca_file = registry.ca_file.clone();
         options.connect_timeout = registry.connect_timeout;
         options.read_timeout = registry.read_timeout;
+        options.request_timeout = registry.request_timeout;
+        options.min_transfer_rate = registry.min_transfer_rate.map(MinTransferRate::per_second);
         options.request_limit = Some(limit.clone());
         options.rate_limit_reserve = registry.rate_limit_reserve;
         let store = RegistryStore::new(options).with_context(|| format!("registry {}", registry.name))?;

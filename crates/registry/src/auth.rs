@@ -30,7 +30,9 @@ use reqwest::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use serde::Deserialize;
 
 use crate::body::{read_capped, TOKEN_BODY_LIMIT};
-use crate::status::{error_from_response, transport_error};
+use crate::client::Clients;
+use crate::deadline::Deadline;
+use crate::status::error_from_response;
 
 /// A secret string whose `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -193,12 +195,7 @@ impl Authorizer {
 
     /// The `Authorization` value to send for `scope`, if one is known. A token near its
     /// end is renewed first; `what` names the request in errors.
-    pub async fn header(
-        &self,
-        http: &reqwest::Client,
-        scope: &str,
-        what: &str,
-    ) -> Result<Option<HeaderValue>, StoreError> {
+    pub async fn header(&self, clients: &Clients, scope: &str, what: &str) -> Result<Option<HeaderValue>, StoreError> {
         let source = {
             let state = self.state();
             match state.tokens.get(scope) {
@@ -215,7 +212,7 @@ impl Authorizer {
                 return Ok(Some(token.header.clone()));
             }
         }
-        let header = self.fetch_token(http, source, scope, what).await?;
+        let header = self.fetch_token(clients, source, scope, what).await?;
         Ok(Some(header))
     }
 
@@ -224,7 +221,7 @@ impl Authorizer {
     /// sending again, `false` when there is nothing more to try.
     pub async fn handle_challenge(
         &self,
-        http: &reqwest::Client,
+        clients: &Clients,
         response_headers: &HeaderMap,
         scope: &str,
         sent: Option<&HeaderValue>,
@@ -267,7 +264,7 @@ impl Authorizer {
                     service,
                     scope: challenged_scope.unwrap_or_else(|| scope.to_owned()),
                 };
-                self.fetch_token(http, source, scope, what).await?;
+                self.fetch_token(clients, source, scope, what).await?;
                 Ok(true)
             }
         }
@@ -276,7 +273,7 @@ impl Authorizer {
     /// Fetches a token from `source` and caches it for `scope`. Call with `renewal` held.
     async fn fetch_token(
         &self,
-        http: &reqwest::Client,
+        clients: &Clients,
         source: TokenSource,
         scope: &str,
         what: &str,
@@ -290,6 +287,9 @@ impl Authorizer {
                 reason,
             }
         })?;
+        // The registry's own client if the realm is on its origin; else one that always
+        // verifies certificates, whatever `tls_verify` says. No redirects either way.
+        let http = clients.for_url(&realm);
         let mut query = vec![("scope", source.scope.as_str())];
         if let Some(service) = &source.service {
             query.push(("service", service));
@@ -315,10 +315,8 @@ impl Authorizer {
             }
         };
         let requested_at = Instant::now();
-        let response = request
-            .send()
-            .await
-            .map_err(|error| transport_error(what.clone(), error))?;
+        let deadline = Deadline::start(clients.request_timeout);
+        let response = deadline.bound_body(deadline.send(&what, request).await?);
         if !response.status().is_success() {
             return Err(error_from_response(what, response).await);
         }

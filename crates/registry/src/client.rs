@@ -1,4 +1,5 @@
-//! The HTTP side of a registry endpoint: one reqwest client, authorization, requests.
+//! The HTTP side of a registry endpoint: its two reqwest clients (one for its own
+//! origin, one for every other), authorization, redirects, requests.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +12,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use url::Url;
 
 use crate::auth::{Authorizer, Credentials};
+use crate::deadline::Deadline;
 use crate::limit::RequestLimit;
+use crate::rate_floor::MinTransferRate;
+use crate::redirect::{next_hop, MAX_REDIRECTS};
 use crate::status::transport_error;
 
 /// How to reach and authenticate to one registry URL.
@@ -20,13 +24,21 @@ pub struct RegistryOptions {
     /// `https://host[:port]` or `http://host[:port]` (plain HTTP).
     pub url: String,
     pub credentials: Option<Credentials>,
-    /// Verify TLS certificates (on unless the config turns it off for this registry).
+    /// Verify the TLS certificate of this URL's origin (on unless the config turns it
+    /// off for this registry). Other origins (redirect targets, a token realm
+    /// elsewhere) are always verified.
     pub tls_verify: bool,
-    /// An extra CA certificate (PEM) to trust, for registries with a private CA.
+    /// An extra CA certificate (PEM) to trust, for registries with a private CA (on
+    /// every origin the registry's requests reach).
     pub ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     /// Longest wait for any read, so a stalled transfer fails instead of hanging.
     pub read_timeout: Duration,
+    /// Longest time for one whole request, answer body included (manifests, list pages,
+    /// referrers, tokens, uploads' answers; a blob download's head but not its body).
+    pub request_timeout: Duration,
+    /// The slowest a blob download may be; `None`: no floor (the read timeout only).
+    pub min_transfer_rate: Option<MinTransferRate>,
     /// Page size requested from the catalog and tag list endpoints.
     pub page_size: usize,
     /// Requests in flight at most (shared with the other URLs of the same registry);
@@ -38,6 +50,9 @@ pub struct RegistryOptions {
 }
 
 impl RegistryOptions {
+    /// `request_timeout` unless set: generous for a 16 MiB manifest or list page.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
     pub fn new(url: impl Into<String>) -> Self {
         RegistryOptions {
             url: url.into(),
@@ -46,6 +61,8 @@ impl RegistryOptions {
             ca_file: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            request_timeout: RegistryOptions::DEFAULT_REQUEST_TIMEOUT,
+            min_transfer_rate: Some(MinTransferRate::DEFAULT),
             page_size: 1000,
             request_limit: None,
             rate_limit_reserve: None,
@@ -74,32 +91,6 @@ pub enum SetupError {
     Client(#[source] reqwest::Error),
 }
 
-/// Most redirects followed for one request (reqwest's default).
-const MAX_REDIRECTS: usize = 10;
-
-/// Follows redirects like reqwest's default policy, which drops `Authorization` when the
-/// host or port changes, but stops at a redirect that changes only the scheme: reqwest
-/// would keep `Authorization` there, and `Authorization` goes to the registry's own
-/// origin only. The caller then sees the 3xx as an error.
-fn redirect_policy() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() > MAX_REDIRECTS {
-            return attempt.error("too many redirects");
-        }
-        match attempt.previous().last() {
-            Some(previous) if changes_only_scheme(previous, attempt.url()) => attempt.stop(),
-            _ => attempt.follow(),
-        }
-    })
-}
-
-/// Same host and port but another scheme: another origin that reqwest treats as the same.
-fn changes_only_scheme(previous: &Url, next: &Url) -> bool {
-    previous.scheme() != next.scheme()
-        && previous.host_str() == next.host_str()
-        && previous.port_or_known_default() == next.port_or_known_default()
-}
-
 /// The authorization scope a request needs (distribution token scopes).
 pub enum Scope<'a> {
     Catalog,
@@ -117,14 +108,93 @@ impl Scope<'_> {
     }
 }
 
-/// One registry URL with its HTTP client and authorization state.
+/// The two HTTP clients of one registry URL. Neither follows redirects: [`Endpoint`]
+/// does, hop by hop, picking the client for each hop's origin.
+pub struct Clients {
+    origin: url::Origin,
+    /// For the registry's own origin: `tls_verify` and `ca_file` as configured.
+    own: reqwest::Client,
+    /// For every other origin (redirect targets, a token realm elsewhere): certificates
+    /// always verified (against the built-in roots and `ca_file`), whatever
+    /// `tls_verify` says.
+    elsewhere: reqwest::Client,
+    /// `request_timeout`.
+    pub request_timeout: Duration,
+}
+
+impl Clients {
+    fn new(base: &Url, options: &RegistryOptions) -> Result<Clients, SetupError> {
+        let ca_certificate = match &options.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| SetupError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                let certificate = reqwest::Certificate::from_pem(&pem).map_err(|source| SetupError::CaCertificate {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some(certificate)
+            }
+            None => None,
+        };
+        let build = |verify: bool| {
+            let mut builder = reqwest::Client::builder()
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+                .danger_accept_invalid_certs(!verify)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("ocisync/", env!("CARGO_PKG_VERSION")));
+            if let Some(certificate) = &ca_certificate {
+                builder = builder.add_root_certificate(certificate.clone());
+            }
+            builder.build().map_err(SetupError::Client)
+        };
+        let own = build(options.tls_verify)?;
+        let elsewhere = if options.tls_verify { own.clone() } else { build(true)? };
+        Ok(Clients {
+            origin: base.origin(),
+            own,
+            elsewhere,
+            request_timeout: options.request_timeout,
+        })
+    }
+
+    /// Whether `url` is on the registry's own origin (scheme, host and port).
+    pub fn is_own(&self, url: &Url) -> bool {
+        url.origin() == self.origin
+    }
+
+    /// The client for a request to `url`.
+    pub fn for_url(&self, url: &Url) -> &reqwest::Client {
+        if self.is_own(url) {
+            &self.own
+        } else {
+            &self.elsewhere
+        }
+    }
+}
+
+/// How much of a request `request_timeout` bounds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// The whole answer, body included (manifests, lists, uploads' answers).
+    Whole,
+    /// Up to the answer's head: the body is a blob stream, bounded by the rate floor.
+    Streamed,
+}
+
+/// One registry URL with its HTTP clients and authorization state.
 pub struct Endpoint {
     base: Url,
     label: String,
-    http: reqwest::Client,
+    clients: Clients,
     authorizer: Authorizer,
     pub(crate) page_size: usize,
-    /// HTTP requests sent to the registry (each attempt; token requests not included).
+    /// The rate floor of blob downloads, if any.
+    pub(crate) min_transfer_rate: Option<MinTransferRate>,
+    /// HTTP requests sent to the registry (each attempt; token requests and hops to
+    /// other origins not included).
     requests: AtomicU64,
     limit: Option<RequestLimit>,
 }
@@ -147,32 +217,16 @@ impl Endpoint {
         if base.host_str().is_none() {
             return Err(url_error("no host"));
         }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .danger_accept_invalid_certs(!options.tls_verify)
-            .redirect(redirect_policy())
-            .user_agent(concat!("ocisync/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &options.ca_file {
-            let pem = std::fs::read(path).map_err(|source| SetupError::CaFile {
-                path: path.clone(),
-                source,
-            })?;
-            let certificate = reqwest::Certificate::from_pem(&pem).map_err(|source| SetupError::CaCertificate {
-                path: path.clone(),
-                source,
-            })?;
-            builder = builder.add_root_certificate(certificate);
-        }
-        let http = builder.build().map_err(SetupError::Client)?;
+        let clients = Clients::new(&base, &options)?;
         let label = base.as_str().trim_end_matches('/').to_owned();
         let plain_http = base.scheme() == "http";
         Ok(Endpoint {
             base,
             label,
-            http,
+            clients,
             authorizer: Authorizer::new(options.credentials, plain_http),
             page_size: options.page_size.max(1),
+            min_transfer_rate: options.min_transfer_rate,
             requests: AtomicU64::new(0),
             limit: options.request_limit,
         })
@@ -193,7 +247,7 @@ impl Endpoint {
     /// Whether a URL (an upload location, a pagination link) is on this endpoint's
     /// origin. Authorization is only ever sent there.
     pub fn same_origin(&self, url: &Url) -> bool {
-        url.origin() == self.base.origin()
+        self.clients.is_own(url)
     }
 
     /// The `Authorization` to send to `url` for `scope`: none to another origin.
@@ -201,76 +255,131 @@ impl Endpoint {
         if !self.same_origin(url) {
             return Ok(None);
         }
-        self.authorizer.header(&self.http, scope, what).await
+        self.authorizer.header(&self.clients, scope, what).await
     }
 
-    /// Sends a request built by `build`, answering one authentication challenge.
-    /// `build` runs again for the second attempt, so it must not consume a stream.
+    /// Sends a request built by `build`, following redirects and answering one
+    /// authentication challenge of the registry's own; the whole answer, body included,
+    /// must arrive within `request_timeout`. `build` runs again for each hop and for the
+    /// second attempt, so it must not consume a stream.
     pub async fn send(
         &self,
         scope: Scope<'_>,
         what: &str,
         method: Method,
         url: &Url,
-        build: impl Fn(RequestBuilder) -> RequestBuilder,
+        build: impl Fn(RequestBuilder) -> RequestBuilder + Sync,
     ) -> Result<Response, StoreError> {
-        Ok(self.send_held(scope, what, method, url, build).await?.0)
+        let _place = self.enter().await;
+        self.exchange(&scope.as_string(), what, method, url, &build, Answer::Whole)
+            .await
     }
 
-    /// [`Endpoint::send`], keeping the request's place under the registry's request
-    /// limit for as long as the caller reads the body (a blob stream).
-    pub async fn send_held(
+    /// [`Endpoint::send`] for a blob download: `request_timeout` bounds the answer's
+    /// head only, and the request keeps its place under the registry's request limit
+    /// for as long as the caller reads the body.
+    pub async fn send_streamed(
         &self,
         scope: Scope<'_>,
         what: &str,
         method: Method,
         url: &Url,
-        build: impl Fn(RequestBuilder) -> RequestBuilder,
+        build: impl Fn(RequestBuilder) -> RequestBuilder + Sync,
     ) -> Result<(Response, Option<OwnedSemaphorePermit>), StoreError> {
         let place = self.enter().await;
-        let scope = scope.as_string();
+        let response = self
+            .exchange(&scope.as_string(), what, method, url, &build, Answer::Streamed)
+            .await?;
+        Ok((response, place))
+    }
+
+    /// The hops and attempts of one request. Each hop goes out with the client of its
+    /// origin; only the registry's own origin gets `Authorization`, and only its
+    /// challenge is answered. A login asked for anywhere else fails the request: the
+    /// credentials are the registry's, and so is the choice of token realm.
+    async fn exchange(
+        &self,
+        scope: &str,
+        what: &str,
+        method: Method,
+        url: &Url,
+        build: &(dyn Fn(RequestBuilder) -> RequestBuilder + Sync),
+        answer: Answer,
+    ) -> Result<Response, StoreError> {
         let mut answered_challenge = false;
-        loop {
-            let authorization = self.authorization(&scope, what, url).await?;
-            let mut request = build(self.http.request(method.clone(), url.clone()));
-            if let Some(authorization) = &authorization {
-                request = request.header(AUTHORIZATION, authorization.clone());
-            }
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            let response = request
-                .send()
-                .await
-                .map_err(|error| transport_error(what.to_owned(), error))?;
-            if response.status() == StatusCode::UNAUTHORIZED && !answered_challenge && self.same_origin(url) {
-                answered_challenge = true;
-                if self
-                    .authorizer
-                    .handle_challenge(&self.http, response.headers(), &scope, authorization.as_ref(), what)
-                    .await?
-                {
-                    continue;
+        'attempt: loop {
+            let mut hop_url = url.clone();
+            let mut hop_method = method.clone();
+            for _ in 0..=MAX_REDIRECTS {
+                let own_origin = self.same_origin(&hop_url);
+                let authorization = self.authorization(scope, what, &hop_url).await?;
+                let mut request = build(
+                    self.clients
+                        .for_url(&hop_url)
+                        .request(hop_method.clone(), hop_url.clone()),
+                );
+                if let Some(authorization) = &authorization {
+                    request = request.header(AUTHORIZATION, authorization.clone());
+                }
+                if own_origin {
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                }
+                let deadline = Deadline::start(self.clients.request_timeout);
+                let response = deadline.send(what, request).await?;
+                if response.status() == StatusCode::UNAUTHORIZED {
+                    if !own_origin {
+                        return Err(login_elsewhere(what, &hop_url));
+                    }
+                    if !answered_challenge {
+                        answered_challenge = true;
+                        if self
+                            .authorizer
+                            .handle_challenge(&self.clients, response.headers(), scope, authorization.as_ref(), what)
+                            .await?
+                        {
+                            continue 'attempt;
+                        }
+                    }
+                }
+                match next_hop(response.status(), response.headers(), &hop_method, &hop_url) {
+                    Some((next_url, next_method)) => {
+                        hop_url = next_url;
+                        hop_method = next_method;
+                    }
+                    // An error's body is read whole, blob or not.
+                    None if answer == Answer::Whole || !response.status().is_success() => {
+                        return Ok(deadline.bound_body(response))
+                    }
+                    None => return Ok(response),
                 }
             }
-            return Ok((response, place));
+            return Err(StoreError::Transport {
+                what: what.to_owned(),
+                source: format!("more than {MAX_REDIRECTS} redirects").into(),
+            });
         }
     }
 
     /// Sends a request once, with the authorization known for `scope` (renewed first if
-    /// the token is near its end). For requests with streaming bodies, which cannot be
-    /// sent twice.
+    /// the token is near its end), with the client for `url`'s origin. For requests
+    /// with streaming bodies, which cannot be sent twice or followed elsewhere; no
+    /// `request_timeout` either (an upload takes as long as its source).
     pub async fn send_once(
         &self,
         scope: Scope<'_>,
         what: &str,
-        request: RequestBuilder,
+        method: Method,
         url: &Url,
+        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response, StoreError> {
         let _place = self.enter().await;
-        let mut request = request;
+        let mut request = build(self.clients.for_url(url).request(method, url.clone()));
         if let Some(authorization) = self.authorization(&scope.as_string(), what, url).await? {
             request = request.header(AUTHORIZATION, authorization);
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        if self.same_origin(url) {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+        }
         request
             .send()
             .await
@@ -294,9 +403,16 @@ impl Endpoint {
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
+}
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+/// The error for a 401 from another origin that a redirect led to.
+fn login_elsewhere(what: &str, url: &Url) -> StoreError {
+    StoreError::Invalid {
+        what: what.to_owned(),
+        reason: format!(
+            "redirected to {}, which asks for a login; credentials and tokens go only to the registry's own origin",
+            url.origin().ascii_serialization()
+        ),
     }
 }
 
@@ -305,21 +421,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redirect_that_changes_only_the_scheme_is_not_followed() {
-        let check = |from: &str, to: &str| changes_only_scheme(&Url::parse(from).unwrap(), &Url::parse(to).unwrap());
-        assert!(check("https://r.example:8443/v2/a", "http://r.example:8443/blob"));
-        assert!(check("https://r.example/v2/a", "http://r.example:443/blob"));
-        assert!(
-            !check("https://r.example/v2/a", "https://r.example/blob"),
-            "same origin"
-        );
-        assert!(
-            !check("https://r.example/v2/a", "http://r.example/blob"),
-            "port 443 to 80: reqwest drops Authorization itself"
-        );
-        assert!(
-            !check("https://r.example/v2/a", "https://cdn.example/blob"),
-            "other host"
-        );
+    fn the_own_origin_is_scheme_host_and_port() {
+        let clients = Clients::new(
+            &Url::parse("https://r.example/").unwrap(),
+            &RegistryOptions::new("https://r.example"),
+        )
+        .unwrap();
+        let own = |url: &str| clients.is_own(&Url::parse(url).unwrap());
+        assert!(own("https://r.example/v2/a"));
+        assert!(own("https://r.example:443/v2/a"), "the default port spelled out");
+        assert!(!own("http://r.example/v2/a"), "another scheme");
+        assert!(!own("http://r.example:443/v2/a"), "another scheme on the same port");
+        assert!(!own("https://r.example:8443/v2/a"), "another port");
+        assert!(!own("https://cdn.r.example/v2/a"), "another host, even a subdomain");
     }
 }

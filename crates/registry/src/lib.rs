@@ -26,10 +26,14 @@
 pub mod auth;
 mod body;
 mod client;
+mod deadline;
 mod limit;
+mod lists;
 mod paging;
 mod quota;
+mod rate_floor;
 mod ratelimit;
+mod redirect;
 mod status;
 mod store;
 
@@ -37,5 +41,6 @@ pub use auth::{Credentials, Secret};
 pub use client::{RegistryOptions, SetupError};
 pub use limit::RequestLimit;
 pub use quota::QuotaStatus;
+pub use rate_floor::MinTransferRate;
 pub use ratelimit::{parse_quota_value, RateLimit};
 pub use store::RegistryStore;

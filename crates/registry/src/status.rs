@@ -8,6 +8,8 @@ use ocisync_oci::StoreError;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 
+use crate::deadline::RequestTimedOut;
+
 /// Longest error body text quoted in a message.
 const DETAIL_LIMIT: usize = 300;
 /// Most bytes of an error body read: enough for any registry's error JSON, and an
@@ -68,6 +70,13 @@ pub fn transport_error(what: String, error: reqwest::Error) -> StoreError {
     // the causes: "error sending request" alone does not tell a refused connection
     // from an untrusted certificate.
     let error = error.without_url();
+    // A body cut off at `request_timeout` says so, without reqwest's wrapping.
+    if let Some(timed_out) = find_cause::<RequestTimedOut>(&error) {
+        return StoreError::Transport {
+            what,
+            source: Box::new(timed_out.clone()),
+        };
+    }
     let mut causes = vec![error.to_string()];
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
@@ -85,6 +94,18 @@ pub fn transport_error(what: String, error: reqwest::Error) -> StoreError {
         what,
         source: reason.into(),
     }
+}
+
+/// The first error of type `T` in `error`'s chain of causes.
+fn find_cause<'a, T: std::error::Error + 'static>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        if let Some(found) = cause.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = cause.source();
+    }
+    None
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).

@@ -18,16 +18,15 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::client::{Endpoint, RegistryOptions, Scope, SetupError};
+use crate::lists::{check_name_count, parse_names, PageBudget, Referrers, PAGE_SIZE_LIMIT};
 use crate::paging::next_link;
 use crate::quota::{Decision, PullQuota, QuotaPermit, QuotaStatus, Refusal};
+use crate::rate_floor::with_rate_floor;
 use crate::status::{error_from_response, transport_error};
 
 /// Manifests larger than this are refused rather than buffered (the distribution spec
 /// asks registries to accept at least 4 MiB).
 const MANIFEST_SIZE_LIMIT: usize = 16 * 1024 * 1024;
-/// Upper bound on pages read from one listing, so a registry that keeps sending
-/// `Link` headers cannot keep a pass looping.
-const MAX_PAGES: usize = 100_000;
 const DIGEST_HEADER: &str = "docker-content-digest";
 /// States of `RegistryStore::referrers_api`.
 const API_UNKNOWN: u8 = 0;
@@ -161,7 +160,8 @@ impl RegistryStore {
         };
         let mut url = first.clone();
         let mut items: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-        for _ in 0..MAX_PAGES {
+        let mut budget = PageBudget::default();
+        loop {
             let scope = match scope_repo {
                 Some(repo) => Scope::Pull(repo),
                 None => Scope::Catalog,
@@ -171,7 +171,8 @@ impl RegistryStore {
                 return Err(error_from_response(what.to_owned(), response).await);
             }
             let link = next_link(response.headers(), &url);
-            let body = read_limited(response, MANIFEST_SIZE_LIMIT, what).await?;
+            let body = read_limited(response, PAGE_SIZE_LIMIT, what).await?;
+            budget.take(body.len(), what)?;
             let page = items_of(&body).ok_or_else(|| StoreError::Invalid {
                 what: what.to_owned(),
                 reason: "list response is not the expected JSON".to_owned(),
@@ -180,6 +181,7 @@ impl RegistryStore {
             let last = page.last().cloned();
             let known = items.len();
             items.extend(page);
+            check_name_count(items.len(), what)?;
             // A registry that ignores `n`/`last` repeats itself: stop when nothing is new.
             if items.len() == known {
                 return Ok(items.into_iter().collect());
@@ -200,10 +202,6 @@ impl RegistryStore {
                 _ => return Ok(items.into_iter().collect()),
             };
         }
-        Err(StoreError::Invalid {
-            what: what.to_owned(),
-            reason: format!("more than {MAX_PAGES} pages"),
-        })
     }
 
     fn manifest_url(&self, repo: &RepoName, reference: &Reference) -> Url {
@@ -261,21 +259,6 @@ fn header_str<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|value| value.to_str().ok())
 }
 
-fn parse_names<T: std::str::FromStr>(names: Vec<String>, what: &str) -> Result<Vec<T>, StoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    names
-        .into_iter()
-        .map(|name| {
-            name.parse::<T>().map_err(|error| StoreError::Invalid {
-                what: what.to_owned(),
-                reason: error.to_string(),
-            })
-        })
-        .collect()
-}
-
 impl Store for RegistryStore {
     fn label(&self) -> &str {
         self.endpoint.label()
@@ -284,7 +267,7 @@ impl Store for RegistryStore {
     async fn catalog(&self) -> Result<Vec<RepoName>, StoreError> {
         let what = format!("{} catalog", self.endpoint.label());
         let names = self.list_all(None, "_catalog", &what, parse_repositories).await?;
-        parse_names(names, &what)
+        Ok(parse_names(names, &what))
     }
 
     async fn tags(&self, repo: &RepoName) -> Result<Vec<Tag>, StoreError> {
@@ -292,7 +275,7 @@ impl Store for RegistryStore {
         let names = self
             .list_all(Some(repo), &format!("{repo}/tags/list"), &what, parse_tags)
             .await?;
-        parse_names(names, &what)
+        Ok(parse_names(names, &what))
     }
 
     async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<Descriptor>, StoreError> {
@@ -425,16 +408,21 @@ impl Store for RegistryStore {
         let url = self.endpoint.url(&format!("{repo}/blobs/{}", descriptor.digest));
         let (response, place) = self
             .endpoint
-            .send_held(Scope::Pull(repo), &what, Method::GET, &url, |r| r)
+            .send_streamed(Scope::Pull(repo), &what, Method::GET, &url, |r| r)
             .await?;
         if response.status() != StatusCode::OK {
             return Err(error_from_response(what, response).await);
         }
         // The download keeps its place under the request limit until the stream ends.
-        Ok(Box::pin(response.bytes_stream().map(move |chunk| {
+        let stream_what = what.clone();
+        let stream: BlobStream = Box::pin(response.bytes_stream().map(move |chunk| {
             let _held = &place;
-            chunk.map_err(|error| transport_error(what.clone(), error))
-        })))
+            chunk.map_err(|error| transport_error(stream_what.clone(), error))
+        }));
+        Ok(match self.endpoint.min_transfer_rate {
+            Some(floor) => with_rate_floor(stream, floor, what),
+            None => stream,
+        })
     }
 
     async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<(), StoreError> {
@@ -452,14 +440,15 @@ impl Store for RegistryStore {
         let mut url = location;
         url.query_pairs_mut()
             .append_pair("digest", &descriptor.digest.to_string());
-        let request = self
+        let response = self
             .endpoint
-            .http()
-            .put(url.clone())
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, descriptor.size)
-            .body(reqwest::Body::wrap_stream(body));
-        let response = self.endpoint.send_once(Scope::Push(repo), &what, request, &url).await?;
+            .send_once(Scope::Push(repo), &what, Method::PUT, &url, |request| {
+                request
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_LENGTH, descriptor.size)
+                    .body(reqwest::Body::wrap_stream(body))
+            })
+            .await?;
         if reused && response.status() == StatusCode::NOT_FOUND {
             // The session `prepare_blob` opened expired while the blob waited for its
             // turn; the next attempt opens a fresh one.
@@ -516,8 +505,9 @@ impl Store for RegistryStore {
         }
         let what = self.what("referrers", repo, digest);
         let mut url = self.endpoint.url(&format!("{repo}/referrers/{digest}"));
-        let mut referrers: Vec<Descriptor> = Vec::new();
-        for _ in 0..MAX_PAGES {
+        let mut referrers = Referrers::default();
+        let mut budget = PageBudget::default();
+        loop {
             let response = self
                 .endpoint
                 .send(Scope::Pull(repo), &what, Method::GET, &url, |r| {
@@ -533,33 +523,25 @@ impl Store for RegistryStore {
                 _ => return Err(error_from_response(what, response).await),
             }
             let link = next_link(response.headers(), &url);
-            let body = read_limited(response, MANIFEST_SIZE_LIMIT, &what).await?;
+            let body = read_limited(response, PAGE_SIZE_LIMIT, &what).await?;
+            budget.take(body.len(), &what)?;
             let page: ReferrersPage = serde_json::from_slice(&body).map_err(|error| StoreError::Invalid {
                 what: what.clone(),
                 reason: format!("referrers response is not an image index: {error}"),
             })?;
-            let known = referrers.len();
-            for descriptor in page.manifests {
-                if !referrers.iter().any(|seen| seen.digest == descriptor.digest) {
-                    referrers.push(descriptor);
-                }
-            }
+            let added = referrers.add(page.manifests, &what)?;
             url = match link {
                 // A page that adds nothing new ends the list, as for tags.
-                Some(next) if self.endpoint.same_origin(&next) && referrers.len() > known => next,
+                Some(next) if self.endpoint.same_origin(&next) && added => next,
                 Some(next) if !self.endpoint.same_origin(&next) => {
                     return Err(StoreError::Invalid {
                         what,
                         reason: "pagination link points to another host".to_owned(),
                     })
                 }
-                _ => return Ok(Some(referrers)),
+                _ => return Ok(Some(referrers.into_descriptors())),
             };
         }
-        Err(StoreError::Invalid {
-            what,
-            reason: format!("more than {MAX_PAGES} pages"),
-        })
     }
 }
 

@@ -44,6 +44,13 @@ pub enum HostileBody {
         interval: Duration,
         count: u64,
     },
+    /// `bytes`, `chunk` bytes at a time, one chunk every `interval`: a slow link that
+    /// does deliver (or, with small chunks and long intervals, a drip of real content).
+    Paced {
+        bytes: Vec<u8>,
+        chunk: usize,
+        interval: Duration,
+    },
 }
 
 impl HostileBody {
@@ -52,6 +59,7 @@ impl HostileBody {
             HostileBody::Bytes(bytes) => bytes.len() as u64,
             HostileBody::Repeat { total, .. } => *total,
             HostileBody::Drip { count, .. } => *count,
+            HostileBody::Paced { bytes, .. } => bytes.len() as u64,
         }
     }
 }
@@ -201,6 +209,13 @@ async fn answer(mut stream: TcpStream, script: &Script, log: &Mutex<Vec<HostileR
         HostileBody::Drip { byte, interval, count } => {
             for _ in 0..*count {
                 stream.write_all(&[*byte]).await?;
+                stream.flush().await?;
+                tokio::time::sleep(*interval).await;
+            }
+        }
+        HostileBody::Paced { bytes, chunk, interval } => {
+            for piece in bytes.chunks((*chunk).max(1)) {
+                stream.write_all(piece).await?;
                 stream.flush().await?;
                 tokio::time::sleep(*interval).await;
             }

@@ -16,7 +16,8 @@
 //!   ES256 JWTs with an `x5c` header, a configurable lifetime) that records every token
 //!   request and the scopes it asked for.
 //!   [`AnonymousAccess`] lets anonymous requests pull each repository they name.
-//! - [`tls`]: [`TestCa`], a private CA issuing loopback server certificates.
+//! - [`tls`]: [`TestCa`], a private CA issuing loopback server certificates;
+//!   [`tls_front`]: [`TlsFront`], HTTPS with its own CA in front of any plain test server.
 //! - [`redirect`]: [`RedirectingRegistry`], a Basic-auth registry stand-in that redirects
 //!   blob downloads to another origin and records the headers that arrive there.
 //! - [`proxy`]: [`CountingProxy`], a streaming HTTP/1.1 reverse proxy in front of a
@@ -74,6 +75,7 @@ pub mod seed;
 mod serve;
 pub mod signing;
 pub mod tls;
+pub mod tls_front;
 pub mod token;
 
 #[cfg(test)]
@@ -97,6 +99,7 @@ pub use registry::{RegistryOptions, TestRegistry, TestRegistryBuilder};
 pub use seed::{push_blob, push_image, push_manifest};
 pub use signing::CosignKey;
 pub use tls::{ServerCertificate, TestCa};
+pub use tls_front::TlsFront;
 pub use token::{
     canonical_scope, AnonymousAccess, TokenRequest, TokenServer, TokenServerOptions, TokenUser, TOKEN_ISSUER,
     TOKEN_SERVICE,

@@ -10,6 +10,7 @@ mod durations;
 mod error;
 mod images;
 mod locate;
+mod rates;
 mod raw;
 mod registry;
 mod rules;
@@ -29,6 +30,7 @@ pub use error::{ConfigError, ConfigProblem};
 use images::ImagesFile;
 use locate::key_positions;
 use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, RuleSource, Schedule};
+pub(crate) use rates::show_rate;
 use raw::{RawConfig, RawSync};
 pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 use rules::RulePlace;
@@ -80,6 +82,10 @@ pub struct RegistryConfig {
     pub connect_timeout: Duration,
     /// Longest wait for any read: a stalled transfer fails (and is retried) after it.
     pub read_timeout: Duration,
+    /// Longest time for one whole request (answer included), but a blob's body.
+    pub request_timeout: Duration,
+    /// The slowest a blob download may be, in bytes per second; `None`: no floor.
+    pub min_transfer_rate: Option<u64>,
     pub retry: RetryPolicy,
     /// How long a failed URL rests before it is tried again.
     pub cool_down: Duration,

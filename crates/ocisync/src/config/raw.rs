@@ -42,6 +42,10 @@ pub struct RawRegistry {
     pub ca_file: Option<PathBuf>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
+    /// Longest time for one whole request but a blob's body (default 2m).
+    pub request_timeout: Option<String>,
+    /// The slowest a blob download may be (default 8KiB/s; 0: no floor).
+    pub min_transfer_rate: Option<RawRate>,
     pub retry: Option<RawRetry>,
     pub cool_down: Option<String>,
     pub max_requests_in_flight: Option<usize>,
@@ -62,6 +66,8 @@ pub struct RawDefaults {
     pub retry: Option<RawRetry>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
+    pub request_timeout: Option<String>,
+    pub min_transfer_rate: Option<RawRate>,
     /// How long a failed URL rests before it is tried again.
     pub cool_down: Option<String>,
     pub concurrency: Option<RawConcurrency>,
@@ -71,6 +77,14 @@ pub struct RawDefaults {
     pub listen: Option<String>,
     /// `run` only: a pass running longer than this makes /readyz fail.
     pub max_pass_duration: Option<String>,
+}
+
+/// A rate in bytes per second: a number (`8192`) or text with a unit (`8KiB/s`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawRate {
+    BytesPerSecond(u64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ocisync_engine::{RetryPolicy, DEFAULT_COOL_DOWN};
-use ocisync_registry::{Credentials, Secret};
+use ocisync_registry::{Credentials, MinTransferRate, RegistryOptions, Secret};
 use url::Url;
 
 use super::docker_auth::{credentials_from_docker_config, DockerCredentials};
@@ -26,6 +26,8 @@ pub(super) struct Defaults {
     pub retry: RetryPolicy,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub min_transfer_rate: Option<u64>,
     pub cool_down: Duration,
     pub concurrency: Concurrency,
     pub max_requests_in_flight: usize,
@@ -69,6 +71,17 @@ impl Checker {
                 raw.read_timeout.as_deref(),
                 Duration::from_secs(60),
                 TIMEOUT,
+            ),
+            request_timeout: self.duration_in(
+                "defaults.request_timeout",
+                raw.request_timeout.as_deref(),
+                RegistryOptions::DEFAULT_REQUEST_TIMEOUT,
+                TIMEOUT,
+            ),
+            min_transfer_rate: self.transfer_rate(
+                "defaults.min_transfer_rate",
+                raw.min_transfer_rate.as_ref(),
+                Some(MinTransferRate::DEFAULT.bytes_per_second),
             ),
             cool_down: self.duration("defaults.cool_down", raw.cool_down.as_deref(), DEFAULT_COOL_DOWN),
             concurrency,
@@ -193,6 +206,17 @@ impl Checker {
                 raw.read_timeout.as_deref(),
                 defaults.read_timeout,
                 TIMEOUT,
+            ),
+            request_timeout: self.duration_in(
+                &format!("{key}.request_timeout"),
+                raw.request_timeout.as_deref(),
+                defaults.request_timeout,
+                TIMEOUT,
+            ),
+            min_transfer_rate: self.transfer_rate(
+                &format!("{key}.min_transfer_rate"),
+                raw.min_transfer_rate.as_ref(),
+                defaults.min_transfer_rate,
             ),
             retry: self.check_retry(&format!("{key}.retry"), raw.retry.as_ref(), &defaults.retry),
             cool_down: self.duration(

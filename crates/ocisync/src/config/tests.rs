@@ -306,6 +306,16 @@ fn filters_schedules_and_durations_are_checked_at_load() {
         ),
         (
             "",
+            "defaults:\n  request_timeout: 0s\n",
+            "defaults.request_timeout: must be more than 0s",
+        ),
+        (
+            "",
+            "defaults:\n  min_transfer_rate: fast\n",
+            "3:3: defaults.min_transfer_rate: invalid rate \"fast\": bytes per second, e.g. 8KiB/s",
+        ),
+        (
+            "",
             "defaults:\n  cool_down: 25h\n",
             "defaults.cool_down: 25h is too long: at most 1day",
         ),
@@ -445,11 +455,11 @@ fn defaults_are_inherited_and_overridden_per_registry() {
     let text = MINIMAL
         .replace(
             "version: 1\n",
-            "version: 1\ndefaults:\n  retry: {max_attempts: 9, initial_delay: 1s}\n  read_timeout: 5s\n  cool_down: 2m\n  concurrency: {repositories: 2, transfers: 3}\n  max_requests_in_flight: 3\n",
+            "version: 1\ndefaults:\n  retry: {max_attempts: 9, initial_delay: 1s}\n  read_timeout: 5s\n  request_timeout: 30s\n  min_transfer_rate: 1MiB/s\n  cool_down: 2m\n  concurrency: {repositories: 2, transfers: 3}\n  max_requests_in_flight: 3\n",
         )
         .replace(
             "    urls: [\"http://127.0.0.1:5002\"]",
-            "    urls: [\"http://127.0.0.1:5002\"]\n    retry: {max_attempts: 2}\n    read_timeout: 1m\n    max_requests_in_flight: 32",
+            "    urls: [\"http://127.0.0.1:5002\"]\n    retry: {max_attempts: 2}\n    read_timeout: 1m\n    request_timeout: 10m\n    min_transfer_rate: 0\n    max_requests_in_flight: 32",
         );
     let config = load(&text).unwrap();
     let upstream = &config.registries["upstream"];
@@ -465,6 +475,10 @@ fn defaults_are_inherited_and_overridden_per_registry() {
         "... and inherits the others"
     );
     assert_eq!(mirror.read_timeout, Duration::from_secs(60));
+    assert_eq!(upstream.request_timeout, Duration::from_secs(30));
+    assert_eq!(upstream.min_transfer_rate, Some(1 << 20));
+    assert_eq!(mirror.request_timeout, Duration::from_secs(600));
+    assert_eq!(mirror.min_transfer_rate, None, "0: no floor");
     assert_eq!(config.concurrency.repositories, 2);
     assert_eq!(config.concurrency.blobs, 4);
     assert_eq!(config.concurrency.transfers, 3);
@@ -472,6 +486,16 @@ fn defaults_are_inherited_and_overridden_per_registry() {
     assert_eq!(mirror.max_requests_in_flight, 32);
     let plain = load(MINIMAL).unwrap();
     assert_eq!(plain.registries["upstream"].max_requests_in_flight, 16, "the default");
+    assert_eq!(
+        plain.registries["upstream"].request_timeout,
+        Duration::from_secs(120),
+        "the default"
+    );
+    assert_eq!(
+        plain.registries["upstream"].min_transfer_rate,
+        Some(8192),
+        "the default"
+    );
     assert_eq!(plain.concurrency.transfers, 8, "the default");
     assert_eq!(plain.concurrency.repositories, 32, "the default");
 }

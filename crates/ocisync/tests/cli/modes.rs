@@ -337,6 +337,8 @@ registries:
     username: robot
     password_file: password
     rate_limit: {reserve: 10}
+    request_timeout: 30s
+    min_transfer_rate: 1MiB/s
   mirror:
     urls: ["https://mirror.example.com"]
 syncs:
@@ -370,6 +372,13 @@ syncs:
         .starts_with("<redacted>"));
     assert_eq!(printed["registries"]["mirror"]["tls_verify"], true, "default filled in");
     assert_eq!(printed["registries"]["hub"]["rate_limit"]["reserve"], 10);
+    assert_eq!(printed["registries"]["hub"]["request_timeout"], "30s");
+    assert_eq!(printed["registries"]["hub"]["min_transfer_rate"], "1MiB/s");
+    assert_eq!(printed["registries"]["mirror"]["request_timeout"], "2m", "default");
+    assert_eq!(
+        printed["registries"]["mirror"]["min_transfer_rate"], "8KiB/s",
+        "default"
+    );
     assert!(
         printed["registries"]["mirror"].get("rate_limit").is_none(),
         "none unless set"

@@ -1,0 +1,104 @@
+//! Transfer rates in the config (`min_transfer_rate: 8KiB/s`, or a plain number of bytes
+//! per second), and how `ocisync config` shows them.
+
+use super::raw::RawRate;
+use super::Checker;
+
+/// Units a rate may name, with their size in bytes: binary (KiB) and decimal (KB).
+const UNITS: [(&str, u64); 8] = [
+    ("B", 1),
+    ("KiB", 1 << 10),
+    ("MiB", 1 << 20),
+    ("GiB", 1 << 30),
+    ("kB", 1_000),
+    ("KB", 1_000),
+    ("MB", 1_000_000),
+    ("GB", 1_000_000_000),
+];
+
+impl Checker {
+    /// A rate in bytes per second; `0` means none (`None`). Problems are recorded and
+    /// `default` used.
+    pub(super) fn transfer_rate(&mut self, key: &str, raw: Option<&RawRate>, default: Option<u64>) -> Option<u64> {
+        let bytes_per_second = match raw {
+            None => return default,
+            Some(RawRate::BytesPerSecond(value)) => *value,
+            Some(RawRate::Text(text)) => match parse_rate(text) {
+                Some(value) => value,
+                None => {
+                    self.problem(
+                        key.to_owned(),
+                        format!(
+                            "invalid rate \"{text}\": bytes per second, e.g. 8KiB/s, 1MiB/s, 500kB/s or 8192 \
+                             (0: no floor)"
+                        ),
+                    );
+                    return default;
+                }
+            },
+        };
+        (bytes_per_second > 0).then_some(bytes_per_second)
+    }
+}
+
+/// `8KiB/s`, `8 KiB/s`, `8KiB`, `8192`: bytes per second.
+fn parse_rate(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let text = text.strip_suffix("/s").unwrap_or(text).trim_end();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let unit = unit.trim();
+    let size = match unit {
+        "" => 1,
+        unit => UNITS.iter().find(|(name, _)| *name == unit)?.1,
+    };
+    number.checked_mul(size)
+}
+
+/// A rate as the config reads it: the largest binary unit that divides it, `0B/s` for none.
+pub fn show_rate(bytes_per_second: Option<u64>) -> String {
+    let Some(value) = bytes_per_second else {
+        return "0B/s".to_owned();
+    };
+    let (name, size) = [("GiB", 1_u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        .into_iter()
+        .find(|(_, size)| value % size == 0)
+        .unwrap_or(("B", 1));
+    format!("{}{name}/s", value / size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_with_units_and_show_back() {
+        let cases = [
+            ("8KiB/s", Some(8192)),
+            ("8 KiB/s", Some(8192)),
+            ("1MiB", Some(1 << 20)),
+            ("500kB/s", Some(500_000)),
+            ("2GB/s", Some(2_000_000_000)),
+            ("8192", Some(8192)),
+            ("100B/s", Some(100)),
+            ("0", Some(0)),
+            ("fast", None),
+            ("8 KiB/min", None),
+            ("-1", None),
+            ("8.5KiB/s", None),
+            ("99999999999999999999GiB/s", None),
+            ("18446744073709551615GiB/s", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_rate(text), expected, "{text}");
+        }
+        assert_eq!(show_rate(Some(8192)), "8KiB/s");
+        assert_eq!(show_rate(Some(3 << 20)), "3MiB/s");
+        assert_eq!(show_rate(Some(1000)), "1000B/s");
+        assert_eq!(show_rate(None), "0B/s");
+        for value in [8192, 3 << 20, 1000, 1] {
+            assert_eq!(parse_rate(&show_rate(Some(value))), Some(value), "read back");
+        }
+    }
+}
