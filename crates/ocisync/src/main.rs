@@ -10,6 +10,7 @@ mod config;
 mod copy_cmd;
 mod credential_helper;
 mod daemon;
+mod deadline;
 mod docker_hub;
 mod health;
 mod image_ref;
@@ -94,6 +95,7 @@ async fn run_pass(args: PassArgs, dry_run: bool) -> anyhow::Result<ExitCode> {
         only_sync: args.sync.as_deref(),
         dry_run,
         shard: args.shard,
+        grace_period: args.grace_period,
     };
     Ok(exit_code(&once::run_once(&config, once_args).await?))
 }
