@@ -1,8 +1,8 @@
 //! The `ocisync` command: config, logging, subcommands and exit codes.
 //!
 //! Exit codes: 0 when everything was copied or already present (or, for `run`, a
-//! clean stop), 1 when some image, repository or sync failed, 2 for a config error
-//! or a fatal error.
+//! clean stop), 1 when some image, repository or sync failed (a pass that ran past its
+//! `max_pass_duration` included), 2 for a config error or a fatal error.
 
 mod any_store;
 mod cli;
