@@ -6,6 +6,7 @@
 //!   digest, the tagged manifest last, skipping what the destination has.
 //! - [`run_sync`] runs one pass of one sync and returns a [`SyncReport`]; a
 //!   [`Report`] gathers the passes of all syncs and derives [`Totals`].
+//! - [`StopSignal`] stops a pass: no new image, then (abandoned) none under way.
 //!
 //! This crate knows nothing of HTTP, YAML, files or exit codes.
 
@@ -22,8 +23,9 @@ mod resilience;
 mod schedule;
 mod shard;
 mod signatures;
+mod stop;
 
-pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, StopSignal, DEFAULT_REPOSITORIES, DEFAULT_TRANSFERS};
+pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, DEFAULT_REPOSITORIES, DEFAULT_TRANSFERS};
 pub use error::CopyError;
 pub use filter::{
     parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, ImageReference,
@@ -45,3 +47,4 @@ pub use signatures::{
     CosignPublicKey, KeyError, SignaturePolicy, COSIGN_SIGNATURE_ARTIFACT, NOTATION_SIGNATURE_ARTIFACT,
     SIGSTORE_BUNDLE_ARTIFACT,
 };
+pub use stop::{StopCause, StopSignal};

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use futures_util::{stream, StreamExt};
-use ocisync_oci::{Reference, Store, StoreError};
+use ocisync_oci::{Reference, Store, StoreError, Tag};
 use tracing::{debug, info, warn, Instrument};
 
 use crate::copy::{Copier, CopyOptions, PassMemory};
@@ -13,6 +13,9 @@ use crate::filter::{ContentRule, Dropped, RuleSourceKind};
 use crate::plan::{needs_catalog, plan, SyncTask};
 use crate::progress::ProgressEvent;
 use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
+
+/// The detail of an image abandoned mid-copy.
+const ABANDONED: &str = "abandoned mid-copy when the grace period ran out";
 
 /// The detail of an immutable tag left alone because the destination lists it.
 const IMMUTABLE_PRESENT: &str = "immutable tag already at the destination; not checked";
@@ -34,30 +37,27 @@ pub async fn run_sync<S: Store, D: Store>(
     rules: &[ContentRule],
     options: &CopyOptions,
 ) -> SyncReport {
-    let mut report = SyncReport {
-        name: label.name.clone(),
-        from: label.from.clone(),
-        to: label.to.clone(),
-        error: None,
-        rules: Vec::new(),
-        repositories: Vec::new(),
-        endpoints: Vec::new(),
-        rate_limits: Vec::new(),
-    };
+    let mut report = SyncReport::new(&label.name, &label.from, &label.to);
     // The destination's catalog comes along: a repository it lacks (once its own tag
     // list confirms that) has its tags copied without HEADs. Unknown (not allowed, say)
     // leaves every tag to its HEADs. The upstream catalog is asked for only when a rule
     // needs it: most public registries refuse it.
-    let (catalog, destination_catalog) = futures_util::join!(
-        async {
-            if needs_catalog(rules) {
-                Some(source.catalog().await)
-            } else {
-                None
-            }
-        },
-        destination.catalog()
-    );
+    let catalogs = async {
+        futures_util::join!(
+            async {
+                if needs_catalog(rules) {
+                    Some(source.catalog().await)
+                } else {
+                    None
+                }
+            },
+            destination.catalog()
+        )
+    };
+    let Some((catalog, destination_catalog)) = options.stop.unless_abandoned(catalogs).await else {
+        report.stopped = options.stop.cause();
+        return report;
+    };
     let destination_repositories = match destination_catalog {
         Ok(repositories) => Some(repositories.into_iter().collect()),
         Err(error) => {
@@ -121,6 +121,7 @@ pub async fn run_sync<S: Store, D: Store>(
         .await;
     report.repositories.extend(repositories);
     report.repositories.sort_by(|a, b| a.source.cmp(&b.source));
+    report.stopped = options.stop.cause();
     report
 }
 
@@ -179,22 +180,28 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     let unlisted = copier.memory.is_unlisted(&task.destination);
     // Under a signature policy every tag is judged (the config refuses the combination).
     let has_immutable = !task.tags.immutable.is_empty() && !task.signatures.is_active();
-    let (tags, destination_tags) = futures_util::join!(
-        async {
-            // An images rule names its tags: no upstream tag list.
-            match task.references {
-                Some(_) => None,
-                None => Some(copier.source.tags(&task.source).await),
+    let lists = async {
+        futures_util::join!(
+            async {
+                // An images rule names its tags: no upstream tag list.
+                match task.references {
+                    Some(_) => None,
+                    None => Some(copier.source.tags(&task.source).await),
+                }
+            },
+            async {
+                if unlisted || has_immutable {
+                    Some(copier.destination.tags(&task.destination).await)
+                } else {
+                    None
+                }
             }
-        },
-        async {
-            if unlisted || has_immutable {
-                Some(copier.destination.tags(&task.destination).await)
-            } else {
-                None
-            }
-        }
-    );
+        )
+    };
+    // Abandoned while listing: like a repository the pass never reached.
+    let Some((tags, destination_tags)) = copier.options.stop.unless_abandoned(lists).await else {
+        return report;
+    };
     let mut settled = HashSet::new();
     match destination_tags {
         Some(Ok(listed)) => {
@@ -243,7 +250,7 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
                 Reference::Digest(_) => None,
             };
             if copier.options.stop.is_raised() {
-                return TagReport::skipped(tag, SkipReason::Interrupted, None);
+                return TagReport::skipped(tag, copier.options.stop.skip_reason(), None);
             }
             if let Err(dropped) = verdict {
                 return TagReport::skipped(tag, dropped.reason, Some(dropped.detail));
@@ -259,11 +266,17 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
                     reference: reference.clone(),
                 },
             );
-            let done = match shared {
-                Some(attachments) => {
-                    crate::referrers::copy_tag_with_referrers(copier, task, &reference, None, attachments).await
+            let copy = async {
+                match shared {
+                    Some(attachments) => {
+                        crate::referrers::copy_tag_with_referrers(copier, task, &reference, None, attachments).await
+                    }
+                    None => copy_named_image(copier, task, &reference).await,
                 }
-                None => copy_named_image(copier, task, &reference).await,
+            };
+            let done = match copier.options.stop.unless_abandoned(copy).await {
+                Some(done) => done,
+                None => abandoned(tag, copier.options.stop.skip_reason()),
             };
             notify(copier.options, ProgressEvent::TagDone { bytes: done.bytes });
             done
@@ -307,6 +320,17 @@ async fn copy_named_image<S: Store, D: Store>(
         Err(error) => return crate::referrers::unfinished(tag, Some(digest), &error),
     };
     crate::referrers::copy_tag_with_referrers(copier, task, reference, Some(digest), &attachments).await
+}
+
+/// The report of an image whose copy was under way when the pass abandoned it: what it
+/// wrote is unreferenced (children before parents), and the next pass resumes it.
+pub(crate) fn abandoned(tag: Option<Tag>, reason: SkipReason) -> TagReport {
+    info!(
+        tag = tag.as_ref().map(tracing::field::display),
+        reason = reason.as_str(),
+        "image abandoned: the grace period ran out"
+    );
+    TagReport::skipped(tag, reason, Some(ABANDONED.to_owned()))
 }
 
 fn notify(options: &CopyOptions, event: ProgressEvent) {

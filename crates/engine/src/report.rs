@@ -4,6 +4,7 @@ use ocisync_oci::{Digest, RepoName, Tag};
 use serde::Serialize;
 
 use crate::filter::RuleSourceKind;
+use crate::stop::StopCause;
 
 /// Everything one pass did.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -33,6 +34,34 @@ pub struct SyncReport {
     /// `endpoints`); URLs that announced none are left out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rate_limits: Vec<RateLimitUse>,
+    /// Set when the pass was told to stop before it was done: `shutdown` (the worker
+    /// is stopping) or `deadline` (it ran past its `max_pass_duration`, a failure).
+    /// Images it left are skipped `interrupted` or `deadline`; repositories it never
+    /// reached have no tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<StopCause>,
+}
+
+impl SyncReport {
+    /// The report of a sync before its pass has done anything.
+    pub fn new(name: impl Into<String>, from: impl Into<String>, to: impl Into<String>) -> SyncReport {
+        SyncReport {
+            name: name.into(),
+            from: from.into(),
+            to: to.into(),
+            error: None,
+            rules: Vec::new(),
+            repositories: Vec::new(),
+            endpoints: Vec::new(),
+            rate_limits: Vec::new(),
+            stopped: None,
+        }
+    }
+
+    /// Whether the pass ran past its `max_pass_duration` and was stopped.
+    pub fn passed_deadline(&self) -> bool {
+        self.stopped == Some(StopCause::Deadline)
+    }
 }
 
 /// What a registry URL said of its pull quota (`ratelimit-*` headers) during a pass.
@@ -159,8 +188,17 @@ pub enum SkipReason {
     NotAmongLatest,
     /// The index has none of the `platforms` the rule asks for.
     NoMatchingPlatform,
-    /// The worker was stopping (SIGTERM) before this image started.
+    /// The worker was stopping (SIGTERM) before this image started, or it was
+    /// abandoned when the grace period ran out.
     Interrupted,
+    /// The pass ran past its `max_pass_duration` before this image was done: it did
+    /// not start, or it was abandoned when the grace period ran out. Fails the pass
+    /// (see [`Report::has_failures`]); the next pass takes the image.
+    Deadline,
+    /// The image references a blob larger than the source registry's `max_blob_size`
+    /// (by the size its descriptor declares); nothing of it was transferred. The
+    /// detail names the blob and its size. Not a failure: the config chose it.
+    BlobTooLarge,
     /// The rule copies signed images only, and this one has no signature.
     Unsigned,
     /// The rule verifies cosign signatures, and none of this image's verifies.
@@ -208,6 +246,8 @@ impl SkipReason {
             SkipReason::NotAmongLatest => "not-among-latest",
             SkipReason::NoMatchingPlatform => "no-matching-platform",
             SkipReason::Interrupted => "interrupted",
+            SkipReason::Deadline => "deadline",
+            SkipReason::BlobTooLarge => "blob-too-large",
             SkipReason::Unsigned => "unsigned",
             SkipReason::SignatureInvalid => "signature-invalid",
             SkipReason::ReferrerTag => "referrer-tag",
@@ -261,6 +301,8 @@ pub struct Totals {
     /// (`rate-limited`); they fail the pass.
     pub tags_rate_limited: usize,
     pub tags_failed: usize,
+    /// Blob bytes, added without wrapping: sizes come from manifests, which may claim
+    /// anything, so `u64::MAX` means "at least this much".
     pub bytes: u64,
     pub blobs_copied: usize,
     pub blobs_mounted: usize,
@@ -268,6 +310,8 @@ pub struct Totals {
     pub syncs_failed: usize,
     /// Content rules that could not be planned (a refused catalog).
     pub rules_failed: usize,
+    /// Syncs whose pass ran past its `max_pass_duration` and was stopped; they fail.
+    pub syncs_past_deadline: usize,
 }
 
 impl Report {
@@ -275,6 +319,7 @@ impl Report {
         let mut totals = Totals::default();
         for sync in &self.syncs {
             totals.syncs_failed += usize::from(sync.error.is_some());
+            totals.syncs_past_deadline += usize::from(sync.passed_deadline());
             totals.rules_failed += sync.rules.iter().filter(|rule| rule.error.is_some()).count();
             for repo in &sync.repositories {
                 totals.repositories += 1;
@@ -293,7 +338,7 @@ impl Report {
                         }
                         Outcome::Failed { .. } => totals.tags_failed += 1,
                     }
-                    totals.bytes += tag.bytes;
+                    totals.bytes = totals.bytes.saturating_add(tag.bytes);
                     totals.blobs_copied += tag.blobs_copied;
                     totals.blobs_mounted += tag.blobs_mounted;
                     totals.manifests_pushed += tag.manifests_pushed;
@@ -303,8 +348,9 @@ impl Report {
         totals
     }
 
-    /// Whether any sync, repository or tag failed, or a used-up pull quota left tags
-    /// behind (`rate-limited`; a configured reserve's skips do not count).
+    /// Whether any sync, repository or tag failed, a used-up pull quota left tags
+    /// behind (`rate-limited`; a configured reserve's skips do not count), or a pass ran
+    /// past its `max_pass_duration` (a shutdown's `interrupted` does not count).
     pub fn has_failures(&self) -> bool {
         let totals = self.totals();
         totals.syncs_failed
@@ -312,6 +358,7 @@ impl Report {
             + totals.repositories_failed
             + totals.tags_failed
             + totals.tags_rate_limited
+            + totals.syncs_past_deadline
             > 0
     }
 }
@@ -330,19 +377,13 @@ mod tests {
             .collect();
         Report {
             syncs: vec![SyncReport {
-                name: "hub".into(),
-                from: "upstream".into(),
-                to: "mirror".into(),
-                error: None,
-                rules: Vec::new(),
                 repositories: vec![RepoReport {
                     source: "library/alpine".parse().unwrap(),
                     destination: "library/alpine".parse().unwrap(),
                     error: None,
                     tags,
                 }],
-                endpoints: Vec::new(),
-                rate_limits: Vec::new(),
+                ..SyncReport::new("hub", "upstream", "mirror")
             }],
         }
     }
@@ -361,5 +402,34 @@ mod tests {
         assert_eq!(RateLimited.as_str(), "rate-limited");
         assert_eq!(RateLimitReserve.as_str(), "rate-limit-reserve");
         assert!(!RateLimited.is_filter() && RateLimited.is_quota() && !UpToDate.is_quota());
+    }
+
+    #[test]
+    fn a_deadline_fails_the_pass_and_a_shutdown_does_not() {
+        use SkipReason::{Deadline, Interrupted, UpToDate};
+        let mut shutdown = report_with(&[UpToDate, Interrupted]);
+        shutdown.syncs[0].stopped = Some(StopCause::Shutdown);
+        assert!(!shutdown.has_failures());
+        let mut deadline = report_with(&[UpToDate, Deadline]);
+        deadline.syncs[0].stopped = Some(StopCause::Deadline);
+        assert!(deadline.has_failures());
+        assert_eq!(deadline.totals().syncs_past_deadline, 1);
+        // Stopped while listing, before any tag: still a failure.
+        let mut early = report_with(&[]);
+        early.syncs[0].stopped = Some(StopCause::Deadline);
+        assert!(early.has_failures());
+        assert_eq!(Deadline.as_str(), "deadline");
+        assert_eq!(SkipReason::BlobTooLarge.as_str(), "blob-too-large");
+        let json = serde_json::to_value(&deadline).unwrap();
+        assert_eq!(json["syncs"][0]["stopped"], "deadline");
+    }
+
+    #[test]
+    fn byte_totals_saturate_instead_of_wrapping() {
+        let mut report = report_with(&[SkipReason::UpToDate, SkipReason::UpToDate]);
+        for tag in &mut report.syncs[0].repositories[0].tags {
+            tag.bytes = 1 << 63;
+        }
+        assert_eq!(report.totals().bytes, u64::MAX);
     }
 }

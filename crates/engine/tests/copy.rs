@@ -244,7 +244,7 @@ async fn a_raised_stop_signal_starts_no_new_image() {
     tag_as(&source, "library/app", "a", &first);
     let destination = MemoryStore::new("destination");
     let options = CopyOptions::default();
-    options.stop.raise();
+    options.stop.raise(ocisync_engine::StopCause::Shutdown);
     let report = pass_with(&source, &destination, &options).await;
     assert_eq!(destination.writes(), 0, "nothing written after the stop");
     assert!(report

@@ -31,7 +31,8 @@ pub enum Command {
     Run {
         #[command(flatten)]
         config: ConfigArg,
-        /// How long in-flight image copies may take to finish after SIGTERM/SIGINT.
+        /// How long in-flight image copies may take to finish after SIGTERM/SIGINT, or
+        /// once a pass reaches its max_pass_duration.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         grace_period: Duration,
         /// Write each pass's JSON report to this file (replaced after every pass).
@@ -74,6 +75,10 @@ pub struct PassArgs {
     /// Only the repositories in shard INDEX of COUNT (0-based), e.g. 0/4.
     #[arg(long, value_name = "INDEX/COUNT")]
     pub shard: Option<Shard>,
+    /// How long in-flight image copies may take to finish once a sync's pass reaches its
+    /// max_pass_duration; then they are abandoned and the next sync starts.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub grace_period: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -116,13 +116,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
     };
     let report = Report {
         syncs: vec![SyncReport {
-            name: "copy".to_owned(),
-            from: source.host.clone(),
-            to: destination.host.clone(),
-            error: None,
-            rules: Vec::new(),
             repositories: vec![repository],
-            endpoints: Vec::new(),
             rate_limits: [
                 quota::rate_limit_use("source", source_store.inner()),
                 quota::rate_limit_use("destination", destination_store.inner()),
@@ -130,6 +124,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
             .into_iter()
             .flatten()
             .collect(),
+            ..SyncReport::new("copy", &source.host, &destination.host)
         }],
     };
     if let Some(path) = &args.report {

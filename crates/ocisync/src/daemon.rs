@@ -2,7 +2,9 @@
 //! signal stops new work and gives copies under way a grace period to finish.
 //!
 //! A sync never overlaps itself: its loop runs one pass at a time, and fire times
-//! that pass while a pass is still running are skipped (and logged), not queued.
+//! that pass while a pass is still running are skipped (and logged), not queued. A pass
+//! that reaches its `max_pass_duration` is stopped the same way, for itself alone
+//! (`deadline.rs`): that pass fails, and the loop goes on to the next fire time.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,11 +13,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use ocisync_engine::{CopyOptions, Report, Schedule, StopSignal};
+use ocisync_engine::{CopyOptions, Report, Schedule, StopCause, StopSignal};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::deadline::run_within_limit;
 use crate::health;
 use crate::metrics::Metrics;
 use crate::passes::{prepare, write_report, PreparedSync, Timing};
@@ -77,6 +80,7 @@ pub async fn run_daemon(
         let observed = Observed {
             report_path: Arc::clone(&report),
             metrics: Arc::clone(&metrics),
+            grace_period,
         };
         sync_loop(sync, schedule, options, shutdown.clone(), observed)
     }));
@@ -90,7 +94,7 @@ pub async fn run_daemon(
         () = wait_for_signal() => {}
     }
     info!(grace_period = %humantime::format_duration(grace_period), "stopping: no new images start; copies under way may finish");
-    stop.raise();
+    stop.raise(StopCause::Shutdown);
     let _ = shutdown_sender.send(true);
     match tokio::time::timeout(grace_period, &mut loops).await {
         Ok(_) => {
@@ -106,10 +110,12 @@ pub async fn run_daemon(
     }
 }
 
-/// Where a pass's results go besides the summary.
+/// Where a pass's results go besides the summary, and how it ends past its limit.
 struct Observed {
     report_path: Arc<Option<PathBuf>>,
     metrics: Arc<Metrics>,
+    /// How long copies under way may finish once a pass reaches its `max_pass_duration`.
+    grace_period: Duration,
 }
 
 async fn sync_loop(
@@ -138,7 +144,7 @@ async fn sync_loop(
         let started = Utc::now();
         let timing = Timing::start();
         observed.metrics.pass_started(&name);
-        let sync_report = sync.run(&options).await;
+        let sync_report = run_within_limit(&sync, options.clone(), observed.grace_period).await;
         let report = Report {
             syncs: vec![sync_report],
         };

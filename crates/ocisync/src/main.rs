@@ -1,8 +1,8 @@
 //! The `ocisync` command: config, logging, subcommands and exit codes.
 //!
 //! Exit codes: 0 when everything was copied or already present (or, for `run`, a
-//! clean stop), 1 when some image, repository or sync failed, 2 for a config error
-//! or a fatal error.
+//! clean stop), 1 when some image, repository or sync failed (a pass that ran past its
+//! `max_pass_duration` included), 2 for a config error or a fatal error.
 
 mod any_store;
 mod cli;
@@ -10,6 +10,7 @@ mod config;
 mod copy_cmd;
 mod credential_helper;
 mod daemon;
+mod deadline;
 mod docker_hub;
 mod health;
 mod image_ref;
@@ -94,6 +95,7 @@ async fn run_pass(args: PassArgs, dry_run: bool) -> anyhow::Result<ExitCode> {
         only_sync: args.sync.as_deref(),
         dry_run,
         shard: args.shard,
+        grace_period: args.grace_period,
     };
     Ok(exit_code(&once::run_once(&config, once_args).await?))
 }

@@ -100,7 +100,7 @@ impl Metrics {
         counters.images_skipped += (totals.tags_up_to_date + totals.tags_filtered + totals.tags_skipped_other) as u64;
         counters.images_failed += totals.tags_failed as u64;
         counters.repositories_failed += totals.repositories_failed as u64;
-        counters.bytes += totals.bytes;
+        counters.bytes = counters.bytes.saturating_add(totals.bytes);
         counters.duration_sum += duration.as_secs_f64();
         counters.last_duration = Some(duration.as_secs_f64());
         for sync_report in &report.syncs {
@@ -379,6 +379,7 @@ mod tests {
                     failovers: 1,
                 }],
                 rate_limits: Vec::new(),
+                stopped: None,
             }],
         }
     }

@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal as _;
 use std::path::Path;
+use std::time::Duration;
 
 use ocisync_engine::{CopyOptions, Report, Shard};
 
@@ -19,6 +20,9 @@ pub struct OnceArgs<'a> {
     pub dry_run: bool,
     /// Only the repositories of this shard of each catalog.
     pub shard: Option<Shard>,
+    /// How long copies under way may finish once a sync's pass reaches its
+    /// `max_pass_duration`.
+    pub grace_period: Duration,
 }
 
 /// Runs one pass over the chosen syncs and prints the summary (or, dry, the plan).
@@ -33,7 +37,7 @@ pub async fn run_once(config: &Config, args: OnceArgs<'_>) -> anyhow::Result<Rep
     // Progress goes where the summary goes, and only to a person watching it.
     let progress = (!dry_run && std::io::stdout().is_terminal()).then(ProgressDisplay::on_stdout);
     let observer = progress.as_ref().map(ProgressDisplay::observer);
-    let (report, timing) = run_all(&syncs, |options| CopyOptions {
+    let (report, timing) = run_all(&syncs, args.grace_period, |options| CopyOptions {
         dry_run,
         shard,
         progress: observer.clone(),

@@ -11,6 +11,7 @@ use tracing::Instrument as _;
 
 use crate::any_store::AnyStore;
 use crate::config::{Config, SyncConfig};
+use crate::deadline::run_within_limit;
 use crate::quota;
 use crate::stores::{store_for, HelperCredentials, LayoutStores, RegistryEndpoint};
 
@@ -53,6 +54,7 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
                     blobs_in_parallel: config.concurrency.blobs,
                     transfers_in_parallel: config.concurrency.transfers,
                     blob_retry: source.retry.clone(),
+                    max_blob_size: source.max_blob_size,
                     ..CopyOptions::default()
                 },
             })
@@ -65,14 +67,8 @@ impl PreparedSync {
     pub async fn run(&self, options: &CopyOptions) -> SyncReport {
         if let Err(error) = self.helpers.refresh(&self.source, &self.destination).await {
             return SyncReport {
-                rules: Vec::new(),
-                name: self.config.name.clone(),
-                from: self.config.from.clone(),
-                to: self.config.to.clone(),
                 error: Some(error),
-                repositories: Vec::new(),
-                endpoints: Vec::new(),
-                rate_limits: Vec::new(),
+                ..SyncReport::new(&self.config.name, &self.config.from, &self.config.to)
             };
         }
         quota::reset_pull_quotas(&self.source);
@@ -146,12 +142,19 @@ fn registry_usage(role: &str, endpoint: &RegistryEndpoint) -> Vec<EndpointUse> {
         .collect()
 }
 
-/// Runs every prepared sync once, in config order, with its options as `adjust` changes them.
-pub async fn run_all(syncs: &[PreparedSync], adjust: impl Fn(CopyOptions) -> CopyOptions) -> (Report, Timing) {
+/// Runs every prepared sync once, in config order, with its options as `adjust` changes
+/// them, each under its own `max_pass_duration` (`grace_period`: how long copies under
+/// way may finish once a pass reaches it).
+pub async fn run_all(
+    syncs: &[PreparedSync],
+    grace_period: Duration,
+    adjust: impl Fn(CopyOptions) -> CopyOptions,
+) -> (Report, Timing) {
     let timing = Timing::start();
     let mut report = Report::default();
     for sync in syncs {
-        report.syncs.push(sync.run(&adjust(sync.options.clone())).await);
+        let options = adjust(sync.options.clone());
+        report.syncs.push(run_within_limit(sync, options, grace_period).await);
     }
     (report, timing)
 }

@@ -32,7 +32,7 @@ impl Tally {
                 };
                 self.current = Some(format!("{repo}{separator}{reference}"));
             }
-            ProgressEvent::TagDone { bytes } => self.bytes += bytes,
+            ProgressEvent::TagDone { bytes } => self.bytes = self.bytes.saturating_add(*bytes),
             ProgressEvent::RepositoriesPlanned { .. } | ProgressEvent::RepositoryDone => {}
         }
     }

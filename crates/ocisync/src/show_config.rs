@@ -8,7 +8,7 @@ use ocisync_engine::{source_pattern, ContentRule, ImageReference, RuleSource, Sc
 use ocisync_oci::Reference;
 use serde::Serialize;
 
-use crate::config::{show_rate, Config, RegistryConfig, SyncConfig};
+use crate::config::{format_size, show_rate, Config, RegistryConfig, SyncConfig};
 
 #[derive(Serialize)]
 struct Effective<'a> {
@@ -42,6 +42,8 @@ struct Registry<'a> {
     max_requests_in_flight: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     rate_limit: Option<RateLimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_blob_size: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -180,6 +182,7 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
         cool_down: duration(registry.cool_down),
         max_requests_in_flight: registry.max_requests_in_flight,
         rate_limit: registry.rate_limit_reserve.map(|reserve| RateLimit { reserve }),
+        max_blob_size: registry.max_blob_size.map(format_size),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ocisync_engine::{Outcome, RateLimitUse, Report, RuleSourceKind, SkipReason, SyncReport, TagReport};
+use ocisync_engine::{Outcome, RateLimitUse, Report, RuleSourceKind, SkipReason, StopCause, SyncReport, TagReport};
 
 /// One screen: a line per sync, then every failure and every skip that is not a filter's.
 pub fn render(report: &Report, duration: Duration) -> String {
@@ -26,6 +26,9 @@ pub fn render(report: &Report, duration: Duration) -> String {
         );
         if let Some(error) = &sync.error {
             let _ = writeln!(text, "  FAILED sync: {error}");
+        }
+        if let Some(line) = stopped_line(sync) {
+            let _ = writeln!(text, "  {line}");
         }
         for rule in sync.rules.iter().filter(|rule| rule.error.is_some()) {
             let error = rule.error.as_deref().unwrap_or_default();
@@ -129,6 +132,20 @@ fn quota_line(rate_limit: &RateLimitUse, sync: &SyncReport) -> String {
     line
 }
 
+/// Why a pass ended early, and what it left: `STOPPED: the pass ran past its
+/// max_pass_duration; 3 images left for the next pass (deadline)`.
+fn stopped_line(sync: &SyncReport) -> Option<String> {
+    let cause = sync.stopped?;
+    let left = skipped_for(sync, cause.skip_reason());
+    let reason = cause.skip_reason().as_str();
+    Some(match cause {
+        StopCause::Deadline => {
+            format!("STOPPED: the pass ran past its max_pass_duration; {left} images left for the next pass ({reason})")
+        }
+        StopCause::Shutdown => format!("stopped: shutting down; {left} images left for the next pass ({reason})"),
+    })
+}
+
 /// The dry run's plan: per sync and repository, every tag with what would happen to it.
 pub fn render_plan(report: &Report) -> String {
     let mut text = String::new();
@@ -149,6 +166,9 @@ pub fn render_plan(report: &Report) -> String {
         );
         if let Some(error) = &sync.error {
             let _ = writeln!(text, "  FAILED sync: {error}");
+        }
+        if let Some(line) = stopped_line(sync) {
+            let _ = writeln!(text, "  {line}");
         }
         for rule in &sync.rules {
             let _ = writeln!(
@@ -215,8 +235,12 @@ fn sync_totals(sync: &SyncReport) -> ocisync_engine::Totals {
     .totals()
 }
 
+/// `1.5 KiB`; `u64::MAX` is what byte counts saturate at, so it reads "at least".
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes == u64::MAX {
+        return "at least 16.0 EiB".to_owned();
+    }
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= 1024.0 && unit < UNITS.len() - 1 {
@@ -245,19 +269,14 @@ mod tests {
             })
             .collect();
         SyncReport {
-            rules: Vec::new(),
-            name: "hub".into(),
-            from: "upstream".into(),
-            to: "mirror".into(),
-            error: None,
             repositories: vec![RepoReport {
                 source: "library/alpine".parse().unwrap(),
                 destination: "library/alpine".parse().unwrap(),
                 error: None,
                 tags,
             }],
-            endpoints: Vec::new(),
             rate_limits,
+            ..SyncReport::new("hub", "upstream", "mirror")
         }
     }
 
@@ -309,5 +328,40 @@ mod tests {
         assert_eq!(human_bytes(1023), "1023 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(40 * 1024 * 1024), "40.0 MiB");
+        assert_eq!(human_bytes(1 << 63), "8.0 EiB");
+        assert_eq!(human_bytes(u64::MAX), "at least 16.0 EiB", "a saturated total");
+    }
+
+    #[test]
+    fn a_plan_with_sizes_that_would_wrap_says_how_large_they_are() {
+        let mut sync = sync_with(Vec::new(), &[]);
+        let mut huge = TagReport::skipped("1".parse::<ocisync_oci::Tag>().unwrap(), SkipReason::UpToDate, None);
+        huge.outcome = Outcome::WouldCopy;
+        huge.bytes = u64::MAX;
+        let mut big = huge.clone();
+        big.tag = Some("2".parse().unwrap());
+        big.bytes = 1 << 63;
+        sync.repositories[0].tags = vec![huge, big];
+        let plan = render_plan(&Report { syncs: vec![sync] });
+        assert!(plan.contains("2 tags would be copied (at least 16.0 EiB)"), "{plan}");
+        assert!(plan.contains("copy        1 (at least 16.0 EiB to transfer)"), "{plan}");
+        assert!(plan.contains("copy        2 (8.0 EiB to transfer)"), "{plan}");
+    }
+
+    #[test]
+    fn a_pass_stopped_at_its_deadline_says_so_and_what_it_left() {
+        let mut sync = sync_with(
+            Vec::new(),
+            &[SkipReason::UpToDate, SkipReason::Deadline, SkipReason::Deadline],
+        );
+        sync.stopped = Some(StopCause::Deadline);
+        let text = render(&Report { syncs: vec![sync] }, Duration::ZERO);
+        assert!(
+            text.contains(
+                "  STOPPED: the pass ran past its max_pass_duration; 2 images left for the next pass (deadline)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  skipped library/alpine:t1: deadline\n"), "{text}");
     }
 }

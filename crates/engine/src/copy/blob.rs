@@ -28,6 +28,10 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         if self.memory.knows(destination, &blob.digest) {
             return Ok(BlobCopy::AlreadyPresent);
         }
+        // A stopping pass asks nothing more of the destination for an image it leaves.
+        if self.options.stop.is_raised() {
+            return Err(CopyError::Interrupted);
+        }
         if self.options.dry_run {
             // Only reads: a mount or an upload session would be a write.
             let present = self
@@ -100,9 +104,16 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             // never takes a slot, and a backoff sleeps without one. The upload session
             // `prepare_blob` opened waits along; the registry store opens a fresh one if
             // it has grown old or is gone by the blob's turn.
-            let slot = self.memory.transfers.enter(blob.size).await;
             // Told to stop while waiting: the streams under way finish, queued ones do
             // not start (what they would have copied is fetched by the next pass).
+            let Some(slot) = self
+                .options
+                .stop
+                .unless_raised(self.memory.transfers.enter(blob.size))
+                .await
+            else {
+                return Err(CopyError::Interrupted);
+            };
             if self.options.stop.is_raised() {
                 return Err(CopyError::Interrupted);
             }

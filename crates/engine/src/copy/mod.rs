@@ -5,10 +5,9 @@
 //! blobs or untagged manifests, never a manifest whose references are missing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures_util::{stream, StreamExt, TryStreamExt};
+use futures_util::{stream, StreamExt};
 use ocisync_oci::media_type::is_non_distributable;
 use ocisync_oci::{
     Descriptor, Digest, MalformedManifest, Manifest, ManifestContent, Reference, RepoName, Store, StoreError, Tag,
@@ -17,8 +16,10 @@ use tracing::{debug, info};
 
 mod blob;
 mod queue;
+mod size_limit;
 
 use queue::TransferQueue;
+use size_limit::ReadAhead;
 
 use crate::error::CopyError;
 use crate::filter::select_platforms;
@@ -28,6 +29,7 @@ use crate::progress::ProgressObserver;
 use crate::report::{Outcome, SkipReason, TagReport};
 use crate::resilience::RetryPolicy;
 use crate::shard::Shard;
+use crate::stop::StopSignal;
 
 /// Deepest index nesting followed; real images use one or two levels.
 const MAX_DEPTH: usize = 8;
@@ -56,26 +58,16 @@ pub struct CopyOptions {
     pub dry_run: bool,
     /// Retries of a whole blob transfer (the stores retry single requests).
     pub blob_retry: RetryPolicy,
-    /// Raised to stop starting new images (a daemon shutting down); copies under way finish.
+    /// Raised to stop starting new images (a daemon shutting down, a pass past its
+    /// deadline); copies under way finish, unless it is abandoned too.
     pub stop: StopSignal,
     /// Told what the pass planned and finished (progress displays); `None`: nobody listens.
     pub progress: Option<ProgressObserver>,
     /// Take only the repositories of this shard of the catalog (scale-out workers).
     pub shard: Option<Shard>,
-}
-
-/// A flag shared by everything working on a pass: once raised, no new image starts.
-#[derive(Debug, Clone, Default)]
-pub struct StopSignal(Arc<AtomicBool>);
-
-impl StopSignal {
-    pub fn raise(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_raised(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
+    /// Skip an image that references a blob larger than this (by its descriptor),
+    /// before any of its bytes are transferred; `None`: no limit.
+    pub max_blob_size: Option<u64>,
 }
 
 impl Default for CopyOptions {
@@ -90,6 +82,7 @@ impl Default for CopyOptions {
             stop: StopSignal::default(),
             progress: None,
             shard: None,
+            max_blob_size: None,
         }
     }
 }
@@ -309,10 +302,9 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         {
             Ok(outcome) => outcome,
             Err(CopyError::Interrupted) => {
-                info!(repo = %task.source, tag = tag_field(source), digest = digest_field(source), "image interrupted: the pass is stopping");
-                Outcome::Skipped {
-                    reason: SkipReason::Interrupted,
-                }
+                let reason = self.options.stop.skip_reason();
+                info!(repo = %task.source, tag = tag_field(source), digest = digest_field(source), reason = reason.as_str(), "image interrupted: the pass is stopping");
+                Outcome::Skipped { reason }
             }
             Err(error) => match error.quota_skip() {
                 Some(reason) => {
@@ -384,7 +376,21 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             }
             content => (manifest, content),
         };
-        self.copy_references(task, &manifest, content, 0, transfer).await?;
+        let mut read_ahead = ReadAhead::default();
+        if let Some(limit) = self.options.max_blob_size {
+            if let Some(blob) = self.blob_over_limit(task, &content, limit, 0, &mut read_ahead).await? {
+                info!(repo = %task.source, tag = tag_field(source), digest = %blob.digest, bytes = blob.size, "image not copied: a blob is larger than max_blob_size");
+                facts.detail = Some(format!(
+                    "blob {} is {} bytes, more than max_blob_size ({limit} bytes)",
+                    blob.digest, blob.size
+                ));
+                return Ok(Outcome::Skipped {
+                    reason: SkipReason::BlobTooLarge,
+                });
+            }
+        }
+        self.copy_references(task, &manifest, content, 0, transfer, &mut read_ahead)
+            .await?;
         if self.options.dry_run {
             return Ok(Outcome::WouldCopy);
         }
@@ -484,6 +490,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         content: ManifestContent,
         depth: usize,
         transfer: &mut Transfer,
+        read_ahead: &mut ReadAhead,
     ) -> Result<(), CopyError> {
         if depth > MAX_DEPTH {
             return Err(CopyError::TooDeep {
@@ -494,7 +501,8 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         match content {
             ManifestContent::Index { manifests } => {
                 for child in manifests {
-                    self.copy_child_manifest(task, &child, depth, transfer).await?;
+                    self.copy_child_manifest(task, &child, depth, transfer, read_ahead)
+                        .await?;
                 }
                 Ok(())
             }
@@ -503,19 +511,32 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                     .chain(layers)
                     .filter(|blob| !is_non_distributable(&blob.media_type))
                     .collect();
-                let copies: Vec<BlobCopy> = stream::iter(blobs.iter().map(|blob| self.copy_blob(task, blob)))
-                    .buffer_unordered(self.options.blobs_in_parallel.max(1))
-                    .try_collect()
-                    .await?;
-                for copy in copies {
+                let mut copies = stream::iter(blobs.iter().map(|blob| self.copy_blob(task, blob)))
+                    .buffer_unordered(self.options.blobs_in_parallel.max(1));
+                let mut done = Vec::with_capacity(blobs.len());
+                let mut interrupted = false;
+                while let Some(copy) = copies.next().await {
+                    match copy {
+                        Ok(copy) => done.push(copy),
+                        // A stopping pass starts no more of this image's blobs, but the
+                        // streams under way finish: ending here would cut them off.
+                        Err(CopyError::Interrupted) => interrupted = true,
+                        Err(error) => return Err(error),
+                    }
+                }
+                for copy in done {
                     match copy {
                         BlobCopy::AlreadyPresent => {}
                         BlobCopy::Mounted => transfer.mounted += 1,
                         BlobCopy::Transferred(bytes) => {
                             transfer.blobs += 1;
-                            transfer.bytes += bytes;
+                            // Sizes are what manifests claim: adding them must not wrap.
+                            transfer.bytes = transfer.bytes.saturating_add(bytes);
                         }
                     }
+                }
+                if interrupted {
+                    return Err(CopyError::Interrupted);
                 }
                 Ok(())
             }
@@ -531,6 +552,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         child: &Descriptor,
         depth: usize,
         transfer: &mut Transfer,
+        read_ahead: &mut ReadAhead,
     ) -> Result<(), CopyError> {
         let destination = &task.destination;
         // Tags sharing a child copy it one at a time (see `PassMemory::turn`).
@@ -549,12 +571,15 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                 .map_err(CopyError::Destination)?
                 .is_some();
         if !present {
-            let manifest = self.read_manifest(&task.source, child).await?;
+            let manifest = match read_ahead.take(&child.digest) {
+                Some(manifest) => manifest,
+                None => self.read_manifest(&task.source, child).await?,
+            };
             let content = manifest.content().map_err(|source| CopyError::Malformed {
                 digest: manifest.digest.clone(),
                 source,
             })?;
-            Box::pin(self.copy_references(task, &manifest, content, depth + 1, transfer)).await?;
+            Box::pin(self.copy_references(task, &manifest, content, depth + 1, transfer, read_ahead)).await?;
             if self.options.dry_run {
                 self.memory.remember(destination, &child.digest);
                 return Ok(());

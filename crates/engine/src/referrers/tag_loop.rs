@@ -202,7 +202,12 @@ pub(crate) async fn report_referrer_tags<S: Store, D: Store>(
         .collect();
     let mut first_reports: HashMap<Digest, TagReport> = stream::iter(firsts)
         .map(|(tag, subject)| async move {
-            let report = report_subject(copier, task, tag, &subject, attachments).await;
+            let stop = &copier.options.stop;
+            let work = report_subject(copier, task, tag.clone(), &subject, attachments);
+            let report = match stop.unless_abandoned(work).await {
+                Some(report) => report,
+                None => crate::pass::abandoned(Some(tag), stop.skip_reason()),
+            };
             (subject, report)
         })
         .buffered(copier.options.tags_in_parallel.max(1))

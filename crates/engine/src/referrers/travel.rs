@@ -23,7 +23,7 @@ pub(crate) struct Carried {
 impl Carried {
     /// Adds one referrer's copy; its failure becomes the error of the whole journey.
     pub(super) fn add(&mut self, what: &Reference, copy: &ImageCopy) -> Result<(), TravelError> {
-        self.bytes += copy.bytes;
+        self.bytes = self.bytes.saturating_add(copy.bytes);
         self.blobs += copy.blobs_copied;
         self.mounted += copy.blobs_mounted;
         self.manifests += copy.manifests_pushed;
@@ -50,7 +50,7 @@ impl Carried {
 
     /// Puts the work on `report` (bytes and counts add up in the totals).
     pub(super) fn apply_to(&self, report: &mut TagReport) {
-        report.bytes += self.bytes;
+        report.bytes = report.bytes.saturating_add(self.bytes);
         report.blobs_copied += self.blobs;
         report.blobs_mounted += self.mounted;
         report.manifests_pushed += self.manifests;

@@ -15,6 +15,7 @@ mod raw;
 mod registry;
 mod rules;
 mod signing;
+mod sizes;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ pub(crate) use rates::show_rate;
 use raw::{RawConfig, RawSync};
 pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 use rules::RulePlace;
+pub(crate) use sizes::format_size;
 
 use durations::{INTERVAL, PASS_LIMIT};
 
@@ -94,6 +96,9 @@ pub struct RegistryConfig {
     /// `rate_limit.reserve`: pulls of the registry's quota no manifest `GET` spends;
     /// `None`: spend it all (a used-up quota still stops them).
     pub rate_limit_reserve: Option<u64>,
+    /// `max_blob_size` in bytes: as a sync's source, an image referencing a larger
+    /// blob is skipped `blob-too-large`; `None`: no limit.
+    pub max_blob_size: Option<u64>,
 }
 
 /// One sync: from an upstream registry into a destination registry.
@@ -104,7 +109,9 @@ pub struct SyncConfig {
     pub to: String,
     /// When `run` starts a pass; `None`: only with `once`.
     pub schedule: Option<Schedule>,
-    /// `run`: a pass running longer than this makes /readyz fail; `None`: no limit.
+    /// A pass running longer than this is stopped (no new image, then the grace
+    /// period, then the rest abandoned) and fails; `run`'s /readyz fails meanwhile.
+    /// `None`: no limit.
     pub max_pass_duration: Option<Duration>,
     /// Compiled content rules; empty means every repository and tag, same names.
     pub content: Vec<ContentRule>,
@@ -294,12 +301,13 @@ impl Checker {
             })
             .collect::<BTreeMap<_, _>>();
         let mut names = HashSet::new();
-        let syncs = raw
+        let syncs: Vec<SyncConfig> = raw
             .syncs
             .into_iter()
             .enumerate()
             .map(|(index, sync)| self.check_sync(index, sync, &registries, &mut names, base_dir, &defaults))
             .collect();
+        self.warn_unused_blob_limits(&registries, &syncs);
         Config {
             registries,
             syncs,

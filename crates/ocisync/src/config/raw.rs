@@ -51,6 +51,9 @@ pub struct RawRegistry {
     pub max_requests_in_flight: Option<usize>,
     /// What to do about the registry's pull quota (`ratelimit-*` headers).
     pub rate_limit: Option<RawRateLimit>,
+    /// As a source: images referencing a larger blob are skipped. Bytes, or a
+    /// string with a unit (`2GiB`, `500MB`); checked in `config/sizes.rs`.
+    pub max_blob_size: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,7 +78,7 @@ pub struct RawDefaults {
     pub max_requests_in_flight: Option<usize>,
     /// `run` only: address of the HTTP listener for /metrics, /healthz and /readyz.
     pub listen: Option<String>,
-    /// `run` only: a pass running longer than this makes /readyz fail.
+    /// A pass running longer than this is stopped (and /readyz fails meanwhile).
     pub max_pass_duration: Option<String>,
 }
 

@@ -230,6 +230,10 @@ impl Checker {
                 defaults.max_requests_in_flight,
             ),
             rate_limit_reserve: raw.rate_limit.map(|rate_limit| rate_limit.reserve),
+            max_blob_size: raw
+                .max_blob_size
+                .as_ref()
+                .and_then(|value| self.size(&format!("{key}.max_blob_size"), value)),
         }
     }
 

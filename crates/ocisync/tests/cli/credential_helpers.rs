@@ -244,6 +244,55 @@ async fn hanging_helper_is_killed_after_its_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_helper_hanging_past_max_pass_duration_ends_with_its_pass() {
+    let (upstream, mirror, _repos) = upstream_and_locked_mirror().await;
+    let helpers = HelperDir::new();
+    let pid_file = helpers.file("helper.pid");
+    helpers.helper(
+        "hangs",
+        &format!("echo $$ > '{}'\nexec sleep 600\n", pid_file.display()),
+    );
+    // The helper may take an hour; the pass may not.
+    let config = write_config(
+        helpers.dir.path(),
+        &upstream.url(),
+        &mirror.url(),
+        "    credential_helper: hangs\n    credential_helper_timeout: 1h\n",
+        "    max_pass_duration: 1s\n",
+    );
+    let report = helpers.file("report.json");
+    let started = std::time::Instant::now();
+    let run = helpers.run(&[
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--grace-period",
+        "1s",
+    ]);
+    run.expect_code(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "ended with its pass, not after the helper's hour"
+    );
+    let sync = &read_json(&report)["syncs"][0];
+    assert_eq!(sync["stopped"], "deadline", "{sync}");
+    assert!(
+        sync["error"]
+            .as_str()
+            .unwrap()
+            .contains("ran past max_pass_duration (1s) and did not end when its work was abandoned"),
+        "{sync}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "the helper (pid {pid}) was killed with the pass"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn run_asks_the_helper_again_at_every_pass() {
     let (upstream, mirror, repos) = upstream_and_locked_mirror().await;
     let helpers = HelperDir::new();

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize as _;
 use serde_yaml::Value;
@@ -124,27 +125,7 @@ fn check_ocisync_container(
     with_help.push("--help");
     ocisync(&with_help).expect_code(0);
 
-    // The config file is a key of a ConfigMap mounted where --config points.
-    let config_path = args
-        .iter()
-        .position(|arg| arg == "--config")
-        .and_then(|index| args.get(index + 1))
-        .unwrap_or_else(|| panic!("{at}: no --config"));
-    let (mount_dir, file_name) = config_path.rsplit_once('/').unwrap();
-    let mount = list(container, "volumeMounts")
-        .into_iter()
-        .find(|mount| str_of(mount, &["mountPath"]) == Some(mount_dir))
-        .unwrap_or_else(|| panic!("{at}: nothing mounted at {mount_dir}"));
-    let volume_name = str_of(mount, &["name"]).unwrap();
-    let volume = list(pod, "volumes")
-        .into_iter()
-        .find(|volume| str_of(volume, &["name"]) == Some(volume_name))
-        .unwrap();
-    let config_map =
-        str_of(volume, &["configMap", "name"]).unwrap_or_else(|| panic!("{at}: config not from a ConfigMap"));
-    let config = configs
-        .get(&(config_map.to_owned(), file_name.to_owned()))
-        .unwrap_or_else(|| panic!("{at}: ConfigMap {config_map} has no key {file_name}"));
+    let config = mounted_config(file, pod, container, configs);
     assert!(config.contains("version: 1"), "{at}: {config}");
 
     let non_root =
@@ -162,6 +143,72 @@ fn check_ocisync_container(
         check_probes(file, container, config);
     }
     subcommand.unwrap().to_owned()
+}
+
+/// The config file a container reads: a key of a ConfigMap mounted where --config points.
+fn mounted_config<'a>(
+    file: &Path,
+    pod: &Value,
+    container: &Value,
+    configs: &'a BTreeMap<(String, String), String>,
+) -> &'a str {
+    let at = file.display();
+    let args = expanded_args(container);
+    let config_path = args
+        .iter()
+        .position(|arg| arg == "--config")
+        .and_then(|index| args.get(index + 1))
+        .unwrap_or_else(|| panic!("{at}: no --config"));
+    let (mount_dir, file_name) = config_path.rsplit_once('/').unwrap();
+    let mount = list(container, "volumeMounts")
+        .into_iter()
+        .find(|mount| str_of(mount, &["mountPath"]) == Some(mount_dir))
+        .unwrap_or_else(|| panic!("{at}: nothing mounted at {mount_dir}"));
+    let volume_name = str_of(mount, &["name"]).unwrap();
+    let volume = list(pod, "volumes")
+        .into_iter()
+        .find(|volume| str_of(volume, &["name"]) == Some(volume_name))
+        .unwrap();
+    let config_map =
+        str_of(volume, &["configMap", "name"]).unwrap_or_else(|| panic!("{at}: config not from a ConfigMap"));
+    configs
+        .get(&(config_map.to_owned(), file_name.to_owned()))
+        .unwrap_or_else(|| panic!("{at}: ConfigMap {config_map} has no key {file_name}"))
+}
+
+/// A Job (or a CronJob's Jobs) running `once` has an `activeDeadlineSeconds` above what
+/// its passes may take: every sync's `max_pass_duration` plus the grace period, so
+/// ocisync ends a slow pass itself (and reports it) before Kubernetes kills the pod.
+fn check_active_deadline(file: &Path, document: &Value, container: &Value, config: &str) {
+    let at = file.display();
+    let job_spec = match str_of(document, &["kind"]) {
+        Some("CronJob") => &document["spec"]["jobTemplate"]["spec"],
+        _ => &document["spec"],
+    };
+    let active_deadline = job_spec["activeDeadlineSeconds"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{at}: no activeDeadlineSeconds"));
+    let args = expanded_args(container);
+    let grace = args
+        .iter()
+        .position(|arg| arg == "--grace-period")
+        .and_then(|index| args.get(index + 1))
+        .map_or(Duration::from_secs(30), |text| humantime::parse_duration(text).unwrap());
+    let config: Value = serde_yaml::from_str(config).unwrap();
+    let default_limit = str_of(&config, &["defaults", "max_pass_duration"]);
+    let budget: Duration = list(&config, "syncs")
+        .into_iter()
+        .map(|sync| {
+            let limit = str_of(sync, &["max_pass_duration"])
+                .or(default_limit)
+                .unwrap_or_else(|| panic!("{at}: a sync without max_pass_duration: {sync:?}"));
+            humantime::parse_duration(limit).unwrap() + grace
+        })
+        .sum();
+    assert!(
+        Duration::from_secs(active_deadline) > budget,
+        "{at}: activeDeadlineSeconds {active_deadline} is not above the passes' budget {budget:?}"
+    );
 }
 
 /// `run` must listen where its probes and metrics port point.
@@ -221,6 +268,10 @@ fn every_manifest_under_deploy_matches_what_the_binary_serves_and_accepts() {
             }
             if image.starts_with("ocisync") {
                 let subcommand = check_ocisync_container(file, pod, container, &configs);
+                if subcommand == "once" {
+                    let config = mounted_config(file, pod, container, &configs);
+                    check_active_deadline(file, document, container, config);
+                }
                 forms.insert(format!("{kind} {subcommand}"));
                 if kind == "Job" && str_of(&document["spec"], &["completionMode"]) == Some("Indexed") {
                     let completions = document["spec"]["completions"].as_u64().unwrap();

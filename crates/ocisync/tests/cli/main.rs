@@ -8,6 +8,7 @@ mod deploy;
 mod faults;
 mod filters;
 mod layouts;
+mod limits;
 mod mirror;
 mod modes;
 mod observe;

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ocisync_testkit::{
-    assert_mirror_complete, corpus, small_corpus, CountingProxy, Fault, Faults, ProxyOptions, RequestKind,
-    RequestMatch, TestRegistry,
+    assert_closure, assert_mirror_complete, corpus, small_corpus, CountingProxy, Fault, Faults, ProxyOptions,
+    RequestKind, RequestMatch, TestRegistry,
 };
 
 use crate::support::{ocisync, read_json, same_names, write_config, Daemon};
@@ -22,8 +22,8 @@ struct Observed {
 }
 
 impl Observed {
-    fn start(config: &Path, report: &Path) -> Observed {
-        let mut daemon = Daemon::spawn(&[
+    fn start(config: &Path, report: &Path, extra_args: &[&str]) -> Observed {
+        let mut args = vec![
             "--config",
             config.to_str().unwrap(),
             "--report",
@@ -32,7 +32,9 @@ impl Observed {
             "127.0.0.1:0",
             "--log-format",
             "json",
-        ]);
+        ];
+        args.extend_from_slice(extra_args);
+        let mut daemon = Daemon::spawn(&args);
         // The listener logs the address it got: port 0 never collides with another test.
         let address_of = |line: &String| -> Option<String> {
             let event: serde_json::Value =
@@ -129,7 +131,7 @@ async fn metrics_during_and_after_a_pass_match_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let config = daemon_config(dir.path(), &source.url(), &mirror.url(), "10m");
     let report_path = dir.path().join("report.json");
-    let daemon = Observed::start(&config, &report_path);
+    let daemon = Observed::start(&config, &report_path, &[]);
 
     // During the pass: marked as running, nothing counted yet.
     let (_, during) = daemon.wait_for("/metrics", Duration::from_secs(30), |_, body| {
@@ -203,21 +205,27 @@ async fn metrics_during_and_after_a_pass_match_the_report() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn readyz_fails_while_a_pass_runs_past_its_limit_and_recovers_after() {
+async fn a_pass_past_its_limit_is_unready_until_it_is_stopped_and_fails() {
     let upstream = TestRegistry::start();
     let mirror = TestRegistry::start();
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
+    // 2 KiB/s per blob download: the pass would take minutes.
     let slow_source = CountingProxy::start_with(
         &upstream.url(),
         ProxyOptions {
-            faults: Faults::none().every(RequestMatch::any(), Fault::Latency(Duration::from_millis(200))),
+            faults: Faults::none().every(
+                RequestMatch::path_contains("/blobs/sha256:").method("GET"),
+                Fault::Throttle { bytes_per_second: 2048 },
+            ),
         },
     );
     let dir = tempfile::tempdir().unwrap();
     let config = daemon_config(dir.path(), &slow_source.url(), &mirror.url(), "1s");
     let report_path = dir.path().join("report.json");
-    let daemon = Observed::start(&config, &report_path);
+    // The grace period is long enough to see the pass unready, and short enough that
+    // the test does not wait for the throttled streams.
+    let daemon = Observed::start(&config, &report_path, &["--grace-period", "5s"]);
 
     let (_, reason) = daemon.wait_for("/readyz", Duration::from_secs(30), |status, _| status == 503);
     assert!(
@@ -228,14 +236,21 @@ async fn readyz_fails_while_a_pass_runs_past_its_limit_and_recovers_after() {
     assert_eq!(daemon.get("/healthz").0, 200, "a slow pass is not a dead process");
     assert_eq!(daemon.metric("ocisync_pass_running{sync=\"hub\"}"), Some(1.0));
 
-    daemon.wait_for("/readyz", Duration::from_secs(120), |status, _| status == 200);
+    // The pass is stopped at its limit and abandoned after the grace period: ready
+    // again, that pass counted as failed, and the daemon goes on to its next fire time.
+    daemon.wait_for("/readyz", Duration::from_secs(60), |status, _| status == 200);
     assert_eq!(
-        daemon.metric("ocisync_passes_total{sync=\"hub\",outcome=\"success\"}"),
+        daemon.metric("ocisync_passes_total{sync=\"hub\",outcome=\"failure\"}"),
         Some(1.0),
-        "ready again because the pass ended"
+        "ready again because the pass was stopped"
     );
-    let repos = corpus::repos(&images);
-    assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
+    assert_eq!(daemon.metric("ocisync_pass_running{sync=\"hub\"}"), Some(0.0));
+    let report = read_json(&report_path);
+    assert_eq!(report["syncs"][0]["stopped"], "deadline", "{report}");
+    assert_eq!(daemon.get("/healthz").0, 200, "the daemon still runs");
+    for repo in corpus::repos(&images) {
+        assert_closure(&mirror.url(), &repo).await;
+    }
 }
 
 /// The repositories a report names.
