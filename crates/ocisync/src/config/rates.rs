@@ -2,19 +2,8 @@
 //! per second), and how `ocisync config` shows them.
 
 use super::raw::RawRate;
+use super::sizes::{format_size, parse_size};
 use super::Checker;
-
-/// Units a rate may name, with their size in bytes: binary (KiB) and decimal (KB).
-const UNITS: [(&str, u64); 8] = [
-    ("B", 1),
-    ("KiB", 1 << 10),
-    ("MiB", 1 << 20),
-    ("GiB", 1 << 30),
-    ("kB", 1_000),
-    ("KB", 1_000),
-    ("MB", 1_000_000),
-    ("GB", 1_000_000_000),
-];
 
 impl Checker {
     /// A rate in bytes per second; `0` means none (`None`). Problems are recorded and
@@ -41,31 +30,15 @@ impl Checker {
     }
 }
 
-/// `8KiB/s`, `8 KiB/s`, `8KiB`, `8192`: bytes per second.
+/// `8KiB/s`, `8 KiB/s`, `8KiB`, `8192`: bytes per second, in the units of sizes.
 fn parse_rate(text: &str) -> Option<u64> {
     let text = text.trim();
-    let text = text.strip_suffix("/s").unwrap_or(text).trim_end();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let number: u64 = number.parse().ok()?;
-    let unit = unit.trim();
-    let size = match unit {
-        "" => 1,
-        unit => UNITS.iter().find(|(name, _)| *name == unit)?.1,
-    };
-    number.checked_mul(size)
+    parse_size(text.strip_suffix("/s").unwrap_or(text)).ok()
 }
 
-/// A rate as the config reads it: the largest binary unit that divides it, `0B/s` for none.
+/// A rate as the config reads it (see [`format_size`]), `0B/s` for none.
 pub fn show_rate(bytes_per_second: Option<u64>) -> String {
-    let Some(value) = bytes_per_second else {
-        return "0B/s".to_owned();
-    };
-    let (name, size) = [("GiB", 1_u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
-        .into_iter()
-        .find(|(_, size)| value % size == 0)
-        .unwrap_or(("B", 1));
-    format!("{}{name}/s", value / size)
+    format!("{}/s", format_size(bytes_per_second.unwrap_or(0)))
 }
 
 #[cfg(test)]
@@ -86,7 +59,7 @@ mod tests {
             ("fast", None),
             ("8 KiB/min", None),
             ("-1", None),
-            ("8.5KiB/s", None),
+            ("8.5KiB/s", Some(8704)),
             ("99999999999999999999GiB/s", None),
             ("18446744073709551615GiB/s", None),
         ];
@@ -95,7 +68,7 @@ mod tests {
         }
         assert_eq!(show_rate(Some(8192)), "8KiB/s");
         assert_eq!(show_rate(Some(3 << 20)), "3MiB/s");
-        assert_eq!(show_rate(Some(1000)), "1000B/s");
+        assert_eq!(show_rate(Some(1000)), "1kB/s");
         assert_eq!(show_rate(None), "0B/s");
         for value in [8192, 3 << 20, 1000, 1] {
             assert_eq!(parse_rate(&show_rate(Some(value))), Some(value), "read back");

@@ -66,7 +66,7 @@ impl Checker {
 }
 
 /// `4096`, `2GiB`, `1.5 GB`, `500mb`: the bytes, or what is wrong.
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(super) fn parse_size(text: &str) -> Result<u64, String> {
     let invalid = || format!("invalid size \"{text}\": {EXPECTED}");
     let trimmed = text.trim();
     let split = trimmed
