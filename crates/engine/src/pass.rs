@@ -43,6 +43,7 @@ pub async fn run_sync<S: Store, D: Store>(
         repositories: Vec::new(),
         endpoints: Vec::new(),
         rate_limits: Vec::new(),
+        duration_seconds: 0.0,
     };
     // The destination's catalog comes along: a repository it lacks (once its own tag
     // list confirms that) has its tags copied without HEADs. Unknown (not allowed, say)
@@ -265,7 +266,13 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
                 }
                 None => copy_named_image(copier, task, &reference).await,
             };
-            notify(copier.options, ProgressEvent::TagDone { bytes: done.bytes });
+            notify(
+                copier.options,
+                ProgressEvent::TagDone {
+                    bytes: done.bytes,
+                    outcome: done.outcome.clone(),
+                },
+            );
             done
         })
         .buffered(copier.options.tags_in_parallel.max(1))

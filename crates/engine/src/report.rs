@@ -33,6 +33,9 @@ pub struct SyncReport {
     /// `endpoints`); URLs that announced none are left out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rate_limits: Vec<RateLimitUse>,
+    /// How long the pass of this sync took, in seconds (filled in by the caller, which
+    /// may count more than the engine's part, such as asking a credential helper).
+    pub duration_seconds: f64,
 }
 
 /// What a registry URL said of its pull quota (`ratelimit-*` headers) during a pass.
@@ -343,6 +346,7 @@ mod tests {
                 }],
                 endpoints: Vec::new(),
                 rate_limits: Vec::new(),
+                duration_seconds: 0.0,
             }],
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ocisync_engine::Shard;
+use url::Url;
 
 /// Keeps OCI registries in sync.
 #[derive(Debug, Parser)]
@@ -26,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every sync (or one) once, then exit: 0 all copied or up to date, 1 something failed, 2 config or fatal error.
-    Once(PassArgs),
+    Once(OnceArgs),
     /// Run as a daemon: each sync on its schedule or interval, until SIGTERM or SIGINT.
     Run {
         #[command(flatten)]
@@ -74,6 +75,18 @@ pub struct PassArgs {
     /// Only the repositories in shard INDEX of COUNT (0-based), e.g. 0/4.
     #[arg(long, value_name = "INDEX/COUNT")]
     pub shard: Option<Shard>,
+}
+
+/// What `once` takes: a pass's arguments and where its metrics go.
+#[derive(Debug, Args)]
+pub struct OnceArgs {
+    #[command(flatten)]
+    pub pass: PassArgs,
+    /// Push each sync's metrics to this Prometheus Pushgateway after the pass (overrides
+    /// defaults.push_metrics), grouped by job "ocisync" and sync. A failed push is
+    /// logged and does not change the exit code.
+    #[arg(long, value_name = "URL", value_parser = crate::pushgateway::parse_url)]
+    pub push_metrics: Option<Url>,
 }
 
 #[derive(Debug, Args)]

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use ocisync_engine::{CopyOptions, Report, Schedule, StopSignal};
+use ocisync_engine::{CopyOptions, Report, Schedule, StopSignal, SyncReport};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::health;
-use crate::metrics::Metrics;
-use crate::passes::{prepare, write_report, PreparedSync, Timing};
+use crate::metrics::{Metrics, SyncSettings};
+use crate::passes::{prepare, used_since, write_report, PreparedSync, Timing};
 use crate::report_path;
 use crate::summary;
 
@@ -53,9 +53,7 @@ pub async fn run_daemon(
         anyhow::bail!("no sync has a schedule or interval, so `run` has nothing to do (use `ocisync once`)");
     }
     let metrics = Arc::new(Metrics::new(
-        scheduled
-            .iter()
-            .map(|(sync, _)| (sync.config.name.as_str(), sync.config.max_pass_duration)),
+        scheduled.iter().map(|(sync, _)| SyncSettings::of(&sync.config)),
     ));
     if let Some(address) = listen {
         let listener = health::bind(address).await?;
@@ -72,6 +70,8 @@ pub async fn run_daemon(
     let loops = join_all(scheduled.into_iter().map(|(sync, schedule)| {
         let options = CopyOptions {
             stop: stop.clone(),
+            // Counts images and bytes on /metrics as each image ends.
+            progress: Some(metrics.observer(&sync.config.name)),
             ..sync.options.clone()
         };
         let observed = Observed {
@@ -137,8 +137,7 @@ async fn sync_loop(
         }
         let started = Utc::now();
         let timing = Timing::start();
-        observed.metrics.pass_started(&name);
-        let sync_report = sync.run(&options).await;
+        let sync_report = observed_pass(&sync, &options, &observed.metrics).await;
         let report = Report {
             syncs: vec![sync_report],
         };
@@ -163,6 +162,29 @@ async fn sync_loop(
             return;
         }
         next = next_fire(&schedule, started, Utc::now(), &name);
+    }
+}
+
+/// How often the request counters of a pass under way reach `/metrics`.
+const REQUESTS_SAMPLED_EVERY: Duration = Duration::from_secs(1);
+
+/// One pass, with its request counters handed to the metrics while it runs (the
+/// images and bytes arrive through `options.progress`).
+async fn observed_pass(sync: &PreparedSync, options: &CopyOptions, metrics: &Metrics) -> SyncReport {
+    let (name, from, to) = (&sync.config.name, &sync.config.from, &sync.config.to);
+    metrics.pass_started(name);
+    let before = sync.endpoint_usage();
+    let pass = sync.run(options);
+    tokio::pin!(pass);
+    let mut ticker = tokio::time::interval(REQUESTS_SAMPLED_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            report = &mut pass => return report,
+            _ = ticker.tick() => {
+                metrics.endpoints_in_pass(name, from, to, &used_since(sync.endpoint_usage(), &before));
+            }
+        }
     }
 }
 

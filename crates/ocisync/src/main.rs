@@ -18,6 +18,7 @@ mod metrics;
 mod once;
 mod passes;
 mod progress;
+mod pushgateway;
 mod quota;
 mod report_path;
 mod show_config;
@@ -29,7 +30,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use ocisync_engine::Report;
 
-use crate::cli::{Cli, Command, PassArgs};
+use crate::cli::{Cli, Command, OnceArgs as OnceCommand, PassArgs};
 use crate::config::{Config, ConfigError};
 use crate::once::OnceArgs;
 
@@ -62,8 +63,8 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Once(args) => run_pass(args, false).await,
-        Command::Check(args) => run_pass(args, true).await,
+        Command::Once(OnceCommand { pass, push_metrics }) => run_pass(pass, false, push_metrics).await,
+        Command::Check(args) => run_pass(args, true, None).await,
         Command::Run {
             config,
             grace_period,
@@ -86,14 +87,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `once`, or `check` when `dry_run`.
-async fn run_pass(args: PassArgs, dry_run: bool) -> anyhow::Result<ExitCode> {
+/// `once`, or `check` when `dry_run` (which pushes no metrics).
+async fn run_pass(args: PassArgs, dry_run: bool, push_metrics: Option<url::Url>) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config.config)?;
+    let push_metrics = if dry_run {
+        None
+    } else {
+        push_metrics.or_else(|| config.push_metrics.clone())
+    };
     let once_args = OnceArgs {
         report_path: args.report.as_deref(),
         only_sync: args.sync.as_deref(),
         dry_run,
         shard: args.shard,
+        push_metrics,
     };
     Ok(exit_code(&once::run_once(&config, once_args).await?))
 }

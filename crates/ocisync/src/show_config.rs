@@ -60,6 +60,8 @@ struct Defaults {
     concurrency: Concurrency,
     #[serde(skip_serializing_if = "Option::is_none")]
     listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push_metrics: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -135,6 +137,7 @@ pub fn render(config: &Config) -> anyhow::Result<String> {
                 transfers: config.concurrency.transfers,
             },
             listen: config.listen.map(|address| address.to_string()),
+            push_metrics: config.push_metrics.as_ref().map(ToString::to_string),
         },
         registries: config
             .registries

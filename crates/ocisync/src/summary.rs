@@ -258,6 +258,7 @@ mod tests {
             }],
             endpoints: Vec::new(),
             rate_limits,
+            duration_seconds: 0.0,
         }
     }
 

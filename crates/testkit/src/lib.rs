@@ -31,6 +31,8 @@
 //!   registry: token service on another origin (anonymous pulls scoped per repository),
 //!   catalog refused with 401, blob downloads redirected to a CDN origin, a pull quota
 //!   with `ratelimit-*` headers and `429 TOOMANYREQUESTS`, and counters for tests.
+//! - [`pushgateway`]: [`TestPushgateway`] runs Debian's `prometheus-pushgateway` on a
+//!   free loopback port, for the metrics a CronJob pushes.
 //! - [`image`](mod@image): deterministic blobs, image manifests, indexes / manifest lists and OCI
 //!   artifacts, in OCI or Docker media types.
 //! - [`signing`](mod@signing): cosign key pairs and signatures, attestations, SBOMs and
@@ -71,6 +73,7 @@ pub mod hub;
 pub mod image;
 pub mod inspect;
 pub mod proxy;
+pub mod pushgateway;
 pub mod redirect;
 pub mod registry;
 pub mod seed;
@@ -95,6 +98,7 @@ pub use inspect::{
 pub use proxy::{
     CountingProxy, Fault, Faults, ProxyOptions, PullQuota, RecordedRequest, RequestKind, RequestMatch, RetryAfter, Rule,
 };
+pub use pushgateway::TestPushgateway;
 pub use redirect::{RedirectingRegistry, SeenRequest};
 pub use registry::{RegistryOptions, TestRegistry, TestRegistryBuilder};
 pub use seed::{push_blob, push_image, push_manifest};

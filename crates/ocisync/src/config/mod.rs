@@ -43,6 +43,8 @@ pub struct Config {
     pub concurrency: Concurrency,
     /// `run`: where /metrics, /healthz and /readyz are served (`defaults.listen`); `None`: not served.
     pub listen: Option<SocketAddr>,
+    /// `once`: the Pushgateway each sync's metrics go to (`defaults.push_metrics`).
+    pub push_metrics: Option<Url>,
     /// What loads but is probably not what the user meant (`signed_only` without `verify`).
     pub warnings: Vec<ConfigProblem>,
 }
@@ -299,6 +301,7 @@ impl Checker {
             syncs,
             concurrency: defaults.concurrency,
             listen: defaults.listen,
+            push_metrics: defaults.push_metrics,
             warnings: Vec::new(),
         }
     }

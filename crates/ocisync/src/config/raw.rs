@@ -71,6 +71,8 @@ pub struct RawDefaults {
     pub listen: Option<String>,
     /// `run` only: a pass running longer than this makes /readyz fail.
     pub max_pass_duration: Option<String>,
+    /// `once` only: the Prometheus Pushgateway each sync's metrics go to.
+    pub push_metrics: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,6 +31,7 @@ pub(super) struct Defaults {
     pub max_requests_in_flight: usize,
     pub listen: Option<SocketAddr>,
     pub max_pass_duration: Option<Duration>,
+    pub push_metrics: Option<Url>,
 }
 
 impl Checker {
@@ -73,6 +74,11 @@ impl Checker {
             cool_down: self.duration("defaults.cool_down", raw.cool_down.as_deref(), DEFAULT_COOL_DOWN),
             concurrency,
             listen: raw.listen.as_deref().and_then(|text| self.listen_address(text)),
+            push_metrics: raw.push_metrics.as_deref().and_then(|text| {
+                crate::pushgateway::parse_url(text)
+                    .map_err(|problem| self.problem("defaults.push_metrics".into(), problem))
+                    .ok()
+            }),
             max_pass_duration: self.optional_duration_in(
                 "defaults.max_pass_duration",
                 raw.max_pass_duration.as_deref(),

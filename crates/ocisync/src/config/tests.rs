@@ -600,6 +600,29 @@ fn bad_listen_address_and_zero_max_pass_duration_are_reported() {
 }
 
 #[test]
+fn push_metrics_is_a_plain_http_url_without_credentials() {
+    let with = |url: &str| {
+        MINIMAL.replace(
+            "version: 1\n",
+            &format!("version: 1\ndefaults:\n  push_metrics: \"{url}\"\n"),
+        )
+    };
+    let config = load(&with("http://pushgateway.monitoring:9091")).unwrap();
+    assert_eq!(
+        config.push_metrics.map(|url| url.to_string()),
+        Some("http://pushgateway.monitoring:9091/".into())
+    );
+    assert_eq!(load(MINIMAL).unwrap().push_metrics, None, "no push unless asked for");
+    let output = errors(&with("http://user:secret@pushgateway:9091"));
+    assert!(
+        output.contains("defaults.push_metrics") && output.contains("user or password") && !output.contains("secret"),
+        "{output}"
+    );
+    let output = errors(&with("pushgateway:9091"));
+    assert!(output.contains("defaults.push_metrics"), "{output}");
+}
+
+#[test]
 fn a_rule_takes_exactly_one_of_prefix_repositories_and_images() {
     let two = format!("{MINIMAL}    content:\n      - prefix: \"a/*\"\n        repositories: [a/b]\n      - tags:\n          include: ['x']\n");
     let output = errors(&two);

@@ -11,6 +11,7 @@ mod layouts;
 mod mirror;
 mod modes;
 mod observe;
+mod push;
 mod quota;
 mod scheduling;
 mod secrets;
