@@ -245,3 +245,96 @@ fn readiness_fails_only_while_a_pass_runs_past_its_limit() {
     metrics.pass_finished("slow", &Report::default(), Duration::from_millis(80));
     assert_eq!(metrics.readiness(), Ok(()));
 }
+
+/// Every family ocisync can export: a sync with settings, a finished pass that saw a
+/// pull quota, and a pass under way.
+fn every_family() -> std::collections::BTreeSet<String> {
+    let settings = SyncSettings {
+        max_pass_duration: Some(Duration::from_secs(3600)),
+        schedule_interval: Some(Duration::from_secs(1800)),
+        ..SyncSettings::named("hub")
+    };
+    let metrics = Metrics::new([settings]);
+    let mut report = one_sync_report(vec![tag("1", Outcome::Copied, 1)], 0);
+    report.syncs[0].rate_limits = vec![RateLimitUse {
+        role: "source".into(),
+        url: "https://registry-1.docker.io".into(),
+        limit: Some(100),
+        remaining: 40,
+        window_seconds: Some(21600),
+        reserve: None,
+        exhausted: false,
+    }];
+    metrics.pass_finished("hub", &report, Duration::from_secs(1));
+    metrics.pass_started("hub");
+    metrics
+        .render()
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `ocisync_*` names a text mentions, with a summary's `_sum` and `_count` read as
+/// its family.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let pattern = regex::Regex::new(r"ocisync_[a-z0-9_]+").unwrap();
+    pattern
+        .find_iter(text)
+        .map(|found| found.as_str())
+        .map(|name| {
+            let family = name.strip_suffix("_sum").or_else(|| name.strip_suffix("_count"));
+            family.unwrap_or(name).to_owned()
+        })
+        .collect()
+}
+
+/// Every string in a JSON document (a Grafana dashboard keeps queries in `expr`, the
+/// sync variable in `query`, and names metrics in descriptions).
+fn json_strings(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => found.push(text.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|item| json_strings(item, found)),
+        serde_json::Value::Object(fields) => fields.values().for_each(|item| json_strings(item, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_dashboard_and_the_alerts_query_only_metrics_ocisync_exports() {
+    let exported = every_family();
+    assert!(
+        exported.contains("ocisync_ratelimit_remaining") && exported.contains("ocisync_pass_start_timestamp_seconds")
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../deploy/grafana/ocisync.json")).expect("the dashboard is JSON");
+    let mut strings = Vec::new();
+    json_strings(&dashboard, &mut strings);
+    let exprs: Vec<&String> = strings.iter().filter(|text| text.contains("ocisync_")).collect();
+    assert!(exprs.len() >= 10, "the dashboard queries ocisync: {exprs:?}");
+    let sources = [
+        ("deploy/grafana/ocisync.json", strings.join("\n")),
+        (
+            "deploy/prometheus/alerts.yaml",
+            include_str!("../../../../deploy/prometheus/alerts.yaml").to_owned(),
+        ),
+        (
+            "deploy/prometheus/alerts.test.yaml",
+            include_str!("../../../../deploy/prometheus/alerts.test.yaml").to_owned(),
+        ),
+    ];
+    for (file, text) in sources {
+        let unknown: Vec<String> = metric_names(&text).difference(&exported).cloned().collect();
+        assert!(
+            unknown.is_empty(),
+            "{file} names metrics ocisync does not export: {unknown:?}"
+        );
+    }
+    // Each panel of the dashboard asks something (rows aside).
+    for panel in dashboard["panels"].as_array().unwrap() {
+        if panel["type"] != "row" {
+            assert!(!panel["targets"].as_array().unwrap().is_empty(), "{}", panel["title"]);
+        }
+    }
+}
