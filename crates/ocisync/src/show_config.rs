@@ -33,6 +33,10 @@ struct Registry<'a> {
     credential_helper_timeout: Option<String>,
     tls_verify: bool,
     ca_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_cert: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_key: Option<String>,
     connect_timeout: String,
     read_timeout: String,
     retry: Retry,
@@ -168,6 +172,8 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
             .map(|helper| duration(helper.timeout)),
         tls_verify: registry.tls_verify,
         ca_file: registry.ca_file.as_ref().map(|path| path.display().to_string()),
+        client_cert: (registry.client_identity.as_ref()).map(|identity| identity.certificate.display().to_string()),
+        client_key: (registry.client_identity.as_ref()).map(|identity| identity.key.display().to_string()),
         connect_timeout: duration(registry.connect_timeout),
         read_timeout: duration(registry.read_timeout),
         retry: Retry {

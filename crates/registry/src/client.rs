@@ -11,6 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use url::Url;
 
 use crate::auth::{Authorizer, Credentials};
+use crate::identity::{ClientIdentity, IdentityError};
 use crate::limit::RequestLimit;
 use crate::status::transport_error;
 
@@ -24,6 +25,8 @@ pub struct RegistryOptions {
     pub tls_verify: bool,
     /// An extra CA certificate (PEM) to trust, for registries with a private CA.
     pub ca_file: Option<PathBuf>,
+    /// A client certificate to present, for registries behind mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
     pub connect_timeout: Duration,
     /// Longest wait for any read, so a stalled transfer fails instead of hanging.
     pub read_timeout: Duration,
@@ -44,6 +47,7 @@ impl RegistryOptions {
             credentials: None,
             tls_verify: true,
             ca_file: None,
+            client_identity: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             page_size: 1000,
@@ -70,6 +74,8 @@ pub enum SetupError {
         #[source]
         source: reqwest::Error,
     },
+    #[error(transparent)]
+    ClientIdentity(#[from] IdentityError),
     #[error("cannot build HTTP client: {0}")]
     Client(#[source] reqwest::Error),
 }
@@ -163,6 +169,9 @@ impl Endpoint {
                 source,
             })?;
             builder = builder.add_root_certificate(certificate);
+        }
+        if let Some(identity) = &options.client_identity {
+            builder = builder.identity(identity.load()?);
         }
         let http = builder.build().map_err(SetupError::Client)?;
         let label = base.as_str().trim_end_matches('/').to_owned();

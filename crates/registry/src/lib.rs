@@ -26,6 +26,7 @@
 pub mod auth;
 mod body;
 mod client;
+mod identity;
 mod limit;
 mod paging;
 mod quota;
@@ -35,6 +36,7 @@ mod store;
 
 pub use auth::{Credentials, Secret};
 pub use client::{RegistryOptions, SetupError};
+pub use identity::{ClientIdentity, IdentityError};
 pub use limit::RequestLimit;
 pub use quota::QuotaStatus;
 pub use ratelimit::{parse_quota_value, RateLimit};

@@ -11,12 +11,15 @@
 //!   2.8) on a free loopback port with storage in a temp dir, optionally behind htpasswd
 //!   basic auth, and kills it on drop.
 //!   [`TestRegistry::builder`] adds token auth against a [`TokenServer`] and HTTPS with a
-//!   certificate from a fresh [`TestCa`] ([`TestRegistry::ca_file`]).
+//!   certificate from a fresh [`TestCa`] ([`TestRegistry::ca_file`]), and
+//!   [`TestRegistryBuilder::client_certificates`] makes it require client certificates
+//!   from a CA of its own ([`TestRegistry::client_certificate_files`]).
 //! - [`token`]: [`TokenServer`], a Docker token service (users with pull or pull+push,
 //!   ES256 JWTs with an `x5c` header, a configurable lifetime) that records every token
 //!   request and the scopes it asked for.
 //!   [`AnonymousAccess`] lets anonymous requests pull each repository they name.
-//! - [`tls`]: [`TestCa`], a private CA issuing loopback server certificates.
+//! - [`tls`]: [`TestCa`], a private CA issuing loopback server certificates and
+//!   [`ClientCertificate`]s.
 //! - [`redirect`]: [`RedirectingRegistry`], a Basic-auth registry stand-in that redirects
 //!   blob downloads to another origin and records the headers that arrive there.
 //! - [`proxy`]: [`CountingProxy`], a streaming HTTP/1.1 reverse proxy in front of a
@@ -103,7 +106,7 @@ pub use redirect::{RedirectingRegistry, SeenRequest};
 pub use registry::{RegistryOptions, TestRegistry, TestRegistryBuilder};
 pub use seed::{push_blob, push_image, push_manifest};
 pub use signing::CosignKey;
-pub use tls::{ServerCertificate, TestCa};
+pub use tls::{ClientCertificate, ServerCertificate, TestCa};
 pub use token::{
     canonical_scope, AnonymousAccess, TokenRequest, TokenServer, TokenServerOptions, TokenUser, TOKEN_ISSUER,
     TOKEN_SERVICE,

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ocisync_registry::Credentials;
+use ocisync_registry::{ClientIdentity, Credentials};
 use url::Url;
 
 use crate::credential_helper::CredentialHelper;
@@ -79,6 +79,8 @@ pub struct RegistryConfig {
     pub password_source: Option<String>,
     pub tls_verify: bool,
     pub ca_file: Option<PathBuf>,
+    /// `client_cert` and `client_key`: for registries behind mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
     pub connect_timeout: Duration,
     /// Longest wait for any read: a stalled transfer fails (and is retried) after it.
     pub read_timeout: Duration,

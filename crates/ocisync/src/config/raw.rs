@@ -40,6 +40,10 @@ pub struct RawRegistry {
     pub credential_helper_timeout: Option<String>,
     pub tls_verify: Option<bool>,
     pub ca_file: Option<PathBuf>,
+    /// PEM client certificate presented to a registry behind mutual TLS (with `client_key`).
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
     pub retry: Option<RawRetry>,

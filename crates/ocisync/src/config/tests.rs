@@ -623,6 +623,31 @@ fn push_metrics_is_a_plain_http_url_without_credentials() {
 }
 
 #[test]
+fn client_cert_and_client_key_come_together_relative_to_the_config() {
+    let with = |lines: &str| MINIMAL.replace("  mirror:\n", &format!("  mirror:\n{lines}"));
+    let config = load(&with(
+        "    client_cert: tls/client.crt\n    client_key: tls/client.key\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        config.registries["mirror"].client_identity,
+        Some(ClientIdentity {
+            certificate: Path::new("tls/client.crt").to_owned(),
+            key: Path::new("tls/client.key").to_owned(),
+        }),
+        "relative to the config file's directory (here the current one)"
+    );
+    assert_eq!(config.registries["upstream"].client_identity, None);
+    let output = errors(&with("    client_cert: client.crt\n"));
+    assert!(
+        output.contains("registries.mirror.client_key") && output.contains("needs client_key"),
+        "{output}"
+    );
+    let output = errors(&with("    client_key: client.key\n"));
+    assert!(output.contains("registries.mirror.client_cert"), "{output}");
+}
+
+#[test]
 fn a_rule_takes_exactly_one_of_prefix_repositories_and_images() {
     let two = format!("{MINIMAL}    content:\n      - prefix: \"a/*\"\n        repositories: [a/b]\n      - tags:\n          include: ['x']\n");
     let output = errors(&two);
