@@ -262,6 +262,17 @@ fn dockerfile_is_multi_stage_and_runs_ocisync_as_non_root() {
         .collect();
     let stages = instructions.iter().filter(|(keyword, _)| *keyword == "FROM").count();
     assert!(stages >= 2, "a build stage and a runtime stage");
+    // Every base is pinned: a digest, or a tag naming an exact release (`12.11-slim`,
+    // `1.95.0-bookworm`), never a floating one (`latest`, `bookworm-slim`, `1-bookworm`).
+    for (_, from) in instructions.iter().filter(|(keyword, _)| *keyword == "FROM") {
+        let image = from.split_whitespace().next().unwrap();
+        let pinned = image.contains("@sha256:")
+            || image.rsplit_once(':').is_some_and(|(_, tag)| {
+                let release = tag.split('-').next().unwrap_or_default();
+                release.contains('.') && release.split('.').all(|part| part.parse::<u32>().is_ok())
+            });
+        assert!(pinned, "FROM {image} is not pinned to a release or digest");
+    }
     let last_from = instructions
         .iter()
         .rposition(|(keyword, _)| *keyword == "FROM")
