@@ -47,10 +47,15 @@ pub enum Command {
     Check(PassArgs),
     /// Copy one image (host/repo:tag or host/repo@digest) or one whole repository (host/repo).
     Copy(Box<CopyArgs>),
-    /// Print the effective configuration: defaults filled in, secrets redacted.
+    /// Print the effective configuration: defaults filled in, secrets redacted; or,
+    /// with --schema, the JSON Schema of the config file.
     Config {
-        #[command(flatten)]
-        config: ConfigArg,
+        /// The config file (YAML, version 1).
+        #[arg(long, short, required_unless_present = "schema")]
+        config: Option<PathBuf>,
+        /// Print the JSON Schema of the config file (for editors) instead.
+        #[arg(long, conflicts_with = "config")]
+        schema: bool,
     },
 }
 

@@ -27,6 +27,7 @@ mod summary;
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser as _;
 use ocisync_engine::Report;
 
@@ -79,8 +80,14 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Copy(args) => Ok(exit_code(&copy_cmd::run_copy(&args).await?)),
-        Command::Config { config } => {
-            let config = Config::load(&config.config)?;
+        Command::Config { schema: true, .. } => {
+            print!("{}", config::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { config, .. } => {
+            // clap requires --config without --schema.
+            let path = config.context("--config is required")?;
+            let config = Config::load(&path)?;
             print!("{}", show_config::render(&config)?);
             Ok(ExitCode::SUCCESS)
         }

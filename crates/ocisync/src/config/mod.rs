@@ -13,6 +13,7 @@ mod locate;
 mod raw;
 mod registry;
 mod rules;
+mod schema;
 mod signing;
 
 use std::collections::{BTreeMap, HashSet};
@@ -32,6 +33,7 @@ use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, Ru
 use raw::{RawConfig, RawSync};
 pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 use rules::RulePlace;
+pub use schema::json_schema;
 
 use durations::{INTERVAL, PASS_LIMIT};
 

@@ -1,14 +1,18 @@
-//! The config file as written: serde structs that reject unknown keys.
+//! The config file as written: serde structs that reject unknown keys. Their doc
+//! comments are the descriptions of the JSON Schema `ocisync config --schema` prints.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// The config format: 1.
     #[expect(dead_code, reason = "checked before typed parsing, in config::parse")]
+    #[schemars(range(min = 1, max = 1))]
     pub version: u32,
     /// What registries and syncs inherit unless they say otherwise.
     #[serde(default)]
@@ -19,7 +23,7 @@ pub struct RawConfig {
     pub syncs: Vec<RawSync>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegistry {
     #[serde(default)]
@@ -53,14 +57,14 @@ pub struct RawRegistry {
     pub rate_limit: Option<RawRateLimit>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRateLimit {
     /// Pulls of the quota left unspent: no manifest `GET` once the remaining is this low.
     pub reserve: u64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     pub retry: Option<RawRetry>,
@@ -79,7 +83,7 @@ pub struct RawDefaults {
     pub push_metrics: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
     pub max_attempts: Option<u32>,
@@ -88,7 +92,7 @@ pub struct RawRetry {
     pub max_elapsed: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConcurrency {
     pub repositories: Option<usize>,
@@ -97,7 +101,7 @@ pub struct RawConcurrency {
     pub transfers: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSync {
     pub name: Option<String>,
@@ -116,7 +120,7 @@ pub struct RawSync {
     pub content: Vec<RawContentRule>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawContentRule {
     /// A glob matched against the upstream catalog.
@@ -141,14 +145,14 @@ pub struct RawContentRule {
     pub verify: Option<RawVerify>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawVerify {
     /// PEM public key files (`cosign.pub`), relative to the config file.
     pub cosign_public_keys: Vec<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTags {
     #[serde(default)]
