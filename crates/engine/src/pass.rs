@@ -278,7 +278,13 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
                 Some(done) => done,
                 None => abandoned(tag, copier.options.stop.skip_reason()),
             };
-            notify(copier.options, ProgressEvent::TagDone { bytes: done.bytes });
+            notify(
+                copier.options,
+                ProgressEvent::TagDone {
+                    bytes: done.bytes,
+                    outcome: done.outcome.clone(),
+                },
+            );
             done
         })
         .buffered(copier.options.tags_in_parallel.max(1))

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use ocisync_oci::{Reference, RepoName};
 
+use crate::report::Outcome;
+
 /// What a pass has just done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgressEvent {
@@ -13,8 +15,9 @@ pub enum ProgressEvent {
     RepositoriesPlanned { total: usize },
     /// An image is about to be copied (or compared).
     TagStarted { repo: RepoName, reference: Reference },
-    /// That image is done; `bytes` were transferred for it.
-    TagDone { bytes: u64 },
+    /// That image is done; `bytes` were transferred for it. Counters that must move
+    /// during a pass (the daemon's `/metrics`) count its outcome.
+    TagDone { bytes: u64, outcome: Outcome },
     /// One planned repository is done, whatever its outcome.
     RepositoryDone,
 }

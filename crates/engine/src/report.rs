@@ -40,6 +40,9 @@ pub struct SyncReport {
     /// reached have no tags.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<StopCause>,
+    /// How long the pass of this sync took, in seconds (filled in by the caller, which
+    /// may count more than the engine's part, such as asking a credential helper).
+    pub duration_seconds: f64,
 }
 
 impl SyncReport {
@@ -55,6 +58,7 @@ impl SyncReport {
             endpoints: Vec::new(),
             rate_limits: Vec::new(),
             stopped: None,
+            duration_seconds: 0.0,
         }
     }
 

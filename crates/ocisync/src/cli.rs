@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ocisync_engine::Shard;
+use url::Url;
 
 /// Keeps OCI registries in sync.
 #[derive(Debug, Parser)]
@@ -26,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every sync (or one) once, then exit: 0 all copied or up to date, 1 something failed, 2 config or fatal error.
-    Once(PassArgs),
+    Once(OnceArgs),
     /// Run as a daemon: each sync on its schedule or interval, until SIGTERM or SIGINT.
     Run {
         #[command(flatten)]
@@ -47,10 +48,15 @@ pub enum Command {
     Check(PassArgs),
     /// Copy one image (host/repo:tag or host/repo@digest) or one whole repository (host/repo).
     Copy(Box<CopyArgs>),
-    /// Print the effective configuration: defaults filled in, secrets redacted.
+    /// Print the effective configuration: defaults filled in, secrets redacted; or,
+    /// with --schema, the JSON Schema of the config file.
     Config {
-        #[command(flatten)]
-        config: ConfigArg,
+        /// The config file (YAML, version 1).
+        #[arg(long, short, required_unless_present = "schema")]
+        config: Option<PathBuf>,
+        /// Print the JSON Schema of the config file (for editors) instead.
+        #[arg(long, conflicts_with = "config")]
+        schema: bool,
     },
 }
 
@@ -79,6 +85,18 @@ pub struct PassArgs {
     /// max_pass_duration; then they are abandoned and the next sync starts.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub grace_period: Duration,
+}
+
+/// What `once` takes: a pass's arguments and where its metrics go.
+#[derive(Debug, Args)]
+pub struct OnceArgs {
+    #[command(flatten)]
+    pub pass: PassArgs,
+    /// Push each sync's metrics to this Prometheus Pushgateway after the pass (overrides
+    /// defaults.push_metrics), grouped by job "ocisync" and sync. A failed push is
+    /// logged and does not change the exit code.
+    #[arg(long, value_name = "URL", value_parser = crate::pushgateway::parse_url)]
+    pub push_metrics: Option<Url>,
 }
 
 #[derive(Debug, Args)]

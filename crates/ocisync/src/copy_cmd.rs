@@ -124,6 +124,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
             .into_iter()
             .flatten()
             .collect(),
+            duration_seconds: timing.elapsed().as_secs_f64(),
             ..SyncReport::new("copy", &source.host, &destination.host)
         }],
     };

@@ -13,15 +13,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use ocisync_engine::{CopyOptions, Report, Schedule, StopCause, StopSignal};
+use ocisync_engine::{CopyOptions, Report, Schedule, StopCause, StopSignal, SyncReport};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::deadline::run_within_limit;
 use crate::health;
-use crate::metrics::Metrics;
-use crate::passes::{prepare, write_report, PreparedSync, Timing};
+use crate::metrics::{Metrics, SyncSettings};
+use crate::passes::{prepare, used_since, write_report, PreparedSync, Timing};
 use crate::report_path;
 use crate::summary;
 
@@ -56,9 +56,7 @@ pub async fn run_daemon(
         anyhow::bail!("no sync has a schedule or interval, so `run` has nothing to do (use `ocisync once`)");
     }
     let metrics = Arc::new(Metrics::new(
-        scheduled
-            .iter()
-            .map(|(sync, _)| (sync.config.name.as_str(), sync.config.max_pass_duration)),
+        scheduled.iter().map(|(sync, _)| SyncSettings::of(&sync.config)),
     ));
     if let Some(address) = listen {
         let listener = health::bind(address).await?;
@@ -75,6 +73,8 @@ pub async fn run_daemon(
     let loops = join_all(scheduled.into_iter().map(|(sync, schedule)| {
         let options = CopyOptions {
             stop: stop.clone(),
+            // Counts images and bytes on /metrics as each image ends.
+            progress: Some(metrics.observer(&sync.config.name)),
             ..sync.options.clone()
         };
         let observed = Observed {
@@ -143,8 +143,7 @@ async fn sync_loop(
         }
         let started = Utc::now();
         let timing = Timing::start();
-        observed.metrics.pass_started(&name);
-        let sync_report = run_within_limit(&sync, options.clone(), observed.grace_period).await;
+        let sync_report = observed_pass(&sync, options.clone(), &observed.metrics, observed.grace_period).await;
         let report = Report {
             syncs: vec![sync_report],
         };
@@ -169,6 +168,34 @@ async fn sync_loop(
             return;
         }
         next = next_fire(&schedule, started, Utc::now(), &name);
+    }
+}
+
+/// How often the request counters of a pass under way reach `/metrics`.
+const REQUESTS_SAMPLED_EVERY: Duration = Duration::from_secs(1);
+
+/// One pass, with its request counters handed to the metrics while it runs (the
+/// images and bytes arrive through `options.progress`).
+async fn observed_pass(
+    sync: &PreparedSync,
+    options: CopyOptions,
+    metrics: &Metrics,
+    grace_period: Duration,
+) -> SyncReport {
+    let (name, from, to) = (&sync.config.name, &sync.config.from, &sync.config.to);
+    metrics.pass_started(name);
+    let before = sync.endpoint_usage();
+    let pass = run_within_limit(sync, options, grace_period);
+    tokio::pin!(pass);
+    let mut ticker = tokio::time::interval(REQUESTS_SAMPLED_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            report = &mut pass => return report,
+            _ = ticker.tick() => {
+                metrics.endpoints_in_pass(name, from, to, &used_since(sync.endpoint_usage(), &before));
+            }
+        }
     }
 }
 

@@ -98,10 +98,14 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::SyncSettings;
 
     #[test]
     fn paths_and_statuses() {
-        let metrics = Metrics::new([("hub", Some(Duration::from_millis(1)))]);
+        let metrics = Metrics::new([SyncSettings {
+            max_pass_duration: Some(Duration::from_millis(1)),
+            ..SyncSettings::named("hub")
+        }]);
         let status = |method: &Method, path: &str| respond(&metrics, method, path).status();
         assert_eq!(status(&Method::GET, "/healthz"), StatusCode::OK);
         assert_eq!(status(&Method::GET, "/readyz"), StatusCode::OK);

@@ -19,6 +19,7 @@ mod metrics;
 mod once;
 mod passes;
 mod progress;
+mod pushgateway;
 mod quota;
 mod report_path;
 mod show_config;
@@ -27,10 +28,11 @@ mod summary;
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser as _;
 use ocisync_engine::Report;
 
-use crate::cli::{Cli, Command, PassArgs};
+use crate::cli::{Cli, Command, OnceArgs as OnceCommand, PassArgs};
 use crate::config::{Config, ConfigError};
 use crate::once::OnceArgs;
 
@@ -63,8 +65,8 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Once(args) => run_pass(args, false).await,
-        Command::Check(args) => run_pass(args, true).await,
+        Command::Once(OnceCommand { pass, push_metrics }) => run_pass(pass, false, push_metrics).await,
+        Command::Check(args) => run_pass(args, true, None).await,
         Command::Run {
             config,
             grace_period,
@@ -79,23 +81,35 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Copy(args) => Ok(exit_code(&copy_cmd::run_copy(&args).await?)),
-        Command::Config { config } => {
-            let config = Config::load(&config.config)?;
+        Command::Config { schema: true, .. } => {
+            print!("{}", config::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { config, .. } => {
+            // clap requires --config without --schema.
+            let path = config.context("--config is required")?;
+            let config = Config::load(&path)?;
             print!("{}", show_config::render(&config)?);
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// `once`, or `check` when `dry_run`.
-async fn run_pass(args: PassArgs, dry_run: bool) -> anyhow::Result<ExitCode> {
+/// `once`, or `check` when `dry_run` (which pushes no metrics).
+async fn run_pass(args: PassArgs, dry_run: bool, push_metrics: Option<url::Url>) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config.config)?;
+    let push_metrics = if dry_run {
+        None
+    } else {
+        push_metrics.or_else(|| config.push_metrics.clone())
+    };
     let once_args = OnceArgs {
         report_path: args.report.as_deref(),
         only_sync: args.sync.as_deref(),
         dry_run,
         shard: args.shard,
         grace_period: args.grace_period,
+        push_metrics,
     };
     Ok(exit_code(&once::run_once(&config, once_args).await?))
 }

@@ -5,10 +5,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use ocisync_engine::{CopyOptions, Report, Shard};
+use url::Url;
 
 use crate::config::Config;
+use crate::metrics::SyncSettings;
 use crate::passes::{prepare, run_all, write_report};
 use crate::progress::ProgressDisplay;
+use crate::pushgateway::Pushgateway;
 use crate::report_path;
 use crate::summary;
 
@@ -23,6 +26,8 @@ pub struct OnceArgs<'a> {
     /// How long copies under way may finish once a sync's pass reaches its
     /// `max_pass_duration`.
     pub grace_period: Duration,
+    /// A Pushgateway for each sync's metrics (`--push-metrics`, `defaults.push_metrics`).
+    pub push_metrics: Option<Url>,
 }
 
 /// Runs one pass over the chosen syncs and prints the summary (or, dry, the plan).
@@ -32,6 +37,14 @@ pub async fn run_once(config: &Config, args: OnceArgs<'_>) -> anyhow::Result<Rep
         report_path::check(path)?;
     }
     let syncs = prepare(config, args.only_sync)?;
+    let pushgateway = args
+        .push_metrics
+        .map(|url| Pushgateway::new(url, args.shard))
+        .transpose()?;
+    let settings: Vec<SyncSettings> = syncs.iter().map(|sync| SyncSettings::of(&sync.config)).collect();
+    if let Some(pushgateway) = &pushgateway {
+        pushgateway.pass_started(&settings).await;
+    }
     let dry_run = args.dry_run;
     let shard = args.shard;
     // Progress goes where the summary goes, and only to a person watching it.
@@ -46,6 +59,9 @@ pub async fn run_once(config: &Config, args: OnceArgs<'_>) -> anyhow::Result<Rep
     .await;
     if let Some(progress) = progress {
         progress.finish();
+    }
+    if let Some(pushgateway) = &pushgateway {
+        pushgateway.pass_finished(&settings, &report).await;
     }
     if let Some(path) = args.report_path {
         write_report(path, &report, timing, args.dry_run)?;

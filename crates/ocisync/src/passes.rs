@@ -65,15 +65,17 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
 impl PreparedSync {
     /// One pass of this sync. `options` are usually `self.options`, adjusted by the mode.
     pub async fn run(&self, options: &CopyOptions) -> SyncReport {
+        let started = Instant::now();
         if let Err(error) = self.helpers.refresh(&self.source, &self.destination).await {
             return SyncReport {
                 error: Some(error),
+                duration_seconds: started.elapsed().as_secs_f64(),
                 ..SyncReport::new(&self.config.name, &self.config.from, &self.config.to)
             };
         }
         quota::reset_pull_quotas(&self.source);
         quota::reset_pull_quotas(&self.destination);
-        let before = [usage("source", &self.source), usage("destination", &self.destination)].concat();
+        let before = self.endpoint_usage();
         let label = SyncLabel {
             name: self.config.name.clone(),
             from: self.config.from.clone(),
@@ -93,26 +95,38 @@ impl PreparedSync {
                 rule.error = Some(problem);
             }
         }
-        let after = [usage("source", &self.source), usage("destination", &self.destination)].concat();
-        report.endpoints = after
-            .into_iter()
-            .zip(before)
-            .map(|(after, before)| EndpointUse {
-                served: after.served - before.served,
-                requests: after.requests - before.requests,
-                retries: after.retries - before.retries,
-                failovers: after.failovers - before.failovers,
-                ..after
-            })
-            .filter(|usage| usage.requests + usage.served + usage.retries + usage.failovers > 0)
-            .collect();
+        report.endpoints = used_since(self.endpoint_usage(), &before);
         report.rate_limits = [
             quota::rate_limit_uses("source", &self.source),
             quota::rate_limit_uses("destination", &self.destination),
         ]
         .concat();
+        report.duration_seconds = started.elapsed().as_secs_f64();
         report
     }
+
+    /// The counters of every URL of both registries, so far (cumulative: `run` keeps
+    /// its stores from pass to pass).
+    pub fn endpoint_usage(&self) -> Vec<EndpointUse> {
+        [usage("source", &self.source), usage("destination", &self.destination)].concat()
+    }
+}
+
+/// What each URL did between two readings of [`PreparedSync::endpoint_usage`]; URLs
+/// that did nothing are left out.
+pub fn used_since(after: Vec<EndpointUse>, before: &[EndpointUse]) -> Vec<EndpointUse> {
+    after
+        .into_iter()
+        .zip(before)
+        .map(|(after, before)| EndpointUse {
+            served: after.served - before.served,
+            requests: after.requests - before.requests,
+            retries: after.retries - before.retries,
+            failovers: after.failovers - before.failovers,
+            ..after
+        })
+        .filter(|usage| usage.requests + usage.served + usage.retries + usage.failovers > 0)
+        .collect()
 }
 
 /// The counters of every URL of a registry, so far (cumulative).

@@ -32,7 +32,7 @@ impl Tally {
                 };
                 self.current = Some(format!("{repo}{separator}{reference}"));
             }
-            ProgressEvent::TagDone { bytes } => self.bytes = self.bytes.saturating_add(*bytes),
+            ProgressEvent::TagDone { bytes, .. } => self.bytes = self.bytes.saturating_add(*bytes),
             ProgressEvent::RepositoriesPlanned { .. } | ProgressEvent::RepositoryDone => {}
         }
     }
@@ -83,6 +83,8 @@ impl ProgressDisplay {
 
 #[cfg(test)]
 mod tests {
+    use ocisync_engine::Outcome;
+
     use super::*;
 
     #[test]
@@ -93,8 +95,14 @@ mod tests {
             repo: "library/alpine".parse().unwrap(),
             reference: Reference::Tag("3.20".parse().unwrap()),
         });
-        tally.apply(&ProgressEvent::TagDone { bytes: 2048 });
-        tally.apply(&ProgressEvent::TagDone { bytes: 2048 });
+        tally.apply(&ProgressEvent::TagDone {
+            bytes: 2048,
+            outcome: Outcome::Copied,
+        });
+        tally.apply(&ProgressEvent::TagDone {
+            bytes: 2048,
+            outcome: Outcome::Copied,
+        });
         assert_eq!(tally.message(), "4.00 KiB copied · library/alpine:3.20");
     }
 }

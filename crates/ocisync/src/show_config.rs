@@ -33,6 +33,10 @@ struct Registry<'a> {
     credential_helper_timeout: Option<String>,
     tls_verify: bool,
     ca_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_cert: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_key: Option<String>,
     connect_timeout: String,
     read_timeout: String,
     request_timeout: String,
@@ -64,6 +68,8 @@ struct Defaults {
     concurrency: Concurrency,
     #[serde(skip_serializing_if = "Option::is_none")]
     listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push_metrics: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -139,6 +145,7 @@ pub fn render(config: &Config) -> anyhow::Result<String> {
                 transfers: config.concurrency.transfers,
             },
             listen: config.listen.map(|address| address.to_string()),
+            push_metrics: config.push_metrics.as_ref().map(ToString::to_string),
         },
         registries: config
             .registries
@@ -169,6 +176,8 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
             .map(|helper| duration(helper.timeout)),
         tls_verify: registry.tls_verify,
         ca_file: registry.ca_file.as_ref().map(|path| path.display().to_string()),
+        client_cert: (registry.client_identity.as_ref()).map(|identity| identity.certificate.display().to_string()),
+        client_key: (registry.client_identity.as_ref()).map(|identity| identity.key.display().to_string()),
         connect_timeout: duration(registry.connect_timeout),
         read_timeout: duration(registry.read_timeout),
         request_timeout: duration(registry.request_timeout),

@@ -63,6 +63,7 @@ pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<RegistryEndpo
         options.credentials = registry.credentials.clone();
         options.tls_verify = registry.tls_verify;
         options.ca_file = registry.ca_file.clone();
+        options.client_identity = registry.client_identity.clone();
         options.connect_timeout = registry.connect_timeout;
         options.read_timeout = registry.read_timeout;
         options.request_timeout = registry.request_timeout;

@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::auth::{Authorizer, Credentials};
 use crate::deadline::Deadline;
+use crate::identity::{ClientIdentity, IdentityError};
 use crate::limit::RequestLimit;
 use crate::rate_floor::MinTransferRate;
 use crate::redirect::{next_hop, MAX_REDIRECTS};
@@ -31,6 +32,8 @@ pub struct RegistryOptions {
     /// An extra CA certificate (PEM) to trust, for registries with a private CA (on
     /// every origin the registry's requests reach).
     pub ca_file: Option<PathBuf>,
+    /// A client certificate to present, for registries behind mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
     pub connect_timeout: Duration,
     /// Longest wait for any read, so a stalled transfer fails instead of hanging.
     pub read_timeout: Duration,
@@ -59,6 +62,7 @@ impl RegistryOptions {
             credentials: None,
             tls_verify: true,
             ca_file: None,
+            client_identity: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             request_timeout: RegistryOptions::DEFAULT_REQUEST_TIMEOUT,
@@ -87,6 +91,8 @@ pub enum SetupError {
         #[source]
         source: reqwest::Error,
     },
+    #[error(transparent)]
+    ClientIdentity(#[from] IdentityError),
     #[error("cannot build HTTP client: {0}")]
     Client(#[source] reqwest::Error),
 }
@@ -138,7 +144,12 @@ impl Clients {
             }
             None => None,
         };
-        let build = |verify: bool| {
+        // A client certificate is presented to the registry's own origin only.
+        let identity = match &options.client_identity {
+            Some(identity) => Some(identity.load()?),
+            None => None,
+        };
+        let build = |verify: bool, identity: Option<&reqwest::Identity>| {
             let mut builder = reqwest::Client::builder()
                 .connect_timeout(options.connect_timeout)
                 .read_timeout(options.read_timeout)
@@ -148,10 +159,17 @@ impl Clients {
             if let Some(certificate) = &ca_certificate {
                 builder = builder.add_root_certificate(certificate.clone());
             }
+            if let Some(identity) = identity {
+                builder = builder.identity(identity.clone());
+            }
             builder.build().map_err(SetupError::Client)
         };
-        let own = build(options.tls_verify)?;
-        let elsewhere = if options.tls_verify { own.clone() } else { build(true)? };
+        let own = build(options.tls_verify, identity.as_ref())?;
+        let elsewhere = if options.tls_verify && identity.is_none() {
+            own.clone()
+        } else {
+            build(true, None)?
+        };
         Ok(Clients {
             origin: base.origin(),
             own,

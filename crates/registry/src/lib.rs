@@ -27,6 +27,7 @@ pub mod auth;
 mod body;
 mod client;
 mod deadline;
+mod identity;
 mod limit;
 mod lists;
 mod paging;
@@ -39,6 +40,7 @@ mod store;
 
 pub use auth::{Credentials, Secret};
 pub use client::{RegistryOptions, SetupError};
+pub use identity::{ClientIdentity, IdentityError};
 pub use limit::RequestLimit;
 pub use quota::QuotaStatus;
 pub use rate_floor::MinTransferRate;

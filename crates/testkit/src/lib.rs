@@ -11,13 +11,16 @@
 //!   2.8) on a free loopback port with storage in a temp dir, optionally behind htpasswd
 //!   basic auth, and kills it on drop.
 //!   [`TestRegistry::builder`] adds token auth against a [`TokenServer`] and HTTPS with a
-//!   certificate from a fresh [`TestCa`] ([`TestRegistry::ca_file`]).
+//!   certificate from a fresh [`TestCa`] ([`TestRegistry::ca_file`]), and
+//!   [`TestRegistryBuilder::client_certificates`] makes it require client certificates
+//!   from a CA of its own ([`TestRegistry::client_certificate_files`]).
 //! - [`token`]: [`TokenServer`], a Docker token service (users with pull or pull+push,
 //!   ES256 JWTs with an `x5c` header, a configurable lifetime) that records every token
 //!   request and the scopes it asked for.
 //!   [`AnonymousAccess`] lets anonymous requests pull each repository they name.
-//! - [`tls`]: [`TestCa`], a private CA issuing loopback server certificates;
-//!   [`tls_front`]: [`TlsFront`], HTTPS with its own CA in front of any plain test server.
+//! - [`tls`]: [`TestCa`], a private CA issuing loopback server certificates and
+//!   [`ClientCertificate`]s; [`tls_front`]: [`TlsFront`], HTTPS with its own CA in front
+//!   of any plain test server.
 //! - [`redirect`]: [`RedirectingRegistry`], a Basic-auth registry stand-in that redirects
 //!   blob downloads to another origin and records the headers that arrive there.
 //! - [`proxy`]: [`CountingProxy`], a streaming HTTP/1.1 reverse proxy in front of a
@@ -32,6 +35,8 @@
 //!   registry: token service on another origin (anonymous pulls scoped per repository),
 //!   catalog refused with 401, blob downloads redirected to a CDN origin, a pull quota
 //!   with `ratelimit-*` headers and `429 TOOMANYREQUESTS`, and counters for tests.
+//! - [`pushgateway`]: [`TestPushgateway`] runs Debian's `prometheus-pushgateway` on a
+//!   free loopback port, for the metrics a CronJob pushes.
 //! - [`image`](mod@image): deterministic blobs, image manifests, indexes / manifest lists and OCI
 //!   artifacts, in OCI or Docker media types.
 //! - [`signing`](mod@signing): cosign key pairs and signatures, attestations, SBOMs and
@@ -69,6 +74,7 @@ pub mod hub;
 pub mod image;
 pub mod inspect;
 pub mod proxy;
+pub mod pushgateway;
 pub mod redirect;
 pub mod registry;
 pub mod seed;
@@ -94,11 +100,12 @@ pub use inspect::{
 pub use proxy::{
     CountingProxy, Fault, Faults, ProxyOptions, PullQuota, RecordedRequest, RequestKind, RequestMatch, RetryAfter, Rule,
 };
+pub use pushgateway::TestPushgateway;
 pub use redirect::{RedirectingRegistry, SeenRequest};
 pub use registry::{RegistryOptions, TestRegistry, TestRegistryBuilder};
 pub use seed::{push_blob, push_image, push_manifest};
 pub use signing::CosignKey;
-pub use tls::{ServerCertificate, TestCa};
+pub use tls::{ClientCertificate, ServerCertificate, TestCa};
 pub use tls_front::TlsFront;
 pub use token::{
     canonical_scope, AnonymousAccess, TokenRequest, TokenServer, TokenServerOptions, TokenUser, TOKEN_ISSUER,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::CertificateDer;
 use tempfile::TempDir;
 
-use crate::tls::{probe_v2_tls, TestCa};
+use crate::tls::{probe_v2_tls, ClientCertificate, TestCa};
 use crate::token::{TokenServer, TOKEN_ISSUER, TOKEN_SERVICE};
 
 /// Environment variable naming the registry binary (default: `/usr/bin/docker-registry`,
@@ -51,6 +51,7 @@ pub struct TestRegistryBuilder {
     htpasswd: Option<(String, String)>,
     token: Option<TokenAuth>,
     tls: bool,
+    client_certificates: bool,
 }
 
 /// The `auth: token:` settings that point a registry at a token server.
@@ -103,6 +104,14 @@ impl TestRegistryBuilder {
         self
     }
 
+    /// HTTPS that accepts only clients presenting a certificate from a CA of its own
+    /// (`http.tls.clientcas`); see [`TestRegistry::client_certificate_files`].
+    pub fn client_certificates(mut self) -> Self {
+        self.tls = true;
+        self.client_certificates = true;
+        self
+    }
+
     /// Starts the registry. Panics (with the log tail) if it does not come up within a
     /// bounded time, or if both htpasswd and token auth were asked for.
     pub fn start(self) -> TestRegistry {
@@ -121,6 +130,8 @@ pub struct TestRegistry {
     credentials: Option<(String, String)>,
     /// The CA that signed the HTTPS certificate: its PEM file and its DER.
     ca: Option<(PathBuf, CertificateDer<'static>)>,
+    /// A client certificate the registry accepts (when it asks for one), and its files.
+    client: Option<(ClientCertificate, (PathBuf, PathBuf))>,
     // Dropped last: removes storage, config and log.
     dir: TempDir,
 }
@@ -188,6 +199,17 @@ impl TestRegistry {
             (certificate, key)
         });
         let ca = ca.map(|ca| (ca.write_pem(&dir.path().join("ca.pem")), ca.certificate_der()));
+        // The clients' CA is another one than the server's: trusting one is not
+        // trusting the other.
+        let client_ca = options
+            .client_certificates
+            .then(|| TestCa::new("ocisync testkit client CA"));
+        let client = client_ca.as_ref().map(|client_ca| {
+            let certificate = client_ca.client_certificate("ocisync testkit client");
+            let files = certificate.write_pem(dir.path());
+            (certificate, files)
+        });
+        let client_ca_file = client_ca.map(|client_ca| client_ca.write_pem(&dir.path().join("client-ca.pem")));
         let log_path = dir.path().join("registry.log");
         let config_path = dir.path().join("config.yml");
         let binary = registry_binary();
@@ -195,7 +217,12 @@ impl TestRegistry {
         for attempt in 1..=START_ATTEMPTS {
             let port = free_port();
             let instance = instance_id();
-            let config = render_config(port, &storage, &auth, tls_files.as_ref(), &instance);
+            let tls = tls_files.as_ref().map(|(certificate, key)| TlsFiles {
+                certificate,
+                key,
+                client_ca: client_ca_file.as_deref(),
+            });
+            let config = render_config(port, &storage, &auth, tls.as_ref(), &instance);
             fs::write(&config_path, config).expect("testkit: write registry config");
 
             let mut log = OpenOptions::new()
@@ -225,7 +252,7 @@ impl TestRegistry {
             });
 
             let probe = |port| match &ca {
-                Some((_, root)) => probe_v2_tls(port, root),
+                Some((_, root)) => probe_v2_tls(port, root, client.as_ref().map(|(certificate, _)| certificate)),
                 None => probe_v2(port),
             };
             match wait_ready(&mut child, port, &instance, &probe) {
@@ -236,6 +263,7 @@ impl TestRegistry {
                         log_path,
                         credentials: options.htpasswd,
                         ca,
+                        client,
                         dir,
                     }
                 }
@@ -274,6 +302,14 @@ impl TestRegistry {
     /// client passes as `ca_file`).
     pub fn ca_file(&self) -> Option<&Path> {
         self.ca.as_ref().map(|(path, _)| path.as_path())
+    }
+
+    /// For a registry behind mutual TLS, the PEM files of a client certificate it
+    /// accepts: `(certificate, key)`.
+    pub fn client_certificate_files(&self) -> Option<(&Path, &Path)> {
+        self.client
+            .as_ref()
+            .map(|(_, (certificate, key))| (certificate.as_path(), key.as_path()))
     }
 
     /// Host and port, `127.0.0.1:PORT`.
@@ -382,13 +418,15 @@ enum Auth {
     Token(TokenAuth),
 }
 
-fn render_config(
-    port: u16,
-    storage: &Path,
-    auth: &Auth,
-    tls_files: Option<&(PathBuf, PathBuf)>,
-    instance: &str,
-) -> String {
+/// The files of a registry's `http.tls` section.
+struct TlsFiles<'a> {
+    certificate: &'a Path,
+    key: &'a Path,
+    /// Clients must present a certificate this CA signed.
+    client_ca: Option<&'a Path>,
+}
+
+fn render_config(port: u16, storage: &Path, auth: &Auth, tls: Option<&TlsFiles<'_>>, instance: &str) -> String {
     let verbose = std::env::var_os(REGISTRY_LOG_ENV).is_some();
     let level = if verbose { "info" } else { "warn" };
     let mut config = format!(
@@ -416,15 +454,23 @@ http:
         root = yaml_str(&storage.to_string_lossy()),
         instance = yaml_str(instance),
     );
-    if let Some((certificate, key)) = tls_files {
+    if let Some(tls) = tls {
         config.push_str(&format!(
             "  tls:
     certificate: {}
     key: {}
 ",
-            yaml_str(&certificate.to_string_lossy()),
-            yaml_str(&key.to_string_lossy())
+            yaml_str(&tls.certificate.to_string_lossy()),
+            yaml_str(&tls.key.to_string_lossy())
         ));
+        if let Some(client_ca) = tls.client_ca {
+            config.push_str(&format!(
+                "    clientcas:
+      - {}
+",
+                yaml_str(&client_ca.to_string_lossy())
+            ));
+        }
     }
     match auth {
         Auth::None => {}

@@ -1,6 +1,6 @@
 //! Test certificates: [`TestCa`], a private certificate authority that signs loopback
 //! server certificates, so tests can run a registry over HTTPS and hand the CA to the
-//! client as a `ca_file`.
+//! client as a `ca_file`, and client certificates for registries behind mutual TLS.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
 /// A private CA (ECDSA P-256), created fresh for each use.
 pub struct TestCa {
@@ -29,6 +31,27 @@ impl std::fmt::Debug for TestCa {
 pub struct ServerCertificate {
     pub certificate_pem: String,
     pub key_pem: String,
+}
+
+/// A client certificate (for TLS client authentication) and its private key.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    pub certificate_pem: String,
+    /// PKCS#8.
+    pub key_pem: String,
+    certificate_der: CertificateDer<'static>,
+    key_der: Vec<u8>,
+}
+
+impl ClientCertificate {
+    /// Writes `client.crt` and `client.key` into `dir`; returns their paths.
+    pub fn write_pem(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let certificate = dir.join("client.crt");
+        let key = dir.join("client.key");
+        fs::write(&certificate, &self.certificate_pem).expect("testkit: write client certificate");
+        fs::write(&key, &self.key_pem).expect("testkit: write client key");
+        (certificate, key)
+    }
 }
 
 impl TestCa {
@@ -77,18 +100,49 @@ impl TestCa {
             key_pem: key.serialize_pem(),
         }
     }
+
+    /// A client certificate (extended key usage `clientAuth`) for `common_name`.
+    pub fn client_certificate(&self, common_name: &str) -> ClientCertificate {
+        let key = KeyPair::generate().expect("testkit: generate client key");
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let certificate = params
+            .signed_by(&key, &self.certificate, &self.key)
+            .expect("testkit: sign client certificate");
+        ClientCertificate {
+            certificate_pem: certificate.pem(),
+            key_pem: key.serialize_pem(),
+            certificate_der: certificate.der().clone(),
+            key_der: key.serialize_der(),
+        }
+    }
 }
 
-/// `GET /v2/` over TLS on `127.0.0.1:port`, trusting only `root`: returns the status code
-/// and the response head, or `None` if the server cannot be reached or the handshake fails.
-pub(crate) fn probe_v2_tls(port: u16, root: &CertificateDer<'static>) -> Option<(u16, String)> {
+/// `GET /v2/` over TLS on `127.0.0.1:port`, trusting only `root` and presenting
+/// `client` if given: returns the status code and the response head, or `None` if the
+/// server cannot be reached or the handshake fails.
+pub(crate) fn probe_v2_tls(
+    port: u16,
+    root: &CertificateDer<'static>,
+    client: Option<&ClientCertificate>,
+) -> Option<(u16, String)> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root.clone()).ok()?;
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .ok()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match client {
+        Some(client) => {
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(client.key_der.clone()));
+            config
+                .with_client_auth_cert(vec![client.certificate_der.clone()], key)
+                .ok()?
+        }
+        None => config.with_no_client_auth(),
+    };
     let server_name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST).into());
     let connection = rustls::ClientConnection::new(Arc::new(config), server_name).ok()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));

@@ -14,6 +14,7 @@ mod rates;
 mod raw;
 mod registry;
 mod rules;
+mod schema;
 mod signing;
 mod sizes;
 
@@ -22,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ocisync_registry::Credentials;
+use ocisync_registry::{ClientIdentity, Credentials};
 use url::Url;
 
 use crate::credential_helper::CredentialHelper;
@@ -36,6 +37,7 @@ use raw::{RawConfig, RawSync};
 pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 use rules::RulePlace;
 pub(crate) use sizes::format_size;
+pub use schema::json_schema;
 
 use durations::{INTERVAL, PASS_LIMIT};
 
@@ -47,6 +49,8 @@ pub struct Config {
     pub concurrency: Concurrency,
     /// `run`: where /metrics, /healthz and /readyz are served (`defaults.listen`); `None`: not served.
     pub listen: Option<SocketAddr>,
+    /// `once`: the Pushgateway each sync's metrics go to (`defaults.push_metrics`).
+    pub push_metrics: Option<Url>,
     /// What loads but is probably not what the user meant (`signed_only` without `verify`).
     pub warnings: Vec<ConfigProblem>,
 }
@@ -81,6 +85,8 @@ pub struct RegistryConfig {
     pub password_source: Option<String>,
     pub tls_verify: bool,
     pub ca_file: Option<PathBuf>,
+    /// `client_cert` and `client_key`: for registries behind mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
     pub connect_timeout: Duration,
     /// Longest wait for any read: a stalled transfer fails (and is retried) after it.
     pub read_timeout: Duration,
@@ -313,6 +319,7 @@ impl Checker {
             syncs,
             concurrency: defaults.concurrency,
             listen: defaults.listen,
+            push_metrics: defaults.push_metrics,
             warnings: Vec::new(),
         }
     }

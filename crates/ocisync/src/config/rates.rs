@@ -1,18 +1,18 @@
 //! Transfer rates in the config (`min_transfer_rate: 8KiB/s`, or a plain number of bytes
 //! per second), and how `ocisync config` shows them.
 
-use super::raw::RawRate;
+use super::raw::RawAmount;
 use super::sizes::{format_size, parse_size};
 use super::Checker;
 
 impl Checker {
     /// A rate in bytes per second; `0` means none (`None`). Problems are recorded and
     /// `default` used.
-    pub(super) fn transfer_rate(&mut self, key: &str, raw: Option<&RawRate>, default: Option<u64>) -> Option<u64> {
+    pub(super) fn transfer_rate(&mut self, key: &str, raw: Option<&RawAmount>, default: Option<u64>) -> Option<u64> {
         let bytes_per_second = match raw {
             None => return default,
-            Some(RawRate::BytesPerSecond(value)) => *value,
-            Some(RawRate::Text(text)) => match parse_rate(text) {
+            Some(RawAmount::Bytes(value)) => *value,
+            Some(RawAmount::Text(text)) => match parse_rate(text) {
                 Some(value) => value,
                 None => {
                     self.problem(

@@ -1,14 +1,18 @@
-//! The config file as written: serde structs that reject unknown keys.
+//! The config file as written: serde structs that reject unknown keys. Their doc
+//! comments are the descriptions of the JSON Schema `ocisync config --schema` prints.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// The config format: 1.
     #[expect(dead_code, reason = "checked before typed parsing, in config::parse")]
+    #[schemars(range(min = 1, max = 1))]
     pub version: u32,
     /// What registries and syncs inherit unless they say otherwise.
     #[serde(default)]
@@ -19,7 +23,7 @@ pub struct RawConfig {
     pub syncs: Vec<RawSync>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegistry {
     #[serde(default)]
@@ -40,37 +44,42 @@ pub struct RawRegistry {
     pub credential_helper_timeout: Option<String>,
     pub tls_verify: Option<bool>,
     pub ca_file: Option<PathBuf>,
+    /// PEM client certificate presented to a registry behind mutual TLS (with `client_key`).
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
     /// Longest time for one whole request but a blob's body (default 2m).
     pub request_timeout: Option<String>,
     /// The slowest a blob download may be (default 8KiB/s; 0: no floor).
-    pub min_transfer_rate: Option<RawRate>,
+    pub min_transfer_rate: Option<RawAmount>,
     pub retry: Option<RawRetry>,
     pub cool_down: Option<String>,
     pub max_requests_in_flight: Option<usize>,
     /// What to do about the registry's pull quota (`ratelimit-*` headers).
-    pub rate_limit: Option<RawRateLimit>,
+    pub rate_limit: Option<RawAmountLimit>,
     /// As a source: images referencing a larger blob are skipped. Bytes, or a
     /// string with a unit (`2GiB`, `500MB`); checked in `config/sizes.rs`.
+    #[schemars(with = "Option<RawAmount>")]
     pub max_blob_size: Option<serde_yaml::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawRateLimit {
+pub struct RawAmountLimit {
     /// Pulls of the quota left unspent: no manifest `GET` once the remaining is this low.
     pub reserve: u64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     pub retry: Option<RawRetry>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
     pub request_timeout: Option<String>,
-    pub min_transfer_rate: Option<RawRate>,
+    pub min_transfer_rate: Option<RawAmount>,
     /// How long a failed URL rests before it is tried again.
     pub cool_down: Option<String>,
     pub concurrency: Option<RawConcurrency>,
@@ -80,17 +89,20 @@ pub struct RawDefaults {
     pub listen: Option<String>,
     /// A pass running longer than this is stopped (and /readyz fails meanwhile).
     pub max_pass_duration: Option<String>,
+    /// `once` only: the Prometheus Pushgateway each sync's metrics go to.
+    pub push_metrics: Option<String>,
 }
 
-/// A rate in bytes per second: a number (`8192`) or text with a unit (`8KiB/s`).
-#[derive(Debug, Clone, Deserialize)]
+/// A number of bytes (or bytes per second): a plain number (`8192`) or text with a
+/// unit (`8KiB/s`, `2GiB`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum RawRate {
-    BytesPerSecond(u64),
+pub enum RawAmount {
+    Bytes(u64),
     Text(String),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
     pub max_attempts: Option<u32>,
@@ -99,7 +111,7 @@ pub struct RawRetry {
     pub max_elapsed: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConcurrency {
     pub repositories: Option<usize>,
@@ -108,7 +120,7 @@ pub struct RawConcurrency {
     pub transfers: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSync {
     pub name: Option<String>,
@@ -127,7 +139,7 @@ pub struct RawSync {
     pub content: Vec<RawContentRule>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawContentRule {
     /// A glob matched against the upstream catalog.
@@ -152,14 +164,14 @@ pub struct RawContentRule {
     pub verify: Option<RawVerify>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawVerify {
     /// PEM public key files (`cosign.pub`), relative to the config file.
     pub cosign_public_keys: Vec<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTags {
     #[serde(default)]

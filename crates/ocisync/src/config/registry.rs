@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ocisync_engine::{RetryPolicy, DEFAULT_COOL_DOWN};
-use ocisync_registry::{Credentials, MinTransferRate, RegistryOptions, Secret};
+use ocisync_registry::{ClientIdentity, Credentials, MinTransferRate, RegistryOptions, Secret};
 use url::Url;
 
 use super::docker_auth::{credentials_from_docker_config, DockerCredentials};
@@ -33,6 +33,7 @@ pub(super) struct Defaults {
     pub max_requests_in_flight: usize,
     pub listen: Option<SocketAddr>,
     pub max_pass_duration: Option<Duration>,
+    pub push_metrics: Option<Url>,
 }
 
 impl Checker {
@@ -86,6 +87,11 @@ impl Checker {
             cool_down: self.duration("defaults.cool_down", raw.cool_down.as_deref(), DEFAULT_COOL_DOWN),
             concurrency,
             listen: raw.listen.as_deref().and_then(|text| self.listen_address(text)),
+            push_metrics: raw.push_metrics.as_deref().and_then(|text| {
+                crate::pushgateway::parse_url(text)
+                    .map_err(|problem| self.problem("defaults.push_metrics".into(), problem))
+                    .ok()
+            }),
             max_pass_duration: self.optional_duration_in(
                 "defaults.max_pass_duration",
                 raw.max_pass_duration.as_deref(),
@@ -121,6 +127,32 @@ impl Checker {
                 raw.max_elapsed.as_deref(),
                 inherited.max_elapsed,
             ),
+        }
+    }
+
+    /// `client_cert` and `client_key` come together; their files are read when the
+    /// registry's stores are set up (exit 2 when they cannot be used).
+    fn check_client_identity(&mut self, key: &str, raw: &RawRegistry, base_dir: &Path) -> Option<ClientIdentity> {
+        match (&raw.client_cert, &raw.client_key) {
+            (Some(certificate), Some(client_key)) => Some(ClientIdentity {
+                certificate: base_dir.join(certificate),
+                key: base_dir.join(client_key),
+            }),
+            (Some(_), None) => {
+                self.problem(
+                    format!("{key}.client_key"),
+                    "client_cert needs client_key, the PEM file of its private key".into(),
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    format!("{key}.client_cert"),
+                    "client_key needs client_cert, the PEM file of its certificate".into(),
+                );
+                None
+            }
+            (None, None) => None,
         }
     }
 
@@ -160,6 +192,8 @@ impl Checker {
                     ("credential_helper_timeout", raw.credential_helper_timeout.is_some()),
                     ("tls_verify", raw.tls_verify.is_some()),
                     ("ca_file", raw.ca_file.is_some()),
+                    ("client_cert", raw.client_cert.is_some()),
+                    ("client_key", raw.client_key.is_some()),
                     ("rate_limit", raw.rate_limit.is_some()),
                 ];
                 for (field, _) in network_keys.iter().filter(|(_, set)| *set) {
@@ -179,6 +213,7 @@ impl Checker {
                 ),
             }
         }
+        let client_identity = self.check_client_identity(&key, &raw, base_dir);
         let (credentials, password_source) = self.check_credentials(&key, &raw, &urls, base_dir, env);
         let (credentials, credential_helper) = match credentials {
             Some(RegistryCredentials::Fixed(credentials)) => (Some(credentials), None),
@@ -195,6 +230,7 @@ impl Checker {
             password_source,
             tls_verify: raw.tls_verify.unwrap_or(true),
             ca_file: raw.ca_file.map(|path| base_dir.join(path)),
+            client_identity,
             connect_timeout: self.duration_in(
                 &format!("{key}.connect_timeout"),
                 raw.connect_timeout.as_deref(),

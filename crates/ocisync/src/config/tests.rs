@@ -624,6 +624,54 @@ fn bad_listen_address_and_zero_max_pass_duration_are_reported() {
 }
 
 #[test]
+fn push_metrics_is_a_plain_http_url_without_credentials() {
+    let with = |url: &str| {
+        MINIMAL.replace(
+            "version: 1\n",
+            &format!("version: 1\ndefaults:\n  push_metrics: \"{url}\"\n"),
+        )
+    };
+    let config = load(&with("http://pushgateway.monitoring:9091")).unwrap();
+    assert_eq!(
+        config.push_metrics.map(|url| url.to_string()),
+        Some("http://pushgateway.monitoring:9091/".into())
+    );
+    assert_eq!(load(MINIMAL).unwrap().push_metrics, None, "no push unless asked for");
+    let output = errors(&with("http://user:secret@pushgateway:9091"));
+    assert!(
+        output.contains("defaults.push_metrics") && output.contains("user or password") && !output.contains("secret"),
+        "{output}"
+    );
+    let output = errors(&with("pushgateway:9091"));
+    assert!(output.contains("defaults.push_metrics"), "{output}");
+}
+
+#[test]
+fn client_cert_and_client_key_come_together_relative_to_the_config() {
+    let with = |lines: &str| MINIMAL.replace("  mirror:\n", &format!("  mirror:\n{lines}"));
+    let config = load(&with(
+        "    client_cert: tls/client.crt\n    client_key: tls/client.key\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        config.registries["mirror"].client_identity,
+        Some(ClientIdentity {
+            certificate: Path::new("tls/client.crt").to_owned(),
+            key: Path::new("tls/client.key").to_owned(),
+        }),
+        "relative to the config file's directory (here the current one)"
+    );
+    assert_eq!(config.registries["upstream"].client_identity, None);
+    let output = errors(&with("    client_cert: client.crt\n"));
+    assert!(
+        output.contains("registries.mirror.client_key") && output.contains("needs client_key"),
+        "{output}"
+    );
+    let output = errors(&with("    client_key: client.key\n"));
+    assert!(output.contains("registries.mirror.client_cert"), "{output}");
+}
+
+#[test]
 fn a_rule_takes_exactly_one_of_prefix_repositories_and_images() {
     let two = format!("{MINIMAL}    content:\n      - prefix: \"a/*\"\n        repositories: [a/b]\n      - tags:\n          include: ['x']\n");
     let output = errors(&two);

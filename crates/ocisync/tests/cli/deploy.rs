@@ -1,6 +1,7 @@
 //! The deployment forms under `deploy/` and the `Dockerfile` say what the binary
 //! understands: every manifest is parsed and its ocisync containers checked against
-//! the real command line, served paths, ports and volumes.
+//! the real command line, served paths, ports and volumes; Prometheus' `promtool`
+//! checks the alert rules (and their unit tests) and the dashboard's queries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -26,10 +27,10 @@ fn manifests(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every document of every YAML file under `deploy/`, with its file.
+/// Every document of every YAML file under `deploy/kubernetes/`, with its file.
 fn documents() -> Vec<(PathBuf, Value)> {
     let mut files = Vec::new();
-    manifests(&workspace_root().join("deploy"), &mut files);
+    manifests(&workspace_root().join("deploy/kubernetes"), &mut files);
     files.sort();
     let mut documents = Vec::new();
     for file in files {
@@ -312,6 +313,17 @@ fn dockerfile_is_multi_stage_and_runs_ocisync_as_non_root() {
         .collect();
     let stages = instructions.iter().filter(|(keyword, _)| *keyword == "FROM").count();
     assert!(stages >= 2, "a build stage and a runtime stage");
+    // Every base is pinned: a digest, or a tag naming an exact release (`12.11-slim`,
+    // `1.95.0-bookworm`), never a floating one (`latest`, `bookworm-slim`, `1-bookworm`).
+    for (_, from) in instructions.iter().filter(|(keyword, _)| *keyword == "FROM") {
+        let image = from.split_whitespace().next().unwrap();
+        let pinned = image.contains("@sha256:")
+            || image.rsplit_once(':').is_some_and(|(_, tag)| {
+                let release = tag.split('-').next().unwrap_or_default();
+                release.contains('.') && release.split('.').all(|part| part.parse::<u32>().is_ok())
+            });
+        assert!(pinned, "FROM {image} is not pinned to a release or digest");
+    }
     let last_from = instructions
         .iter()
         .rposition(|(keyword, _)| *keyword == "FROM")
@@ -329,4 +341,89 @@ fn dockerfile_is_multi_stage_and_runs_ocisync_as_non_root() {
         .find(|(keyword, _)| *keyword == "ENTRYPOINT")
         .expect("an ENTRYPOINT");
     assert!(entrypoint.1.contains("ocisync"), "{}", entrypoint.1);
+}
+
+/// `promtool ARGS` (Debian's `prometheus` package; `make deps` installs it), which must
+/// succeed; returns what it printed.
+fn promtool(args: &[&str], dir: &Path) -> String {
+    let output = std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool (Debian's prometheus package; `make deps` installs it)");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool {args:?}:\n{printed}");
+    printed
+}
+
+#[test]
+fn alert_rules_pass_promtool_and_their_unit_tests() {
+    let dir = workspace_root().join("deploy/prometheus");
+    let checked = promtool(&["check", "rules", "alerts.yaml"], &dir);
+    assert!(checked.contains("SUCCESS: 4 rules found"), "{checked}");
+    // Each alert fires when it should and stays quiet otherwise (series in the file).
+    let tested = promtool(&["test", "rules", "alerts.test.yaml"], &dir);
+    assert!(tested.contains("SUCCESS"), "{tested}");
+    let rules: Value = serde_yaml::from_str(&std::fs::read_to_string(dir.join("alerts.yaml")).unwrap()).unwrap();
+    let alerts: BTreeSet<&str> = list(&rules["groups"][0], "rules")
+        .into_iter()
+        .filter_map(|rule| str_of(rule, &["alert"]))
+        .collect();
+    let expected: BTreeSet<&str> = [
+        "OcisyncSyncFailing",
+        "OcisyncMirrorStale",
+        "OcisyncPullQuotaLow",
+        "OcisyncPassTooLong",
+    ]
+    .into();
+    assert_eq!(alerts, expected);
+}
+
+/// Every `expr` of a Grafana dashboard, however deep its panels nest.
+fn exprs(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (key, field) in fields {
+                match field {
+                    serde_json::Value::String(expr) if key == "expr" => found.push(expr.clone()),
+                    other => exprs(other, found),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| exprs(item, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_dashboard_is_json_and_its_queries_are_promql() {
+    let path = workspace_root().join("deploy/grafana/ocisync.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let mut found = Vec::new();
+    exprs(&dashboard, &mut found);
+    assert!(found.len() >= 10, "{found:?}");
+    // promtool parses PromQL only inside rules: each query becomes a recording rule,
+    // with Grafana's variables given values.
+    let rules: Vec<serde_json::Value> = found
+        .iter()
+        .enumerate()
+        .map(|(index, expr)| {
+            let expr = expr.replace("$__rate_interval", "5m").replace("$sync", ".*");
+            serde_json::json!({"record": format!("dashboard:query{index}"), "expr": expr})
+        })
+        .collect();
+    let file = serde_json::json!({"groups": [{"name": "dashboard", "rules": rules}]});
+    let dir = tempfile::tempdir().unwrap();
+    // JSON is YAML.
+    std::fs::write(dir.path().join("dashboard.rules.yaml"), file.to_string()).unwrap();
+    let checked = promtool(&["check", "rules", "dashboard.rules.yaml"], dir.path());
+    assert!(
+        checked.contains(&format!("SUCCESS: {} rules found", found.len())),
+        "{checked}"
+    );
 }

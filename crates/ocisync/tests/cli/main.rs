@@ -12,6 +12,7 @@ mod limits;
 mod mirror;
 mod modes;
 mod observe;
+mod push;
 mod quota;
 mod scheduling;
 mod secrets;

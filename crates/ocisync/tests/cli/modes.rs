@@ -427,3 +427,15 @@ async fn once_with_sync_runs_only_that_sync() {
         run.stderr
     );
 }
+
+#[test]
+fn config_schema_prints_the_committed_json_schema() {
+    let run = ocisync(&["config", "--schema"]);
+    run.expect_code(0);
+    let schema: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(schema["title"], "ocisync config");
+    assert_eq!(schema["additionalProperties"], false, "unknown keys are errors");
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.schema.json")).unwrap();
+    assert_eq!(run.stdout, committed);
+}

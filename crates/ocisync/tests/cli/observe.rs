@@ -133,18 +133,30 @@ async fn metrics_during_and_after_a_pass_match_the_report() {
     let report_path = dir.path().join("report.json");
     let daemon = Observed::start(&config, &report_path, &[]);
 
-    // During the pass: marked as running, nothing counted yet.
-    let (_, during) = daemon.wait_for("/metrics", Duration::from_secs(30), |_, body| {
+    // During the pass: marked as running, and images, bytes and requests counted as
+    // they happen, before the pass (and its report) is finished.
+    let (_, during) = daemon.wait_for("/metrics", Duration::from_secs(60), |_, body| {
         metric_value(body, "ocisync_pass_running{sync=\"hub\"}") == Some(1.0)
+            && metric_value(body, "ocisync_images_total{sync=\"hub\",outcome=\"copied\"}")
+                .is_some_and(|copied| copied >= 1.0)
     });
     assert!(!report_path.exists(), "the pass was still under way");
     assert_eq!(
         metric_value(&during, "ocisync_passes_total{sync=\"hub\",outcome=\"success\"}"),
         Some(0.0)
     );
-    assert_eq!(
-        metric_value(&during, "ocisync_images_total{sync=\"hub\",outcome=\"copied\"}"),
-        Some(0.0)
+    assert!(
+        metric_value(&during, "ocisync_copied_bytes_total{sync=\"hub\"}").is_some_and(|bytes| bytes > 0.0),
+        "{during}"
+    );
+    let requests_during = during
+        .lines()
+        .find(|line| line.starts_with("ocisync_registry_requests_total{registry=\"upstream\""))
+        .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok());
+    assert!(requests_during.is_some_and(|requests| requests > 0.0), "{during}");
+    assert!(
+        during.contains("ocisync_pass_start_timestamp_seconds{sync=\"hub\"}"),
+        "{during}"
     );
     assert_eq!(daemon.get("/readyz").0, 200, "10 minutes is far off");
 
@@ -175,11 +187,14 @@ async fn metrics_during_and_after_a_pass_match_the_report() {
         as_f64(&totals["tags_failed"])
     );
     assert_eq!(
-        value("ocisync_bytes_copied_total{sync=\"hub\"}"),
+        value("ocisync_copied_bytes_total{sync=\"hub\"}"),
         as_f64(&totals["bytes"])
     );
     assert_eq!(value("ocisync_pass_duration_seconds_count{sync=\"hub\"}"), 1.0);
     assert!(value("ocisync_last_success_timestamp_seconds{sync=\"hub\"}") > 1.6e9);
+    assert_eq!(value("ocisync_last_pass_success{sync=\"hub\"}"), 1.0);
+    assert_eq!(value("ocisync_max_pass_duration_seconds{sync=\"hub\"}"), 600.0);
+    assert_eq!(value("ocisync_schedule_interval_seconds{sync=\"hub\"}"), 3600.0);
     let endpoints = report["syncs"][0]["endpoints"].as_array().unwrap();
     let source_use = endpoints.iter().find(|e| e["role"] == "source").unwrap();
     let retries = as_f64(&source_use["retries"]);
@@ -202,6 +217,29 @@ async fn metrics_during_and_after_a_pass_match_the_report() {
         assert!(!after.contains(&repo), "{repo} in metrics");
     }
     assert_eq!(daemon.get("/healthz").0, 200);
+    // Prometheus' own linter (names, units, help, types) finds nothing to say.
+    promtool_accepts_metrics(&during);
+    promtool_accepts_metrics(&after);
+}
+
+/// `promtool check metrics` (Debian's `prometheus` package) reads the exposition from
+/// stdin and lints it: a counter without `_total`, a unit in the wrong place, missing help.
+fn promtool_accepts_metrics(exposition: &str) {
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; `make deps` installs it)");
+    child.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
+        "promtool check metrics:\n{}{}\n--- input\n{exposition}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
