@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::args::{parse, Args};
 use super::complete::copy_tags;
 use super::contender::{concurrency_defaults, ocisync_config, skopeo_yaml};
-use super::corpus::{generate, repo_kind, signature_tag, stats, unique_blobs, CorpusShape, RepoKind};
+use super::corpus::{generate, repo_kind, signature_tag, stats, unique_blobs, CorpusShape, CorpusStats, RepoKind};
 use super::limit::stream_blobs;
 use super::link::{link_floor, ratio_to_floor, render_against_skopeo, render_floor, speedup, SourceLink};
 use super::process::{cpu_of, parse_cpu, parse_peak_rss};
@@ -35,6 +35,7 @@ fn standard_corpus_has_the_shape_of_issue_7() {
     // 36 indexes + 72 children + 84 images + 36 signatures + the bulk image.
     assert_eq!(counts.manifests, 229);
     assert_eq!(unique_blobs(&images).len(), counts.unique_blobs);
+    assert_eq!(counts.largest_blob_bytes, 4096, "the bulk layer");
 }
 
 #[test]
@@ -340,9 +341,18 @@ fn the_floor_table_gives_every_contender_its_ratio_and_ocisync_its_speedup() {
         noop: Vec::new(),
         ..runs("complete-copy client", 6, 0, 300, 0, 0)
     };
-    let table = render_floor(&[skopeo.clone(), ocisync.clone(), client], 100 << 20, 25 << 20);
+    let corpus = CorpusStats {
+        unique_blob_bytes: 100 << 20,
+        largest_blob_bytes: 50 << 20,
+        ..stats(&[])
+    };
+    let table = render_floor(&[skopeo.clone(), ocisync.clone(), client], &corpus, 25 << 20);
     assert!(
         table.starts_with("Link floor: 4.00 s (100.0 MiB of unique blobs ÷ 25 MiB/s)."),
+        "{table}"
+    );
+    assert!(
+        table.contains("the largest blob's own time: 2.00 s (50.0 MiB ÷ 25 MiB/s)"),
         "{table}"
     );
     for row in [

@@ -102,10 +102,7 @@ fn main() -> ExitCode {
     println!("{}", table::render(&results.contenders));
     if let Some(bytes_per_second) = options.source_link.bytes_per_second {
         println!("## Link floor\n");
-        println!(
-            "{}",
-            link::render_floor(&results.contenders, stats.unique_blob_bytes, bytes_per_second)
-        );
+        println!("{}", link::render_floor(&results.contenders, &stats, bytes_per_second));
     }
     if options.ocisync_only {
         return ExitCode::SUCCESS;
