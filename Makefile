@@ -2,7 +2,7 @@
 CARGO ?= cargo
 APT_PACKAGES := docker-registry skopeo time prometheus prometheus-pushgateway
 
-.PHONY: all build demo bench bench-scale test lint fmt deps clean
+.PHONY: all build demo bench bench-wan bench-scale test lint fmt deps clean
 
 all: build
 
@@ -31,6 +31,15 @@ demo: deps
 bench: deps
 	$(CARGO) build --release --bin ocisync --bin ocisync-bench
 	./target/release/ocisync-bench ./target/release/ocisync $(BENCH_ARGS)
+
+# The WAN profile of issue 19: the same benchmark with the source at a distance behind a
+# slow link (every byte half the round trip later each way, every blob download capped),
+# at 40 ms / 50 MiB/s, then at 100 ms / 20 MiB/s. BENCH_ARGS comes last, so it can
+# override, e.g. BENCH_ARGS="--runs 1".
+bench-wan: deps
+	$(CARGO) build --release --bin ocisync --bin ocisync-bench
+	./target/release/ocisync-bench ./target/release/ocisync --source-rtt-ms 40 --source-link-mib 50 $(BENCH_ARGS)
+	./target/release/ocisync-bench ./target/release/ocisync --source-rtt-ms 100 --source-link-mib 20 $(BENCH_ARGS)
 
 bench-scale: deps
 	$(CARGO) build --release --bin ocisync --bin ocisync-bench

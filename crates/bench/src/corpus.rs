@@ -224,6 +224,8 @@ pub struct CorpusStats {
     pub unique_blobs: usize,
     /// Bytes of the distinct blobs.
     pub unique_blob_bytes: u64,
+    /// Bytes of the largest blob.
+    pub largest_blob_bytes: u64,
 }
 
 /// Counts `images`.
@@ -250,6 +252,7 @@ pub fn stats(images: &[SeedImage]) -> CorpusStats {
         manifests: manifests.len(),
         unique_blobs: blobs.len(),
         unique_blob_bytes: blobs.values().sum(),
+        largest_blob_bytes: blobs.values().max().copied().unwrap_or(0),
     }
 }
 

@@ -1,11 +1,13 @@
 //! The benchmark of issue 7 (`make bench`, `make bench-scale`), driven by the
 //! `ocisync-bench` binary: skopeo sync against ocisync on a generated corpus, with two
 //! plain parallel clients of its own (blobs only; the complete copy), and ocisync's no-op pass on a catalog of thousands of
-//! repositories.
+//! repositories. `make bench-wan` (issue 19) puts the source at a distance behind a slow link.
 //!
+//! - [`args`]: the command line.
 //! - [`corpus`]: the generated corpus and its counts.
 //! - [`contender`]: how skopeo and ocisync are started on a source and destination.
 //! - [`process`]: a child process timed under GNU time (wall, peak RSS, deadline).
+//! - [`link`]: the source's round trip and rate, the link floor and the ratios to it.
 //! - [`limit`]: the plain parallel client that streams every distinct blob once.
 //! - [`complete`]: the plain parallel client that does the complete copy (issue 7's
 //!   reference).
@@ -13,10 +15,12 @@
 //! - [`scale`]: seeding thousands of tiny repositories quickly.
 //! - [`table`]: medians, ratios against the targets, markdown tables.
 
+pub mod args;
 pub mod complete;
 pub mod contender;
 pub mod corpus;
 pub mod limit;
+pub mod link;
 pub mod process;
 pub mod scale;
 pub mod standard;

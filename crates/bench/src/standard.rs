@@ -13,10 +13,10 @@ use super::complete;
 use super::contender::Contender;
 use super::corpus::{self, CorpusShape, CorpusStats};
 use super::limit::{self, LimitError};
+use super::link::SourceLink;
 use super::process::cpu_of;
 use super::table::{ContenderRuns, PassResult};
 use ocisync_testkit::corpus::{repos, SeedImage};
-use ocisync_testkit::proxy::{Fault, Faults, ProxyOptions, RequestKind, RequestMatch};
 use ocisync_testkit::{assert_mirror_complete, CountingProxy, RegistryClient, TestRegistry};
 
 /// Tags pushed at once while seeding the source.
@@ -42,9 +42,9 @@ pub struct StandardOptions {
     /// Run ocisync alone (no skopeo, no limit, no complete-copy client): for quick
     /// iterations, no ratios.
     pub ocisync_only: bool,
-    /// Every blob download from the source at most this many bytes per second (per
-    /// response, as over a far or congested link); `None`: loopback speed.
-    pub source_link: Option<u64>,
+    /// How far and how slow the source is (for every contender alike); the default is
+    /// loopback.
+    pub source_link: SourceLink,
 }
 
 /// Everything measured.
@@ -199,13 +199,13 @@ fn run_contender(
     runtime: &Runtime,
     contender: &Contender,
     source: &TestRegistry,
-    source_link: Option<u64>,
+    source_link: SourceLink,
     repo_names: &[String],
     round: usize,
     result: &mut ContenderRuns,
 ) {
     let destination = TestRegistry::start();
-    let source_proxy = source_proxy(source, source_link);
+    let source_proxy = source_link.proxy(source);
     let destination_proxy = CountingProxy::start(&destination.url());
     let work = tempfile::tempdir().expect("bench: temp dir");
     let mut passes = Vec::new();
@@ -274,26 +274,13 @@ fn registries_cpu(source: &TestRegistry, destination: &TestRegistry) -> Duration
         .sum()
 }
 
-/// The counting proxy in front of the source, slowing every blob download to
-/// `source_link` bytes per second when set.
-fn source_proxy(source: &TestRegistry, source_link: Option<u64>) -> CountingProxy {
-    let faults = match source_link {
-        Some(bytes_per_second) => Faults::none().every(
-            RequestMatch::kind(RequestKind::Blob).method("GET"),
-            Fault::Throttle { bytes_per_second },
-        ),
-        None => Faults::none(),
-    };
-    CountingProxy::start_with(&source.url(), ProxyOptions { faults })
-}
-
 /// One of the bench's own clients (the limit, the complete copy) into a fresh
 /// destination: `copy(source URL, destination URL)`, both behind counting proxies; the
 /// mirror of `mirrored` repositories is verified afterwards when given.
 fn run_client<F, Fut>(
     runtime: &Runtime,
     source: &TestRegistry,
-    source_link: Option<u64>,
+    source_link: SourceLink,
     mirrored: Option<&[String]>,
     round: usize,
     result: &mut ContenderRuns,
@@ -303,7 +290,7 @@ fn run_client<F, Fut>(
     Fut: std::future::Future<Output = Result<Duration, LimitError>>,
 {
     let destination = TestRegistry::start();
-    let source_proxy = source_proxy(source, source_link);
+    let source_proxy = source_link.proxy(source);
     let destination_proxy = CountingProxy::start(&destination.url());
     let cpu_before = (registries_cpu(source, &destination), cpu_of("self").unwrap_or_default());
     let outcome = runtime.block_on(copy(source_proxy.url(), destination_proxy.url()));

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use super::args::{parse, Args};
 use super::complete::copy_tags;
 use super::contender::{concurrency_defaults, ocisync_config, skopeo_yaml};
-use super::corpus::{generate, repo_kind, signature_tag, stats, unique_blobs, CorpusShape, RepoKind};
+use super::corpus::{generate, repo_kind, signature_tag, stats, unique_blobs, CorpusShape, CorpusStats, RepoKind};
 use super::limit::stream_blobs;
+use super::link::{link_floor, ratio_to_floor, render_against_skopeo, render_floor, speedup, SourceLink};
 use super::process::{cpu_of, parse_cpu, parse_peak_rss};
 use super::scale::{scale_repo, scale_tag, seed_range, tiny_images};
 use super::table::{median, targets, ContenderRuns, PassResult};
@@ -33,6 +35,7 @@ fn standard_corpus_has_the_shape_of_issue_7() {
     // 36 indexes + 72 children + 84 images + 36 signatures + the bulk image.
     assert_eq!(counts.manifests, 229);
     assert_eq!(unique_blobs(&images).len(), counts.unique_blobs);
+    assert_eq!(counts.largest_blob_bytes, 4096, "the bulk layer");
 }
 
 #[test]
@@ -246,4 +249,122 @@ fn the_cpu_floor_spreads_all_the_cpu_over_the_cores() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let cpu = [Duration::from_secs(3), Duration::from_secs(5)];
     assert_eq!(super::standard::cpu_floor(&cpu) * cores, Duration::from_secs(8));
+}
+
+/// The command line `line` (words split at spaces) after the program name.
+fn parse_line(line: &str) -> Result<Args, String> {
+    parse(line.split_whitespace().map(str::to_owned))
+}
+
+#[test]
+fn source_rtt_and_link_flags_set_the_source_link() {
+    let args = parse_line("ocisync --source-rtt-ms 40 --source-link-mib 50").unwrap();
+    assert_eq!(
+        args.source_link(),
+        SourceLink {
+            bytes_per_second: Some(50 << 20),
+            round_trip: Some(Duration::from_millis(40)),
+        }
+    );
+    let plain = parse_line("ocisync").unwrap();
+    assert_eq!((plain.runs, plain.source_link()), (3, SourceLink::default()));
+    assert_eq!(SourceLink::default().describe(), None);
+    let described = args.source_link().describe().unwrap();
+    assert!(
+        described.contains("20 ms later each way (a 40 ms round trip") && described.contains("at most 50 MiB/s"),
+        "{described}"
+    );
+}
+
+#[test]
+fn a_flag_given_again_keeps_its_last_value_so_bench_args_override_the_make_target() {
+    let args = parse_line("ocisync --source-rtt-ms 40 --runs 3 --runs 1 --source-rtt-ms 100").unwrap();
+    assert_eq!((args.runs, args.source_rtt_ms), (1, Some(100)));
+}
+
+#[test]
+fn bad_bench_arguments_say_what_is_wrong() {
+    for (line, problem) in [
+        ("ocisync --source-rtt-ms 0", "--source-rtt-ms needs a positive number"),
+        (
+            "ocisync --source-rtt-ms forty",
+            "--source-rtt-ms needs a positive number",
+        ),
+        ("ocisync --source-rtt-ms", "--source-rtt-ms needs a positive number"),
+        ("ocisync --scale --source-rtt-ms 40", "not to --scale"),
+        ("ocisync --source-link-mib 50 --scale", "not to --scale"),
+        ("ocisync --rtt 40", "unknown argument \"--rtt\""),
+        ("", "missing PATH/TO/ocisync"),
+    ] {
+        let problem_found = parse_line(line).expect_err(line);
+        assert!(problem_found.contains(problem), "{line:?}: {problem_found}");
+    }
+}
+
+#[test]
+fn the_source_link_proxy_throttles_blob_downloads_and_delays_every_connection() {
+    let source = TestRegistry::start();
+    let link = SourceLink {
+        bytes_per_second: Some(20 << 20),
+        round_trip: Some(Duration::from_millis(100)),
+    };
+    let proxy = link.proxy(&source);
+    assert_eq!(proxy.round_trip(), Duration::from_millis(100));
+    let rules = proxy.faults().rules;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0].fault,
+        ocisync_testkit::Fault::Throttle {
+            bytes_per_second: 20 << 20
+        }
+    );
+    assert!(rules[0].when.matches("GET", "/v2/a/blobs/sha256:00"));
+    assert!(!rules[0].when.matches("GET", "/v2/a/manifests/1.0"));
+    assert_eq!(SourceLink::default().proxy(&source).round_trip(), Duration::ZERO);
+}
+
+#[test]
+fn the_link_floor_is_the_unique_bytes_over_the_link_rate() {
+    assert_eq!(link_floor(100 << 20, 50 << 20), Duration::from_secs(2));
+    // Issue 19's corpus and figures: 343.5 MiB at 50 MiB/s, ocisync cold 7.75 s, skopeo 63.0 s.
+    let floor = link_floor(687 << 19, 50 << 20);
+    assert!((floor.as_secs_f64() - 6.87).abs() < 1e-9, "{floor:?}");
+    assert!((ratio_to_floor(Duration::from_millis(7750), floor) - 1.128).abs() < 0.001);
+    assert!((speedup(Duration::from_secs(63), Duration::from_millis(7750)) - 8.129).abs() < 0.001);
+}
+
+#[test]
+fn the_floor_table_gives_every_contender_its_ratio_and_ocisync_its_speedup() {
+    let skopeo = runs("skopeo sync", 63, 29600, 1000, 36, 0);
+    let ocisync = runs("ocisync once", 8, 690, 300, 0, 0);
+    let client = ContenderRuns {
+        noop: Vec::new(),
+        ..runs("complete-copy client", 6, 0, 300, 0, 0)
+    };
+    let corpus = CorpusStats {
+        unique_blob_bytes: 100 << 20,
+        largest_blob_bytes: 50 << 20,
+        ..stats(&[])
+    };
+    let table = render_floor(&[skopeo.clone(), ocisync.clone(), client], &corpus, 25 << 20);
+    assert!(
+        table.starts_with("Link floor: 4.00 s (100.0 MiB of unique blobs ÷ 25 MiB/s)."),
+        "{table}"
+    );
+    assert!(
+        table.contains("the largest blob's own time: 2.00 s (50.0 MiB ÷ 25 MiB/s)"),
+        "{table}"
+    );
+    for row in [
+        "| skopeo sync | 63.00 s | 15.75 | 29.60 s |",
+        "| ocisync once | 8.00 s | 2.00 | 0.69 s |",
+        "| complete-copy client | 6.00 s | 1.50 | n/a |",
+    ] {
+        assert!(table.contains(row), "no {row:?} in\n{table}");
+    }
+    let line = render_against_skopeo(&ocisync, &skopeo).unwrap();
+    assert!(
+        line.contains("cold 7.9× faster, no-op 42.9× faster (0 destination writes"),
+        "{line}"
+    );
 }

@@ -29,8 +29,9 @@
 //!   and deterministic first-N / every-request [`Rule`]s (by method, [`RequestKind`] or
 //!   path substring) of 5xx and 429 + `Retry-After` answers, connection resets, bodies
 //!   truncated below their `Content-Length`, stalled bodies and added latency; faults can
-//!   be swapped at runtime, and `set_down` makes it reset every connection like a dead
-//!   mirror.
+//!   be swapped at runtime, `set_round_trip` delays every byte of each connection by half
+//!   a round trip each way (a far upstream), and `set_down` makes it reset every
+//!   connection like a dead mirror.
 //! - [`hub`]: [`HubLikeRegistry`], a Docker-Hub-like upstream in front of a real
 //!   registry: token service on another origin (anonymous pulls scoped per repository),
 //!   catalog refused with 401, blob downloads redirected to a CDN origin, a pull quota

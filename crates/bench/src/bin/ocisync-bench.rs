@@ -1,9 +1,11 @@
-//! `make bench` / `make bench-scale`: ocisync against skopeo sync, the plain limit and the
-//! complete-copy client on loopback registries (see `docs/benchmarks.md`).
+//! `make bench` / `make bench-wan` / `make bench-scale`: ocisync against skopeo sync, the
+//! plain limit and the complete-copy client on loopback registries, the source optionally
+//! far and slow (see `docs/benchmarks.md`).
 //!
 //! Usage:
 //!   ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] [--repositories N]
-//!                 [--large-layer-mib N] [--source-link-mib N] [--ocisync-only] [--variant LINE]...
+//!                 [--large-layer-mib N] [--source-link-mib N] [--source-rtt-ms N] [--ocisync-only]
+//!                 [--variant LINE]...
 //!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...
 //!
 //! Prints progress to stderr and markdown tables to stdout.
@@ -11,95 +13,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ocisync_bench::args::{self, USAGE};
 use ocisync_bench::contender::concurrency_defaults;
 use ocisync_bench::corpus::CorpusShape;
 use ocisync_bench::process::GNU_TIME;
-use ocisync_bench::{scale, standard, table};
-
-const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
-                     [--repositories N] [--large-layer-mib N] [--source-link-mib N] [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...";
-
-struct Args {
-    ocisync: PathBuf,
-    skopeo: PathBuf,
-    runs: usize,
-    concurrency: Option<(usize, usize)>,
-    variants: Vec<String>,
-    repositories: usize,
-    large_layer_mib: usize,
-    source_link_mib: Option<usize>,
-    scale: bool,
-    ocisync_only: bool,
-    scale_tags: usize,
-    scale_checkpoints: Vec<usize>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut raw = std::env::args().skip(1);
-    let ocisync = PathBuf::from(raw.next().ok_or("missing PATH/TO/ocisync")?);
-    let mut args = Args {
-        ocisync,
-        skopeo: PathBuf::from("/usr/bin/skopeo"),
-        runs: 3,
-        concurrency: None,
-        variants: Vec::new(),
-        repositories: CorpusShape::standard().repositories,
-        large_layer_mib: CorpusShape::standard().large_layer_size >> 20,
-        source_link_mib: None,
-        scale: false,
-        ocisync_only: false,
-        scale_tags: 10,
-        scale_checkpoints: vec![1000, 5000],
-    };
-    let number = |value: Option<String>, flag: &str| -> Result<usize, String> {
-        value
-            .and_then(|v| v.parse().ok())
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("{flag} needs a positive number"))
-    };
-    let numbers = |value: Option<String>, flag: &str| -> Result<Vec<usize>, String> {
-        let text = value.ok_or_else(|| format!("{flag} needs a value"))?;
-        text.split(',')
-            .map(|n| n.trim().parse().ok().filter(|&n: &usize| n > 0))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| format!("{flag}: {text:?} is not a list of positive numbers"))
-    };
-    while let Some(flag) = raw.next() {
-        match flag.as_str() {
-            "--runs" => args.runs = number(raw.next(), "--runs")?,
-            "--skopeo" => args.skopeo = PathBuf::from(raw.next().ok_or("--skopeo needs a path")?),
-            "--repositories" => args.repositories = number(raw.next(), "--repositories")?,
-            "--large-layer-mib" => args.large_layer_mib = number(raw.next(), "--large-layer-mib")?,
-            "--source-link-mib" => args.source_link_mib = Some(number(raw.next(), "--source-link-mib")?),
-            "--concurrency" => match numbers(raw.next(), "--concurrency")?.as_slice() {
-                [repositories, blobs] => args.concurrency = Some((*repositories, *blobs)),
-                _ => return Err("--concurrency takes REPOSITORIES,BLOBS".into()),
-            },
-            "--variant" => args.variants.push(
-                raw.next()
-                    .ok_or("--variant needs a config line (`defaults: {...}` or `content: [...]`)")?,
-            ),
-            "--scale" => args.scale = true,
-            "--ocisync-only" => args.ocisync_only = true,
-            "--scale-tags" => args.scale_tags = number(raw.next(), "--scale-tags")?,
-            "--scale-checkpoints" => {
-                let mut checkpoints = numbers(raw.next(), "--scale-checkpoints")?;
-                checkpoints.sort_unstable();
-                checkpoints.dedup();
-                args.scale_checkpoints = checkpoints;
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    if args.concurrency.is_some() && !args.variants.is_empty() {
-        // A variant would differ from the main contender in two settings at once.
-        return Err("--variant cannot be combined with --concurrency (put the concurrency in a variant)".into());
-    }
-    Ok(args)
-}
+use ocisync_bench::{link, scale, standard, table};
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let args = match args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(problem) => {
             eprintln!("ocisync-bench: {problem}\n{USAGE}");
@@ -141,6 +62,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let source_link = args.source_link();
     let options = standard::StandardOptions {
         ocisync: args.ocisync,
         ocisync_line: args.concurrency.map(|(r, b)| concurrency_defaults(r, b)),
@@ -153,7 +75,7 @@ fn main() -> ExitCode {
             ..CorpusShape::standard()
         },
         ocisync_only: args.ocisync_only,
-        source_link: args.source_link_mib.map(|mib| (mib as u64) << 20),
+        source_link,
     };
     let results = standard::run(&runtime, &options);
     let stats = results.stats;
@@ -174,24 +96,32 @@ fn main() -> ExitCode {
         options.runs,
         options.ocisync_line.as_deref().unwrap_or("plain")
     );
-    if let Some(bytes_per_second) = options.source_link {
-        println!(
-            "Every blob download from the source throttled to {} MiB/s (`--source-link-mib`).\n",
-            bytes_per_second >> 20
-        );
+    if let Some(link) = options.source_link.describe() {
+        println!("{link}\n");
     }
     println!("{}", table::render(&results.contenders));
+    if let Some(bytes_per_second) = options.source_link.bytes_per_second {
+        println!("## Link floor\n");
+        println!("{}", link::render_floor(&results.contenders, &stats, bytes_per_second));
+    }
     if options.ocisync_only {
         return ExitCode::SUCCESS;
     }
     let [skopeo, ocisync, .., limit, complete_copy] = results.contenders.as_slice() else {
         unreachable!("standard::run returns skopeo, ocisync, its variants, the limit and the complete copy");
     };
-    println!("## Targets (issue 7)\n");
-    println!(
-        "{}",
-        table::render_targets(&table::targets(ocisync, skopeo, limit, complete_copy))
-    );
+    if let Some(line) = link::render_against_skopeo(ocisync, skopeo) {
+        println!("{line}\n");
+    }
+    if options.source_link.round_trip.is_none() {
+        // Issue 7's targets are for a source on loopback; a far source has the floor.
+        println!("## Targets (issue 7)\n");
+        println!(
+            "{}",
+            table::render_targets(&table::targets(ocisync, skopeo, limit, complete_copy))
+        );
+    }
+    println!("Load average at the end: {}.", load_average());
     let complete = results.contenders.iter().all(|c| c.verified.iter().all(Result::is_ok));
     if complete {
         ExitCode::SUCCESS
@@ -220,5 +150,17 @@ fn machine() -> String {
                 .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
-    format!("# ocisync-bench\n\nmachine: {cores} cores ({cpu}), {memory_gib} GiB RAM")
+    format!(
+        "# ocisync-bench\n\nmachine: {cores} cores ({cpu}), {memory_gib} GiB RAM; load average at the start: {}",
+        load_average()
+    )
+}
+
+/// The kernel's 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them: other
+/// work on a shared machine shows here.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "?".to_owned())
 }

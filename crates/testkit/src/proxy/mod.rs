@@ -28,6 +28,12 @@
 //! `GET`s count, manifest responses carry `ratelimit-limit` / `ratelimit-remaining`, and
 //! a `GET` past the limit gets a 429 `TOOMANYREQUESTS` without `Retry-After`.
 //!
+//! [`CountingProxy::set_round_trip`] puts the upstream at a distance: every byte of each
+//! connection accepted afterwards arrives half the round trip later, in each direction,
+//! in order, with each connection on its own delay lines (`delay.rs`), so connections
+//! never wait for one another. It adds to any fault, e.g. [`Fault::Throttle`]: a far,
+//! slow upstream.
+//!
 //! [`CountingProxy::set_down`] simulates a dead mirror: while down, every new connection
 //! is reset as soon as it is accepted, and requests on kept-alive connections are reset.
 //!
@@ -49,6 +55,9 @@
 
 mod body;
 mod conn;
+mod delay;
+#[cfg(test)]
+mod delay_tests;
 mod faults;
 mod handler;
 mod http_date;
@@ -62,6 +71,7 @@ mod tests;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -126,6 +136,8 @@ struct Shared {
     intercept: Option<Arc<dyn Intercept>>,
     /// The pull quota kept, if one is set.
     quota: Mutex<Option<QuotaCounter>>,
+    /// Round trip each new connection is delayed by (zero: none).
+    round_trip: Mutex<Duration>,
 }
 
 /// Counts one request as being handled while it lives.
@@ -158,6 +170,10 @@ impl Shared {
 
     fn is_down(&self) -> bool {
         self.down.load(Ordering::SeqCst)
+    }
+
+    fn round_trip(&self) -> MutexGuard<'_, Duration> {
+        self.round_trip.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn quota(&self) -> MutexGuard<'_, Option<QuotaCounter>> {
@@ -234,6 +250,7 @@ impl CountingProxy {
             most_active: AtomicUsize::new(0),
             intercept,
             quota: Mutex::new(None),
+            round_trip: Mutex::new(Duration::ZERO),
         });
 
         // Bound before the thread starts: connections queue in the backlog right away.
@@ -324,6 +341,21 @@ impl CountingProxy {
         self.shared.down.store(down, Ordering::SeqCst);
     }
 
+    /// Delays every connection accepted from now on by `round_trip`: each byte, client
+    /// to proxy and proxy to client, is delivered `round_trip / 2` after it was sent, in
+    /// order, on delay lines of the connection's own, so concurrent connections are not
+    /// serialised. Every request thus takes at least `round_trip` longer. Connections
+    /// already open keep the delay they were accepted with; zero (the default) delays
+    /// nothing. Combines with any fault, e.g. [`Fault::Throttle`].
+    pub fn set_round_trip(&self, round_trip: Duration) {
+        *self.shared.round_trip() = round_trip;
+    }
+
+    /// The round trip new connections are delayed by (see [`set_round_trip`](Self::set_round_trip)).
+    pub fn round_trip(&self) -> Duration {
+        *self.shared.round_trip()
+    }
+
     /// Whether the proxy is down (see [`set_down`](Self::set_down)).
     pub fn is_down(&self) -> bool {
         self.shared.is_down()
@@ -375,6 +407,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: oneshot
             continue;
         }
         let _ = stream.set_nodelay(true);
+        let one_way = *shared.round_trip() / 2;
         let abort = Arc::new(AtomicBool::new(false));
         let stream = AbortableStream::new(stream, Arc::clone(&abort));
         let shared = Arc::clone(&shared);
@@ -398,9 +431,13 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: oneshot
             });
             // Connection errors (client hung up mid-body, a cut body, ...) only end this
             // connection.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let http = http1::Builder::new();
+            if one_way.is_zero() {
+                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+            } else {
+                let (served, relay) = delay::delayed(stream, one_way);
+                let _ = tokio::join!(http.serve_connection(TokioIo::new(served), service), relay);
+            }
         });
     }
 }
