@@ -11,6 +11,7 @@ use ocisync_testkit::{
     assert_mirror_complete, image, layer, manifest, push_image, CountingProxy, Format, Image, TestRegistry,
 };
 
+use crate::observe::promtool_accepts_metrics;
 use crate::support::{read_json, Daemon};
 
 const TOKEN: &str = "events-test-token-0123456789";
@@ -244,6 +245,8 @@ async fn a_push_after_the_first_pass_reaches_the_mirror_and_a_retag_moves_it() {
         ) >= 1.0,
         "blob pushes are ignored:\n{metrics}"
     );
+    // Prometheus' own linter accepts the event families (the histogram included).
+    promtool_accepts_metrics(&metrics);
     // The last event-driven sync wrote the report, marked as such.
     let report = read_json(&world.report);
     assert_eq!(report["trigger"], "event", "{report}");
