@@ -5,6 +5,7 @@
 //!   ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] [--repositories N]
 //!                 [--large-layer-mib N] [--source-link-mib N] [--ocisync-only] [--variant LINE]...
 //!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...
+//!   ocisync-bench PATH/TO/ocisync --lag [--lag-pushes N] [--lag-baseline-pushes N] [--lag-interval-secs N]
 //!
 //! Prints progress to stderr and markdown tables to stdout.
 
@@ -14,10 +15,11 @@ use std::process::ExitCode;
 use ocisync_bench::contender::concurrency_defaults;
 use ocisync_bench::corpus::CorpusShape;
 use ocisync_bench::process::GNU_TIME;
-use ocisync_bench::{scale, standard, table};
+use ocisync_bench::{lag, scale, standard, table};
 
 const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
-                     [--repositories N] [--large-layer-mib N] [--source-link-mib N] [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...";
+                     [--repositories N] [--large-layer-mib N] [--source-link-mib N] [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]... \
+                     | --lag [--lag-pushes N] [--lag-baseline-pushes N] [--lag-interval-secs N]";
 
 struct Args {
     ocisync: PathBuf,
@@ -32,6 +34,10 @@ struct Args {
     ocisync_only: bool,
     scale_tags: usize,
     scale_checkpoints: Vec<usize>,
+    lag: bool,
+    lag_pushes: usize,
+    lag_baseline_pushes: usize,
+    lag_interval_secs: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -50,6 +56,10 @@ fn parse_args() -> Result<Args, String> {
         ocisync_only: false,
         scale_tags: 10,
         scale_checkpoints: vec![1000, 5000],
+        lag: false,
+        lag_pushes: 50,
+        lag_baseline_pushes: 20,
+        lag_interval_secs: 10,
     };
     let number = |value: Option<String>, flag: &str| -> Result<usize, String> {
         value
@@ -80,6 +90,10 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or("--variant needs a config line (`defaults: {...}` or `content: [...]`)")?,
             ),
             "--scale" => args.scale = true,
+            "--lag" => args.lag = true,
+            "--lag-pushes" => args.lag_pushes = number(raw.next(), "--lag-pushes")?,
+            "--lag-baseline-pushes" => args.lag_baseline_pushes = number(raw.next(), "--lag-baseline-pushes")?,
+            "--lag-interval-secs" => args.lag_interval_secs = number(raw.next(), "--lag-interval-secs")?,
             "--ocisync-only" => args.ocisync_only = true,
             "--scale-tags" => args.scale_tags = number(raw.next(), "--scale-tags")?,
             "--scale-checkpoints" => {
@@ -118,6 +132,18 @@ fn main() -> ExitCode {
         .build()
         .expect("tokio runtime");
     println!("{}", machine());
+    if args.lag {
+        let options = lag::LagOptions {
+            ocisync: args.ocisync,
+            pushes: args.lag_pushes,
+            baseline_pushes: args.lag_baseline_pushes,
+            interval: std::time::Duration::from_secs(args.lag_interval_secs as u64),
+        };
+        let result = lag::run(&runtime, &options);
+        println!("\n## Mirror lag: push to tag at the mirror\n");
+        println!("{}", lag::render(&result));
+        return ExitCode::SUCCESS;
+    }
     if args.scale {
         let options = scale::ScaleOptions {
             ocisync: args.ocisync,
