@@ -200,7 +200,11 @@ async fn sync_loop(
             () = tokio::time::sleep(until(due)) => {}
             _ = shutdown.wait_for(|stopping| *stopping) => return,
         }
-        let turn = observed.gate.enter().await;
+        // An event-driven sync of this sync may be under way: the pass waits its turn.
+        let turn = tokio::select! {
+            turn = observed.gate.enter() => turn,
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        };
         let started = Utc::now();
         let timing = Timing::start();
         let sync_report = observed_pass(&sync, options.clone(), &observed.metrics, observed.grace_period).await;
