@@ -2,7 +2,7 @@
 CARGO ?= cargo
 APT_PACKAGES := docker-registry skopeo time prometheus prometheus-pushgateway
 
-.PHONY: all build demo bench bench-wan bench-scale test lint fmt deps clean
+.PHONY: all build demo bench bench-wan bench-scale bench-lag test lint fmt deps clean
 
 all: build
 
@@ -44,6 +44,11 @@ bench-wan: deps
 bench-scale: deps
 	$(CARGO) build --release --bin ocisync --bin ocisync-bench
 	./target/release/ocisync-bench ./target/release/ocisync --scale $(BENCH_ARGS)
+
+# Mirror lag with registry notifications and with the schedule alone (docs/events.md).
+bench-lag: deps
+	$(CARGO) build --release --bin ocisync --bin ocisync-bench
+	./target/release/ocisync-bench ./target/release/ocisync --lag $(BENCH_ARGS)
 
 test: deps
 	$(CARGO) test --workspace --all-targets

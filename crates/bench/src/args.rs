@@ -10,7 +10,8 @@ use super::link::SourceLink;
 /// What `ocisync-bench` prints on a usage error.
 pub const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
                          [--repositories N] [--large-layer-mib N] [--source-link-mib N] [--source-rtt-ms N] \
-                         [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...";
+                         [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]... \
+                         | --lag [--lag-pushes N] [--lag-baseline-pushes N] [--lag-interval-secs N]";
 
 /// The parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,14 @@ pub struct Args {
     pub scale_tags: usize,
     /// Repository counts measured in the scale mode (`--scale-checkpoints`), ascending.
     pub scale_checkpoints: Vec<usize>,
+    /// The mirror-lag mode (`--lag`): pushes upstream, with and without notifications.
+    pub lag: bool,
+    /// Pushes measured with notifications (`--lag-pushes`).
+    pub lag_pushes: usize,
+    /// Pushes measured with the schedule alone (`--lag-baseline-pushes`).
+    pub lag_baseline_pushes: usize,
+    /// The schedule's interval of the baseline, in seconds (`--lag-interval-secs`).
+    pub lag_interval_secs: usize,
 }
 
 impl Args {
@@ -71,6 +80,10 @@ pub fn parse(raw: impl IntoIterator<Item = String>) -> Result<Args, String> {
         ocisync_only: false,
         scale_tags: 10,
         scale_checkpoints: vec![1000, 5000],
+        lag: false,
+        lag_pushes: 50,
+        lag_baseline_pushes: 20,
+        lag_interval_secs: 10,
     };
     let number = |value: Option<String>, flag: &str| -> Result<usize, String> {
         value
@@ -102,6 +115,10 @@ pub fn parse(raw: impl IntoIterator<Item = String>) -> Result<Args, String> {
                     .ok_or("--variant needs a config line (`defaults: {...}` or `content: [...]`)")?,
             ),
             "--scale" => args.scale = true,
+            "--lag" => args.lag = true,
+            "--lag-pushes" => args.lag_pushes = number(raw.next(), "--lag-pushes")?,
+            "--lag-baseline-pushes" => args.lag_baseline_pushes = number(raw.next(), "--lag-baseline-pushes")?,
+            "--lag-interval-secs" => args.lag_interval_secs = number(raw.next(), "--lag-interval-secs")?,
             "--ocisync-only" => args.ocisync_only = true,
             "--scale-tags" => args.scale_tags = number(raw.next(), "--scale-tags")?,
             "--scale-checkpoints" => {

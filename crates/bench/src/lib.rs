@@ -14,11 +14,13 @@
 //! - [`standard`]: the rounds of cold and no-op passes, with request counts and checks.
 //! - [`scale`]: seeding thousands of tiny repositories quickly.
 //! - [`table`]: medians, ratios against the targets, markdown tables.
+//! - [`lag`]: mirror lag of `run` with registry notifications, and with the schedule alone.
 
 pub mod args;
 pub mod complete;
 pub mod contender;
 pub mod corpus;
+pub mod lag;
 pub mod limit;
 pub mod link;
 pub mod process;

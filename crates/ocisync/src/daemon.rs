@@ -5,6 +5,9 @@
 //! that pass while a pass is still running are skipped (and logged), not queued. A pass
 //! that reaches its `max_pass_duration` is stopped the same way, for itself alone
 //! (`deadline.rs`): that pass fails, and the loop goes on to the next fire time.
+//!
+//! A sync whose source registry sends notifications also has an event worker
+//! (`events/`), which syncs pushed tags between its passes, never during one.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +22,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::deadline::run_within_limit;
+use crate::events::{EventIntake, EventQueue, EventWorker, SyncGate, DEFAULT_CAPACITY};
 use crate::health;
 use crate::metrics::{Metrics, SyncSettings};
 use crate::passes::{prepare, used_since, write_report, PreparedSync, Timing};
@@ -42,10 +46,10 @@ pub async fn run_daemon(
     if let Some(path) = &report {
         report_path::check(path)?;
     }
-    let scheduled: Vec<(PreparedSync, Schedule)> = prepare(config, None)?
+    let scheduled: Vec<(Arc<PreparedSync>, Schedule)> = prepare(config, None)?
         .into_iter()
         .filter_map(|sync| match sync.config.schedule.clone() {
-            Some(schedule) => Some((sync, schedule)),
+            Some(schedule) => Some((Arc::new(sync), schedule)),
             None => {
                 warn!(sync = %sync.config.name, "no schedule or interval; run it with `ocisync once --sync`");
                 None
@@ -58,32 +62,85 @@ pub async fn run_daemon(
     let metrics = Arc::new(Metrics::new(
         scheduled.iter().map(|(sync, _)| SyncSettings::of(&sync.config)),
     ));
+    // Events for a sync queue by its position here; its gate keeps its passes and its
+    // event-driven syncs from overlapping (`events/gate.rs`).
+    let queue = Arc::new(EventQueue::new(scheduled.len(), DEFAULT_CAPACITY));
+    let gates: Vec<SyncGate> = scheduled.iter().map(|_| SyncGate::default()).collect();
+    let intake = EventIntake::new(
+        config,
+        scheduled.iter().map(|(sync, _)| Arc::clone(sync)).collect(),
+        Arc::clone(&queue),
+        Arc::clone(&metrics),
+    )
+    .map(Arc::new);
     if let Some(address) = listen {
         let listener = health::bind(address).await?;
         // Spawned, not joined: it keeps answering probes through the grace period and
         // ends with the process.
-        tokio::spawn(health::serve(listener, Arc::clone(&metrics)));
+        tokio::spawn(health::serve(listener, Arc::clone(&metrics), intake.clone()));
+    } else if intake.is_some() {
+        warn!("registries take notifications but `run` has no listener (defaults.listen or --listen): only the schedule syncs");
     }
     let (shutdown_sender, shutdown) = watch::channel(false);
     let stop = StopSignal::default();
     let report = Arc::new(report);
     let count = scheduled.len();
-    // The loops run as one future (not spawned tasks): dropping it is how the grace
-    // period abandons copies under way.
-    let loops = join_all(scheduled.into_iter().map(|(sync, schedule)| {
-        let options = CopyOptions {
-            stop: stop.clone(),
-            // Counts images and bytes on /metrics as each image ends.
-            progress: Some(metrics.observer(&sync.config.name)),
-            ..sync.options.clone()
-        };
+    let options_of = |sync: &PreparedSync| CopyOptions {
+        stop: stop.clone(),
+        // Counts images and bytes on /metrics as each image ends.
+        progress: Some(metrics.observer(&sync.config.name)),
+        ..sync.options.clone()
+    };
+    let notified = |sync: &PreparedSync| {
+        intake.is_some() && listen.is_some() && config.registries[&sync.config.from].notifications.is_some()
+    };
+    let workers = join_all(
+        scheduled
+            .iter()
+            .zip(&gates)
+            .enumerate()
+            .filter(|(_, ((sync, _), _))| notified(sync))
+            .map(|(index, ((sync, _), gate))| {
+                let worker = EventWorker {
+                    index,
+                    sync: Arc::clone(sync),
+                    gate: gate.clone(),
+                    queue: Arc::clone(&queue),
+                    options: options_of(sync),
+                    metrics: Arc::clone(&metrics),
+                    report_path: Arc::clone(&report),
+                    grace_period,
+                };
+                worker.run(shutdown.clone())
+            }),
+    );
+    let sync_loops = join_all(scheduled.iter().zip(gates).map(|((sync, schedule), gate)| {
         let observed = Observed {
             report_path: Arc::clone(&report),
             metrics: Arc::clone(&metrics),
             grace_period,
+            gate,
         };
-        sync_loop(sync, schedule, options, shutdown.clone(), observed)
+        sync_loop(
+            Arc::clone(sync),
+            schedule.clone(),
+            options_of(sync),
+            shutdown.clone(),
+            observed,
+        )
     }));
+    // The loops and workers run as one future (not spawned tasks): dropping it is how
+    // the grace period abandons copies under way. When every schedule is over, the
+    // workers stop too.
+    let loops = async {
+        tokio::join!(
+            async {
+                sync_loops.await;
+                let _ = shutdown_sender.send(true);
+            },
+            workers
+        )
+    };
     tokio::pin!(loops);
     info!(syncs = count, "daemon started");
     tokio::select! {
@@ -116,10 +173,12 @@ struct Observed {
     metrics: Arc<Metrics>,
     /// How long copies under way may finish once a pass reaches its `max_pass_duration`.
     grace_period: Duration,
+    /// Taken for each pass: the sync's event-driven syncs wait meanwhile.
+    gate: SyncGate,
 }
 
 async fn sync_loop(
-    sync: PreparedSync,
+    sync: Arc<PreparedSync>,
     schedule: Schedule,
     options: CopyOptions,
     mut shutdown: watch::Receiver<bool>,
@@ -141,6 +200,11 @@ async fn sync_loop(
             () = tokio::time::sleep(until(due)) => {}
             _ = shutdown.wait_for(|stopping| *stopping) => return,
         }
+        // An event-driven sync of this sync may be under way: the pass waits its turn.
+        let turn = tokio::select! {
+            turn = observed.gate.enter() => turn,
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        };
         let started = Utc::now();
         let timing = Timing::start();
         let sync_report = observed_pass(&sync, options.clone(), &observed.metrics, observed.grace_period).await;
@@ -148,6 +212,7 @@ async fn sync_loop(
             syncs: vec![sync_report],
         };
         observed.metrics.pass_finished(&name, &report, timing.elapsed());
+        drop(turn);
         let totals = report.totals();
         info!(
             sync = %name,

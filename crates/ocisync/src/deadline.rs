@@ -4,6 +4,7 @@
 //! `once`, runs with its own budget. Without the limit, one stalled upstream would hold
 //! a `once` (and, under `concurrencyPolicy: Forbid`, every later CronJob run) for ever.
 
+use std::future::Future;
 use std::time::Duration;
 
 use ocisync_engine::{CopyOptions, StopCause, SyncReport};
@@ -20,8 +21,25 @@ const REPORT_SLACK: Duration = Duration::from_secs(5);
 /// `options.stop` may be raised by others too (a shutdown); the deadline raises only
 /// this pass's own child of it.
 pub async fn run_within_limit(sync: &PreparedSync, options: CopyOptions, grace_period: Duration) -> SyncReport {
+    within_limit(sync, options, grace_period, |options| async move {
+        sync.run(&options).await
+    })
+    .await
+}
+
+/// `work` of `sync` (a pass, or the repositories events asked for) under the sync's
+/// `max_pass_duration`, with the options it must run with.
+pub async fn within_limit<F>(
+    sync: &PreparedSync,
+    options: CopyOptions,
+    grace_period: Duration,
+    work: impl FnOnce(CopyOptions) -> F,
+) -> SyncReport
+where
+    F: Future<Output = SyncReport>,
+{
     let Some(limit) = sync.config.max_pass_duration else {
-        return sync.run(&options).await;
+        return work(options).await;
     };
     let stop = options.stop.child();
     let options = CopyOptions {
@@ -44,7 +62,7 @@ pub async fn run_within_limit(sync: &PreparedSync, options: CopyOptions, grace_p
         tokio::time::sleep(REPORT_SLACK).await;
     };
     tokio::select! {
-        report = sync.run(&options) => report,
+        report = work(options) => report,
         () = watchdog => {
             warn!(sync = %name, "the pass did not end when its work was abandoned; dropping it");
             let mut report = SyncReport::new(name, &sync.config.from, &sync.config.to);

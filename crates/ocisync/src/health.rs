@@ -1,4 +1,5 @@
-//! The HTTP listener of `run`: `/metrics`, `/healthz` and `/readyz` (hyper, HTTP/1).
+//! The HTTP listener of `run`: `/metrics`, `/healthz` and `/readyz` (hyper, HTTP/1),
+//! and `POST /notifications/<registry>` when a registry sends events (`events/`).
 //!
 //! `/healthz` answers while the process can answer at all: a liveness probe restarts
 //! a hung process, not a slow pass. `/readyz` fails while a pass runs past its
@@ -20,6 +21,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
+use crate::events::{EventIntake, NOTIFICATIONS_PATH};
 use crate::metrics::Metrics;
 
 /// Binds the address up front, so a port in use is a startup error (exit 2).
@@ -29,10 +31,17 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {address}"))
 }
 
-/// Serves until the process ends.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+/// Serves until the process ends; `events` adds `POST /notifications/<registry>`.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, events: Option<Arc<EventIntake>>) {
     if let Ok(address) = listener.local_addr() {
-        info!(address = %address, "serving /metrics, /healthz and /readyz");
+        match &events {
+            Some(events) => info!(
+                address = %address,
+                registries = %events.registry_names().collect::<Vec<_>>().join(", "),
+                "serving /metrics, /healthz, /readyz and /notifications/<registry>"
+            ),
+            None => info!(address = %address, "serving /metrics, /healthz and /readyz"),
+        }
     }
     loop {
         let stream = match listener.accept().await {
@@ -45,10 +54,20 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
             }
         };
         let metrics = Arc::clone(&metrics);
+        let events = events.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
-                let response = respond(&metrics, request.method(), request.uri().path());
-                async move { Ok::<_, Infallible>(response) }
+                let metrics = Arc::clone(&metrics);
+                let events = events.clone();
+                async move {
+                    let response = match events {
+                        Some(events) if request.uri().path().starts_with(NOTIFICATIONS_PATH) => {
+                            events.respond(request).await
+                        }
+                        _ => respond(&metrics, request.method(), request.uri().path()),
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             if let Err(error) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -85,7 +104,7 @@ fn respond(metrics: &Metrics, method: &Method, path: &str) -> Response<Full<Byte
     }
 }
 
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+pub fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(

@@ -12,6 +12,7 @@ mod credential_helper;
 mod daemon;
 mod deadline;
 mod docker_hub;
+mod events;
 mod health;
 mod image_ref;
 mod logging;

@@ -66,7 +66,7 @@ impl PreparedSync {
     /// One pass of this sync. `options` are usually `self.options`, adjusted by the mode.
     pub async fn run(&self, options: &CopyOptions) -> SyncReport {
         let started = Instant::now();
-        if let Err(error) = self.helpers.refresh(&self.source, &self.destination).await {
+        if let Err(error) = self.refresh_credentials().await {
             return SyncReport {
                 error: Some(error),
                 duration_seconds: started.elapsed().as_secs_f64(),
@@ -96,13 +96,30 @@ impl PreparedSync {
             }
         }
         report.endpoints = used_since(self.endpoint_usage(), &before);
-        report.rate_limits = [
+        report.rate_limits = self.rate_limit_uses();
+        report.duration_seconds = started.elapsed().as_secs_f64();
+        report
+    }
+
+    /// Asks the credential helpers of both registries (if any) again.
+    pub async fn refresh_credentials(&self) -> Result<(), String> {
+        self.helpers.refresh(&self.source, &self.destination).await
+    }
+
+    /// The source and destination stores, for work that is not a whole pass
+    /// (`events/sync_one.rs`).
+    pub fn stores(&self) -> (&AnyStore, &AnyStore) {
+        (&self.source, &self.destination)
+    }
+
+    /// What each URL of both registries announced of its pull quota since the last
+    /// pass started.
+    pub fn rate_limit_uses(&self) -> Vec<ocisync_engine::RateLimitUse> {
+        [
             quota::rate_limit_uses("source", &self.source),
             quota::rate_limit_uses("destination", &self.destination),
         ]
-        .concat();
-        report.duration_seconds = started.elapsed().as_secs_f64();
-        report
+        .concat()
     }
 
     /// The counters of every URL of both registries, so far (cumulative: `run` keeps
@@ -202,6 +219,10 @@ struct ReportFile<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     peak_rss_bytes: Option<u64>,
     dry_run: bool,
+    /// `event` for the report of an event-driven sync (`run` with notifications);
+    /// absent for a pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trigger: Option<&'static str>,
     totals: ocisync_engine::Totals,
     #[serde(flatten)]
     report: &'a Report,
@@ -210,11 +231,27 @@ struct ReportFile<'a> {
 /// Writes the JSON report: a file through a temporary file and a rename, so readers
 /// never see half a report; a device or FIFO in place (`report_path`).
 pub fn write_report(path: &Path, report: &Report, timing: Timing, dry_run: bool) -> anyhow::Result<()> {
+    write_report_file(path, report, timing, dry_run, None)
+}
+
+/// [`write_report`] for the sync of some repositories that events asked for.
+pub fn write_event_report(path: &Path, report: &Report, timing: Timing) -> anyhow::Result<()> {
+    write_report_file(path, report, timing, false, Some("event"))
+}
+
+fn write_report_file(
+    path: &Path,
+    report: &Report,
+    timing: Timing,
+    dry_run: bool,
+    trigger: Option<&'static str>,
+) -> anyhow::Result<()> {
     let file = ReportFile {
         started_at: humantime::format_rfc3339_seconds(timing.started_at).to_string(),
         duration_seconds: timing.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes(),
         dry_run,
+        trigger,
         totals: report.totals(),
         report,
     };

@@ -48,6 +48,14 @@ struct Registry<'a> {
     rate_limit: Option<RateLimit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_blob_size: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notifications: Option<Notifications>,
+}
+
+#[derive(Serialize)]
+struct Notifications {
+    token: String,
+    endpoint: String,
 }
 
 #[derive(Serialize)]
@@ -192,6 +200,10 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
         max_requests_in_flight: registry.max_requests_in_flight,
         rate_limit: registry.rate_limit_reserve.map(|reserve| RateLimit { reserve }),
         max_blob_size: registry.max_blob_size.map(format_size),
+        notifications: registry.notifications.as_ref().map(|settings| Notifications {
+            token: format!("<redacted> (from {})", settings.token_source),
+            endpoint: format!("POST /notifications/{} on the `run` listener", registry.name),
+        }),
     }
 }
 

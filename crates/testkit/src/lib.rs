@@ -13,7 +13,9 @@
 //!   [`TestRegistry::builder`] adds token auth against a [`TokenServer`] and HTTPS with a
 //!   certificate from a fresh [`TestCa`] ([`TestRegistry::ca_file`]), and
 //!   [`TestRegistryBuilder::client_certificates`] makes it require client certificates
-//!   from a CA of its own ([`TestRegistry::client_certificate_files`]).
+//!   from a CA of its own ([`TestRegistry::client_certificate_files`]);
+//!   [`TestRegistryBuilder::notify`] makes it post its events (`notifications:
+//!   endpoints:`) to a URL with the headers given.
 //! - [`token`]: [`TokenServer`], a Docker token service (users with pull or pull+push,
 //!   ES256 JWTs with an `x5c` header, a configurable lifetime) that records every token
 //!   request and the scopes it asked for.

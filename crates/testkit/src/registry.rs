@@ -52,6 +52,15 @@ pub struct TestRegistryBuilder {
     token: Option<TokenAuth>,
     tls: bool,
     client_certificates: bool,
+    notifications: Vec<NotificationEndpoint>,
+}
+
+/// One `notifications: endpoints:` entry: where the registry posts its events, with
+/// which headers.
+#[derive(Debug, Clone)]
+struct NotificationEndpoint {
+    url: String,
+    headers: Vec<(String, String)>,
 }
 
 /// The `auth: token:` settings that point a registry at a token server.
@@ -109,6 +118,20 @@ impl TestRegistryBuilder {
     pub fn client_certificates(mut self) -> Self {
         self.tls = true;
         self.client_certificates = true;
+        self
+    }
+
+    /// Makes the registry post its events (distribution's notification envelopes) to
+    /// `url` with these headers (`("Authorization", "Bearer …")`, say). Pull events are
+    /// left out; a failed delivery is retried after 100 ms, so tests see it soon.
+    pub fn notify(mut self, url: &str, headers: &[(&str, &str)]) -> Self {
+        self.notifications.push(NotificationEndpoint {
+            url: url.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        });
         self
     }
 
@@ -222,7 +245,8 @@ impl TestRegistry {
                 key,
                 client_ca: client_ca_file.as_deref(),
             });
-            let config = render_config(port, &storage, &auth, tls.as_ref(), &instance);
+            let mut config = render_config(port, &storage, &auth, tls.as_ref(), &instance);
+            config.push_str(&render_notifications(&options.notifications));
             fs::write(&config_path, config).expect("testkit: write registry config");
 
             let mut log = OpenOptions::new()
@@ -497,6 +521,28 @@ http:
         )),
     }
     config
+}
+
+/// The `notifications:` section (empty without endpoints). Distribution posts each
+/// endpoint's events one envelope at a time and retries a failed one after `backoff`.
+fn render_notifications(endpoints: &[NotificationEndpoint]) -> String {
+    if endpoints.is_empty() {
+        return String::new();
+    }
+    let mut section = String::from("notifications:\n  endpoints:\n");
+    for (index, endpoint) in endpoints.iter().enumerate() {
+        section.push_str(&format!(
+            "    - name: testkit-{index}\n      url: {}\n      timeout: 5s\n      threshold: 1\n      backoff: 100ms\n      ignore:\n        actions: [pull]\n",
+            yaml_str(&endpoint.url)
+        ));
+        if !endpoint.headers.is_empty() {
+            section.push_str("      headers:\n");
+            for (name, value) in &endpoint.headers {
+                section.push_str(&format!("        {}: [{}]\n", yaml_str(name), yaml_str(value)));
+            }
+        }
+    }
+    section
 }
 
 /// Polls `GET /v2/` until this instance answers 200 or 401, the child exits, or the

@@ -205,3 +205,62 @@ async fn htpasswd_registry_requires_basic_auth() {
     assert_eq!(client.tags(&registry.url(), "private/app").await, vec!["1"]);
     client.assert_closure(&registry.url(), "private/app").await;
 }
+
+#[tokio::test]
+async fn a_registry_with_a_notification_endpoint_posts_push_events_with_its_headers() {
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+
+    use crate::serve::LocalServer;
+
+    /// The `Authorization` header and the envelope of each request.
+    type Received = Vec<(Option<String>, serde_json::Value)>;
+    let received: Arc<Mutex<Received>> = Arc::default();
+    let recorder = Arc::clone(&received);
+    let listener = LocalServer::start(
+        "events",
+        Arc::new(move |parts, body| {
+            let authorization = parts
+                .headers
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let envelope = serde_json::from_slice(body).unwrap_or_default();
+            recorder.lock().unwrap().push((authorization, envelope));
+            hyper::Response::new(Full::new(Bytes::new()))
+        }),
+    );
+    let registry = TestRegistry::builder()
+        .notify(
+            &format!("{}/events", listener.url()),
+            &[("Authorization", "Bearer t0ken")],
+        )
+        .start();
+    let pushed = image(
+        Format::Oci,
+        ("linux", "amd64"),
+        vec![layer(Format::Oci, 7, 64)],
+        "notify",
+    );
+    push_image(&registry.url(), "team/app", "v1", &pushed).await;
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let tag_event = loop {
+        let found = received.lock().unwrap().iter().find_map(|(authorization, envelope)| {
+            envelope["events"].as_array()?.iter().find_map(|event| {
+                (event["action"] == "push" && event["target"]["tag"] == "v1")
+                    .then(|| (authorization.clone(), event.clone()))
+            })
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no push event for team/app:v1");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(tag_event.0.as_deref(), Some("Bearer t0ken"));
+    assert_eq!(tag_event.1["target"]["repository"], "team/app");
+    assert_eq!(tag_event.1["target"]["digest"], pushed.manifest.digest.as_str());
+}

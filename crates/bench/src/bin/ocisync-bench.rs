@@ -7,6 +7,7 @@
 //!                 [--large-layer-mib N] [--source-link-mib N] [--source-rtt-ms N] [--ocisync-only]
 //!                 [--variant LINE]...
 //!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...
+//!   ocisync-bench PATH/TO/ocisync --lag [--lag-pushes N] [--lag-baseline-pushes N] [--lag-interval-secs N]
 //!
 //! Prints progress to stderr and markdown tables to stdout.
 
@@ -17,7 +18,7 @@ use ocisync_bench::args::{self, USAGE};
 use ocisync_bench::contender::concurrency_defaults;
 use ocisync_bench::corpus::CorpusShape;
 use ocisync_bench::process::GNU_TIME;
-use ocisync_bench::{link, scale, standard, table};
+use ocisync_bench::{lag, link, scale, standard, table};
 
 fn main() -> ExitCode {
     let args = match args::parse(std::env::args().skip(1)) {
@@ -39,6 +40,18 @@ fn main() -> ExitCode {
         .build()
         .expect("tokio runtime");
     println!("{}", machine());
+    if args.lag {
+        let options = lag::LagOptions {
+            ocisync: args.ocisync,
+            pushes: args.lag_pushes,
+            baseline_pushes: args.lag_baseline_pushes,
+            interval: std::time::Duration::from_secs(args.lag_interval_secs as u64),
+        };
+        let result = lag::run(&runtime, &options);
+        println!("\n## Mirror lag: push to tag at the mirror\n");
+        println!("{}", lag::render(&result));
+        return ExitCode::SUCCESS;
+    }
     if args.scale {
         let options = scale::ScaleOptions {
             ocisync: args.ocisync,

@@ -10,6 +10,7 @@ mod durations;
 mod error;
 mod images;
 mod locate;
+mod notifications;
 mod rates;
 mod raw;
 mod registry;
@@ -31,13 +32,14 @@ use crate::credential_helper::CredentialHelper;
 pub use error::{ConfigError, ConfigProblem};
 use images::ImagesFile;
 use locate::key_positions;
+pub use notifications::NotificationSettings;
 use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, RuleSource, Schedule};
 pub(crate) use rates::show_rate;
 use raw::{RawConfig, RawSync};
 pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 use rules::RulePlace;
-pub(crate) use sizes::format_size;
 pub use schema::json_schema;
+pub(crate) use sizes::format_size;
 
 use durations::{INTERVAL, PASS_LIMIT};
 
@@ -105,6 +107,8 @@ pub struct RegistryConfig {
     /// `max_blob_size` in bytes: as a sync's source, an image referencing a larger
     /// blob is skipped `blob-too-large`; `None`: no limit.
     pub max_blob_size: Option<u64>,
+    /// `notifications`: `run` accepts this registry's push events with this token.
+    pub notifications: Option<NotificationSettings>,
 }
 
 /// One sync: from an upstream registry into a destination registry.
@@ -314,6 +318,7 @@ impl Checker {
             .map(|(index, sync)| self.check_sync(index, sync, &registries, &mut names, base_dir, &defaults))
             .collect();
         self.warn_unused_blob_limits(&registries, &syncs);
+        self.warn_unused_notifications(&registries, &syncs);
         Config {
             registries,
             syncs,

@@ -63,6 +63,19 @@ pub struct RawRegistry {
     /// string with a unit (`2GiB`, `500MB`); checked in `config/sizes.rs`.
     #[schemars(with = "Option<RawAmount>")]
     pub max_blob_size: Option<serde_yaml::Value>,
+    /// `run` only: accept this registry's push notifications on
+    /// `POST /notifications/<registry>` of the listener, with this bearer token.
+    pub notifications: Option<RawNotifications>,
+}
+
+/// Where the bearer token that notifications must carry comes from (one of the two).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifications {
+    /// Name of an environment variable holding the token.
+    pub token_env: Option<String>,
+    /// Path of a file holding the token (a mounted Kubernetes Secret).
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

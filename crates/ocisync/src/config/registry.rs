@@ -214,6 +214,8 @@ impl Checker {
             }
         }
         let client_identity = self.check_client_identity(&key, &raw, base_dir);
+        let notifications =
+            self.check_notifications(&key, raw.notifications.as_ref(), raw.layout.is_some(), base_dir, env);
         let (credentials, password_source) = self.check_credentials(&key, &raw, &urls, base_dir, env);
         let (credentials, credential_helper) = match credentials {
             Some(RegistryCredentials::Fixed(credentials)) => (Some(credentials), None),
@@ -270,6 +272,7 @@ impl Checker {
                 .max_blob_size
                 .as_ref()
                 .and_then(|value| self.size(&format!("{key}.max_blob_size"), value)),
+            notifications,
         }
     }
 

@@ -8,6 +8,7 @@
 //! never goes down. Labels name syncs and registries, never repositories, tags or
 //! digests: those are unbounded and belong in the report file.
 
+mod events;
 mod exposition;
 mod render;
 mod settings;
@@ -20,7 +21,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ocisync_engine::{EndpointUse, Outcome, ProgressEvent, ProgressObserver, RateLimitUse, Report, Totals};
 
+pub use events::EventOutcome;
 pub use settings::SyncSettings;
+
+use events::EventCounters;
 
 /// The counters of one process, shared between the passes and whoever reads them.
 pub struct Metrics {
@@ -34,6 +38,8 @@ struct State {
     /// The pull quota each URL announced in its sync's last pass, keyed by (sync,
     /// registry name, URL).
     rate_limits: BTreeMap<(String, String, String), RateLimitUse>,
+    /// Registry notifications and the work they caused (`run` only).
+    events: EventCounters,
 }
 
 #[derive(Default)]
@@ -164,6 +170,7 @@ impl Metrics {
                 syncs,
                 endpoints: BTreeMap::new(),
                 rate_limits: BTreeMap::new(),
+                events: EventCounters::default(),
             }),
         }
     }
@@ -236,31 +243,53 @@ impl Metrics {
             counters.passes_failed += 1;
         }
         counters.last_pass_succeeded = Some(succeeded);
-        let live = std::mem::take(&mut counters.live);
-        counters.finished.settle(ImageCounters::of(&report.totals()), live);
         counters.duration_sum += duration.as_secs_f64();
         counters.last_duration = Some(duration.as_secs_f64());
-        let mut live_endpoints = std::mem::take(&mut counters.live_endpoints);
-        for sync_report in &report.syncs {
-            let (from, to) = (&sync_report.from, &sync_report.to);
-            let mut pass: BTreeMap<(String, String), EndpointCounters> = BTreeMap::new();
-            for usage in &sync_report.endpoints {
-                let key = (registry_of(&usage.role, from, to).to_owned(), usage.url.clone());
-                let sum = pass.entry(key).or_default();
-                *sum = sum.plus(EndpointCounters::of(usage));
-            }
-            let keys: BTreeSet<(String, String)> = pass.keys().chain(live_endpoints.keys()).cloned().collect();
-            for key in keys {
-                let pass = pass.get(&key).copied().unwrap_or_default();
-                let live = live_endpoints.remove(&key).unwrap_or_default();
-                state.endpoints.entry(key).or_default().settle(pass, live);
-            }
-            for rate_limit in &sync_report.rate_limits {
-                let registry = registry_of(&rate_limit.role, from, to).to_owned();
-                let key = (sync_report.name.clone(), registry, rate_limit.url.clone());
-                state.rate_limits.insert(key, rate_limit.clone());
-            }
-        }
+        settle_work(&mut state, sync, report);
+    }
+
+    /// Settles the images and requests of an event-driven sync of some repositories
+    /// (not a pass: pass counts, durations and readiness stay as they are). It runs
+    /// under the sync's gate, so no pass of the sync shares its live counters.
+    pub fn event_work_finished(&self, sync: &str, report: &Report) {
+        settle_work(&mut self.state(), sync, report);
+    }
+
+    /// `run` accepts notifications: the queue depth shows from now on.
+    pub fn events_enabled(&self) {
+        self.state().events.queue_depth.get_or_insert(0);
+    }
+
+    pub fn notification_answered(&self, registry: &str, status: u16) {
+        *self
+            .state()
+            .events
+            .requests
+            .entry((registry.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    pub fn event_received(&self, registry: &str, kind: &'static str, outcome: EventOutcome) {
+        *self
+            .state()
+            .events
+            .events
+            .entry((registry.to_owned(), kind, outcome))
+            .or_default() += 1;
+    }
+
+    pub fn event_queue_depth(&self, repositories: usize) {
+        self.state().events.queue_depth = Some(repositories);
+    }
+
+    /// From an event's timestamp to its tag at the destination.
+    pub fn mirror_lag(&self, sync: &str, lag: Duration) {
+        self.state()
+            .events
+            .lag
+            .entry(sync.to_owned())
+            .or_default()
+            .observe(lag.as_secs_f64());
     }
 
     /// `Err` with one line per sync whose pass has run past its limit.
@@ -303,5 +332,34 @@ impl Metrics {
     /// replace the last finished pass's numbers.
     pub fn render_pass_start_for_push(&self) -> String {
         render::render_pass_start(&self.state(), Some("sync"))
+    }
+}
+
+/// Adds what a pass or an event-driven sync did to the images and requests: what its
+/// report says, or what was counted live if that is more.
+fn settle_work(state: &mut State, sync: &str, report: &Report) {
+    let counters = state.syncs.entry(sync.to_owned()).or_default();
+    let live = std::mem::take(&mut counters.live);
+    counters.finished.settle(ImageCounters::of(&report.totals()), live);
+    let mut live_endpoints = std::mem::take(&mut counters.live_endpoints);
+    for sync_report in &report.syncs {
+        let (from, to) = (&sync_report.from, &sync_report.to);
+        let mut pass: BTreeMap<(String, String), EndpointCounters> = BTreeMap::new();
+        for usage in &sync_report.endpoints {
+            let key = (registry_of(&usage.role, from, to).to_owned(), usage.url.clone());
+            let sum = pass.entry(key).or_default();
+            *sum = sum.plus(EndpointCounters::of(usage));
+        }
+        let keys: BTreeSet<(String, String)> = pass.keys().chain(live_endpoints.keys()).cloned().collect();
+        for key in keys {
+            let pass = pass.get(&key).copied().unwrap_or_default();
+            let live = live_endpoints.remove(&key).unwrap_or_default();
+            state.endpoints.entry(key).or_default().settle(pass, live);
+        }
+        for rate_limit in &sync_report.rate_limits {
+            let registry = registry_of(&rate_limit.role, from, to).to_owned();
+            let key = (sync_report.name.clone(), registry, rate_limit.url.clone());
+            state.rate_limits.insert(key, rate_limit.clone());
+        }
     }
 }

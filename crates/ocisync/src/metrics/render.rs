@@ -15,6 +15,7 @@ pub(super) fn render(state: &State, omitted_label: Option<&'static str>) -> Stri
     running_families(state, &mut out);
     endpoint_families(state, &mut out);
     rate_limit_families(state, &mut out);
+    super::events::event_families(&state.events, &mut out);
     out.finish()
 }
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod crash;
 mod credential_helpers;
 mod deploy;
+mod events;
 mod faults;
 mod filters;
 mod layouts;

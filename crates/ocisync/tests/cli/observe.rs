@@ -224,7 +224,7 @@ async fn metrics_during_and_after_a_pass_match_the_report() {
 
 /// `promtool check metrics` (Debian's `prometheus` package) reads the exposition from
 /// stdin and lints it: a counter without `_total`, a unit in the wrong place, missing help.
-fn promtool_accepts_metrics(exposition: &str) {
+pub fn promtool_accepts_metrics(exposition: &str) {
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
