@@ -11,6 +11,8 @@ all: build
 # benchmark's baseline); prometheus brings promtool, which checks the alert rules and
 # the /metrics output; prometheus-pushgateway receives what `once --push-metrics` pushes.
 # --no-install-recommends: the prometheus package alone, not its node exporter.
+# kubectl is no Debian package: the deploy test renders the kustomize overlays with
+# `kubectl kustomize` where kubectl is installed, and assembles them itself elsewhere.
 deps:
 	@if ! command -v docker-registry >/dev/null 2>&1 || ! command -v skopeo >/dev/null 2>&1 || [ ! -x /usr/bin/time ] \
 		|| ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-pushgateway >/dev/null 2>&1; then \
