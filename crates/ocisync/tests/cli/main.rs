@@ -2,6 +2,7 @@
 
 mod airgap;
 mod bad_input;
+mod command_docs;
 mod crash;
 mod credential_helpers;
 mod deploy;
