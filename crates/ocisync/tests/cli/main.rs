@@ -12,6 +12,7 @@ mod layouts;
 mod limits;
 mod mirror;
 mod modes;
+mod msrv;
 mod observe;
 mod push;
 mod quota;
