@@ -13,6 +13,7 @@ mod limits;
 mod mirror;
 mod modes;
 mod msrv;
+mod network;
 mod observe;
 mod push;
 mod quota;
