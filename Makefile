@@ -1,19 +1,23 @@
 # ocisync: every target installs what it needs on a fresh Debian machine.
 CARGO ?= cargo
-APT_PACKAGES := docker-registry skopeo time prometheus prometheus-pushgateway
+APT_PACKAGES := docker-registry skopeo time prometheus prometheus-pushgateway groff-base
 
-.PHONY: all build demo bench bench-wan bench-scale bench-lag test lint fmt deps clean
+.PHONY: all build demo bench bench-wan bench-scale bench-lag test lint deny audit fmt deps clean
 
 all: build
 
 # Debian's docker-registry is the CNCF distribution registry (2.8) the tests and demo run;
 # skopeo reads and writes the OCI layouts of the interoperability tests (and is the
 # benchmark's baseline); prometheus brings promtool, which checks the alert rules and
-# the /metrics output; prometheus-pushgateway receives what `once --push-metrics` pushes.
+# the /metrics output; prometheus-pushgateway receives what `once --push-metrics` pushes;
+# groff-base renders the man pages `ocisync man` prints.
 # --no-install-recommends: the prometheus package alone, not its node exporter.
+# kubectl is no Debian package: the deploy test renders the kustomize overlays with
+# `kubectl kustomize` where kubectl is installed, and assembles them itself elsewhere.
 deps:
 	@if ! command -v docker-registry >/dev/null 2>&1 || ! command -v skopeo >/dev/null 2>&1 || [ ! -x /usr/bin/time ] \
-		|| ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-pushgateway >/dev/null 2>&1; then \
+		|| ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-pushgateway >/dev/null 2>&1 \
+		|| ! command -v groff >/dev/null 2>&1; then \
 		echo "installing $(APT_PACKAGES)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
@@ -54,9 +58,27 @@ test: deps
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
+# clippy also holds the code to the declared MSRV (`rust-version`): its
+# incompatible_msrv lint rejects standard library items newer than it.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Supply chain (deny.toml): licenses, banned crates and sources; no network beyond
+# crates.io. cargo-deny is built from crates.io when missing, which took 9 min 21 s on
+# the shared 2-core machine (4 min 14 s of CPU), so it is a target of its own, not a
+# step of `make lint`.
+CARGO_DENY_VERSION := 0.20.2
+deny:
+	@$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny --version $(CARGO_DENY_VERSION)
+	$(CARGO) deny check --hide-inclusion-graph licenses bans sources
+
+# RustSec advisories: needs the advisory database, which cargo-deny clones from its git
+# repository; where that is out of reach (this project's machines), copy the database
+# under ~/.cargo/advisory-dbs and run `make audit DENY_FLAGS=--offline`.
+audit:
+	@$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny --version $(CARGO_DENY_VERSION)
+	$(CARGO) deny $(DENY_FLAGS) check --hide-inclusion-graph advisories
 
 fmt:
 	$(CARGO) fmt --all

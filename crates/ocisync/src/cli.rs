@@ -58,6 +58,19 @@ pub enum Command {
         #[arg(long, conflicts_with = "config")]
         schema: bool,
     },
+    /// Print a shell completion script: ocisync completions bash > /etc/bash_completion.d/ocisync
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): ocisync man > ocisync.1; or, with --dir, write it and a
+    /// page per subcommand (ocisync-once.1, ...) into a directory.
+    Man {
+        /// Write ocisync.1 and the subcommands' pages into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,6 +6,7 @@
 
 mod any_store;
 mod cli;
+mod command_docs;
 mod config;
 mod copy_cmd;
 mod credential_helper;
@@ -84,6 +85,18 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Copy(args) => Ok(exit_code(&copy_cmd::run_copy(&args).await?)),
         Command::Config { schema: true, .. } => {
             print!("{}", config::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            command_docs::print_completions(shell);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir: None } => {
+            command_docs::print_man_page()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir: Some(dir) } => {
+            command_docs::write_man_pages(&dir)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { config, .. } => {

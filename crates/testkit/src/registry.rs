@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +53,7 @@ pub struct TestRegistryBuilder {
     tls: bool,
     client_certificates: bool,
     notifications: Vec<NotificationEndpoint>,
+    ipv6: bool,
 }
 
 /// One `notifications: endpoints:` entry: where the registry posts its events, with
@@ -121,6 +122,12 @@ impl TestRegistryBuilder {
         self
     }
 
+    /// Listens on the IPv6 loopback, `[::1]`, instead of `127.0.0.1` (plain HTTP only).
+    pub fn ipv6(mut self) -> Self {
+        self.ipv6 = true;
+        self
+    }
+
     /// Makes the registry post its events (distribution's notification envelopes) to
     /// `url` with these headers (`("Authorization", "Bearer …")`, say). Pull events are
     /// left out; a failed delivery is retried after 100 ms, so tests see it soon.
@@ -148,6 +155,7 @@ impl TestRegistryBuilder {
 /// case the tail of the registry log is printed to stderr).
 pub struct TestRegistry {
     child: Child,
+    ip: IpAddr,
     port: u16,
     log_path: PathBuf,
     credentials: Option<(String, String)>,
@@ -197,6 +205,15 @@ impl TestRegistry {
             options.htpasswd.is_none() || options.token.is_none(),
             "testkit: a registry has one auth method: htpasswd or token, not both"
         );
+        assert!(
+            !(options.ipv6 && options.tls),
+            "testkit: an IPv6 registry serves plain HTTP (the TLS probe and certificate are IPv4)"
+        );
+        let ip = if options.ipv6 {
+            IpAddr::V6(Ipv6Addr::LOCALHOST)
+        } else {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        };
         let dir = tempfile::Builder::new()
             .prefix("ocisync-registry-")
             .tempdir()
@@ -238,14 +255,14 @@ impl TestRegistry {
         let binary = registry_binary();
 
         for attempt in 1..=START_ATTEMPTS {
-            let port = free_port();
+            let port = free_port_on(ip);
             let instance = instance_id();
             let tls = tls_files.as_ref().map(|(certificate, key)| TlsFiles {
                 certificate,
                 key,
                 client_ca: client_ca_file.as_deref(),
             });
-            let mut config = render_config(port, &storage, &auth, tls.as_ref(), &instance);
+            let mut config = render_config(SocketAddr::new(ip, port), &storage, &auth, tls.as_ref(), &instance);
             config.push_str(&render_notifications(&options.notifications));
             fs::write(&config_path, config).expect("testkit: write registry config");
 
@@ -277,12 +294,13 @@ impl TestRegistry {
 
             let probe = |port| match &ca {
                 Some((_, root)) => probe_v2_tls(port, root, client.as_ref().map(|(certificate, _)| certificate)),
-                None => probe_v2(port),
+                None => probe_v2_at(SocketAddr::new(ip, port)),
             };
             match wait_ready(&mut child, port, &instance, &probe) {
                 Probe::Ready => {
                     return TestRegistry {
                         child,
+                        ip,
                         port,
                         log_path,
                         credentials: options.htpasswd,
@@ -316,7 +334,8 @@ impl TestRegistry {
         self.child.id()
     }
 
-    /// Base URL, `http://127.0.0.1:PORT`, or `https://…` for a TLS registry.
+    /// Base URL, `http://127.0.0.1:PORT` (`http://[::1]:PORT` on IPv6), or `https://…`
+    /// for a TLS registry.
     pub fn url(&self) -> String {
         let scheme = if self.ca.is_some() { "https" } else { "http" };
         format!("{scheme}://{}", self.host())
@@ -336,9 +355,9 @@ impl TestRegistry {
             .map(|(_, (certificate, key))| (certificate.as_path(), key.as_path()))
     }
 
-    /// Host and port, `127.0.0.1:PORT`.
+    /// Host and port, `127.0.0.1:PORT` (or `[::1]:PORT`).
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        SocketAddr::new(self.ip, self.port).to_string()
     }
 
     /// The TCP port the registry listens on.
@@ -401,10 +420,15 @@ fn registry_binary() -> PathBuf {
 
 /// Picks a currently free loopback port (bind port 0, read it, release it).
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    free_port_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// [`free_port`] on the loopback address `ip`.
+fn free_port_on(ip: IpAddr) -> u16 {
+    TcpListener::bind(SocketAddr::new(ip, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .expect("testkit: bind 127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("testkit: bind {ip} port 0: {e}"))
 }
 
 fn instance_id() -> String {
@@ -450,7 +474,7 @@ struct TlsFiles<'a> {
     client_ca: Option<&'a Path>,
 }
 
-fn render_config(port: u16, storage: &Path, auth: &Auth, tls: Option<&TlsFiles<'_>>, instance: &str) -> String {
+fn render_config(addr: SocketAddr, storage: &Path, auth: &Auth, tls: Option<&TlsFiles<'_>>, instance: &str) -> String {
     let verbose = std::env::var_os(REGISTRY_LOG_ENV).is_some();
     let level = if verbose { "info" } else { "warn" };
     let mut config = format!(
@@ -469,12 +493,14 @@ storage:
     uploadpurging:
       enabled: false
 http:
-  addr: 127.0.0.1:{port}
+  addr: {addr}
   secret: ocisync-testkit-not-a-secret
   headers:
     {INSTANCE_HEADER}: [{instance}]
 ",
         access_disabled = !verbose,
+        // `[::1]:PORT` unquoted would be a YAML list.
+        addr = yaml_str(&addr.to_string()),
         root = yaml_str(&storage.to_string_lossy()),
         instance = yaml_str(instance),
     );
@@ -570,16 +596,17 @@ fn wait_ready(child: &mut Child, port: u16, instance: &str, probe: &dyn Fn(u16) 
     }
 }
 
-/// Plain-TCP `GET /v2/`: returns the status code and the response head.
+/// Plain-TCP `GET /v2/` on `127.0.0.1:PORT`: returns the status code and the response head.
+#[cfg(test)]
 pub(crate) fn probe_v2(port: u16) -> Option<(u16, String)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    probe_v2_at(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// [`probe_v2`] at any address.
+fn probe_v2_at(addr: SocketAddr) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(250)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(stream, "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
     let mut buf = Vec::new();
     let _ = stream.read_to_end(&mut buf);
     parse_head(&buf)

@@ -2,7 +2,8 @@
 //!
 //! Two stages: serde reads [`raw::RawConfig`] (unknown keys are errors, with line and
 //! column), then [`Config::from_yaml`] checks meaning and reports every problem at
-//! once, each with its key path and position. Secrets are read here, into
+//! once, each with its key path and position. In between, `${VAR}` in string values
+//! is taken from the environment (`variables.rs`). Secrets are read here, into
 //! [`Secret`]s that never print.
 
 mod docker_auth;
@@ -18,6 +19,7 @@ mod rules;
 mod schema;
 mod signing;
 mod sizes;
+mod variables;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -177,18 +179,47 @@ impl Config {
         };
         // Editors on Windows save UTF-8 with a byte-order mark; YAML allows one at the start.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let raw = parse(text).map_err(|problem| fail(vec![problem]))?;
+        let (mut document, raw) = parse(text).map_err(|problem| fail(vec![problem]))?;
+        // The typed parse above saw the text as written, so its errors (with positions)
+        // never hold a variable's value; the document is read again only if it changed.
+        let expansion = variables::expand_document(&mut document, env);
+        let raw = if expansion.changed {
+            serde_yaml::from_value(document).map_err(|error| {
+                fail(vec![ConfigProblem {
+                    key: String::new(),
+                    line: None,
+                    column: None,
+                    message: format!("after expanding ${{VAR}}: {error}"),
+                }])
+            })?
+        } else {
+            raw
+        };
         let mut checker = Checker {
             positions: key_positions(text),
             problems: Vec::new(),
             warnings: Vec::new(),
+            expansion,
         };
         let mut config = checker.check(raw, file, env);
-        config.warnings = checker.warnings;
-        if checker.problems.is_empty() {
+        config.warnings = std::mem::take(&mut checker.warnings);
+        let mut problems = std::mem::take(&mut checker.expansion.problems)
+            .into_iter()
+            .map(|(key, message)| checker.located(key, message))
+            .collect::<Vec<_>>();
+        // A value whose variable is missing was checked as written; what that found
+        // follows from the missing variable and is left out.
+        let unexpanded: HashSet<String> = problems.iter().map(|problem| problem.key.clone()).collect();
+        problems.extend(
+            checker
+                .problems
+                .into_iter()
+                .filter(|problem| !unexpanded.contains(&problem.key)),
+        );
+        if problems.is_empty() {
             Ok(config)
         } else {
-            Err(fail(checker.problems))
+            Err(fail(problems))
         }
     }
 }
@@ -221,7 +252,8 @@ fn read_config_file(path: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|error| format!("the file is not UTF-8: {error}"))
 }
 
-fn parse(text: &str) -> Result<RawConfig, ConfigProblem> {
+/// The document as written and its typed form (errors located by the YAML parser).
+fn parse(text: &str) -> Result<(serde_yaml::Value, RawConfig), ConfigProblem> {
     let yaml_problem = |error: serde_yaml::Error| {
         let location = error.location();
         let message = error.to_string();
@@ -262,13 +294,16 @@ fn parse(text: &str) -> Result<RawConfig, ConfigProblem> {
         }
         Some(_) => {}
     }
-    serde_yaml::from_str(text).map_err(yaml_problem)
+    let raw = serde_yaml::from_str(text).map_err(yaml_problem)?;
+    Ok((document, raw))
 }
 
 struct Checker {
     positions: std::collections::HashMap<String, locate::Position>,
     problems: Vec<ConfigProblem>,
     warnings: Vec<ConfigProblem>,
+    /// The `${VAR}`s expanded, whose values of password-like keys no message shows.
+    expansion: variables::Expansion,
 }
 
 impl Checker {
@@ -289,7 +324,7 @@ impl Checker {
             key,
             line: position.map(|p| p.line),
             column: position.map(|p| p.column),
-            message,
+            message: self.expansion.redact(&message),
         }
     }
 
@@ -306,7 +341,8 @@ impl Checker {
             .registries
             .into_iter()
             .map(|(name, registry)| {
-                let checked = self.check_registry(&name, registry, &defaults, base_dir, env);
+                let mut checked = self.check_registry(&name, registry, &defaults, base_dir, env);
+                checked.password_source = checked.password_source.map(|source| self.expansion.redact(&source));
                 (name, checked)
             })
             .collect::<BTreeMap<_, _>>();
@@ -444,3 +480,5 @@ impl Checker {
 mod credential_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod variable_tests;

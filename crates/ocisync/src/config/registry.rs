@@ -209,7 +209,7 @@ impl Checker {
                 Ok(url) => urls.push(hub_api_url(&url).unwrap_or(url)),
                 Err(reason) => self.problem(
                     format!("{key}.urls[{index}]"),
-                    format!("invalid url \"{text}\": {reason}"),
+                    format!("invalid url \"{}\": {reason}", without_password(text)),
                 ),
             }
         }
@@ -467,6 +467,17 @@ fn hosts(urls: &[Url]) -> String {
         .map(|url| url[url::Position::BeforeHost..url::Position::AfterPort].to_owned())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A URL as a message may quote it: a password in it (perhaps from `${VAR}`) left out.
+fn without_password(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => text.to_owned(),
+    }
 }
 
 fn parse_registry_url(text: &str) -> Result<Url, String> {

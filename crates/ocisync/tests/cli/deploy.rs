@@ -1,6 +1,8 @@
 //! The deployment forms under `deploy/` and the `Dockerfile` say what the binary
-//! understands: every manifest is parsed and its ocisync containers checked against
-//! the real command line, served paths, ports and volumes; Prometheus' `promtool`
+//! understands: each kustomize overlay is rendered (`kubectl kustomize`; without
+//! kubectl, which Debian does not package, the test assembles the files itself) and its
+//! ocisync containers checked against the real command line, served paths, ports and
+//! volumes; Prometheus' `promtool`
 //! checks the alert rules (and their unit tests) and the dashboard's queries.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,31 +18,108 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn manifests(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            manifests(&path, found);
-        } else if path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
-            found.push(path);
-        }
-    }
+/// The kustomize overlays under `deploy/kubernetes/overlays/`, one per deployment form.
+const OVERLAYS: [&str; 3] = ["cronjob", "indexed-job", "sidecar"];
+
+fn kubernetes_dir() -> PathBuf {
+    workspace_root().join("deploy/kubernetes")
 }
 
-/// Every document of every YAML file under `deploy/kubernetes/`, with its file.
-fn documents() -> Vec<(PathBuf, Value)> {
-    let mut files = Vec::new();
-    manifests(&workspace_root().join("deploy/kubernetes"), &mut files);
-    files.sort();
+fn yaml_documents(text: &str, at: &Path) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|document| Value::deserialize(document).unwrap_or_else(|e| panic!("{}: {e}", at.display())))
+        .filter(|value| !value.is_null())
+        .collect()
+}
+
+fn read_yaml(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    yaml_documents(&text, path)
+}
+
+/// Whether `kubectl` runs here. It is not a Debian package; without it, the overlays are
+/// assembled by [`assemble`] instead (resources and ConfigMap generators only).
+fn kubectl_available() -> bool {
+    std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// `kubectl kustomize DIR`: what `kubectl apply -k DIR` would apply.
+fn kustomize(dir: &Path) -> Vec<Value> {
+    let output = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl");
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    yaml_documents(&String::from_utf8(output.stdout).unwrap(), dir)
+}
+
+/// The fields of a kustomization these files use, all that [`assemble`] understands
+/// (`labels` it leaves out: no check reads them).
+const KUSTOMIZATION_FIELDS: [&str; 5] = ["apiVersion", "kind", "labels", "resources", "configMapGenerator"];
+
+/// A kustomization's documents without kustomize: its resources (directories
+/// recursively) and a ConfigMap per generator, named without the hash.
+fn assemble(dir: &Path) -> Vec<Value> {
+    let file = dir.join("kustomization.yaml");
+    let kustomization = read_yaml(&file).remove(0);
+    for field in kustomization.as_mapping().unwrap().keys() {
+        let field = field.as_str().unwrap();
+        assert!(
+            KUSTOMIZATION_FIELDS.contains(&field),
+            "{}: {field} is not understood by the test's assemble()",
+            file.display()
+        );
+    }
     let mut documents = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let value = Value::deserialize(document).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            if !value.is_null() {
-                documents.push((file.clone(), value));
-            }
+    for resource in list(&kustomization, "resources") {
+        let path = dir.join(resource.as_str().unwrap());
+        if path.is_dir() {
+            documents.extend(assemble(&path));
+        } else {
+            documents.extend(read_yaml(&path));
         }
+    }
+    for generator in list(&kustomization, "configMapGenerator") {
+        let mut data = serde_yaml::Mapping::new();
+        for name in list(generator, "files") {
+            let name = name.as_str().unwrap();
+            let text =
+                std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{}: {name}: {e}", file.display()));
+            data.insert(name.into(), text.into());
+        }
+        let mut metadata = serde_yaml::Mapping::new();
+        metadata.insert("name".into(), generator["name"].clone());
+        let mut config_map = serde_yaml::Mapping::new();
+        config_map.insert("apiVersion".into(), "v1".into());
+        config_map.insert("kind".into(), "ConfigMap".into());
+        config_map.insert("metadata".into(), metadata.into());
+        config_map.insert("data".into(), data.into());
+        documents.push(config_map.into());
+    }
+    documents
+}
+
+/// Every document each overlay renders (by `kubectl kustomize`, else [`assemble`]),
+/// with the overlay's directory.
+fn documents() -> Vec<(PathBuf, Value)> {
+    let kubectl = kubectl_available();
+    if !kubectl {
+        eprintln!("kubectl is not installed: the overlays are assembled by the test, not rendered by kustomize");
+    }
+    let mut documents = Vec::new();
+    for overlay in OVERLAYS {
+        let dir = kubernetes_dir().join("overlays").join(overlay);
+        let rendered = if kubectl { kustomize(&dir) } else { assemble(&dir) };
+        documents.extend(rendered.into_iter().map(|document| (dir.clone(), document)));
     }
     documents
 }
@@ -67,17 +146,17 @@ fn pod_spec(document: &Value) -> Option<&Value> {
     }
 }
 
-/// The config file text each ConfigMap holds, by (ConfigMap name, key).
-fn config_maps(documents: &[(PathBuf, Value)]) -> BTreeMap<(String, String), String> {
+/// The config file text each ConfigMap holds, by (overlay, ConfigMap name, key).
+fn config_maps(documents: &[(PathBuf, Value)]) -> BTreeMap<(PathBuf, String, String), String> {
     let mut found = BTreeMap::new();
-    for (_, document) in documents {
+    for (file, document) in documents {
         if str_of(document, &["kind"]) != Some("ConfigMap") {
             continue;
         }
         let name = str_of(document, &["metadata", "name"]).unwrap().to_owned();
         for (key, text) in document["data"].as_mapping().into_iter().flatten() {
             found.insert(
-                (name.clone(), key.as_str().unwrap().to_owned()),
+                (file.clone(), name.clone(), key.as_str().unwrap().to_owned()),
                 text.as_str().unwrap().to_owned(),
             );
         }
@@ -112,7 +191,7 @@ fn check_ocisync_container(
     file: &Path,
     pod: &Value,
     container: &Value,
-    configs: &BTreeMap<(String, String), String>,
+    configs: &BTreeMap<(PathBuf, String, String), String>,
 ) -> String {
     let at = file.display();
     let args = expanded_args(container);
@@ -132,6 +211,22 @@ fn check_ocisync_container(
     let non_root =
         |value: &Value| value.get("securityContext").and_then(|s| s.get("runAsNonRoot")) == Some(&Value::Bool(true));
     assert!(non_root(pod) || non_root(container), "{at}: runAsNonRoot is not set");
+    let seccomp = |value: &Value| {
+        value
+            .get("securityContext")
+            .and_then(|s| s.get("seccompProfile"))
+            .and_then(|p| p.get("type"))
+            == Some(&Value::from("RuntimeDefault"))
+    };
+    assert!(
+        seccomp(pod) || seccomp(container),
+        "{at}: no seccompProfile RuntimeDefault"
+    );
+    assert_eq!(
+        pod.get("automountServiceAccountToken"),
+        Some(&Value::Bool(false)),
+        "{at}: ocisync needs no Kubernetes API token"
+    );
     assert!(
         container
             .get("resources")
@@ -151,7 +246,7 @@ fn mounted_config<'a>(
     file: &Path,
     pod: &Value,
     container: &Value,
-    configs: &'a BTreeMap<(String, String), String>,
+    configs: &'a BTreeMap<(PathBuf, String, String), String>,
 ) -> &'a str {
     let at = file.display();
     let args = expanded_args(container);
@@ -173,7 +268,7 @@ fn mounted_config<'a>(
     let config_map =
         str_of(volume, &["configMap", "name"]).unwrap_or_else(|| panic!("{at}: config not from a ConfigMap"));
     configs
-        .get(&(config_map.to_owned(), file_name.to_owned()))
+        .get(&(file.to_owned(), config_map.to_owned(), file_name.to_owned()))
         .unwrap_or_else(|| panic!("{at}: ConfigMap {config_map} has no key {file_name}"))
 }
 
@@ -300,6 +395,103 @@ fn every_manifest_under_deploy_matches_what_the_binary_serves_and_accepts() {
     }
     let expected: BTreeSet<String> = ["CronJob once", "Deployment run", "Job once"].map(String::from).into();
     assert_eq!(forms, expected, "the three deployment forms");
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path, found: &mut BTreeSet<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_under(&path, found);
+        } else {
+            found.insert(path.canonicalize().unwrap());
+        }
+    }
+}
+
+/// The files a kustomization reads: itself, its resources (directories recursively) and
+/// its generators' files.
+fn files_used(dir: &Path, used: &mut BTreeSet<PathBuf>) {
+    let file = dir.join("kustomization.yaml");
+    let kustomization = read_yaml(&file).remove(0);
+    let canonical = |path: PathBuf| {
+        path.canonicalize()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    used.insert(canonical(file));
+    for resource in list(&kustomization, "resources") {
+        let path = dir.join(resource.as_str().unwrap());
+        if path.is_dir() {
+            files_used(&path, used);
+        } else {
+            used.insert(canonical(path));
+        }
+    }
+    for generator in list(&kustomization, "configMapGenerator") {
+        for name in list(generator, "files") {
+            used.insert(canonical(dir.join(name.as_str().unwrap())));
+        }
+    }
+}
+
+/// `Kind/name`, a generated ConfigMap's name without the hash kustomize appends.
+fn kinds_and_names(documents: &[Value], generated: &BTreeSet<String>) -> BTreeSet<String> {
+    documents
+        .iter()
+        .map(|document| {
+            let kind = str_of(document, &["kind"]).unwrap();
+            let mut name = str_of(document, &["metadata", "name"]).unwrap();
+            if kind == "ConfigMap" {
+                if let Some((base, _hash)) = name.rsplit_once('-').filter(|(base, _)| generated.contains(*base)) {
+                    name = base;
+                }
+            }
+            format!("{kind}/{name}")
+        })
+        .collect()
+}
+
+#[test]
+fn kubernetes_manifests_are_a_kustomize_base_with_an_overlay_per_form() {
+    let overlays_dir = kubernetes_dir().join("overlays");
+    let mut overlays: Vec<String> = std::fs::read_dir(&overlays_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    overlays.sort();
+    assert_eq!(overlays, OVERLAYS, "one overlay per deployment form");
+    let mut used = BTreeSet::new();
+    let kubectl = kubectl_available();
+    for overlay in OVERLAYS {
+        let dir = overlays_dir.join(overlay);
+        let kustomization = read_yaml(&dir.join("kustomization.yaml")).remove(0);
+        assert!(
+            list(&kustomization, "resources").contains(&&Value::from("../../base")),
+            "{overlay}: the overlay builds on ../../base"
+        );
+        files_used(&dir, &mut used);
+        let assembled = assemble(&dir);
+        let kinds: BTreeSet<&str> = assembled.iter().filter_map(|d| str_of(d, &["kind"])).collect();
+        for shared in ["ServiceAccount", "Secret", "ConfigMap"] {
+            assert!(kinds.contains(shared), "{overlay}: no {shared} in {kinds:?}");
+        }
+        // The test's assembly of the files is what kustomize makes of them.
+        if kubectl {
+            let generated = list(&kustomization, "configMapGenerator")
+                .into_iter()
+                .map(|generator| str_of(generator, &["name"]).unwrap().to_owned())
+                .collect();
+            assert_eq!(
+                kinds_and_names(&kustomize(&dir), &generated),
+                kinds_and_names(&assembled, &generated),
+                "{overlay}"
+            );
+        }
+    }
+    let mut present = BTreeSet::new();
+    files_under(&kubernetes_dir(), &mut present);
+    let unused: Vec<_> = present.difference(&used).collect();
+    assert!(unused.is_empty(), "files no kustomization reads: {unused:?}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod airgap;
 mod bad_input;
+mod command_docs;
 mod crash;
 mod credential_helpers;
 mod deploy;
@@ -12,6 +13,8 @@ mod layouts;
 mod limits;
 mod mirror;
 mod modes;
+mod msrv;
+mod network;
 mod observe;
 mod push;
 mod quota;
