@@ -20,7 +20,6 @@ mod progress;
 mod referrers;
 mod report;
 mod resilience;
-mod schedule;
 mod shard;
 mod signatures;
 mod stop;
@@ -36,12 +35,11 @@ pub use pass::{run_sync, run_task, SyncLabel};
 pub use plan::{needs_catalog, plan, BadDestination, Plan, SyncTask};
 pub use progress::{ProgressEvent, ProgressObserver};
 pub use report::{
-    EndpointUse, Outcome, RateLimitUse, RepoReport, Report, RuleReport, SkipReason, SyncReport, TagReport, Totals,
+    UrlUse, Outcome, RateLimitUse, RepoReport, Report, RuleReport, SkipReason, SyncReport, TagReport, Totals,
 };
 pub use resilience::{
     retry, retry_counting, Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN, RETRY_AFTER_CAP_FACTOR,
 };
-pub use schedule::{parse_time_zone, CronField, CronSchedule, FieldProblem, Schedule, ScheduleError};
 pub use shard::{Shard, ShardError};
 pub use signatures::{
     CosignPublicKey, KeyError, SignaturePolicy, COSIGN_SIGNATURE_ARTIFACT, NOTATION_SIGNATURE_ARTIFACT,

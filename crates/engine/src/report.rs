@@ -28,10 +28,11 @@ pub struct SyncReport {
     pub repositories: Vec<RepoReport>,
     /// Which URLs served this pass, with retries and failovers (filled in by the caller,
     /// which owns the stores).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub endpoints: Vec<EndpointUse>,
+    /// Kept under its old report key, `endpoints`, so the JSON report keeps its shape.
+    #[serde(rename = "endpoints", skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<UrlUse>,
     /// The pull quota each URL announced during the pass (filled in by the caller, as
-    /// `endpoints`); URLs that announced none are left out.
+    /// `urls`); URLs that announced none are left out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rate_limits: Vec<RateLimitUse>,
     /// Set when the pass was told to stop before it was done: `shutdown` (the worker
@@ -55,7 +56,7 @@ impl SyncReport {
             error: None,
             rules: Vec::new(),
             repositories: Vec::new(),
-            endpoints: Vec::new(),
+            urls: Vec::new(),
             rate_limits: Vec::new(),
             stopped: None,
             duration_seconds: 0.0,
@@ -106,7 +107,7 @@ pub struct RuleReport {
 
 /// How one URL of a registry was used during a pass.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct EndpointUse {
+pub struct UrlUse {
     /// `source` or `destination`.
     pub role: String,
     pub url: String,

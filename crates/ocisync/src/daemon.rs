@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use ocisync_engine::{CopyOptions, Report, Schedule, StopCause, StopSignal, SyncReport};
+use ocisync_engine::{CopyOptions, Report, StopCause, StopSignal, SyncReport};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::schedule::Schedule;
 use crate::deadline::run_within_limit;
 use crate::events::{EventIntake, EventQueue, EventWorker, SyncGate, DEFAULT_CAPACITY};
 use crate::health;
@@ -249,7 +250,7 @@ async fn observed_pass(
 ) -> SyncReport {
     let (name, from, to) = (&sync.config.name, &sync.config.from, &sync.config.to);
     metrics.pass_started(name);
-    let before = sync.endpoint_usage();
+    let before = sync.url_usage();
     let pass = run_within_limit(sync, options, grace_period);
     tokio::pin!(pass);
     let mut ticker = tokio::time::interval(REQUESTS_SAMPLED_EVERY);
@@ -258,7 +259,7 @@ async fn observed_pass(
         tokio::select! {
             report = &mut pass => return report,
             _ = ticker.tick() => {
-                metrics.endpoints_in_pass(name, from, to, &used_since(sync.endpoint_usage(), &before));
+                metrics.urls_in_pass(name, from, to, &used_since(sync.url_usage(), &before));
             }
         }
     }
@@ -309,7 +310,7 @@ async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone as _;
-    use ocisync_engine::CronSchedule;
+    use crate::schedule::CronSchedule;
 
     use super::*;
 

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use ocisync_engine::{source_pattern, ContentRule, ImageReference, RuleSource, Schedule};
+use ocisync_engine::{source_pattern, ContentRule, ImageReference, RuleSource};
 use ocisync_oci::Reference;
 use serde::Serialize;
 
 use crate::config::{format_size, show_rate, Config, RegistryConfig, SyncConfig};
+use crate::schedule::Schedule;
 
 #[derive(Serialize)]
 struct Effective<'a> {

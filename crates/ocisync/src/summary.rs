@@ -34,9 +34,9 @@ pub fn render(report: &Report, duration: Duration) -> String {
             let error = rule.error.as_deref().unwrap_or_default();
             let _ = writeln!(text, "  FAILED rule {} ({}): {error}", rule.rule, rule.selector);
         }
-        if !sync.endpoints.is_empty() {
+        if !sync.urls.is_empty() {
             let requests = |role: &str| -> u64 {
-                sync.endpoints
+                sync.urls
                     .iter()
                     .filter(|e| e.role == role)
                     .map(|e| e.requests)
@@ -53,19 +53,19 @@ pub fn render(report: &Report, duration: Duration) -> String {
             let _ = writeln!(text, "  {}", quota_line(rate_limit, sync));
         }
         // Only worth a line when something went wrong on the way.
-        if sync.endpoints.iter().any(|e| e.retries + e.failovers > 0)
-            || sync.endpoints.iter().filter(|e| e.role == "source").count() > 1
+        if sync.urls.iter().any(|e| e.retries + e.failovers > 0)
+            || sync.urls.iter().filter(|e| e.role == "source").count() > 1
         {
-            for endpoint in &sync.endpoints {
+            for url in &sync.urls {
                 let _ = writeln!(
                     text,
                     "  {} {}: {} calls served, {} requests, {} retries, {} failovers",
-                    endpoint.role,
-                    endpoint.url,
-                    endpoint.served,
-                    endpoint.requests,
-                    endpoint.retries,
-                    endpoint.failovers
+                    url.role,
+                    url.url,
+                    url.served,
+                    url.requests,
+                    url.retries,
+                    url.failovers
                 );
             }
         }

@@ -30,12 +30,13 @@ use ocisync_registry::{ClientIdentity, Credentials};
 use url::Url;
 
 use crate::credential_helper::CredentialHelper;
+use crate::schedule::{parse_time_zone, CronSchedule, Schedule};
 
 pub use error::{ConfigError, ConfigProblem};
 use images::ImagesFile;
 use locate::key_positions;
 pub use notifications::NotificationSettings;
-use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, RuleSource, Schedule};
+use ocisync_engine::{ContentRule, RetryPolicy, RuleSource};
 pub(crate) use rates::show_rate;
 use raw::{RawConfig, RawSync};
 pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use ocisync_engine::{EndpointUse, Outcome, ProgressEvent, ProgressObserver, RateLimitUse, Report, Totals};
+use ocisync_engine::{UrlUse, Outcome, ProgressEvent, ProgressObserver, RateLimitUse, Report, Totals};
 
 pub use events::EventOutcome;
 pub use settings::SyncSettings;
@@ -34,7 +34,7 @@ pub struct Metrics {
 struct State {
     syncs: BTreeMap<String, SyncState>,
     /// Settled by finished passes, keyed by (registry name from the config, URL).
-    endpoints: BTreeMap<(String, String), EndpointCounters>,
+    urls: BTreeMap<(String, String), UrlCounters>,
     /// The pull quota each URL announced in its sync's last pass, keyed by (sync,
     /// registry name, URL).
     rate_limits: BTreeMap<(String, String, String), RateLimitUse>,
@@ -53,7 +53,7 @@ struct SyncState {
     /// Counted during the pass under way, from progress events.
     live: ImageCounters,
     /// Requests of the pass under way, by (registry name, URL), as last handed in.
-    live_endpoints: BTreeMap<(String, String), EndpointCounters>,
+    live_urls: BTreeMap<(String, String), UrlCounters>,
     duration_sum: f64,
     last_duration: Option<f64>,
     last_success: Option<SystemTime>,
@@ -112,29 +112,29 @@ impl ImageCounters {
 }
 
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
-struct EndpointCounters {
+struct UrlCounters {
     requests: u64,
     retries: u64,
     failovers: u64,
 }
 
-impl EndpointCounters {
-    fn of(usage: &EndpointUse) -> EndpointCounters {
-        EndpointCounters {
+impl UrlCounters {
+    fn of(usage: &UrlUse) -> UrlCounters {
+        UrlCounters {
             requests: usage.requests,
             retries: usage.retries,
             failovers: usage.failovers,
         }
     }
 
-    fn settle(&mut self, pass: EndpointCounters, live: EndpointCounters) {
+    fn settle(&mut self, pass: UrlCounters, live: UrlCounters) {
         self.requests += pass.requests.max(live.requests);
         self.retries += pass.retries.max(live.retries);
         self.failovers += pass.failovers.max(live.failovers);
     }
 
-    fn plus(self, other: EndpointCounters) -> EndpointCounters {
-        EndpointCounters {
+    fn plus(self, other: UrlCounters) -> UrlCounters {
+        UrlCounters {
             requests: self.requests + other.requests,
             retries: self.retries + other.retries,
             failovers: self.failovers + other.failovers,
@@ -142,7 +142,7 @@ impl EndpointCounters {
     }
 }
 
-/// The configured registry behind an `EndpointUse`'s role.
+/// The configured registry behind an `UrlUse`'s role.
 fn registry_of<'a>(role: &str, from: &'a str, to: &'a str) -> &'a str {
     if role == "source" {
         from
@@ -168,7 +168,7 @@ impl Metrics {
         Metrics {
             state: Mutex::new(State {
                 syncs,
-                endpoints: BTreeMap::new(),
+                urls: BTreeMap::new(),
                 rate_limits: BTreeMap::new(),
                 events: EventCounters::default(),
             }),
@@ -189,7 +189,7 @@ impl Metrics {
             time: SystemTime::now(),
         });
         counters.live = ImageCounters::default();
-        counters.live_endpoints.clear();
+        counters.live_urls.clear();
     }
 
     /// The engine-side hook that counts `sync`'s images as they end.
@@ -218,14 +218,14 @@ impl Metrics {
 
     /// What `sync`'s stores have sent so far in the pass under way (`from` and `to`
     /// name its registries).
-    pub fn endpoints_in_pass(&self, sync: &str, from: &str, to: &str, usage: &[EndpointUse]) {
+    pub fn urls_in_pass(&self, sync: &str, from: &str, to: &str, usage: &[UrlUse]) {
         let mut state = self.state();
         let counters = state.syncs.entry(sync.to_owned()).or_default();
-        counters.live_endpoints = usage
+        counters.live_urls = usage
             .iter()
             .map(|usage| {
                 let registry = registry_of(&usage.role, from, to).to_owned();
-                ((registry, usage.url.clone()), EndpointCounters::of(usage))
+                ((registry, usage.url.clone()), UrlCounters::of(usage))
             })
             .collect();
     }
@@ -341,20 +341,20 @@ fn settle_work(state: &mut State, sync: &str, report: &Report) {
     let counters = state.syncs.entry(sync.to_owned()).or_default();
     let live = std::mem::take(&mut counters.live);
     counters.finished.settle(ImageCounters::of(&report.totals()), live);
-    let mut live_endpoints = std::mem::take(&mut counters.live_endpoints);
+    let mut live_urls = std::mem::take(&mut counters.live_urls);
     for sync_report in &report.syncs {
         let (from, to) = (&sync_report.from, &sync_report.to);
-        let mut pass: BTreeMap<(String, String), EndpointCounters> = BTreeMap::new();
-        for usage in &sync_report.endpoints {
+        let mut pass: BTreeMap<(String, String), UrlCounters> = BTreeMap::new();
+        for usage in &sync_report.urls {
             let key = (registry_of(&usage.role, from, to).to_owned(), usage.url.clone());
             let sum = pass.entry(key).or_default();
-            *sum = sum.plus(EndpointCounters::of(usage));
+            *sum = sum.plus(UrlCounters::of(usage));
         }
-        let keys: BTreeSet<(String, String)> = pass.keys().chain(live_endpoints.keys()).cloned().collect();
+        let keys: BTreeSet<(String, String)> = pass.keys().chain(live_urls.keys()).cloned().collect();
         for key in keys {
             let pass = pass.get(&key).copied().unwrap_or_default();
-            let live = live_endpoints.remove(&key).unwrap_or_default();
-            state.endpoints.entry(key).or_default().settle(pass, live);
+            let live = live_urls.remove(&key).unwrap_or_default();
+            state.urls.entry(key).or_default().settle(pass, live);
         }
         for rate_limit in &sync_report.rate_limits {
             let registry = registry_of(&rate_limit.role, from, to).to_owned();

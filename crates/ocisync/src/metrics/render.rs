@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::exposition::Exposition;
-use super::{EndpointCounters, State};
+use super::{UrlCounters, State};
 
 /// Every family, in a fixed order; `omitted_label` is left out of every sample.
 pub(super) fn render(state: &State, omitted_label: Option<&'static str>) -> String {
@@ -13,7 +13,7 @@ pub(super) fn render(state: &State, omitted_label: Option<&'static str>) -> Stri
     build_info(&mut out);
     sync_families(state, &mut out);
     running_families(state, &mut out);
-    endpoint_families(state, &mut out);
+    url_families(state, &mut out);
     rate_limit_families(state, &mut out);
     super::events::event_families(&state.events, &mut out);
     out.finish()
@@ -178,16 +178,16 @@ fn running_families(state: &State, out: &mut Exposition) {
     }
 }
 
-fn endpoint_families(state: &State, out: &mut Exposition) {
+fn url_families(state: &State, out: &mut Exposition) {
     // Settled passes plus every pass under way.
-    let mut endpoints: BTreeMap<(String, String), EndpointCounters> = state.endpoints.clone();
+    let mut urls: BTreeMap<(String, String), UrlCounters> = state.urls.clone();
     for sync in state.syncs.values() {
-        for (key, live) in &sync.live_endpoints {
-            let sum = endpoints.entry(key.clone()).or_default();
+        for (key, live) in &sync.live_urls {
+            let sum = urls.entry(key.clone()).or_default();
             *sum = sum.plus(*live);
         }
     }
-    type Field = fn(&EndpointCounters) -> u64;
+    type Field = fn(&UrlCounters) -> u64;
     let families: [(&'static str, &'static str, Field); 3] = [
         (
             "ocisync_registry_requests_total",
@@ -207,7 +207,7 @@ fn endpoint_families(state: &State, out: &mut Exposition) {
     ];
     for (name, help, field) in families {
         out.family(name, "counter", help);
-        for ((registry, url), counters) in &endpoints {
+        for ((registry, url), counters) in &urls {
             out.sample(&[("registry", registry), ("url", url)], field(counters));
         }
     }

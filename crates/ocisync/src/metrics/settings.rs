@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use ocisync_engine::Schedule;
+use crate::schedule::Schedule;
 
 use crate::config::SyncConfig;
 
@@ -76,7 +76,7 @@ fn longest_gap(schedule: &Schedule, now: DateTime<Utc>) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone as _;
-    use ocisync_engine::CronSchedule;
+    use crate::schedule::CronSchedule;
 
     use super::*;
 

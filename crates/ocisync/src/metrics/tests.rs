@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocisync_engine::{
-    EndpointUse, Outcome, ProgressEvent, RateLimitUse, RepoReport, Report, SkipReason, SyncReport, TagReport,
+    UrlUse, Outcome, ProgressEvent, RateLimitUse, RepoReport, Report, SkipReason, SyncReport, TagReport,
 };
 
 use super::{Metrics, SyncSettings};
@@ -15,8 +15,8 @@ fn tag(name: &str, outcome: Outcome, bytes: u64) -> TagReport {
     }
 }
 
-fn source_use(requests: u64, retries: u64) -> EndpointUse {
-    EndpointUse {
+fn source_use(requests: u64, retries: u64) -> UrlUse {
+    UrlUse {
         role: "source".into(),
         url: "http://127.0.0.1:5000".into(),
         served: 10,
@@ -40,7 +40,7 @@ fn one_sync_report(tags: Vec<TagReport>, retries: u64) -> Report {
                 error: None,
                 tags,
             }],
-            endpoints: vec![source_use(12, retries)],
+            urls: vec![source_use(12, retries)],
             rate_limits: Vec::new(),
             stopped: None,
             duration_seconds: 0.0,
@@ -118,7 +118,7 @@ fn counters_move_during_a_pass_and_never_go_back_when_it_ends() {
         bytes: 0,
         outcome: Outcome::Failed { error: "x".into() },
     });
-    metrics.endpoints_in_pass("hub", "upstream", "mirror", &[source_use(7, 1)]);
+    metrics.urls_in_pass("hub", "upstream", "mirror", &[source_use(7, 1)]);
     let during = metrics.render();
     assert_lines(
         &during,
@@ -155,7 +155,7 @@ fn counters_move_during_a_pass_and_never_go_back_when_it_ends() {
     assert!(!after.contains("ocisync_pass_start_timestamp_seconds{"), "{after}");
     // The next pass starts from the settled numbers.
     metrics.pass_started("hub");
-    metrics.endpoints_in_pass("hub", "upstream", "mirror", &[source_use(3, 0)]);
+    metrics.urls_in_pass("hub", "upstream", "mirror", &[source_use(3, 0)]);
     assert_lines(
         &metrics.render(),
         &["ocisync_registry_requests_total{registry=\"upstream\",url=\"http://127.0.0.1:5000\"} 15"],
