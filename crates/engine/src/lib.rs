@@ -14,6 +14,7 @@ mod copy;
 mod error;
 mod filter;
 mod narrow;
+mod outcome;
 mod pass;
 mod plan;
 mod progress;
@@ -23,20 +24,20 @@ mod resilience;
 mod shard;
 mod signatures;
 mod stop;
+mod work;
 
-pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, DEFAULT_REPOSITORIES, DEFAULT_TRANSFERS};
+pub use copy::{Copier, CopyOptions, PassMemory, DEFAULT_REPOSITORIES, DEFAULT_TRANSFERS};
 pub use error::CopyError;
 pub use filter::{
     parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, ImageReference,
     PlatformSpec, RepoGlob, RuleSource, RuleSourceKind, TagFilter,
 };
 pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
+pub use outcome::{FailureKind, Outcome, SkipReason};
 pub use pass::{run_sync, run_task, SyncLabel};
 pub use plan::{needs_catalog, plan, BadDestination, Plan, SyncTask};
 pub use progress::{ProgressEvent, ProgressObserver};
-pub use report::{
-    UrlUse, Outcome, RateLimitUse, RepoReport, Report, RuleReport, SkipReason, SyncReport, TagReport, Totals,
-};
+pub use report::{RateLimitUse, RepoReport, Report, RuleReport, SyncReport, TagReport, Totals, UrlUse};
 pub use resilience::{
     retry, retry_counting, Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN, RETRY_AFTER_CAP_FACTOR,
 };
@@ -46,3 +47,4 @@ pub use signatures::{
     SIGSTORE_BUNDLE_ARTIFACT,
 };
 pub use stop::{StopCause, StopSignal};
+pub use work::Work;

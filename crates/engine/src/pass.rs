@@ -10,9 +10,10 @@ use tracing::{debug, info, warn, Instrument};
 use crate::copy::{Copier, CopyOptions, PassMemory};
 use crate::error::CopyError;
 use crate::filter::{ContentRule, Dropped, RuleSourceKind};
+use crate::outcome::SkipReason;
 use crate::plan::{needs_catalog, plan, SyncTask};
 use crate::progress::ProgressEvent;
-use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
+use crate::report::{RepoReport, SyncReport, TagReport};
 
 /// The detail of an image abandoned mid-copy.
 const ABANDONED: &str = "abandoned mid-copy when the grace period ran out";
@@ -281,7 +282,7 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
             notify(
                 copier.options,
                 ProgressEvent::TagDone {
-                    bytes: done.bytes,
+                    bytes: done.work.bytes,
                     outcome: done.outcome.clone(),
                 },
             );

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ocisync_oci::{Reference, RepoName};
 
-use crate::report::Outcome;
+use crate::outcome::Outcome;
 
 /// What a pass has just done.
 #[derive(Debug, Clone, PartialEq, Eq)]

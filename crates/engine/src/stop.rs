@@ -10,7 +10,7 @@ use futures_util::future::{select, BoxFuture, Either};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::report::SkipReason;
+use crate::outcome::SkipReason;
 
 /// Why a pass was told to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

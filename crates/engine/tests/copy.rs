@@ -4,8 +4,8 @@ use bytes::Bytes;
 mod support;
 
 use ocisync_engine::{
-    ContentRule, CopyOptions, ImageReference, Outcome, RuleSource, RuleSourceKind, SignaturePolicy, SkipReason,
-    SyncReport, TagFilter,
+    ContentRule, CopyOptions, FailureKind, ImageReference, Outcome, RuleSource, RuleSourceKind, SignaturePolicy,
+    SkipReason, SyncReport, TagFilter,
 };
 use ocisync_oci::media_type::{DOCKER_SCHEMA1_SIGNED, OCI_INDEX, OCI_MANIFEST};
 use ocisync_oci::{Descriptor, Digest, Manifest, MemoryStore, Reference, Store, Tag};
@@ -119,7 +119,7 @@ async fn shared_blobs_cross_once_per_repository() {
     tag_as(&source, "library/app", "b", &first);
     let destination = MemoryStore::new("destination");
     let report = pass(&source, &destination).await;
-    let copied_blobs: usize = report.repositories[0].tags.iter().map(|t| t.blobs_copied).sum();
+    let copied_blobs: usize = report.repositories[0].tags.iter().map(|t| t.work.blobs_copied).sum();
     assert_eq!(copied_blobs, 2, "config and layer once, although two tags use them");
 }
 
@@ -143,7 +143,11 @@ async fn blob_already_in_another_destination_repository_is_mounted() {
         .unwrap()
         .tags[0];
     assert_eq!(two.outcome, Outcome::Copied);
-    assert_eq!((two.blobs_mounted, two.blobs_copied, two.bytes), (2, 0, 0), "{two:?}");
+    assert_eq!(
+        (two.work.blobs_mounted, two.work.blobs_copied, two.work.bytes),
+        (2, 0, 0),
+        "{two:?}"
+    );
     assert_eq!(
         destination_digest(&destination, "team/two", "1").await,
         Some(second.digest)
@@ -192,10 +196,11 @@ async fn malformed_manifest_fails_its_tag_only() {
     let destination = MemoryStore::new("destination");
 
     let report = pass(&source, &destination).await;
-    let Outcome::Failed { error } = outcome_of(&report, "library/app", "broken") else {
+    let Outcome::Failed { kind, error } = outcome_of(&report, "library/app", "broken") else {
         panic!("malformed manifest should fail");
     };
     assert!(error.contains("malformed manifest"), "{error}");
+    assert_eq!(kind, FailureKind::Manifest);
     assert!(destination_digest(&destination, "library/app", "broken")
         .await
         .is_none());
@@ -219,10 +224,11 @@ async fn blob_with_wrong_content_fails_and_nothing_becomes_visible() {
     let destination = MemoryStore::new("destination");
 
     let report = pass(&source, &destination).await;
-    let Outcome::Failed { error } = outcome_of(&report, "library/app", "1") else {
+    let Outcome::Failed { kind, error } = outcome_of(&report, "library/app", "1") else {
         panic!("corrupt blob should fail the image");
     };
     assert!(error.contains("digest mismatch"), "{error}");
+    assert_eq!(kind, FailureKind::Integrity);
     assert!(destination_digest(&destination, "library/app", "1").await.is_none());
     assert!(!destination.has_blob(&repo("library/app"), &layer_digest).await.unwrap());
 }

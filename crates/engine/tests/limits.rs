@@ -92,9 +92,13 @@ async fn declared_sizes_that_would_wrap_saturate_in_a_dry_run() {
     let report = run_pass(&source, &destination, &[], &options).await;
     let line = tag_report(&report, "library/huge", "1");
     assert_eq!(line.outcome, Outcome::WouldCopy);
-    assert_eq!(line.bytes, u64::MAX, "2 × 2^63 + the config is more than a u64 holds");
+    assert_eq!(
+        line.work.bytes,
+        u64::MAX,
+        "2 × 2^63 + the config is more than a u64 holds"
+    );
     let totals = Report { syncs: vec![report] }.totals();
-    assert_eq!(totals.bytes, u64::MAX);
+    assert_eq!(totals.work.bytes, u64::MAX);
     assert_eq!(totals.tags_would_copy, 1);
 }
 
@@ -135,7 +139,7 @@ async fn an_image_with_a_blob_over_max_blob_size_is_skipped_before_anything_move
             detail.contains(&huge_layer.to_string()) && detail.contains(&HUGE.to_string()),
             "{detail}"
         );
-        assert_eq!(line.bytes, 0);
+        assert_eq!(line.work.bytes, 0);
         assert_eq!(
             outcome_of(&report, "library/multi", "1"),
             skipped(SkipReason::BlobTooLarge)

@@ -98,19 +98,15 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
                 memory: &memory,
                 options: &options,
             };
+            // A digest copied without a tag is reported by its digest alone.
             let copy = copier
                 .copy_reference(&task, &source_reference, &destination_reference)
                 .await;
-            // A digest copied without a tag is reported by its digest alone.
-            let label = match &destination_reference {
-                Reference::Tag(tag) => Some(tag.clone()),
-                Reference::Digest(_) => None,
-            };
             RepoReport {
                 source: task.source.clone(),
                 destination: task.destination.clone(),
                 error: None,
-                tags: vec![copy.into_tag_report(label)],
+                tags: vec![copy],
             }
         }
     };

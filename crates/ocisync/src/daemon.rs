@@ -21,13 +21,13 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::schedule::Schedule;
 use crate::deadline::run_within_limit;
 use crate::events::{EventIntake, EventQueue, EventWorker, SyncGate, DEFAULT_CAPACITY};
 use crate::health;
 use crate::metrics::{Metrics, SyncSettings};
 use crate::passes::{prepare, used_since, write_report, PreparedSync, Timing};
 use crate::report_path;
+use crate::schedule::Schedule;
 use crate::summary;
 
 /// How the daemon ended.
@@ -220,7 +220,7 @@ async fn sync_loop(
             copied = totals.tags_copied,
             up_to_date = totals.tags_up_to_date,
             failed = totals.tags_failed + totals.repositories_failed + totals.syncs_failed + totals.rules_failed,
-            bytes = totals.bytes,
+            bytes = totals.work.bytes,
             seconds = timing.elapsed().as_secs_f64(),
             "pass finished"
         );
@@ -309,8 +309,8 @@ async fn wait_for_signal() {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone as _;
     use crate::schedule::CronSchedule;
+    use chrono::TimeZone as _;
 
     use super::*;
 

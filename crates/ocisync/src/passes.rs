@@ -4,16 +4,16 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use ocisync_engine::{run_sync, CopyOptions, UrlUse, Report, SyncLabel, SyncReport};
+use ocisync_engine::{run_sync, CopyOptions, Report, SyncLabel, SyncReport, UrlUse};
 use ocisync_layout::Access;
 use serde::Serialize;
 use tracing::Instrument as _;
 
-use crate::stores::AnyStore;
 use crate::config::{Config, SyncConfig};
 use crate::deadline::run_within_limit;
 use crate::quota;
-use crate::stores::{store_for, HelperCredentials, LayoutStores, FailoverUrls};
+use crate::stores::AnyStore;
+use crate::stores::{store_for, FailoverUrls, HelperCredentials, LayoutStores};
 
 /// A sync with its stores, set up before any work so that a bad CA file or URL
 /// stops the run up front instead of halfway.
@@ -158,8 +158,7 @@ fn registry_usage(role: &str, urls: &FailoverUrls) -> Vec<UrlUse> {
     let served = urls.served();
     // Failovers are counted per registry; they are shown on its first URL.
     let failovers = urls.failovers();
-    urls
-        .stores()
+    urls.stores()
         .zip(served)
         .enumerate()
         .map(|(index, (store, served))| UrlUse {

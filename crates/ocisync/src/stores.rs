@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ocisync_engine::{Failover, Retrying};
 use ocisync_layout::{check_root, Access, LayoutStore};
-use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Store, Tag};
 use ocisync_oci::Result as StoreResult;
+use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Store, Tag};
 use ocisync_registry::{MinTransferRate, RegistryOptions, RegistryStore, RequestLimit};
 
 use crate::config::RegistryConfig;

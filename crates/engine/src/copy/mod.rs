@@ -24,12 +24,14 @@ use size_limit::ReadAhead;
 use crate::error::CopyError;
 use crate::filter::select_platforms;
 use crate::narrow::{is_current_narrowing, narrowed_index};
+use crate::outcome::{Outcome, SkipReason};
 use crate::plan::SyncTask;
 use crate::progress::ProgressObserver;
-use crate::report::{Outcome, SkipReason, TagReport};
+use crate::report::TagReport;
 use crate::resilience::RetryPolicy;
 use crate::shard::Shard;
 use crate::stop::StopSignal;
+use crate::work::Work;
 
 /// Deepest index nesting followed; real images use one or two levels.
 const MAX_DEPTH: usize = 8;
@@ -200,59 +202,12 @@ impl PassMemory {
     }
 }
 
-/// How a blob came to be at the destination.
-enum BlobCopy {
-    AlreadyPresent,
-    Mounted,
-    Transferred(u64),
-}
-
 /// Copies tags of one sync task.
 pub struct Copier<'a, S, D> {
     pub source: &'a S,
     pub destination: &'a D,
     pub memory: &'a PassMemory,
     pub options: &'a CopyOptions,
-}
-
-/// What copying one image did: the body of a [`TagReport`].
-#[derive(Debug, Clone)]
-pub struct ImageCopy {
-    /// The upstream manifest digest, when it was resolved.
-    pub digest: Option<Digest>,
-    /// The digest written at the destination when it differs from upstream.
-    pub destination_digest: Option<Digest>,
-    pub outcome: Outcome,
-    pub detail: Option<String>,
-    pub bytes: u64,
-    pub blobs_copied: usize,
-    pub blobs_mounted: usize,
-    pub manifests_pushed: usize,
-}
-
-impl ImageCopy {
-    /// The report of this image under `tag` (`None`: an image named by digest alone).
-    pub fn into_tag_report(self, tag: impl Into<Option<Tag>>) -> TagReport {
-        TagReport {
-            tag: tag.into(),
-            digest: self.digest,
-            destination_digest: self.destination_digest,
-            outcome: self.outcome,
-            detail: self.detail,
-            bytes: self.bytes,
-            blobs_copied: self.blobs_copied,
-            blobs_mounted: self.blobs_mounted,
-            manifests_pushed: self.manifests_pushed,
-        }
-    }
-}
-
-/// What was learned about one image on the way, for its report.
-#[derive(Default)]
-struct TagFacts {
-    digest: Option<Digest>,
-    destination_digest: Option<Digest>,
-    detail: Option<String>,
 }
 
 /// `linux/amd64, linux/arm64`: the platforms an index offers, for skip details.
@@ -273,33 +228,15 @@ fn platform_list(entries: &[Descriptor]) -> String {
     }
 }
 
-/// Work done for one tag.
-#[derive(Default)]
-struct Transfer {
-    bytes: u64,
-    blobs: usize,
-    mounted: usize,
-    manifests: usize,
-}
-
 impl<S: Store, D: Store> Copier<'_, S, D> {
-    /// Copies one tag under the same tag and reports what happened; never fails the caller.
-    pub async fn copy_tag(&self, task: &SyncTask, tag: &Tag) -> TagReport {
-        let reference = Reference::Tag(tag.clone());
-        self.copy_reference(task, &reference, &reference)
-            .await
-            .into_tag_report(tag.clone())
-    }
-
     /// Copies the manifest `source` names (a tag or a digest) in `task.source` to
-    /// `destination` (a tag, or the same digest) in `task.destination`.
-    pub async fn copy_reference(&self, task: &SyncTask, source: &Reference, destination: &Reference) -> ImageCopy {
-        let mut transfer = Transfer::default();
-        let mut facts = TagFacts::default();
-        let outcome = match self
-            .try_copy(task, source, destination, &mut transfer, &mut facts)
-            .await
-        {
+    /// `destination` (a tag, or the same digest) in `task.destination`, and reports it
+    /// under the destination tag (by its digest alone when it is a digest). Never
+    /// fails the caller: a failure is the report's outcome.
+    pub async fn copy_reference(&self, task: &SyncTask, source: &Reference, destination: &Reference) -> TagReport {
+        // The outcome is a placeholder until the copy has one.
+        let mut report = TagReport::skipped(destination.tag().cloned(), SkipReason::UpToDate, None);
+        report.outcome = match self.try_copy(task, source, destination, &mut report).await {
             Ok(outcome) => outcome,
             Err(CopyError::Interrupted) => {
                 let reason = self.options.stop.skip_reason();
@@ -309,27 +246,16 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             Err(error) => match error.quota_skip() {
                 Some(reason) => {
                     info!(repo = %task.source, tag = tag_field(source), digest = digest_field(source), reason = reason.as_str(), error = %error, "left for a later pass: pull quota");
-                    facts.detail = Some(error.to_string());
+                    report.detail = Some(error.to_string());
                     Outcome::Skipped { reason }
                 }
                 None => {
                     tracing::warn!(repo = %task.source, tag = tag_field(source), digest = digest_field(source), error = %error, "image failed");
-                    Outcome::Failed {
-                        error: error.to_string(),
-                    }
+                    error.outcome()
                 }
             },
         };
-        ImageCopy {
-            digest: facts.digest,
-            destination_digest: facts.destination_digest,
-            outcome,
-            detail: facts.detail,
-            bytes: transfer.bytes,
-            blobs_copied: transfer.blobs,
-            blobs_mounted: transfer.mounted,
-            manifests_pushed: transfer.manifests,
-        }
+        report
     }
 
     async fn try_copy(
@@ -337,10 +263,9 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         task: &SyncTask,
         source: &Reference,
         destination: &Reference,
-        transfer: &mut Transfer,
-        facts: &mut TagFacts,
+        report: &mut TagReport,
     ) -> Result<Outcome, CopyError> {
-        let manifest = match self.resolve(task, source, destination, facts).await? {
+        let manifest = match self.resolve(task, source, destination, report).await? {
             Resolved::Copy(manifest) => manifest,
             Resolved::Done(outcome) => return Ok(outcome),
         };
@@ -357,7 +282,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             ManifestContent::Index { manifests } if !task.platforms.is_empty() => {
                 let kept = select_platforms(&manifests, &task.platforms);
                 if kept.is_empty() {
-                    facts.detail = Some(format!("index has {}", platform_list(&manifests)));
+                    report.detail = Some(format!("index has {}", platform_list(&manifests)));
                     return Ok(Outcome::Skipped {
                         reason: SkipReason::NoMatchingPlatform,
                     });
@@ -370,7 +295,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                             digest: manifest.digest.clone(),
                             source: MalformedManifest::new(reason),
                         })?;
-                    facts.destination_digest = Some(narrowed.digest.clone());
+                    report.destination_digest = Some(narrowed.digest.clone());
                     (narrowed, ManifestContent::Index { manifests: kept })
                 }
             }
@@ -380,7 +305,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         if let Some(limit) = self.options.max_blob_size {
             if let Some(blob) = self.blob_over_limit(task, &content, limit, 0, &mut read_ahead).await? {
                 info!(repo = %task.source, tag = tag_field(source), digest = %blob.digest, bytes = blob.size, "image not copied: a blob is larger than max_blob_size");
-                facts.detail = Some(format!(
+                report.detail = Some(format!(
                     "blob {} is {} bytes, more than max_blob_size ({limit} bytes)",
                     blob.digest, blob.size
                 ));
@@ -389,7 +314,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                 });
             }
         }
-        self.copy_references(task, &manifest, content, 0, transfer, &mut read_ahead)
+        self.copy_references(task, &manifest, content, 0, &mut report.work, &mut read_ahead)
             .await?;
         if self.options.dry_run {
             return Ok(Outcome::WouldCopy);
@@ -399,8 +324,8 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             .put_manifest(&task.destination, destination, &manifest)
             .await
             .map_err(CopyError::Destination)?;
-        transfer.manifests += 1;
-        info!(repo = %task.source, tag = tag_field(source), digest = %manifest.digest, bytes = transfer.bytes, "copied");
+        report.work += Work::manifest();
+        info!(repo = %task.source, tag = tag_field(source), digest = %manifest.digest, bytes = report.work.bytes, "copied");
         Ok(Outcome::Copied)
     }
 
@@ -411,7 +336,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         task: &SyncTask,
         source: &Reference,
         destination: &Reference,
-        facts: &mut TagFacts,
+        report: &mut TagReport,
     ) -> Result<Resolved, CopyError> {
         if self.memory.lacks_destination_tag(&task.destination, destination) {
             // Nothing to compare with: one GET instead of two HEADs and a GET.
@@ -420,7 +345,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                 Err(error) if error.is_not_found() => return Ok(Resolved::Done(vanished())),
                 Err(error) => return Err(CopyError::Source(error)),
             };
-            facts.digest = Some(manifest.digest.clone());
+            report.digest = Some(manifest.digest.clone());
             return Ok(Resolved::Copy(manifest));
         }
         // Both sides at once: on a pass with nothing to do, this is all the work.
@@ -431,7 +356,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         let Some(source_descriptor) = source_head.map_err(CopyError::Source)? else {
             return Ok(Resolved::Done(vanished()));
         };
-        facts.digest = Some(source_descriptor.digest.clone());
+        report.digest = Some(source_descriptor.digest.clone());
         let destination_digest = destination_head
             .map_err(CopyError::Destination)?
             .map(|descriptor| descriptor.digest);
@@ -448,7 +373,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                 .await
                 .map_err(CopyError::Destination)?;
             if is_current_narrowing(&current, &source_descriptor.digest, &task.platforms) {
-                facts.destination_digest = Some(destination_digest);
+                report.destination_digest = Some(destination_digest);
                 return Ok(Resolved::Done(up_to_date()));
             }
         }
@@ -489,7 +414,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         manifest: &Manifest,
         content: ManifestContent,
         depth: usize,
-        transfer: &mut Transfer,
+        work: &mut Work,
         read_ahead: &mut ReadAhead,
     ) -> Result<(), CopyError> {
         if depth > MAX_DEPTH {
@@ -501,8 +426,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         match content {
             ManifestContent::Index { manifests } => {
                 for child in manifests {
-                    self.copy_child_manifest(task, &child, depth, transfer, read_ahead)
-                        .await?;
+                    self.copy_child_manifest(task, &child, depth, work, read_ahead).await?;
                 }
                 Ok(())
             }
@@ -525,15 +449,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                     }
                 }
                 for copy in done {
-                    match copy {
-                        BlobCopy::AlreadyPresent => {}
-                        BlobCopy::Mounted => transfer.mounted += 1,
-                        BlobCopy::Transferred(bytes) => {
-                            transfer.blobs += 1;
-                            // Sizes are what manifests claim: adding them must not wrap.
-                            transfer.bytes = transfer.bytes.saturating_add(bytes);
-                        }
-                    }
+                    *work += copy;
                 }
                 if interrupted {
                     return Err(CopyError::Interrupted);
@@ -551,7 +467,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         task: &SyncTask,
         child: &Descriptor,
         depth: usize,
-        transfer: &mut Transfer,
+        work: &mut Work,
         read_ahead: &mut ReadAhead,
     ) -> Result<(), CopyError> {
         let destination = &task.destination;
@@ -579,7 +495,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                 digest: manifest.digest.clone(),
                 source,
             })?;
-            Box::pin(self.copy_references(task, &manifest, content, depth + 1, transfer, read_ahead)).await?;
+            Box::pin(self.copy_references(task, &manifest, content, depth + 1, work, read_ahead)).await?;
             if self.options.dry_run {
                 self.memory.remember(destination, &child.digest);
                 return Ok(());
@@ -588,7 +504,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                 .put_manifest(destination, &by_digest, &manifest)
                 .await
                 .map_err(CopyError::Destination)?;
-            transfer.manifests += 1;
+            *work += Work::manifest();
         }
         self.memory.remember(destination, &child.digest);
         Ok(())

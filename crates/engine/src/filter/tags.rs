@@ -9,7 +9,7 @@ use ocisync_oci::Tag;
 use regex::Regex;
 use semver::{Version, VersionReq};
 
-use crate::report::SkipReason;
+use crate::outcome::SkipReason;
 
 /// Tag filters of a content rule, applied in order: include, exclude, semver, latest.
 #[derive(Debug, Clone, Default)]

@@ -12,6 +12,7 @@ use super::travel::{Carried, TravelError};
 use crate::copy::Copier;
 use crate::error::CopyError;
 use crate::plan::SyncTask;
+use crate::work::Work;
 
 /// Copies each of `referrers` of `subject` that the destination does not list yet, and
 /// lists it: by the registry's own index, or in the tag schema index. Reads nothing at
@@ -59,7 +60,7 @@ pub(super) async fn place_referrers<S: Store, D: Store>(
             .put_manifest(&task.destination, &Reference::Tag(referrers_tag(subject)), &updated)
             .await
             .map_err(CopyError::Destination)?;
-        carried.manifests += 1;
+        carried.work += Work::manifest();
         tracing::info!(repo = %task.destination, %subject, added = missing.len(), "referrers tag schema index updated");
     }
     Ok(())

@@ -11,8 +11,9 @@ use super::travel::{travel, Carried, TravelError};
 use super::{discover, Attached, RepoAttachments};
 use crate::copy::Copier;
 use crate::error::CopyError;
+use crate::outcome::{Outcome, SkipReason};
 use crate::plan::SyncTask;
-use crate::report::{Outcome, SkipReason, TagReport};
+use crate::report::TagReport;
 use crate::signatures::{judge, Verdict};
 
 /// Copies one tag or digest after its rule's signature check, then carries its
@@ -26,26 +27,18 @@ pub(crate) async fn copy_tag_with_referrers<S: Store, D: Store>(
     resolved: Option<Digest>,
     attachments: &RepoAttachments,
 ) -> TagReport {
-    let tag = match reference {
-        Reference::Tag(tag) => Some(tag.clone()),
-        Reference::Digest(_) => None,
-    };
-    let resolved = resolved.or_else(|| match reference {
-        Reference::Digest(digest) => Some(digest.clone()),
-        Reference::Tag(_) => None,
-    });
+    let resolved = resolved.or_else(|| reference.digest().cloned());
     let (mut report, attached) = if task.signatures.is_active() {
         match check_signatures(copier, task, reference, resolved, attachments).await {
             Err(report) => return *report,
-            Ok((digest, attached)) => {
-                let copy = copier.copy_reference(task, &Reference::Digest(digest), reference).await;
-                (copy.into_tag_report(tag), Some(attached))
-            }
+            Ok((digest, attached)) => (
+                copier.copy_reference(task, &Reference::Digest(digest), reference).await,
+                Some(attached),
+            ),
         }
     } else {
         let source = resolved.map_or_else(|| reference.clone(), Reference::Digest);
-        let copy = copier.copy_reference(task, &source, reference).await;
-        (copy.into_tag_report(tag), None)
+        (copier.copy_reference(task, &source, reference).await, None)
     };
     carry_referrers(copier, task, &mut report, attached, attachments).await;
     report
@@ -60,10 +53,7 @@ async fn check_signatures<S: Store, D: Store>(
     resolved: Option<Digest>,
     attachments: &RepoAttachments,
 ) -> Result<(Digest, Attached), Box<TagReport>> {
-    let tag = match reference {
-        Reference::Tag(tag) => Some(tag.clone()),
-        Reference::Digest(_) => None,
-    };
+    let tag = reference.tag().cloned();
     let digest = match resolved {
         Some(digest) => digest,
         None => match copier.source.head_manifest(&task.source, reference).await {
@@ -101,11 +91,7 @@ pub(crate) fn unfinished(tag: Option<Tag>, digest: Option<Digest>, error: &CopyE
             report.outcome = Outcome::Skipped { reason };
             report.detail = Some(error.to_string());
         }
-        None => {
-            report.outcome = Outcome::Failed {
-                error: error.to_string(),
-            }
-        }
+        None => report.outcome = error.outcome(),
     }
     report
 }
@@ -126,9 +112,7 @@ fn referrers_unfinished(task: &SyncTask, report: &mut TagReport, error: &TravelE
         }
         None => {
             warn!(repo = %task.source, image = %report.reference_suffix(), error = %error, "referrers not copied");
-            report.outcome = Outcome::Failed {
-                error: format!("referrers: {error}"),
-            };
+            report.outcome = error.outcome();
         }
     }
 }
@@ -261,9 +245,7 @@ async fn report_subject<S: Store, D: Store>(
             }
             Ok(None) => format!("its subject {subject} is not at the destination"),
             Err(error) => {
-                report.outcome = Outcome::Failed {
-                    error: CopyError::Destination(error).to_string(),
-                };
+                report.outcome = CopyError::Destination(error).outcome();
                 format!("subject {subject}")
             }
         }

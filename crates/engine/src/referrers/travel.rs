@@ -4,32 +4,28 @@ use ocisync_oci::{Digest, Reference, Store};
 
 use super::destination::place_referrers;
 use super::{discover, Attached, RepoAttachments, MAX_DEPTH};
-use crate::copy::{Copier, ImageCopy};
+use crate::copy::Copier;
 use crate::error::CopyError;
+use crate::outcome::{FailureKind, Outcome, SkipReason};
 use crate::plan::SyncTask;
-use crate::report::{Outcome, SkipReason, TagReport};
+use crate::report::TagReport;
+use crate::work::Work;
 
 /// Work done carrying the referrers of one subject, added to its report line.
 #[derive(Debug, Default)]
 pub(crate) struct Carried {
     /// Referrer manifests (cosign tags included) written to the destination.
     pub referrers_copied: usize,
-    pub bytes: u64,
-    pub blobs: usize,
-    pub mounted: usize,
-    pub manifests: usize,
+    pub work: Work,
 }
 
 impl Carried {
     /// Adds one referrer's copy; its failure becomes the error of the whole journey.
-    pub(super) fn add(&mut self, what: &Reference, copy: &ImageCopy) -> Result<(), TravelError> {
-        self.bytes = self.bytes.saturating_add(copy.bytes);
-        self.blobs += copy.blobs_copied;
-        self.mounted += copy.blobs_mounted;
-        self.manifests += copy.manifests_pushed;
+    pub(super) fn add(&mut self, what: &Reference, copy: &TagReport) -> Result<(), TravelError> {
+        self.work += copy.work;
         match &copy.outcome {
             Outcome::Copied => self.referrers_copied += 1,
-            Outcome::Failed { error } => {
+            Outcome::Failed { error, .. } => {
                 return Err(TravelError::Referrer {
                     reference: what.to_string(),
                     error: error.clone(),
@@ -50,10 +46,7 @@ impl Carried {
 
     /// Puts the work on `report` (bytes and counts add up in the totals).
     pub(super) fn apply_to(&self, report: &mut TagReport) {
-        report.bytes = report.bytes.saturating_add(self.bytes);
-        report.blobs_copied += self.blobs;
-        report.blobs_mounted += self.mounted;
-        report.manifests_pushed += self.manifests;
+        report.work += self.work;
         if self.referrers_copied > 0 {
             let note = format!("{} referrers copied", self.referrers_copied);
             report.detail = Some(match report.detail.take() {
@@ -87,6 +80,14 @@ impl TravelError {
             TravelError::Copy(error) => error.quota_skip(),
             TravelError::Quota { reason, .. } => Some(*reason),
             TravelError::Referrer { .. } => None,
+        }
+    }
+
+    /// The failed outcome this error gives the image whose referrers these are.
+    pub(crate) fn outcome(&self) -> Outcome {
+        Outcome::Failed {
+            kind: FailureKind::Referrers,
+            error: format!("referrers: {self}"),
         }
     }
 }

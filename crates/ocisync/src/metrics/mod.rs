@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use ocisync_engine::{UrlUse, Outcome, ProgressEvent, ProgressObserver, RateLimitUse, Report, Totals};
+use ocisync_engine::{FailureKind, Outcome, ProgressEvent, ProgressObserver, RateLimitUse, Report, UrlUse};
 
 pub use events::EventOutcome;
 pub use settings::SyncSettings;
@@ -75,18 +75,26 @@ struct ImageCounters {
     copied: u64,
     skipped: u64,
     failed: u64,
+    /// `failed`, by what failed.
+    failed_by_kind: FailureCounts,
     repositories_failed: u64,
     bytes: u64,
 }
 
 impl ImageCounters {
-    fn of(totals: &Totals) -> ImageCounters {
+    fn of(report: &Report) -> ImageCounters {
+        let totals = report.totals();
+        let mut failed_by_kind = FailureCounts::default();
+        for kind in report.failure_kinds() {
+            failed_by_kind.count(kind);
+        }
         ImageCounters {
             copied: totals.tags_copied as u64,
             skipped: (totals.tags_up_to_date + totals.tags_filtered + totals.tags_skipped_other) as u64,
             failed: totals.tags_failed as u64,
+            failed_by_kind,
             repositories_failed: totals.repositories_failed as u64,
-            bytes: totals.bytes,
+            bytes: totals.work.bytes,
         }
     }
 
@@ -96,6 +104,10 @@ impl ImageCounters {
         self.copied += pass.copied.max(live.copied);
         self.skipped += pass.skipped.max(live.skipped);
         self.failed += pass.failed.max(live.failed);
+        for kind in FailureKind::ALL {
+            let more = pass.failed_by_kind.of(kind).max(live.failed_by_kind.of(kind));
+            self.failed_by_kind.add(kind, more);
+        }
         self.repositories_failed += pass.repositories_failed.max(live.repositories_failed);
         self.bytes = self.bytes.saturating_add(pass.bytes.max(live.bytes));
     }
@@ -105,9 +117,42 @@ impl ImageCounters {
             copied: self.copied + other.copied,
             skipped: self.skipped + other.skipped,
             failed: self.failed + other.failed,
+            failed_by_kind: self.failed_by_kind.plus(other.failed_by_kind),
             repositories_failed: self.repositories_failed + other.repositories_failed,
             bytes: self.bytes + other.bytes,
         }
+    }
+}
+
+/// Failed images by [`FailureKind`], in the order of [`FailureKind::ALL`].
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+struct FailureCounts([u64; FailureKind::ALL.len()]);
+
+impl FailureCounts {
+    fn slot(kind: FailureKind) -> usize {
+        FailureKind::ALL
+            .iter()
+            .position(|each| *each == kind)
+            .unwrap_or_default()
+    }
+
+    fn of(&self, kind: FailureKind) -> u64 {
+        self.0[Self::slot(kind)]
+    }
+
+    fn add(&mut self, kind: FailureKind, count: u64) {
+        self.0[Self::slot(kind)] += count;
+    }
+
+    fn count(&mut self, kind: FailureKind) {
+        self.add(kind, 1);
+    }
+
+    fn plus(mut self, other: FailureCounts) -> FailureCounts {
+        for kind in FailureKind::ALL {
+            self.add(kind, other.of(kind));
+        }
+        self
     }
 }
 
@@ -210,7 +255,10 @@ impl Metrics {
         match outcome {
             Outcome::Copied => live.copied += 1,
             Outcome::Skipped { .. } => live.skipped += 1,
-            Outcome::Failed { .. } => live.failed += 1,
+            Outcome::Failed { kind, .. } => {
+                live.failed += 1;
+                live.failed_by_kind.count(*kind);
+            }
             // A dry run copies nothing and is not counted.
             Outcome::WouldCopy => {}
         }
@@ -340,7 +388,7 @@ impl Metrics {
 fn settle_work(state: &mut State, sync: &str, report: &Report) {
     let counters = state.syncs.entry(sync.to_owned()).or_default();
     let live = std::mem::take(&mut counters.live);
-    counters.finished.settle(ImageCounters::of(&report.totals()), live);
+    counters.finished.settle(ImageCounters::of(report), live);
     let mut live_urls = std::mem::take(&mut counters.live_urls);
     for sync_report in &report.syncs {
         let (from, to) = (&sync_report.from, &sync_report.to);

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::exposition::Exposition;
-use super::{UrlCounters, State};
+use ocisync_engine::FailureKind;
+
+use super::{State, UrlCounters};
 
 /// Every family, in a fixed order; `omitted_label` is left out of every sample.
 pub(super) fn render(state: &State, omitted_label: Option<&'static str>) -> String {
@@ -58,6 +60,17 @@ fn sync_families(state: &State, out: &mut Exposition) {
         out.sample(&[("sync", name), ("outcome", "copied")], images.copied);
         out.sample(&[("sync", name), ("outcome", "skipped")], images.skipped);
         out.sample(&[("sync", name), ("outcome", "failed")], images.failed);
+    }
+    out.family(
+        "ocisync_image_failures_total",
+        "counter",
+        "Images (tags) failed, by sync and kind: source, destination, integrity (content not what its digest says), manifest (cannot be copied as it is) or referrers; counted as each image ends.",
+    );
+    for (name, sync) in syncs {
+        let failed = sync.finished.plus(sync.live).failed_by_kind;
+        for kind in FailureKind::ALL {
+            out.sample(&[("sync", name), ("kind", kind.as_str())], failed.of(kind));
+        }
     }
     out.family(
         "ocisync_repositories_failed_total",

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
 use crate::schedule::Schedule;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::SyncConfig;
 
@@ -75,8 +75,8 @@ fn longest_gap(schedule: &Schedule, now: DateTime<Utc>) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone as _;
     use crate::schedule::CronSchedule;
+    use chrono::TimeZone as _;
 
     use super::*;
 
