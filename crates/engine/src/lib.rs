@@ -10,6 +10,7 @@
 //!
 //! This crate knows nothing of HTTP, YAML, files or exit codes.
 
+mod concurrency;
 mod copy;
 mod error;
 mod filter;
@@ -26,11 +27,12 @@ mod signatures;
 mod stop;
 mod work;
 
-pub use copy::{Copier, CopyOptions, PassMemory, DEFAULT_REPOSITORIES, DEFAULT_TRANSFERS};
+pub use concurrency::Concurrency;
+pub use copy::{Copier, CopyOptions, PassMemory};
 pub use error::CopyError;
 pub use filter::{
-    parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, ImageReference,
-    PlatformSpec, RepoGlob, RuleSource, RuleSourceKind, TagFilter,
+    ContentRule, ImageReference, PlatformSpec, RepoGlob, RuleError, RulePart, RuleProblem, RuleSource, RuleSourceKind,
+    RuleSpec, SourceSpec, TagFilter, TagPatterns,
 };
 pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
 pub use outcome::{FailureKind, Outcome, SkipReason};

@@ -117,7 +117,7 @@ pub async fn run_sync<S: Store, D: Store>(
             notify(options, ProgressEvent::RepositoryDone);
             repository
         })
-        .buffer_unordered(options.repositories_in_parallel.max(1))
+        .buffer_unordered(options.concurrency.repositories.max(1))
         .collect()
         .await;
     report.repositories.extend(repositories);
@@ -180,7 +180,7 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
     // settled by that list alone.
     let unlisted = copier.memory.is_unlisted(&task.destination);
     // Under a signature policy every tag is judged (the config refuses the combination).
-    let has_immutable = !task.tags.immutable.is_empty() && !task.signatures.is_active();
+    let has_immutable = task.tags.has_immutable() && !task.signatures.is_active();
     let lists = async {
         futures_util::join!(
             async {
@@ -288,7 +288,7 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
             );
             done
         })
-        .buffered(copier.options.tags_in_parallel.max(1))
+        .buffered(copier.options.concurrency.tags.max(1))
         .collect()
         .await;
     report.tags.extend(reports);

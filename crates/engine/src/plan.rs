@@ -24,6 +24,37 @@ pub struct SyncTask {
     pub references: Option<Vec<Reference>>,
 }
 
+impl SyncTask {
+    /// `repository` under its own name with every tag, as a sync without rules takes
+    /// it; `references`: only these (see [`SyncTask::references`]).
+    pub fn unfiltered(repository: RepoName, references: Option<Vec<Reference>>) -> SyncTask {
+        SyncTask {
+            destination: repository.clone(),
+            source: repository,
+            tags: TagFilter::default(),
+            platforms: Vec::new(),
+            signatures: SignaturePolicy::default(),
+            references,
+        }
+    }
+}
+
+impl ContentRule {
+    /// The task of `source` under this rule: its destination name, filters, platforms
+    /// and signature policy; `references`: only these. `Err` when the destination name
+    /// is not a valid repository name.
+    pub fn task(&self, source: RepoName, references: Option<Vec<Reference>>) -> Result<SyncTask, String> {
+        Ok(SyncTask {
+            destination: self.map_name(&source)?,
+            source,
+            tags: self.tags.clone(),
+            platforms: self.platforms.clone(),
+            signatures: self.signatures.clone(),
+            references,
+        })
+    }
+}
+
 /// A repository a rule took but whose destination name is not a valid repository name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadDestination {
@@ -61,14 +92,7 @@ pub fn plan(catalog: Option<&[RepoName]>, rules: &[ContentRule], shard: Option<S
     };
     if rules.is_empty() {
         for source in catalog.unwrap_or_default().iter().filter(|repo| in_shard(repo)) {
-            plan.tasks.push(SyncTask {
-                source: source.clone(),
-                destination: source.clone(),
-                tags: TagFilter::default(),
-                platforms: Vec::new(),
-                signatures: SignaturePolicy::default(),
-                references: None,
-            });
+            plan.tasks.push(SyncTask::unfiltered(source.clone(), None));
         }
         return plan;
     }
@@ -110,15 +134,8 @@ pub fn plan(catalog: Option<&[RepoName]>, rules: &[ContentRule], shard: Option<S
                 continue;
             }
             repositories += 1;
-            match rule.map_name(&source) {
-                Ok(destination) => plan.tasks.push(SyncTask {
-                    source,
-                    destination,
-                    tags: rule.tags.clone(),
-                    platforms: rule.platforms.clone(),
-                    signatures: rule.signatures.clone(),
-                    references,
-                }),
+            match rule.task(source.clone(), references) {
+                Ok(task) => plan.tasks.push(task),
                 Err(reason) => plan.bad_destinations.push(BadDestination { source, reason }),
             }
         }

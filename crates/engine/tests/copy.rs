@@ -4,8 +4,8 @@ use bytes::Bytes;
 mod support;
 
 use ocisync_engine::{
-    ContentRule, CopyOptions, FailureKind, ImageReference, Outcome, RuleSource, RuleSourceKind, SignaturePolicy,
-    SkipReason, SyncReport, TagFilter,
+    Concurrency, ContentRule, CopyOptions, FailureKind, ImageReference, Outcome, RuleSourceKind, RuleSpec,
+    SignaturePolicy, SkipReason, SourceSpec, SyncReport, TagPatterns,
 };
 use ocisync_oci::media_type::{DOCKER_SCHEMA1_SIGNED, OCI_INDEX, OCI_MANIFEST};
 use ocisync_oci::{Descriptor, Digest, Manifest, MemoryStore, Reference, Store, Tag};
@@ -132,7 +132,10 @@ async fn blob_already_in_another_destination_repository_is_mounted() {
     tag_as(&source, "team/two", "1", &second);
     let destination = MemoryStore::new("destination");
     let options = CopyOptions {
-        repositories_in_parallel: 1,
+        concurrency: Concurrency {
+            repositories: 1,
+            ..Concurrency::default()
+        },
         ..CopyOptions::default()
     };
     let report = pass_with(&source, &destination, &options).await;
@@ -263,15 +266,16 @@ async fn a_raised_stop_signal_starts_no_new_image() {
     assert_eq!(outcome_of(&report, "library/app", "a"), Outcome::Copied);
 }
 
-fn rule_of(source: RuleSource, destination: Option<&str>) -> ContentRule {
-    ContentRule {
+fn rule_of(source: SourceSpec, destination: Option<&str>) -> ContentRule {
+    ContentRule::new(RuleSpec {
         source,
-        tags: TagFilter::default(),
+        tags: TagPatterns::default(),
         platforms: Vec::new(),
         strip_prefix: None,
         destination: destination.map(str::to_owned),
         signatures: SignaturePolicy::default(),
-    }
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -288,7 +292,7 @@ async fn images_rule_copies_a_tag_and_a_digest_and_nothing_else() {
     let destination = MemoryStore::new("destination");
     let rules = [
         rule_of(
-            RuleSource::Images(vec![
+            SourceSpec::Images(vec![
                 ImageReference {
                     repository: repo("library/alpine"),
                     reference: Reference::Tag(tag("3.20")),
@@ -300,7 +304,7 @@ async fn images_rule_copies_a_tag_and_a_digest_and_nothing_else() {
             ]),
             Some("hub"),
         ),
-        rule_of(RuleSource::Named(vec![repo("library/nginx")]), Some("hub")),
+        rule_of(SourceSpec::Named(vec![repo("library/nginx")]), Some("hub")),
     ];
     let report = run_pass(&source, &destination, &rules, &CopyOptions::default()).await;
     let kinds: Vec<RuleSourceKind> = report.rules.iter().map(|rule| rule.source).collect();

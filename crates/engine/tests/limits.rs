@@ -5,7 +5,7 @@
 mod support;
 
 use bytes::Bytes;
-use ocisync_engine::{CopyOptions, Outcome, Report, SkipReason, StopCause, SyncReport, TagReport};
+use ocisync_engine::{Concurrency, CopyOptions, Outcome, Report, SkipReason, StopCause, SyncReport, TagReport};
 use ocisync_oci::media_type::{OCI_INDEX, OCI_MANIFEST};
 use ocisync_oci::{BlobStream, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, Tag};
 use support::{outcome_of, repo, run_pass};
@@ -228,7 +228,10 @@ async fn pass_stopped_mid_copy(cause: StopCause) -> (SyncReport, MemoryStore) {
     };
     let destination = MemoryStore::new("destination");
     let options = CopyOptions {
-        tags_in_parallel: 1,
+        concurrency: Concurrency {
+            tags: 1,
+            ..Concurrency::default()
+        },
         ..CopyOptions::default()
     };
     let stop = async {

@@ -4,8 +4,8 @@
 mod support;
 
 use ocisync_engine::{
-    ContentRule, CopyOptions, CosignPublicKey, ImageReference, Outcome, RepoGlob, RuleSource, SignaturePolicy,
-    SkipReason, SyncReport, TagFilter,
+    ContentRule, CopyOptions, CosignPublicKey, ImageReference, Outcome, RuleSpec, SignaturePolicy, SkipReason,
+    SourceSpec, SyncReport, TagPatterns,
 };
 use ocisync_oci::media_type::OCI_INDEX;
 use ocisync_oci::{Digest, Manifest, ManifestContent, MemoryStore, Reference, Store, Tag};
@@ -48,14 +48,19 @@ fn small(label: &str, seed: u64) -> Image {
 }
 
 fn rule(signatures: SignaturePolicy) -> ContentRule {
-    ContentRule {
-        source: RuleSource::Catalog(RepoGlob::new("**").unwrap()),
-        tags: TagFilter::default(),
+    rule_with(SourceSpec::Prefix("**".into()), TagPatterns::default(), signatures)
+}
+
+fn rule_with(source: SourceSpec, tags: TagPatterns, signatures: SignaturePolicy) -> ContentRule {
+    ContentRule::new(RuleSpec {
+        source,
+        tags,
         platforms: Vec::new(),
         strip_prefix: None,
         destination: None,
         signatures,
-    }
+    })
+    .unwrap()
 }
 
 async fn pass(source: &MemoryStore, destination: &MemoryStore, rules: &[ContentRule]) -> SyncReport {
@@ -413,11 +418,17 @@ async fn a_signature_policy_judges_tags_its_rule_calls_immutable() {
         Some(&cosign_tag(release.digest(), "sig")),
         &cosign_signature(&key, release.digest()),
     );
-    let mut signed_rule = rule(SignaturePolicy {
-        signed_only: true,
-        cosign_keys: Vec::new(),
-    });
-    signed_rule.tags.immutable = vec![ocisync_engine::whole_tag_regex(".*").unwrap()];
+    let signed_rule = rule_with(
+        SourceSpec::Prefix("**".into()),
+        TagPatterns {
+            immutable: vec![".*".into()],
+            ..TagPatterns::default()
+        },
+        SignaturePolicy {
+            signed_only: true,
+            cosign_keys: Vec::new(),
+        },
+    );
     let rules = [signed_rule];
     let first = pass(&source, &destination, &rules).await;
     assert_eq!(outcome_of(&first, REPO, "v1.0.0"), Outcome::Copied);
@@ -463,11 +474,7 @@ async fn an_images_rule_finds_cosign_signatures_by_name_and_verifies_them() {
         );
     }
     let public = CosignPublicKey::from_pem("cosign.pub", &key.public_key_pem()).unwrap();
-    let mut images_rule = rule(SignaturePolicy {
-        signed_only: true,
-        cosign_keys: vec![public],
-    });
-    images_rule.source = RuleSource::Images(
+    let images = SourceSpec::Images(
         [("good", None), ("forged", None), ("", Some(pinned.digest()))]
             .into_iter()
             .map(|(tag, digest)| ImageReference {
@@ -479,6 +486,11 @@ async fn an_images_rule_finds_cosign_signatures_by_name_and_verifies_them() {
             })
             .collect(),
     );
+    let signed = SignaturePolicy {
+        signed_only: true,
+        cosign_keys: vec![public],
+    };
+    let images_rule = rule_with(images, TagPatterns::default(), signed);
     let report = pass(&source, &destination, &[images_rule]).await;
     assert_eq!(outcome_of(&report, REPO, "good"), Outcome::Copied);
     assert_eq!(

@@ -49,10 +49,7 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
                 destination: store_for(&config.registries[&sync.to], Access::Write, &mut layouts)?,
                 helpers: HelperCredentials::of(source, &config.registries[&sync.to]),
                 options: CopyOptions {
-                    repositories_in_parallel: config.concurrency.repositories,
-                    tags_in_parallel: config.concurrency.tags,
-                    blobs_in_parallel: config.concurrency.blobs,
-                    transfers_in_parallel: config.concurrency.transfers,
+                    concurrency: config.concurrency,
                     blob_retry: source.retry.clone(),
                     max_blob_size: source.max_blob_size,
                     ..CopyOptions::default()

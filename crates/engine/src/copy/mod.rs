@@ -21,6 +21,7 @@ mod size_limit;
 use queue::TransferQueue;
 use size_limit::ReadAhead;
 
+use crate::concurrency::Concurrency;
 use crate::error::CopyError;
 use crate::filter::select_platforms;
 use crate::narrow::{is_current_narrowing, narrowed_index};
@@ -36,26 +37,11 @@ use crate::work::Work;
 /// Deepest index nesting followed; real images use one or two levels.
 const MAX_DEPTH: usize = 8;
 
-/// Repositories at once unless configured. Many: a repository's tag lists and manifests
-/// are cheap, the streams are bounded by [`DEFAULT_TRANSFERS`] and every registry by its
-/// request cap, and tags found early let the transfer queue start large blobs first.
-pub const DEFAULT_REPOSITORIES: usize = 32;
-
-/// Blob streams at once unless configured: as many as the plain parallel client of the
-/// benchmark runs, half the default request cap (the rest is left to manifests).
-pub const DEFAULT_TRANSFERS: usize = 8;
-
 /// Knobs of the copy engine.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CopyOptions {
-    /// Repositories synced at the same time.
-    pub repositories_in_parallel: usize,
-    /// Tags of one repository checked and copied at the same time.
-    pub tags_in_parallel: usize,
-    /// Blobs of one image transferred at the same time.
-    pub blobs_in_parallel: usize,
-    /// Blob streams of the whole pass at the same time, the largest waiting one first.
-    pub transfers_in_parallel: usize,
+    /// How much runs at the same time.
+    pub concurrency: Concurrency,
     /// Read and compare only: count what would be copied, write nothing.
     pub dry_run: bool,
     /// Retries of a whole blob transfer (the stores retry single requests).
@@ -72,22 +58,6 @@ pub struct CopyOptions {
     pub max_blob_size: Option<u64>,
 }
 
-impl Default for CopyOptions {
-    fn default() -> Self {
-        CopyOptions {
-            repositories_in_parallel: DEFAULT_REPOSITORIES,
-            tags_in_parallel: 4,
-            blobs_in_parallel: 4,
-            transfers_in_parallel: DEFAULT_TRANSFERS,
-            dry_run: false,
-            blob_retry: RetryPolicy::default(),
-            stop: StopSignal::default(),
-            progress: None,
-            shard: None,
-            max_blob_size: None,
-        }
-    }
-}
 
 /// What is known to exist at the destination during one pass, so that shared
 /// layers and child manifests are checked once, not once per tag.
@@ -129,7 +99,7 @@ impl PassMemory {
             present: Mutex::default(),
             holders: Mutex::default(),
             in_flight: Mutex::default(),
-            transfers: TransferQueue::new(options.transfers_in_parallel),
+            transfers: TransferQueue::new(options.concurrency.transfers),
             destination_repositories: None,
             unlisted: Mutex::default(),
         }
@@ -436,7 +406,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                     .filter(|blob| !is_non_distributable(&blob.media_type))
                     .collect();
                 let mut copies = stream::iter(blobs.iter().map(|blob| self.copy_blob(task, blob)))
-                    .buffer_unordered(self.options.blobs_in_parallel.max(1));
+                    .buffer_unordered(self.options.concurrency.blobs.max(1));
                 let mut done = Vec::with_capacity(blobs.len());
                 let mut interrupted = false;
                 while let Some(copy) = copies.next().await {

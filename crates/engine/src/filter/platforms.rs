@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use ocisync_oci::{Descriptor, Platform};
 
+use super::rule_error::RuleError;
+
 /// Annotation that ties a Docker/buildkit attestation manifest to the image it describes.
 const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 
@@ -18,9 +20,9 @@ pub struct PlatformSpec {
 }
 
 impl FromStr for PlatformSpec {
-    type Err = String;
+    type Err = RuleError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, RuleError> {
         let parts: Vec<&str> = text.split('/').collect();
         let valid = |part: &&str| {
             !part.is_empty()
@@ -29,9 +31,7 @@ impl FromStr for PlatformSpec {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.' || c == '-')
         };
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(valid) {
-            return Err(format!(
-                "invalid platform \"{text}\": expected os/architecture[/variant] in lower case, e.g. linux/arm64"
-            ));
+            return Err(RuleError::Platform { text: text.to_owned() });
         }
         Ok(PlatformSpec {
             os: parts[0].to_owned(),

@@ -194,7 +194,7 @@ pub(crate) async fn report_referrer_tags<S: Store, D: Store>(
             };
             (subject, report)
         })
-        .buffered(copier.options.tags_in_parallel.max(1))
+        .buffered(copier.options.concurrency.tags.max(1))
         .collect()
         .await;
     let mut reports = Vec::with_capacity(listed.len());

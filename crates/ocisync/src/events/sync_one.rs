@@ -28,7 +28,7 @@ pub async fn sync_repositories(sync: &PreparedSync, tasks: Vec<SyncTask>, option
             let span = tracing::info_span!("repo", repo = %task.source, dest = %task.destination);
             run_task(source, destination, task, options).instrument(span)
         })
-        .buffer_unordered(options.repositories_in_parallel.max(1))
+        .buffer_unordered(options.concurrency.repositories.max(1))
         .collect()
         .await;
     repositories.sort_by(|a, b| a.source.cmp(&b.source));
