@@ -9,28 +9,45 @@ use crate::report::RuleReport;
 use crate::shard::Shard;
 use crate::signatures::SignaturePolicy;
 
-/// The unit of work: copy the kept tags of one upstream repository to its destination name.
+/// The unit of work: copy the kept tags of one upstream repository to its destination
+/// name. Built by the planner, by [`ContentRule::task`] or by [`SyncTask::unfiltered`].
 #[derive(Debug, Clone)]
 pub struct SyncTask {
-    pub source: RepoName,
-    pub destination: RepoName,
-    pub tags: TagFilter,
+    pub(crate) source: RepoName,
+    pub(crate) destination: RepoName,
+    pub(crate) tags: TagFilter,
     /// Platforms kept from multi-arch indexes; empty keeps indexes whole.
-    pub platforms: Vec<PlatformSpec>,
+    pub(crate) platforms: Vec<PlatformSpec>,
     /// What the rule demands of signatures before an image is copied.
-    pub signatures: SignaturePolicy,
+    pub(crate) signatures: SignaturePolicy,
     /// Exactly these tags and digests (an `images` rule): no tag list is read and no tag
     /// filter applies. `None`: the repository's tags, filtered.
-    pub references: Option<Vec<Reference>>,
+    pub(crate) references: Option<Vec<Reference>>,
 }
 
 impl SyncTask {
-    /// `repository` under its own name with every tag, as a sync without rules takes
-    /// it; `references`: only these (see [`SyncTask::references`]).
-    pub fn unfiltered(repository: RepoName, references: Option<Vec<Reference>>) -> SyncTask {
+    /// The upstream repository.
+    pub fn source(&self) -> &RepoName {
+        &self.source
+    }
+
+    /// Its name at the destination.
+    pub fn destination(&self) -> &RepoName {
+        &self.destination
+    }
+
+    /// Exactly these tags and digests; `None`: the repository's tags, filtered.
+    pub fn references(&self) -> Option<&[Reference]> {
+        self.references.as_deref()
+    }
+
+    /// `source` to `destination` with every tag, as a sync without rules takes a
+    /// repository (under its own name); `references`: only these (see
+    /// [`SyncTask::references`]).
+    pub fn unfiltered(source: RepoName, destination: RepoName, references: Option<Vec<Reference>>) -> SyncTask {
         SyncTask {
-            destination: repository.clone(),
-            source: repository,
+            source,
+            destination,
             tags: TagFilter::default(),
             platforms: Vec::new(),
             signatures: SignaturePolicy::default(),
@@ -92,7 +109,8 @@ pub fn plan(catalog: Option<&[RepoName]>, rules: &[ContentRule], shard: Option<S
     };
     if rules.is_empty() {
         for source in catalog.unwrap_or_default().iter().filter(|repo| in_shard(repo)) {
-            plan.tasks.push(SyncTask::unfiltered(source.clone(), None));
+            plan.tasks
+                .push(SyncTask::unfiltered(source.clone(), source.clone(), None));
         }
         return plan;
     }

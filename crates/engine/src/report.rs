@@ -11,14 +11,18 @@ use crate::work::Work;
 /// Everything one pass did.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Report {
+    /// Each sync's pass, in the order run.
     pub syncs: Vec<SyncReport>,
 }
 
 /// One sync (upstream → destination) of a pass.
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncReport {
+    /// The sync's name.
     pub name: String,
+    /// Its source registry's name.
     pub from: String,
+    /// Its destination registry's name.
     pub to: String,
     /// Set when the sync could not even be planned (catalog unreadable).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,6 +31,7 @@ pub struct SyncReport {
     /// when the sync has no rules).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleReport>,
+    /// Each repository planned, by source name.
     pub repositories: Vec<RepoReport>,
     /// Which URLs served this pass, with retries and failovers (filled in by the caller,
     /// which owns the stores).
@@ -76,12 +81,14 @@ impl SyncReport {
 pub struct RateLimitUse {
     /// `source` or `destination`.
     pub role: String,
+    /// The URL, without credentials.
     pub url: String,
     /// Pulls per window, when the registry said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
     /// Pulls left, the lowest count announced during the pass (0 once used up).
     pub remaining: u64,
+    /// The window the quota counts over, when the registry said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_seconds: Option<u64>,
     /// Pulls the config keeps (`rate_limit.reserve`): manifest `GET`s stopped there.
@@ -112,6 +119,7 @@ pub struct RuleReport {
 pub struct UrlUse {
     /// `source` or `destination`.
     pub role: String,
+    /// The URL, without credentials.
     pub url: String,
     /// Calls this URL answered successfully.
     pub served: u64,
@@ -126,11 +134,14 @@ pub struct UrlUse {
 /// One sync task: an upstream repository and where it lands.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoReport {
+    /// The upstream repository.
     pub source: RepoName,
+    /// Its name at the destination.
     pub destination: RepoName,
     /// Set when the repository's tags could not be listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Each tag (or digest), in the order listed or named.
     pub tags: Vec<TagReport>,
 }
 
@@ -148,6 +159,7 @@ pub struct TagReport {
     /// (an index narrowed to the configured platforms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination_digest: Option<Digest>,
+    /// How it ended.
     #[serde(flatten)]
     pub outcome: Outcome,
     /// What exactly a filter matched, or other detail of a skip.
@@ -186,22 +198,29 @@ impl TagReport {
 /// Counts over a whole report, for summaries and exit codes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
+    /// Repositories planned.
     pub repositories: usize,
+    /// Repositories whose tags could not be listed.
     pub repositories_failed: usize,
+    /// Tags copied.
     pub tags_copied: usize,
     /// Tags a dry run found to need copying.
     pub tags_would_copy: usize,
+    /// Tags already at the upstream digest.
     pub tags_up_to_date: usize,
     /// Tags left out by content filters (include, exclude, semver, latest, platforms).
     pub tags_filtered: usize,
+    /// Tags skipped for any other reason.
     pub tags_skipped_other: usize,
     /// Of `tags_skipped_other`, those a used-up pull quota left for a later pass
     /// (`rate-limited`); they fail the pass.
     pub tags_rate_limited: usize,
+    /// Tags that failed.
     pub tags_failed: usize,
     /// What every tag's copy wrote, added up.
     #[serde(flatten)]
     pub work: Work,
+    /// Syncs that could not be planned.
     pub syncs_failed: usize,
     /// Content rules that could not be planned (a refused catalog).
     pub rules_failed: usize,
@@ -210,6 +229,7 @@ pub struct Totals {
 }
 
 impl Report {
+    /// Counts over the whole report.
     pub fn totals(&self) -> Totals {
         let mut totals = Totals::default();
         for sync in &self.syncs {

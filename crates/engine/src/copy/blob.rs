@@ -2,7 +2,7 @@
 //!
 //! The stores retry single requests; a blob stream that breaks halfway (or a
 //! destination that fails the upload) can only be retried from the start, which is
-//! what [`Copier::transfer_with_retries`] does. A digest or size mismatch gets one
+//! what [`Pass::transfer_with_retries`] does. A digest or size mismatch gets one
 //! more try (a flaky proxy can corrupt a body), never more: a blob that is wrong
 //! twice is wrong upstream.
 
@@ -14,12 +14,12 @@ use ocisync_oci::{verify_blob_stream, BlobPlacement, BlobStream, Descriptor, Dig
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::Copier;
+use super::context::Pass;
 use crate::error::CopyError;
 use crate::plan::SyncTask;
 use crate::work::Work;
 
-impl<S: Store, D: Store> Copier<'_, S, D> {
+impl<S: Store, D: Store> Pass<'_, S, D> {
     /// Makes one blob present at the destination: nothing if it is there, a
     /// cross-repository mount if another destination repository has it, else a
     /// verified stream from the source. Returns the work it took (none when present).

@@ -14,8 +14,11 @@ const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 /// matches every variant of that architecture (`linux/arm` takes v6 and v7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformSpec {
+    /// `linux`, `windows`, …
     pub os: String,
+    /// `amd64`, `arm64`, …
     pub architecture: String,
+    /// `v7`, `v8`, …; `None`: any.
     pub variant: Option<String>,
 }
 
@@ -52,6 +55,7 @@ impl fmt::Display for PlatformSpec {
 }
 
 impl PlatformSpec {
+    /// Whether an index entry's platform is this one (any variant when none is given).
     pub fn matches(&self, platform: &Platform) -> bool {
         self.os == platform.os
             && self.architecture == platform.architecture

@@ -103,7 +103,11 @@ pub fn task(rules: &[ContentRule], repository: &RepoName, work: &PendingWork) ->
             return Ok(None);
         }
         let references = tag_references(&TagFilter::default());
-        return Ok(non_empty(SyncTask::unfiltered(repository.clone(), references)));
+        return Ok(non_empty(SyncTask::unfiltered(
+            repository.clone(),
+            repository.clone(),
+            references,
+        )));
     };
     let references = match rule.source() {
         RuleSource::Images(images) => Some(
@@ -130,8 +134,8 @@ fn rule_for<'a>(rules: &'a [ContentRule], repository: &RepoName) -> Option<&'a C
 
 /// A task that names no reference has nothing to do.
 fn non_empty(task: SyncTask) -> Option<SyncTask> {
-    match &task.references {
-        Some(references) if references.is_empty() => None,
+    match task.references() {
+        Some([]) => None,
         _ => Some(task),
     }
 }
@@ -236,24 +240,24 @@ mod tests {
         let task_for = |repository: &str, work: &PendingWork| task(&rules, &name(repository), work).unwrap();
 
         let app = task_for("team/app", &work(&["v1", "dev", "v2"], false)).unwrap();
-        assert_eq!(app.destination.as_str(), "mirror/team/app");
+        assert_eq!(app.destination().as_str(), "mirror/team/app");
         assert_eq!(
-            app.references,
-            Some(vec![Reference::Tag(tag("v1")), Reference::Tag(tag("v2"))]),
+            app.references(),
+            Some(&[Reference::Tag(tag("v1")), Reference::Tag(tag("v2"))][..]),
             "the filter still applies when the task is built"
         );
-        assert_eq!(task_for("team/app", &work(&["v1"], true)).unwrap().references, None);
+        assert_eq!(task_for("team/app", &work(&["v1"], true)).unwrap().references(), None);
         assert!(task_for("team/app", &work(&["dev"], false)).is_none());
 
         let lib = task_for("team/lib", &work(&["1.0.0"], false)).unwrap();
-        assert_eq!(lib.references, None, "latest: N lists every tag");
+        assert_eq!(lib.references(), None, "latest: N lists every tag");
 
         let alpine = task_for("library/alpine", &work(&["3.20", "3.19"], false)).unwrap();
-        assert_eq!(alpine.references, Some(vec![Reference::Tag(tag("3.20"))]));
+        assert_eq!(alpine.references(), Some(&[Reference::Tag(tag("3.20"))][..]));
         assert!(task_for("other/repo", &work(&["v1"], false)).is_none());
 
         let any = task(&[], &name("any/repo"), &work(&["x"], false)).unwrap().unwrap();
-        assert_eq!(any.destination.as_str(), "any/repo");
-        assert_eq!(any.references, Some(vec![Reference::Tag(tag("x"))]));
+        assert_eq!(any.destination().as_str(), "any/repo");
+        assert_eq!(any.references(), Some(&[Reference::Tag(tag("x"))][..]));
     }
 }

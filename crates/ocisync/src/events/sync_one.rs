@@ -25,7 +25,7 @@ pub async fn sync_repositories(sync: &PreparedSync, tasks: Vec<SyncTask>, option
     let (source, destination) = sync.stores();
     let mut repositories: Vec<RepoReport> = stream::iter(tasks)
         .map(|task| {
-            let span = tracing::info_span!("repo", repo = %task.source, dest = %task.destination);
+            let span = tracing::info_span!("repo", repo = %task.source(), dest = %task.destination());
             run_task(source, destination, task, options).instrument(span)
         })
         .buffer_unordered(options.concurrency.repositories.max(1))
