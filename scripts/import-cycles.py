@@ -67,11 +67,13 @@ def expand(tree):
                         last = position + 1
                 parts.append(inner[last:])
                 return [path for part in parts if part for path in expand(prefix + part)]
-    return [tree.split(" as ")[0]]
+    return [tree]
 
 
-def resolve(path, here, modules):
-    """The module a path names (the longest known module prefix), or None."""
+def resolve(path, here, modules, reexports=None):
+    """The module a path names (the longest known module prefix, followed through the
+    re-exports of a facade to the module that defines the item), or None."""
+    path = path.split(" as ")[0]
     parts = [part for part in path.split("::") if part]
     if not parts:
         return None
@@ -87,11 +89,17 @@ def resolve(path, here, modules):
         base, rest = here, parts
     else:
         return None  # another crate or the standard library
-    best = base
+    best, used = base, 0
     for length in range(1, len(rest) + 1):
         candidate = base + tuple(rest[:length])
         if candidate in modules:
-            best = candidate
+            best, used = candidate, length
+    for _ in range(8):
+        item = rest[used] if used < len(rest) else None
+        target = (reexports or {}).get((best, item))
+        if target is None:
+            break
+        best, rest, used = target, [item], 0
     return best
 
 
@@ -103,13 +111,27 @@ def graph_of(src):
                 path = os.path.join(directory, name)
                 files[module_of(src, path)] = path
     modules = set(files)
-    edges = {module: set() for module in modules}
+    texts = {}
     for module, path in files.items():
         with open(path, encoding="utf-8") as handle:
-            text = without_test_modules(strip_comments(handle.read()))
+            texts[module] = without_test_modules(strip_comments(handle.read()))
+    # What each module re-exports (`pub use a::b::Item`): (module, name) -> the module
+    # the name comes from, so that a use of the re-export counts as a use of its source.
+    reexports = {}
+    for module, text in texts.items():
+        for public, tree in use_statements(text):
+            if not public:
+                continue
+            for used in expand(tree):
+                name = used.split(" as ")[-1].split("::")[-1]
+                target = resolve(used, module, modules)
+                if target is not None and target != module and name not in ("*", "self"):
+                    reexports[(module, name)] = target
+    edges = {module: set() for module in modules}
+    for module, text in texts.items():
         for public, tree in use_statements(text):
             for used in expand(tree):
-                target = resolve(used, module, modules)
+                target = resolve(used, module, modules, reexports)
                 if target is None or target == module:
                     continue
                 if public and target[: len(module)] == module:
@@ -117,7 +139,7 @@ def graph_of(src):
                 edges[module].add(target)
         code = re.sub(r"(?m)^\s*(pub(\([^)]*\))?\s+)?use\s+[^;]+;", "", text)
         for match in re.finditer(r"\b((?:crate|super)(?:::\w+)+)", code):
-            target = resolve(match.group(1), module, modules)
+            target = resolve(match.group(1), module, modules, reexports)
             if target is not None and target != module:
                 edges[module].add(target)
     return edges

@@ -1,18 +1,22 @@
 //! One repository of a pass: its tags listed (or named), filtered, and each copied
-//! with its referrers, a few at a time; then the report lines of its referrer tags.
+//! (after its rule's signature check, and with its referrers) a few at a time; then
+//! the report lines of its referrer tags.
 
 use std::collections::HashSet;
 
 use futures_util::{stream, StreamExt};
-use ocisync_oci::{Reference, Store};
+use ocisync_oci::{Digest, Reference, Store};
 use tracing::{debug, warn};
 
 use crate::copy::Pass;
+use crate::error::CopyError;
 use crate::filter::Dropped;
 use crate::outcome::SkipReason;
 use crate::plan::SyncTask;
 use crate::progress::ProgressEvent;
-use crate::referrers::{copy_named_image, copy_tag_with_referrers, report_referrer_tags, split_tags};
+use crate::referrers::{
+    carry_referrers, check_signatures, probe_attachments, report_referrer_tags, split_tags, unfinished, RepoAttachments,
+};
 use crate::report::{RepoReport, TagReport};
 
 /// The detail of an immutable tag left alone because the destination lists it.
@@ -142,4 +146,58 @@ pub(crate) async fn sync_repository<S: Store, D: Store>(pass: &Pass<'_, S, D>, t
     }
     pass.memory.forget_unlisted(&task.destination);
     report
+}
+
+/// Copies one tag or digest after its rule's signature check, then carries its
+/// referrers (also when the image was already up to date, so a signature added later is
+/// picked up). `resolved` is the digest `reference` was already found to name, if any:
+/// that digest is copied, even if a tag moves meanwhile.
+async fn copy_tag_with_referrers<S: Store, D: Store>(
+    pass: &Pass<'_, S, D>,
+    task: &SyncTask,
+    reference: &Reference,
+    resolved: Option<Digest>,
+    attachments: &RepoAttachments,
+) -> TagReport {
+    let resolved = resolved.or_else(|| reference.digest().cloned());
+    let (mut report, attached) = if task.signatures.is_active() {
+        match check_signatures(pass, task, reference, resolved, attachments).await {
+            Err(report) => return *report,
+            Ok((digest, attached)) => (
+                pass.copy_reference(task, &Reference::Digest(digest), reference).await,
+                Some(attached),
+            ),
+        }
+    } else {
+        let source = resolved.map_or_else(|| reference.clone(), Reference::Digest);
+        (pass.copy_reference(task, &source, reference).await, None)
+    };
+    carry_referrers(pass, task, &mut report, attached, attachments).await;
+    report
+}
+
+/// One image an `images` rule names: its digest is resolved (a tag costs one `HEAD`),
+/// its cosign and tag-schema referrer tags are asked for by name, and then it is copied
+/// with its referrers like a listed tag.
+async fn copy_named_image<S: Store, D: Store>(
+    pass: &Pass<'_, S, D>,
+    task: &SyncTask,
+    reference: &Reference,
+) -> TagReport {
+    let tag = reference.tag().cloned();
+    let digest = match reference {
+        Reference::Digest(digest) => digest.clone(),
+        Reference::Tag(_) => match pass.source.head_manifest(&task.source, reference).await {
+            Ok(Some(descriptor)) => descriptor.digest,
+            Ok(None) => {
+                return TagReport::skipped(tag, SkipReason::VanishedUpstream, Some("not found upstream".into()))
+            }
+            Err(error) => return unfinished(tag, None, &CopyError::Source(error)),
+        },
+    };
+    let attachments = match probe_attachments(pass.source, &task.source, &digest).await {
+        Ok(attachments) => attachments,
+        Err(error) => return unfinished(tag, Some(digest), &error),
+    };
+    copy_tag_with_referrers(pass, task, reference, Some(digest), &attachments).await
 }

@@ -32,7 +32,7 @@ use ocisync_oci::{
     cosign_tag, referrers_tag, CosignTagKind, Descriptor, Digest, Reference, ReferrerTag, RepoName, Store, Tag,
 };
 
-pub(crate) use tag_loop::{copy_named_image, copy_tag_with_referrers, report_referrer_tags};
+pub(crate) use tag_loop::{carry_referrers, check_signatures, report_referrer_tags, unfinished};
 
 use crate::error::CopyError;
 
@@ -111,7 +111,7 @@ pub(crate) fn split_tags(tags: Vec<Tag>) -> (Vec<Tag>, RepoAttachments) {
 /// an `images` rule reads no tag list. One `HEAD` per cosign kind and one for the
 /// referrers tag schema, all at once (manifest `HEAD`s do not count against Docker
 /// Hub's pull quota).
-pub(super) async fn probe_attachments(
+pub(crate) async fn probe_attachments(
     source: &impl Store,
     repo: &RepoName,
     subject: &Digest,

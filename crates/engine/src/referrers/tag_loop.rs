@@ -1,5 +1,6 @@
-//! The hooks the tag loop calls: one tag with its signature check and its referrers,
-//! and the report lines of the referrer tags left out of the loop.
+//! The hooks the tag loop calls: the signature check before a tag is copied, the
+//! referrers carried after it, and the report lines of the referrer tags left out of
+//! the loop.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,7 +11,7 @@ use tracing::{info, warn};
 use super::carried::{Carried, TravelError};
 use super::discover::discover;
 use super::travel::travel;
-use super::{probe_attachments, Attached, RepoAttachments};
+use super::{Attached, RepoAttachments};
 use crate::copy::Pass;
 use crate::error::CopyError;
 use crate::outcome::{Outcome, SkipReason};
@@ -18,63 +19,9 @@ use crate::plan::SyncTask;
 use crate::report::TagReport;
 use crate::signatures::{judge, Attachments, Verdict};
 
-/// Copies one tag or digest after its rule's signature check, then carries its
-/// referrers (also when the image was already up to date, so a signature added later is
-/// picked up). `resolved` is the digest `reference` was already found to name, if any:
-/// that digest is copied, even if a tag moves meanwhile.
-pub(crate) async fn copy_tag_with_referrers<S: Store, D: Store>(
-    pass: &Pass<'_, S, D>,
-    task: &SyncTask,
-    reference: &Reference,
-    resolved: Option<Digest>,
-    attachments: &RepoAttachments,
-) -> TagReport {
-    let resolved = resolved.or_else(|| reference.digest().cloned());
-    let (mut report, attached) = if task.signatures.is_active() {
-        match check_signatures(pass, task, reference, resolved, attachments).await {
-            Err(report) => return *report,
-            Ok((digest, attached)) => (
-                pass.copy_reference(task, &Reference::Digest(digest), reference).await,
-                Some(attached),
-            ),
-        }
-    } else {
-        let source = resolved.map_or_else(|| reference.clone(), Reference::Digest);
-        (pass.copy_reference(task, &source, reference).await, None)
-    };
-    carry_referrers(pass, task, &mut report, attached, attachments).await;
-    report
-}
-
-/// One image an `images` rule names: its digest is resolved (a tag costs one `HEAD`),
-/// its cosign and tag-schema referrer tags are asked for by name, and then it is copied
-/// with its referrers like a listed tag.
-pub(crate) async fn copy_named_image<S: Store, D: Store>(
-    pass: &Pass<'_, S, D>,
-    task: &SyncTask,
-    reference: &Reference,
-) -> TagReport {
-    let tag = reference.tag().cloned();
-    let digest = match reference {
-        Reference::Digest(digest) => digest.clone(),
-        Reference::Tag(_) => match pass.source.head_manifest(&task.source, reference).await {
-            Ok(Some(descriptor)) => descriptor.digest,
-            Ok(None) => {
-                return TagReport::skipped(tag, SkipReason::VanishedUpstream, Some("not found upstream".into()))
-            }
-            Err(error) => return unfinished(tag, None, &CopyError::Source(error)),
-        },
-    };
-    let attachments = match probe_attachments(pass.source, &task.source, &digest).await {
-        Ok(attachments) => attachments,
-        Err(error) => return unfinished(tag, Some(digest), &error),
-    };
-    copy_tag_with_referrers(pass, task, reference, Some(digest), &attachments).await
-}
-
 /// The digest of `reference` and what is attached to it when the rule's signature
 /// policy accepts it; else the image's finished report.
-async fn check_signatures<S: Store, D: Store>(
+pub(crate) async fn check_signatures<S: Store, D: Store>(
     pass: &Pass<'_, S, D>,
     task: &SyncTask,
     reference: &Reference,
@@ -118,7 +65,7 @@ async fn check_signatures<S: Store, D: Store>(
 
 /// The report of an image whose signature check could not finish: failed, or left for
 /// a later pass when a pull quota stopped it.
-fn unfinished(tag: Option<Tag>, digest: Option<Digest>, error: &CopyError) -> TagReport {
+pub(crate) fn unfinished(tag: Option<Tag>, digest: Option<Digest>, error: &CopyError) -> TagReport {
     let mut report = TagReport::skipped(tag, SkipReason::UpToDate, None);
     report.digest = digest;
     match error.quota_skip() {
@@ -155,7 +102,7 @@ fn referrers_unfinished(task: &SyncTask, report: &mut TagReport, error: &TravelE
 /// Carries the referrers of the image `report` is about, when it is at the destination
 /// byte for byte (copied or up to date; a narrowed index is another manifest, which
 /// upstream signatures do not sign).
-async fn carry_referrers<S: Store, D: Store>(
+pub(crate) async fn carry_referrers<S: Store, D: Store>(
     pass: &Pass<'_, S, D>,
     task: &SyncTask,
     report: &mut TagReport,
