@@ -11,7 +11,7 @@ pub enum Outcome {
     /// A dry run (`check`) found the tag missing or different at the destination.
     WouldCopy,
     /// Not copied, and not a failure (unless the reason says so: see
-    /// [`Report::has_failures`](crate::Report::has_failures)).
+    /// [`Report::has_failures`](crate::Report::has_failures)(crate::Report::has_failures)).
     Skipped {
         /// Why.
         reason: SkipReason,
@@ -90,7 +90,7 @@ pub enum SkipReason {
     Interrupted,
     /// The pass ran past its `max_pass_duration` before this image was done: it did
     /// not start, or it was abandoned when the grace period ran out. Fails the pass
-    /// (see [`Report::has_failures`]); the next pass takes the image.
+    /// (see [`Report::has_failures`](crate::Report::has_failures)); the next pass takes the image.
     Deadline,
     /// The image references a blob larger than the source registry's `max_blob_size`
     /// (by the size its descriptor declares); nothing of it was transferred. The
@@ -107,7 +107,7 @@ pub enum SkipReason {
     /// the manifest `GET` this tag needs waits for a later pass. Not a failure.
     RateLimitReserve,
     /// The registry's pull quota is used up (a 429 `TOOMANYREQUESTS`): this tag waits
-    /// for a later pass. Fails the pass (see [`Report::has_failures`]), since the
+    /// for a later pass. Fails the pass (see [`Report::has_failures`](crate::Report::has_failures)), since the
     /// mirror is incomplete for a reason nobody chose.
     RateLimited,
 }

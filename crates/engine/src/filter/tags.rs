@@ -162,7 +162,7 @@ impl TagFilter {
         verdicts
     }
 
-    /// Whether `tag` is declared immutable (see [`TagFilter::immutable`]).
+    /// Whether `tag` is declared immutable (a `tags.immutable` pattern matches it whole).
     pub fn is_immutable(&self, tag: &Tag) -> bool {
         self.immutable
             .iter()
