@@ -1,7 +1,11 @@
 //! Running the real binary and reading what it wrote.
 
+mod fixture;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use fixture::{config_with_defaults, config_with_syncs, one_sync_config, Mirror, Report};
 
 /// What one run of `ocisync` did.
 pub struct Run {
@@ -11,6 +15,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a finished process printed, and its exit code (-1 when a signal ended it).
+    pub fn of(output: std::process::Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Fails the test with everything the run printed.
     pub fn expect_code(&self, code: i32) -> &Self {
         assert_eq!(
@@ -29,21 +42,40 @@ pub fn ocisync(args: &[&str]) -> Run {
 
 /// `ocisync ARGS` with extra environment variables (`PATH` with a credential helper, say).
 pub fn ocisync_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_ocisync"))
-        .args(args)
-        .envs(env.iter().copied())
-        // Tests talk to loopback only, whatever proxy the machine has.
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env("OCISYNC_LOG", "info")
-        .output()
-        .expect("run ocisync");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    let mut command = ocisync_command(args);
+    command.envs(env.iter().copied());
+    Run::of(command.output().expect("run ocisync"))
+}
+
+/// The binary with `args`, logging at info, with no proxy variable of the machine's:
+/// every launch of `ocisync` in these tests starts here. The caller adds its own
+/// variables (which win) and runs it.
+pub fn ocisync_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ocisync"));
+    command.args(args).env("OCISYNC_LOG", "info");
+    without_proxies(&mut command);
+    command
+}
+
+/// Every proxy variable reqwest reads, in both spellings.
+const PROXY_VARIABLES: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// Clears the machine's proxy variables from `command`: tests talk to loopback only,
+/// and a test of proxies sets exactly the ones it means.
+pub fn without_proxies(command: &mut Command) -> &mut Command {
+    for variable in PROXY_VARIABLES {
+        command.env_remove(variable);
     }
+    command
 }
 
 /// `ocisync once --config CONFIG --report REPORT`.
@@ -148,12 +180,8 @@ impl Daemon {
     /// [`Daemon::spawn`] with extra environment variables.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead as _;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ocisync"))
-            .arg("run")
-            .args(args)
-            .env("OCISYNC_LOG", "info")
+        let mut child = ocisync_command(&[&["run"], args].concat())
             .envs(env.iter().copied())
-            .env("NO_PROXY", "127.0.0.1,localhost")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
