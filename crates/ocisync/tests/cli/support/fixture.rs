@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ocisync_testkit::TestRegistry;
 
-use super::{ocisync, read_json, Daemon, Run};
+use super::{ocisync_with_env, read_json, Daemon, Run};
 
 /// The registries every config of the fixture names; `{upstream}` and `{mirror}` stand
 /// for their urls until [`Mirror::write_config`] fills them in.
@@ -91,8 +91,13 @@ impl Mirror {
 
     /// `ocisync ARGS --config CONFIG`.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_env(args, &[])
+    }
+
+    /// [`Mirror::run`] with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let config = self.config_path();
-        ocisync(&[args, &["--config", config.to_str().unwrap()]].concat())
+        ocisync_with_env(&[args, &["--config", config.to_str().unwrap()]].concat(), env)
     }
 
     /// `ocisync once --config CONFIG --report REPORT`.
@@ -102,7 +107,12 @@ impl Mirror {
 
     /// [`Mirror::once`] with more arguments.
     pub fn once_with(&self, args: &[&str]) -> Run {
-        self.with_report("once", args)
+        self.once_with_env(args, &[])
+    }
+
+    /// [`Mirror::once`] with more arguments and extra environment variables.
+    pub fn once_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.with_report("once", args, env)
     }
 
     /// `ocisync check --config CONFIG --report REPORT`: the dry run.
@@ -112,12 +122,12 @@ impl Mirror {
 
     /// [`Mirror::check`] with more arguments.
     pub fn check_with(&self, args: &[&str]) -> Run {
-        self.with_report("check", args)
+        self.with_report("check", args, &[])
     }
 
-    fn with_report(&self, command: &str, args: &[&str]) -> Run {
+    fn with_report(&self, command: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         let report = self.report_path();
-        self.run(&[&[command, "--report", report.to_str().unwrap()], args].concat())
+        self.run_with_env(&[&[command, "--report", report.to_str().unwrap()], args].concat(), env)
     }
 
     /// `ocisync run --config CONFIG ARGS` in the background.
