@@ -89,26 +89,19 @@ pub fn run_once(config: &Path, report: &Path) -> Run {
     ])
 }
 
-/// A config with one sync from `upstream` to `mirror`.
+/// The one-sync config between addresses where no test registry runs (a closed port,
+/// say), written into `dir`; [`Mirror`] is for a world with registries.
 pub fn write_config(dir: &Path, upstream: &str, mirror: &str) -> PathBuf {
-    write_config_with_syncs(dir, upstream, mirror, "  - from: upstream\n    to: mirror\n")
+    let path = dir.join("ocisync.yaml");
+    let text = one_sync_config()
+        .replace("{upstream}", upstream)
+        .replace("{mirror}", mirror);
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
-}
-
-/// Every tag entry of a report: (repository, tag entry).
-pub fn tag_entries(report: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
-    let mut entries = Vec::new();
-    for sync in report["syncs"].as_array().unwrap() {
-        for repo in sync["repositories"].as_array().unwrap() {
-            for tag in repo["tags"].as_array().unwrap() {
-                entries.push((repo["source"].as_str().unwrap().to_owned(), tag.clone()));
-            }
-        }
-    }
-    entries
 }
 
 /// Where distribution's filesystem driver keeps a blob's bytes.
@@ -121,21 +114,6 @@ pub fn blob_data_path(storage_root: &Path, digest: &str) -> PathBuf {
         .join("data")
 }
 
-/// Writes a one-sync config into `dir` and runs `ocisync once` with a report; returns
-/// the run and the report path.
-pub fn sync_once(dir: &Path, upstream: &str, mirror: &str) -> (Run, PathBuf) {
-    let config = write_config(dir, upstream, mirror);
-    let report = dir.join("report.json");
-    let run = ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
-    (run, report)
-}
-
 /// Flips one byte of a blob (or manifest) in a registry's storage: it is still served,
 /// but no longer matches its digest.
 pub fn corrupt_stored_blob(storage_root: &Path, digest: &str, index_from_end: usize) {
@@ -144,19 +122,6 @@ pub fn corrupt_stored_blob(storage_root: &Path, digest: &str, index_from_end: us
     let index = bytes.len() - 1 - index_from_end;
     bytes[index] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-}
-
-/// A config with one sync from a registry with the given urls to one mirror, and
-/// extra YAML under `defaults:` (indented by the caller, may be empty).
-pub fn write_config_with(dir: &Path, upstream_urls: &[String], mirror: &str, defaults: &str) -> PathBuf {
-    let path = dir.join("ocisync.yaml");
-    let urls: Vec<String> = upstream_urls.iter().map(|url| format!("\"{url}\"")).collect();
-    let text = format!(
-        "version: 1\ndefaults:\n{defaults}\nregistries:\n  upstream:\n    urls: [{}]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n",
-        urls.join(", ")
-    );
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// `(repo, repo)` pairs: every repository mirrored under its own name.
@@ -249,15 +214,4 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A config with registries `upstream` and `mirror` at the given urls and `syncs`
-/// (the YAML list under `syncs:`, items indented by two spaces).
-pub fn write_config_with_syncs(dir: &Path, upstream: &str, mirror: &str, syncs: &str) -> PathBuf {
-    let path = dir.join("ocisync.yaml");
-    let text = format!(
-        "version: 1\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n{syncs}"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
 }
