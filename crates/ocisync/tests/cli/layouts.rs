@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ocisync_testkit::{image, layer, push_image, Format, Image, TestRegistry};
 
-use crate::support::{ocisync, ocisync_command, read_json, without_proxies, Daemon, Report, Run};
+use crate::support::{ocisync, ocisync_command, read_json, run_once, without_proxies, Daemon, Report, Run};
 
 /// Tags each writer exports; enough that an unlocked read-modify-write loses some.
 const TAGS_PER_WRITER: usize = 40;
@@ -127,13 +127,7 @@ async fn a_repository_named_after_a_layout_entry_fails_alone_and_its_parent_keep
     let export = |name: &str, repositories: &str| {
         let syncs = format!("  - from: upstream\n    to: disk\n    content:\n      - repositories: [{repositories}]\n");
         let config = export_config(dir.path(), name, &upstream.url(), &syncs);
-        ocisync(&[
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ])
+        run_once(&config, &report)
     };
     // The colliding names first: before the fix they took `x`'s index.json and oci-layout.
     let run = export("reserved.yaml", "x/index.json, x/oci-layout");
@@ -189,13 +183,7 @@ fn a_regular_file_as_layout_root_is_one_setup_error() {
     let file = dir.path().join("not-a-directory");
     std::fs::write(&file, "x").unwrap();
     let (config, report) = export_into(dir.path(), &file);
-    let run = ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let run = run_once(&config, &report);
     assert_one_setup_error(&run, &file, "not a directory");
     assert!(!report.exists());
     // Below a file is no better: it can never be created.

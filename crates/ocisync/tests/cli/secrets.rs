@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use ocisync_testkit::{corpus, small_corpus, CountingProxy, RegistryOptions, TestRegistry};
 
-use crate::support::{ocisync_with_env, one_sync_config, Mirror};
+use crate::support::{one_sync_config, Mirror};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn trace_logs_reports_and_errors_never_contain_the_password() {
@@ -28,17 +28,7 @@ async fn trace_logs_reports_and_errors_never_contain_the_password() {
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("sync:{password}"));
     let report = world.report_path();
     let run = |variable_value: &str| {
-        let config = world.config_path();
-        let output = ocisync_with_env(
-            &[
-                "once",
-                "--config",
-                config.to_str().unwrap(),
-                "--report",
-                report.to_str().unwrap(),
-            ],
-            &[("OCISYNC_LOG", "trace"), ("MIRROR_PASSWORD", variable_value)],
-        );
+        let output = world.once_with_env(&[], &[("OCISYNC_LOG", "trace"), ("MIRROR_PASSWORD", variable_value)]);
         (Some(output.code), format!("{}{}", output.stdout, output.stderr))
     };
 
