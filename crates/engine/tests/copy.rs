@@ -9,7 +9,7 @@ use ocisync_engine::{
 };
 use ocisync_oci::media_type::{DOCKER_SCHEMA1_SIGNED, OCI_INDEX, OCI_MANIFEST};
 use ocisync_oci::{Descriptor, Digest, Manifest, MemoryStore, Reference, Store, Tag};
-use support::{outcome_of, repo, run_pass};
+use support::{has_failures, outcome_of, repo, run_pass};
 
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -174,14 +174,7 @@ async fn schema1_is_skipped_with_reason() {
         }
     );
     assert_eq!(destination.writes(), 0);
-    assert!(!report_has_failures(&report));
-}
-
-fn report_has_failures(report: &SyncReport) -> bool {
-    ocisync_engine::Report {
-        syncs: vec![report.clone()],
-    }
-    .has_failures()
+    assert!(!has_failures(&report));
 }
 
 #[tokio::test]
@@ -209,7 +202,7 @@ async fn malformed_manifest_fails_its_tag_only() {
         .is_none());
     assert_eq!(outcome_of(&report, "library/app", "good"), Outcome::Copied);
     assert_eq!(outcome_of(&report, "library/other", "1"), Outcome::Copied);
-    assert!(report_has_failures(&report));
+    assert!(has_failures(&report));
 }
 
 #[tokio::test]
@@ -243,7 +236,7 @@ async fn empty_catalog_is_not_an_error() {
     let report = pass(&source, &destination).await;
     assert!(report.repositories.is_empty());
     assert!(report.error.is_none());
-    assert!(!report_has_failures(&report));
+    assert!(!has_failures(&report));
 }
 
 #[tokio::test]

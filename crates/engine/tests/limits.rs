@@ -8,7 +8,7 @@ use bytes::Bytes;
 use ocisync_engine::{Concurrency, CopyOptions, Outcome, Report, SkipReason, StopCause, SyncReport, TagReport};
 use ocisync_oci::media_type::{OCI_INDEX, OCI_MANIFEST};
 use ocisync_oci::{BlobStream, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, Tag};
-use support::{outcome_of, repo, run_pass};
+use support::{has_failures, outcome_of, repo, run_pass};
 use tokio::sync::Notify;
 
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -70,13 +70,6 @@ fn tag_report<'a>(report: &'a SyncReport, repo_name: &str, tag_name: &str) -> &'
 
 fn skipped(reason: SkipReason) -> Outcome {
     Outcome::Skipped { reason }
-}
-
-fn has_failures(report: &SyncReport) -> bool {
-    Report {
-        syncs: vec![report.clone()],
-    }
-    .has_failures()
 }
 
 #[tokio::test]
