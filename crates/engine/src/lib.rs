@@ -17,6 +17,7 @@ mod narrow;
 mod pass;
 mod plan;
 mod progress;
+mod prune;
 mod referrers;
 mod report;
 mod resilience;
@@ -35,6 +36,7 @@ pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
 pub use pass::{run_sync, run_task, SyncLabel};
 pub use plan::{needs_catalog, plan, BadDestination, Plan, SyncTask};
 pub use progress::{ProgressEvent, ProgressObserver};
+pub use prune::{PruneOutcome, PrunePolicy, PruneRefusal, PruneReport, PruneTotals, PrunedTag};
 pub use report::{
     EndpointUse, Outcome, RateLimitUse, RepoReport, Report, RuleReport, SkipReason, SyncReport, TagReport, Totals,
 };

@@ -12,6 +12,7 @@ use crate::error::CopyError;
 use crate::filter::{ContentRule, Dropped, RuleSourceKind};
 use crate::plan::{needs_catalog, plan, SyncTask};
 use crate::progress::ProgressEvent;
+use crate::prune::{PruneRefusal, PruneReport};
 use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
 
 /// The detail of an image abandoned mid-copy.
@@ -96,6 +97,7 @@ pub async fn run_sync<S: Store, D: Store>(
             source: bad.source,
             error: Some(format!("destination name: {}", bad.reason)),
             tags: Vec::new(),
+            prune: None,
         });
     }
     let tasks = planned.tasks;
@@ -170,6 +172,7 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
         destination: task.destination.clone(),
         error: None,
         tags: Vec::new(),
+        prune: None,
     };
     if copier.options.stop.is_raised() {
         return report;
@@ -218,6 +221,7 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
         Some(Err(error)) => debug!(repo = %task.destination, error = %error, "cannot list destination tags"),
         None => {}
     }
+    let mut upstream_tags = None; // prune: what the rule selected upstream
     let (work, mut attachments) = match tags {
         None => {
             let references = task.references.clone().unwrap_or_default();
@@ -228,6 +232,7 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
             // Cosign and referrers tag schema tags travel with their images, not through the filters.
             let (tags, attachments) = crate::referrers::split_tags(tags);
             let verdicts = task.tags.select(&tags);
+            upstream_tags = Some(crate::prune::UpstreamTags::new(&tags, &verdicts));
             let work: Vec<(Reference, Result<(), Dropped>)> =
                 tags.into_iter().map(Reference::Tag).zip(verdicts).collect();
             (work, Some(attachments))
@@ -235,6 +240,8 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
         Some(Err(error)) => {
             warn!(repo = %task.source, error = %error, "cannot list tags");
             report.error = Some(format!("tags: {error}"));
+            // prune: nothing is deleted without the upstream list.
+            report.prune = (task.prune.as_ref()).map(|_| PruneReport::refused(PruneRefusal::UpstreamListFailed));
             copier.memory.forget_unlisted(&task.destination);
             return report;
         }
@@ -296,6 +303,17 @@ async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: Sy
         report.tags.extend(referrer_tags);
     }
     copier.memory.forget_unlisted(&task.destination);
+    // prune: after the copy part, which decides whether it may run at all.
+    if let Some(policy) = &task.prune {
+        let pass = crate::prune::PassState {
+            upstream: upstream_tags.as_ref(),
+            copied: &report.tags,
+            stopped: copier.options.stop.is_raised(),
+            dry_run: copier.options.dry_run,
+        };
+        let pruned = crate::prune::prune_repository(copier.destination, &task.destination, policy, pass).await;
+        report.prune = Some(pruned);
+    }
     report
 }
 

@@ -4,6 +4,7 @@ use ocisync_oci::{Digest, RepoName, Tag};
 use serde::Serialize;
 
 use crate::filter::RuleSourceKind;
+use crate::prune::{PruneReport, PruneTotals};
 use crate::stop::StopCause;
 
 /// Everything one pass did.
@@ -129,6 +130,9 @@ pub struct RepoReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub tags: Vec<TagReport>,
+    /// What the rule's `prune` did here, after the copy (`None`: the rule does not prune).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune: Option<PruneReport>,
 }
 
 /// What happened to one tag.
@@ -316,6 +320,8 @@ pub struct Totals {
     pub rules_failed: usize,
     /// Syncs whose pass ran past its `max_pass_duration` and was stopped; they fail.
     pub syncs_past_deadline: usize,
+    /// What the rules' `prune` did; its failed deletes fail the pass.
+    pub prune: PruneTotals,
 }
 
 impl Report {
@@ -328,6 +334,9 @@ impl Report {
             for repo in &sync.repositories {
                 totals.repositories += 1;
                 totals.repositories_failed += usize::from(repo.error.is_some());
+                if let Some(prune) = &repo.prune {
+                    totals.prune.add(prune);
+                }
                 for tag in &repo.tags {
                     match &tag.outcome {
                         Outcome::Copied => totals.tags_copied += 1,
@@ -354,7 +363,8 @@ impl Report {
 
     /// Whether any sync, repository or tag failed, a used-up pull quota left tags
     /// behind (`rate-limited`; a configured reserve's skips do not count), or a pass ran
-    /// past its `max_pass_duration` (a shutdown's `interrupted` does not count).
+    /// past its `max_pass_duration` (a shutdown's `interrupted` does not count), or a
+    /// prune's delete failed (a refused or blocked prune does not count).
     pub fn has_failures(&self) -> bool {
         let totals = self.totals();
         totals.syncs_failed
@@ -363,6 +373,7 @@ impl Report {
             + totals.tags_failed
             + totals.tags_rate_limited
             + totals.syncs_past_deadline
+            + totals.prune.failures()
             > 0
     }
 }
@@ -386,6 +397,7 @@ mod tests {
                     destination: "library/alpine".parse().unwrap(),
                     error: None,
                     tags,
+                    prune: None,
                 }],
                 ..SyncReport::new("hub", "upstream", "mirror")
             }],

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use ocisync_layout::LayoutStore;
-use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag};
+use ocisync_oci::{
+    BlobPlacement, BlobStream, Deletion, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag,
+};
 
 use crate::stores::RegistryEndpoint;
 
@@ -76,5 +78,13 @@ impl Store for AnyStore {
 
     async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
         forward!(self, store => store.referrers(repo, digest))
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
+        forward!(self, store => store.delete_tag(repo, tag))
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
+        forward!(self, store => store.delete_manifest(repo, digest))
     }
 }

@@ -87,6 +87,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
         platforms: Vec::new(),
         signatures: Default::default(),
         references: None,
+        prune: None,
     };
     let repository = match single {
         None => run_task(&source_store, &destination_store, task, &options).await,
@@ -111,6 +112,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
                 destination: task.destination.clone(),
                 error: None,
                 tags: vec![copy.into_tag_report(label)],
+                prune: None,
             }
         }
     };

@@ -274,6 +274,7 @@ mod tests {
                 destination: "library/alpine".parse().unwrap(),
                 error: None,
                 tags,
+                prune: None,
             }],
             rate_limits,
             ..SyncReport::new("hub", "upstream", "mirror")

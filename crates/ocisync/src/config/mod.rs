@@ -12,6 +12,7 @@ mod error;
 mod images;
 mod locate;
 mod notifications;
+mod prune;
 mod rates;
 mod raw;
 mod registry;

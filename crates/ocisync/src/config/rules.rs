@@ -9,6 +9,18 @@ use super::images::{parse_image_reference, repository_name, ImagesFile};
 use super::raw::RawContentRule;
 use super::Checker;
 
+/// The last line of a regex error, which says what is wrong (`unclosed group`).
+pub(super) fn regex_reason(error: &regex::Error) -> String {
+    error
+        .to_string()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_owned()
+}
+
 /// Where a rule is: its key path and position, and what its sync reads from.
 pub(super) struct RulePlace<'a> {
     pub key: &'a str,
@@ -40,17 +52,9 @@ impl Checker {
                         }
                     }
                     Err(error) => {
-                        let reason = error
-                            .to_string()
-                            .lines()
-                            .last()
-                            .unwrap_or("")
-                            .trim()
-                            .trim_start_matches("error: ")
-                            .to_owned();
                         self.problem(
                             format!("{key}.tags.{field}[{index}]"),
-                            format!("invalid regex \"{pattern}\": {reason}"),
+                            format!("invalid regex \"{pattern}\": {}", regex_reason(&error)),
                         );
                         compiled = None;
                     }
@@ -127,6 +131,8 @@ impl Checker {
                 }
             }
         }
+        let names_images = raw.prefix.is_none() && raw.repositories.is_none();
+        let prune = self.check_prune(key, raw.prune.as_ref(), names_images);
         let (source, images_file) = checked_source?;
         let rule = ContentRule {
             source: source?,
@@ -141,6 +147,7 @@ impl Checker {
             strip_prefix: raw.strip_prefix,
             destination: raw.destination,
             signatures: signatures?,
+            prune: prune?,
         };
         Some((rule, images_file))
     }

@@ -109,6 +109,7 @@ pub fn task(rules: &[ContentRule], repository: &RepoName, work: &PendingWork) ->
             platforms: Vec::new(),
             signatures: SignaturePolicy::default(),
             references: tag_references(&TagFilter::default()),
+            prune: None,
         }));
     };
     let references = match &rule.source {
@@ -134,6 +135,8 @@ pub fn task(rules: &[ContentRule], repository: &RepoName, work: &PendingWork) ->
         platforms: rule.platforms.clone(),
         signatures: rule.signatures.clone(),
         references,
+        // An event names a few tags, not the upstream list a prune compares with.
+        prune: None,
     }))
 }
 
@@ -174,6 +177,7 @@ mod tests {
             strip_prefix: None,
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
+            prune: None,
         }
     }
 

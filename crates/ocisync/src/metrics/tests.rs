@@ -39,6 +39,7 @@ fn one_sync_report(tags: Vec<TagReport>, retries: u64) -> Report {
                 destination: "library/alpine".parse().unwrap(),
                 error: None,
                 tags,
+                prune: None,
             }],
             endpoints: vec![source_use(12, retries)],
             rate_limits: Vec::new(),
