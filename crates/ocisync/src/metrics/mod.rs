@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use ocisync_engine::{EndpointUse, Outcome, ProgressEvent, ProgressObserver, RateLimitUse, Report, Totals};
+use ocisync_engine::{
+    EndpointUse, Outcome, ProgressEvent, ProgressObserver, PruneTotals, RateLimitUse, Report, Totals,
+};
 
 pub use events::EventOutcome;
 pub use settings::SyncSettings;
@@ -52,6 +54,9 @@ struct SyncState {
     finished: ImageCounters,
     /// Counted during the pass under way, from progress events.
     live: ImageCounters,
+    /// Destination tags the rules' `prune` deleted, blocked or failed on (settled by
+    /// finished passes only: a prune runs at the end of its repository).
+    pruned: PruneTotals,
     /// Requests of the pass under way, by (registry name, URL), as last handed in.
     live_endpoints: BTreeMap<(String, String), EndpointCounters>,
     duration_sum: f64,
@@ -340,7 +345,11 @@ impl Metrics {
 fn settle_work(state: &mut State, sync: &str, report: &Report) {
     let counters = state.syncs.entry(sync.to_owned()).or_default();
     let live = std::mem::take(&mut counters.live);
-    counters.finished.settle(ImageCounters::of(&report.totals()), live);
+    let totals = report.totals();
+    counters.finished.settle(ImageCounters::of(&totals), live);
+    counters.pruned.tags_pruned += totals.prune.tags_pruned;
+    counters.pruned.tags_blocked += totals.prune.tags_blocked;
+    counters.pruned.tags_failed += totals.prune.tags_failed;
     let mut live_endpoints = std::mem::take(&mut counters.live_endpoints);
     for sync_report in &report.syncs {
         let (from, to) = (&sync_report.from, &sync_report.to);
