@@ -92,6 +92,7 @@ pub async fn run_sync<S: Store, D: Store>(
             source: bad.source,
             error: Some(format!("destination name: {}", bad.reason)),
             tags: Vec::new(),
+            prune: None,
         });
     }
     let tasks = planned.tasks;
@@ -165,5 +166,6 @@ pub async fn copy_one<S: Store, D: Store>(
         destination: task.destination,
         error: None,
         tags: vec![image],
+        prune: None,
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use ocisync_oci::{Reference, RepoName};
 
 use crate::filter::{ContentRule, PlatformSpec, RuleSource, TagFilter};
+use crate::prune::PrunePolicy;
 use crate::report::RuleReport;
 use crate::shard::Shard;
 use crate::signatures::SignaturePolicy;
@@ -23,6 +24,8 @@ pub struct SyncTask {
     /// Exactly these tags and digests (an `images` rule): no tag list is read and no tag
     /// filter applies. `None`: the repository's tags, filtered.
     pub(crate) references: Option<Vec<Reference>>,
+    /// Delete destination tags the rule no longer selects upstream, after the copy.
+    pub(crate) prune: Option<PrunePolicy>,
 }
 
 impl SyncTask {
@@ -52,7 +55,14 @@ impl SyncTask {
             platforms: Vec::new(),
             signatures: SignaturePolicy::default(),
             references,
+            prune: None,
         }
+    }
+
+    /// The same task without its rule's prune: for a run that does not see the whole
+    /// upstream tag list (an event names a few tags).
+    pub fn without_prune(self) -> SyncTask {
+        SyncTask { prune: None, ..self }
     }
 }
 
@@ -68,6 +78,7 @@ impl ContentRule {
             platforms: self.platforms.clone(),
             signatures: self.signatures.clone(),
             references,
+            prune: self.prune.clone(),
         })
     }
 }
@@ -185,6 +196,7 @@ mod tests {
             strip_prefix: None,
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
+            prune: None,
         }
     }
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::filter::RuleSourceKind;
 use crate::outcome::{FailureKind, Outcome, SkipReason};
+use crate::prune::{PruneReport, PruneTotals};
 use crate::stop::StopCause;
 use crate::work::Work;
 
@@ -143,6 +144,9 @@ pub struct RepoReport {
     pub error: Option<String>,
     /// Each tag (or digest), in the order listed or named.
     pub tags: Vec<TagReport>,
+    /// What the rule's `prune` did here, after the copy (`None`: the rule does not prune).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune: Option<PruneReport>,
 }
 
 /// What happened to one tag.
@@ -226,6 +230,8 @@ pub struct Totals {
     pub rules_failed: usize,
     /// Syncs whose pass ran past its `max_pass_duration` and was stopped; they fail.
     pub syncs_past_deadline: usize,
+    /// What the rules' `prune` did; its failed deletes fail the pass.
+    pub prune: PruneTotals,
 }
 
 impl Report {
@@ -239,6 +245,9 @@ impl Report {
             for repo in &sync.repositories {
                 totals.repositories += 1;
                 totals.repositories_failed += usize::from(repo.error.is_some());
+                if let Some(prune) = &repo.prune {
+                    totals.prune.add(prune);
+                }
                 for tag in &repo.tags {
                     match &tag.outcome {
                         Outcome::Copied => totals.tags_copied += 1,
@@ -274,7 +283,8 @@ impl Report {
 
     /// Whether any sync, repository or tag failed, a used-up pull quota left tags
     /// behind (`rate-limited`; a configured reserve's skips do not count), or a pass ran
-    /// past its `max_pass_duration` (a shutdown's `interrupted` does not count).
+    /// past its `max_pass_duration` (a shutdown's `interrupted` does not count), or a
+    /// prune's delete failed (a refused or blocked prune does not count).
     pub fn has_failures(&self) -> bool {
         let totals = self.totals();
         totals.syncs_failed
@@ -283,6 +293,7 @@ impl Report {
             + totals.tags_failed
             + totals.tags_rate_limited
             + totals.syncs_past_deadline
+            + totals.prune.failures()
             > 0
     }
 }
@@ -306,6 +317,7 @@ mod tests {
                     destination: "library/alpine".parse().unwrap(),
                     error: None,
                     tags,
+                    prune: None,
                 }],
                 ..SyncReport::new("hub", "upstream", "mirror")
             }],

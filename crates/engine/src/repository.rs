@@ -1,6 +1,6 @@
 //! One repository of a pass: its tags listed (or named), filtered, and each copied
 //! (after its rule's signature check, and with its referrers) a few at a time; then
-//! the report lines of its referrer tags.
+//! the report lines of its referrer tags; last, the rule's prune (`prune/`).
 
 use std::collections::HashSet;
 
@@ -14,6 +14,7 @@ use crate::filter::Dropped;
 use crate::outcome::SkipReason;
 use crate::plan::SyncTask;
 use crate::progress::ProgressEvent;
+use crate::prune::{prune_repository, PassState, PruneRefusal, PruneReport, UpstreamTags};
 use crate::referrers::{
     carry_referrers, check_signatures, probe_attachments, report_referrer_tags, split_tags, unfinished, RepoAttachments,
 };
@@ -30,6 +31,7 @@ pub(crate) async fn sync_repository<S: Store, D: Store>(pass: &Pass<'_, S, D>, t
         destination: task.destination.clone(),
         error: None,
         tags: Vec::new(),
+        prune: None,
     };
     if pass.options.stop.is_raised() {
         return report;
@@ -78,6 +80,7 @@ pub(crate) async fn sync_repository<S: Store, D: Store>(pass: &Pass<'_, S, D>, t
         Some(Err(error)) => debug!(repo = %task.destination, error = %error, "cannot list destination tags"),
         None => {}
     }
+    let mut upstream_tags = None; // prune: what the rule selected upstream
     let (work, mut attachments) = match tags {
         None => {
             let references = task.references.clone().unwrap_or_default();
@@ -88,6 +91,8 @@ pub(crate) async fn sync_repository<S: Store, D: Store>(pass: &Pass<'_, S, D>, t
             // Cosign and referrers tag schema tags travel with their images, not through the filters.
             let (tags, attachments) = split_tags(tags);
             let verdicts = task.tags.select(&tags);
+            let selected = tags.iter().zip(&verdicts).filter(|(_, verdict)| verdict.is_ok());
+            upstream_tags = Some(UpstreamTags::new(tags.len(), selected.map(|(tag, _)| tag.clone())));
             let work: Vec<(Reference, Result<(), Dropped>)> =
                 tags.into_iter().map(Reference::Tag).zip(verdicts).collect();
             (work, Some(attachments))
@@ -95,6 +100,8 @@ pub(crate) async fn sync_repository<S: Store, D: Store>(pass: &Pass<'_, S, D>, t
         Some(Err(error)) => {
             warn!(repo = %task.source, error = %error, "cannot list tags");
             report.error = Some(format!("tags: {error}"));
+            // prune: nothing is deleted without the upstream list.
+            report.prune = (task.prune.as_ref()).map(|_| PruneReport::refused(PruneRefusal::UpstreamListFailed));
             pass.memory.forget_unlisted(&task.destination);
             return report;
         }
@@ -145,6 +152,16 @@ pub(crate) async fn sync_repository<S: Store, D: Store>(pass: &Pass<'_, S, D>, t
         report.tags.extend(referrer_tags);
     }
     pass.memory.forget_unlisted(&task.destination);
+    // prune: after the copy part, which decides whether it may run at all.
+    if let Some(policy) = &task.prune {
+        let state = PassState {
+            upstream: upstream_tags.as_ref(),
+            copied: &report.tags,
+            stopped: pass.options.stop.is_raised(),
+            dry_run: pass.options.dry_run,
+        };
+        report.prune = Some(prune_repository(pass.destination, &task.destination, policy, state).await);
+    }
     report
 }
 

@@ -7,7 +7,9 @@ mod support;
 use bytes::Bytes;
 use ocisync_engine::{Concurrency, CopyOptions, Outcome, Report, SkipReason, StopCause, SyncReport, TagReport};
 use ocisync_oci::media_type::{OCI_INDEX, OCI_MANIFEST};
-use ocisync_oci::{BlobStream, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, Tag};
+use ocisync_oci::{
+    BlobStream, Deletion, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, Tag,
+};
 use support::{has_failures, outcome_of, repo, run_pass};
 use tokio::sync::Notify;
 
@@ -204,6 +206,14 @@ impl Store for HangingBlobs<'_> {
 
     async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
         self.inner.referrers(repo, digest).await
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
+        self.inner.delete_tag(repo, tag).await
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
+        self.inner.delete_manifest(repo, digest).await
     }
 }
 

@@ -108,6 +108,31 @@ impl IndexFile {
         }
     }
 
+    /// Removes every entry named `tag`; whether there was one.
+    pub fn remove_tag(&mut self, tag: &Tag) -> bool {
+        let before = self.manifests.len();
+        self.manifests.retain(|entry| ref_name(entry) != Some(tag.as_str()));
+        self.manifests.len() != before
+    }
+
+    /// Removes every entry pointing at `digest`, tagged or not; whether there was one.
+    pub fn remove_digest(&mut self, digest: &Digest) -> bool {
+        let before = self.manifests.len();
+        self.manifests
+            .retain(|entry| entry.get("digest").and_then(Value::as_str) != Some(digest.to_string().as_str()));
+        self.manifests.len() != before
+    }
+
+    /// The digest of every entry (tagged or not) that parses: the roots a garbage
+    /// collection keeps, with everything they reference. An entry that does not parse
+    /// is an error, so that nothing it might reference is removed.
+    pub fn root_digests(&self) -> Result<Vec<Digest>, String> {
+        self.manifests
+            .iter()
+            .map(|entry| parse_entry(entry).map(|entry| entry.digest))
+            .collect()
+    }
+
     #[cfg(test)]
     fn entries_named(&self, tag: &str) -> usize {
         self.manifests
@@ -209,6 +234,20 @@ mod tests {
         assert_eq!(written["manifests"][0]["data"], "eA==");
         assert_eq!(written["manifests"][1]["annotations"][REF_NAME], "v1");
         assert_eq!(index.media_type_of(&digest).as_deref(), Some(OCI_MANIFEST));
+    }
+
+    #[test]
+    fn removing_a_tag_or_a_digest_keeps_the_other_entries() {
+        let mut index = IndexFile::empty();
+        index.set_tag(&tag("a"), &manifest_descriptor(b"one"));
+        index.set_tag(&tag("b"), &manifest_descriptor(b"one"));
+        index.set_tag(&tag("c"), &manifest_descriptor(b"two"));
+        assert!(index.remove_tag(&tag("a")));
+        assert!(!index.remove_tag(&tag("a")));
+        assert_eq!(index.tags(), vec![tag("b"), tag("c")]);
+        assert!(index.remove_digest(&Digest::sha256_of(b"two")));
+        assert_eq!(index.tags(), vec![tag("b")]);
+        assert_eq!(index.root_digests().unwrap(), vec![Digest::sha256_of(b"one")]);
     }
 
     #[test]

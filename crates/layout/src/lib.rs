@@ -18,6 +18,7 @@
 //! - `index.rs`: the `index.json` model: tag lookup, tag moves.
 //! - `blobs.rs`: all-or-nothing writes (temporary file, sync, rename) and chunked reads.
 //! - `lock.rs`: file locks; `sweep.rs`: removing temporary files of dead writers.
+//! - `gc.rs`: [`collect_garbage`], removing blobs nothing reachable references.
 //! - `open.rs`: [`check_root`]; `catalog.rs`: finding repositories; `paths.rs`: where
 //!   things live and the reserved names.
 //!
@@ -36,6 +37,7 @@
 mod blobs;
 mod catalog;
 mod error;
+mod gc;
 mod index;
 mod lock;
 mod open;
@@ -44,6 +46,7 @@ mod store;
 mod sweep;
 
 pub use catalog::MAX_DEPTH;
+pub use gc::{collect_garbage, GcReport, RepoGc};
 pub use index::REF_NAME;
 pub use open::{check_root, Access, OpenError};
 pub use store::LayoutStore;

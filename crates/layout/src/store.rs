@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use ocisync_oci::media_type::is_non_distributable;
 use ocisync_oci::{
-    detect_media_type, BlobStream, Descriptor, Digest, Manifest, ManifestContent, Reference, RepoName, Result, Store,
-    StoreError, Tag,
+    detect_media_type, BlobStream, Deletion, Descriptor, Digest, Manifest, ManifestContent, Reference, RepoName,
+    Result, Store, StoreError, Tag,
 };
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
@@ -226,6 +226,24 @@ impl LayoutStore {
         Ok(missing)
     }
 
+    /// Changes `index.json` with `change` under this process's lock and the file lock
+    /// other processes take; written back only when `change` says it changed something.
+    async fn change_index(&self, repo: &RepoName, change: impl FnOnce(&mut IndexFile) -> bool) -> Result<Deletion> {
+        let paths = self.paths(repo)?;
+        let what = self.what(format!("{repo} index.json"));
+        let _guard = self.lock_repository(repo).await;
+        let _file_lock = lock_index(paths.lock(), what.clone()).await?;
+        let Some(mut index) = self.read_index(repo).await? else {
+            return Ok(Deletion::Absent);
+        };
+        if !change(&mut index) {
+            return Ok(Deletion::Absent);
+        }
+        let bytes = index.to_bytes().map_err(|reason| invalid(what.clone(), reason))?;
+        write_bytes_atomically(&paths.index(), Bytes::from(bytes), &what).await?;
+        Ok(Deletion::Deleted)
+    }
+
     /// Points `tag` at `descriptor` in `index.json`: read, changed and replaced under this
     /// process's lock and the file lock other processes take.
     async fn set_tag(&self, repo: &RepoName, tag: &Tag, descriptor: &Descriptor) -> Result<()> {
@@ -357,5 +375,16 @@ impl Store for LayoutStore {
     /// A layout has no referrers API: referrers live in the tag schema (`sha256-<hex>`).
     async fn referrers(&self, _repo: &RepoName, _digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
         Ok(None)
+    }
+
+    /// Removes the tag's entry from `index.json`; blobs stay until `ocisync gc`.
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
+        self.change_index(repo, |index| index.remove_tag(tag)).await
+    }
+
+    /// Removes every `index.json` entry of the manifest; its blob (which an index
+    /// may still reference) stays until `ocisync gc`.
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
+        self.change_index(repo, |index| index.remove_digest(digest)).await
     }
 }

@@ -27,8 +27,8 @@ pub use digest::{Algorithm, Digest, DigestHasher};
 pub use error::{ParseError, Result, StoreError};
 pub use manifest::{detect_media_type, MalformedManifest, Manifest, ManifestContent};
 #[cfg(any(test, feature = "test-util"))]
-pub use memory::MemoryStore;
+pub use memory::{MemoryDeletes, MemoryStore};
 pub use name::{Reference, RepoName, Tag};
 pub use referrer::{cosign_tag, referrer_descriptor, referrers_tag, CosignTagKind, ReferrerTag};
-pub use store::{BlobPlacement, BlobStream, Store};
+pub use store::{BlobPlacement, BlobStream, Deletion, Store};
 pub use verify::verify_blob_stream;

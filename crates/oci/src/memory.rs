@@ -14,7 +14,7 @@ use crate::manifest::{Manifest, ManifestContent};
 use crate::media_type::is_non_distributable;
 use crate::name::{Reference, RepoName, Tag};
 use crate::referrer::referrer_descriptor;
-use crate::store::{BlobStream, Store};
+use crate::store::{BlobStream, Deletion, Store};
 
 /// Repositories, manifests and blobs held in memory.
 ///
@@ -28,7 +28,21 @@ pub struct MemoryStore {
     writes: AtomicUsize,
     /// Answers `referrers` with `None`, like a registry without the referrers API.
     without_referrers_api: bool,
+    /// How it answers deletes: like a registry of the distribution spec 1.1 by default.
+    deletes: MemoryDeletes,
     referrer_lookups: AtomicUsize,
+}
+
+/// Which deletes a [`MemoryStore`] performs, to model the registries ocisync meets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MemoryDeletes {
+    /// Tags and manifests (distribution spec 1.1).
+    #[default]
+    TagsAndManifests,
+    /// Manifests by digest only, as distribution 2.8.
+    ManifestsOnly,
+    /// None, as a registry with deletes disabled (405 `UNSUPPORTED`).
+    Disabled,
 }
 
 #[derive(Default)]
@@ -66,12 +80,20 @@ impl MemoryStore {
         }
     }
 
+    /// A store that deletes as `deletes` says.
+    pub fn with_deletes(label: &str, deletes: MemoryDeletes) -> Self {
+        MemoryStore {
+            deletes,
+            ..MemoryStore::new(label)
+        }
+    }
+
     /// Number of [`Store::referrers`] calls received so far.
     pub fn referrer_lookups(&self) -> usize {
         self.referrer_lookups.load(Ordering::SeqCst)
     }
 
-    /// Number of write operations (manifest puts, blob puts, mounts) received so far.
+    /// Number of write operations (manifest puts, blob puts, mounts, deletes) received so far.
     pub fn writes(&self) -> usize {
         self.writes.load(Ordering::SeqCst)
     }
@@ -267,5 +289,44 @@ impl Store for MemoryStore {
             .unwrap_or_default();
         found.sort_by(|a, b| a.digest.cmp(&b.digest));
         Ok(Some(found))
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        match self.deletes {
+            MemoryDeletes::TagsAndManifests => {}
+            MemoryDeletes::ManifestsOnly => return Ok(unsupported("deletes manifests by digest only")),
+            MemoryDeletes::Disabled => return Ok(unsupported("deletes are disabled")),
+        }
+        let mut state = self.state.lock().unwrap();
+        let removed = state.repos.get_mut(repo).and_then(|entry| entry.tags.remove(tag));
+        Ok(if removed.is_some() {
+            Deletion::Deleted
+        } else {
+            Deletion::Absent
+        })
+    }
+
+    /// Removes the manifest and every tag naming it, as distribution does.
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        if self.deletes == MemoryDeletes::Disabled {
+            return Ok(unsupported("deletes are disabled"));
+        }
+        let mut state = self.state.lock().unwrap();
+        let Some(entry) = state.repos.get_mut(repo) else {
+            return Ok(Deletion::Absent);
+        };
+        entry.tags.retain(|_, tagged| tagged != digest);
+        Ok(match entry.manifests.remove(digest) {
+            Some(_) => Deletion::Deleted,
+            None => Deletion::Absent,
+        })
+    }
+}
+
+fn unsupported(reason: &str) -> Deletion {
+    Deletion::Unsupported {
+        reason: reason.to_owned(),
     }
 }

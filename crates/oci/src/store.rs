@@ -22,6 +22,19 @@ pub enum BlobPlacement {
     Missing,
 }
 
+/// What a store did with a delete request ([`Store::delete_tag`], [`Store::delete_manifest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    /// Removed.
+    Deleted,
+    /// There was nothing to remove.
+    Absent,
+    /// The store does not delete this way; `reason` says why, for the report. A
+    /// registry with deletes disabled (405 `UNSUPPORTED`) answers this for both kinds;
+    /// distribution 2.x for a tag alone (it deletes manifests by digest only).
+    Unsupported { reason: String },
+}
+
 /// Blob content as it streams: chunks in order, or the error that cut it short.
 pub type BlobStream = BoxStream<'static, Result<Bytes, StoreError>>;
 
@@ -111,4 +124,12 @@ pub trait Store: Send + Sync {
         repo: &RepoName,
         digest: &Digest,
     ) -> impl Future<Output = Result<Option<Vec<Descriptor>>>> + Send;
+
+    /// Removes `tag` alone: the manifest it names and every other tag stay
+    /// (distribution-spec 1.1 "Deleting tags").
+    fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> impl Future<Output = Result<Deletion>> + Send;
+
+    /// Removes the manifest `digest` and, with it, every tag that names it
+    /// (distribution-spec "Deleting Manifests").
+    fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> impl Future<Output = Result<Deletion>> + Send;
 }

@@ -58,6 +58,17 @@ pub enum Command {
         #[arg(long, conflicts_with = "config")]
         schema: bool,
     },
+    /// Remove the blobs of an OCI layout directory that no manifest reachable from its
+    /// repositories' index.json references (what pruned tags left behind). Run it while
+    /// no sync writes the directory.
+    Gc {
+        /// The layout directory (a sync's `layout:`).
+        #[arg(long, value_name = "PATH")]
+        layout: PathBuf,
+        /// Print what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a shell completion script: ocisync completions bash > /etc/bash_completion.d/ocisync
     Completions {
         /// The shell the script is for.

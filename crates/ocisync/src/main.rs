@@ -13,6 +13,7 @@ mod daemon;
 mod deadline;
 mod docker_hub;
 mod events;
+mod gc_cmd;
 mod health;
 mod image_ref;
 mod logging;
@@ -20,6 +21,7 @@ mod metrics;
 mod once;
 mod passes;
 mod progress;
+mod prune_summary;
 mod pushgateway;
 mod quota;
 mod report_path;
@@ -86,6 +88,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Config { schema: true, .. } => {
             print!("{}", config::json_schema());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Gc { layout, dry_run } => {
+            let (text, failed) = gc_cmd::run_gc(&layout, dry_run)?;
+            print!("{text}");
+            Ok(if failed {
+                ExitCode::from(EXIT_FAILURES)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Completions { shell } => {
             command_docs::print_completions(shell);

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use ocisync_engine::{Failover, Retrying};
 use ocisync_layout::{check_root, Access, LayoutStore};
 use ocisync_oci::Result as StoreResult;
-use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Store, Tag};
+use ocisync_oci::{BlobPlacement, BlobStream, Deletion, Descriptor, Digest, Manifest, Reference, RepoName, Store, Tag};
 use ocisync_registry::{MinTransferRate, RegistryOptions, RegistryStore, RequestLimit};
 
 use crate::config::RegistryConfig;
@@ -84,6 +84,14 @@ impl Store for AnyStore {
 
     async fn referrers(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<Vec<Descriptor>>> {
         forward!(self, store => store.referrers(repo, digest))
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> StoreResult<Deletion> {
+        forward!(self, store => store.delete_tag(repo, tag))
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Deletion> {
+        forward!(self, store => store.delete_manifest(repo, digest))
     }
 }
 

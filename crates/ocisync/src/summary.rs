@@ -81,6 +81,7 @@ pub fn render(report: &Report, duration: Duration) -> String {
                 }
             }
         }
+        text.push_str(&crate::prune_summary::summary_lines(sync));
     }
     let _ = writeln!(text, "pass finished in {:.1}s", duration.as_secs_f64());
     text
@@ -186,6 +187,7 @@ pub fn render_plan(report: &Report) -> String {
             for tag in &repo.tags {
                 let _ = writeln!(text, "    {}", plan_line(tag));
             }
+            text.push_str(&crate::prune_summary::plan_lines(repo));
         }
     }
     text
@@ -264,6 +266,7 @@ mod tests {
                 destination: "library/alpine".parse().unwrap(),
                 error: None,
                 tags,
+                prune: None,
             }],
             rate_limits,
             ..SyncReport::new("hub", "upstream", "mirror")

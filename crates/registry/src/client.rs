@@ -102,6 +102,8 @@ pub enum Scope<'a> {
     Catalog,
     Pull(&'a RepoName),
     Push(&'a RepoName),
+    /// Distribution's token auth asks for the `delete` action on `DELETE`.
+    Delete(&'a RepoName),
 }
 
 impl Scope<'_> {
@@ -110,6 +112,7 @@ impl Scope<'_> {
             Scope::Catalog => "registry:catalog:*".to_owned(),
             Scope::Pull(repo) => format!("repository:{repo}:pull"),
             Scope::Push(repo) => format!("repository:{repo}:pull,push"),
+            Scope::Delete(repo) => format!("repository:{repo}:delete"),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! [`Store`] over the OCI distribution API.
 
+mod delete;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -9,8 +11,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use ocisync_oci::media_type::ACCEPT_MANIFESTS;
 use ocisync_oci::{
-    detect_media_type, BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Store, StoreError,
-    Tag,
+    detect_media_type, BlobPlacement, BlobStream, Deletion, Descriptor, Digest, Manifest, Reference, RepoName, Store,
+    StoreError, Tag,
 };
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode};
@@ -542,6 +544,14 @@ impl Store for RegistryStore {
                 _ => return Ok(Some(referrers.into_descriptors())),
             };
         }
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion, StoreError> {
+        self.delete_reference(repo, &Reference::Tag(tag.clone())).await
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion, StoreError> {
+        self.delete_reference(repo, &Reference::Digest(digest.clone())).await
     }
 }
 

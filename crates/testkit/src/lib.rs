@@ -106,7 +106,7 @@ pub use proxy::{
 pub use pushgateway::TestPushgateway;
 pub use redirect::{RedirectingRegistry, SeenRequest};
 pub use registry::{RegistryOptions, TestRegistry, TestRegistryBuilder};
-pub use seed::{push_blob, push_image, push_manifest};
+pub use seed::{delete_manifest, push_blob, push_image, push_manifest};
 pub use signing::CosignKey;
 pub use tls::{ClientCertificate, ServerCertificate, TestCa};
 pub use tls_front::TlsFront;

@@ -54,6 +54,8 @@ pub struct TestRegistryBuilder {
     client_certificates: bool,
     notifications: Vec<NotificationEndpoint>,
     ipv6: bool,
+    /// `storage.delete.enabled: false`: every delete answers 405 `UNSUPPORTED`.
+    without_deletes: bool,
 }
 
 /// One `notifications: endpoints:` entry: where the registry posts its events, with
@@ -125,6 +127,14 @@ impl TestRegistryBuilder {
     /// Listens on the IPv6 loopback, `[::1]`, instead of `127.0.0.1` (plain HTTP only).
     pub fn ipv6(mut self) -> Self {
         self.ipv6 = true;
+        self
+    }
+
+    /// Refuses deletes (`storage.delete.enabled: false`, 405 `UNSUPPORTED`), as a
+    /// registry does unless its operator enabled them. By default deletes are enabled:
+    /// by digest only, as distribution 2.8 deletes (a tag delete is 400 `DIGEST_INVALID`).
+    pub fn without_deletes(mut self) -> Self {
+        self.without_deletes = true;
         self
     }
 
@@ -263,6 +273,9 @@ impl TestRegistry {
                 client_ca: client_ca_file.as_deref(),
             });
             let mut config = render_config(SocketAddr::new(ip, port), &storage, &auth, tls.as_ref(), &instance);
+            if options.without_deletes {
+                config = config.replace("  delete:\n    enabled: true\n", "  delete:\n    enabled: false\n");
+            }
             config.push_str(&render_notifications(&options.notifications));
             fs::write(&config_path, config).expect("testkit: write registry config");
 

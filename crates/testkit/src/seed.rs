@@ -33,7 +33,24 @@ pub async fn push_manifest(base_url: &str, repo: &str, reference: &str, manifest
         .await;
 }
 
+/// Deletes the manifest `digest` (and with it every tag naming it, as distribution
+/// 2.8 does) with an anonymous client; the registry must allow deletes.
+pub async fn delete_manifest(base_url: &str, repo: &str, digest: &str) {
+    RegistryClient::new().delete_manifest(base_url, repo, digest).await;
+}
+
 impl RegistryClient {
+    /// `DELETE /v2/<repo>/manifests/<digest>`; panics unless the registry accepts it.
+    pub async fn delete_manifest(&self, base_url: &str, repo: &str, digest: &str) {
+        let base = trim_base(base_url);
+        let url = format!("{base}/v2/{repo}/manifests/{digest}");
+        let what = format!("delete manifest {base}/{repo}@{digest}");
+        let response = self.send(self.request(Method::DELETE, &url), &what).await;
+        if response.status() != StatusCode::ACCEPTED {
+            panic!("testkit: {what}: {}", describe(response).await);
+        }
+    }
+
     /// Pushes `image` and tags it: child manifests (by digest, depth first) and all blobs
     /// first, then the top-level manifest under `tag`.
     pub async fn push_image(&self, base_url: &str, repo: &str, tag: &str, image: &Image) {

@@ -11,12 +11,13 @@ use globset::{GlobBuilder, GlobMatcher};
 use ocisync_oci::{Reference, RepoName};
 use serde::Serialize;
 
+use crate::prune::{PrunePolicy, PruneSpec};
 use crate::signatures::SignaturePolicy;
 
 pub(crate) use platforms::select_platforms;
 pub use platforms::PlatformSpec;
 pub use rule_error::{RuleError, RulePart, RuleProblem};
-pub(crate) use tags::Dropped;
+pub(crate) use tags::{whole_tag_regex, Dropped};
 pub use tags::{TagFilter, TagPatterns};
 
 /// One content rule. A repository is synced by the first rule that takes it.
@@ -28,6 +29,7 @@ pub struct ContentRule {
     pub(crate) strip_prefix: Option<String>,
     pub(crate) destination: Option<String>,
     pub(crate) signatures: SignaturePolicy,
+    pub(crate) prune: Option<PrunePolicy>,
 }
 
 /// A content rule as a config writes it: [`ContentRule::new`] builds the rule.
@@ -46,6 +48,8 @@ pub struct RuleSpec {
     pub destination: Option<String>,
     /// Which images are copied at all: signed ones only, or verified ones only.
     pub signatures: SignaturePolicy,
+    /// Delete destination tags the rule no longer selects upstream (not for `images`).
+    pub prune: Option<PruneSpec>,
 }
 
 /// Where a rule's repositories come from, as written.
@@ -186,6 +190,16 @@ impl ContentRule {
                 problems.push(RuleProblem::at(RulePart::Destination, error));
             }
         }
+        let mut prune = None;
+        if let Some(spec) = &spec.prune {
+            if matches!(source, Some(RuleSource::Images(_))) {
+                problems.push(RuleProblem::at(RulePart::Prune, RuleError::PruneImages));
+            }
+            match PrunePolicy::compile(spec) {
+                Ok(policy) => prune = policy,
+                Err(prune_problems) => problems.extend(prune_problems),
+            }
+        }
         match (source, tags) {
             (Some(source), Some(tags)) if problems.is_empty() => Ok(ContentRule {
                 source,
@@ -194,6 +208,7 @@ impl ContentRule {
                 strip_prefix: spec.strip_prefix,
                 destination: spec.destination,
                 signatures: spec.signatures,
+                prune,
             }),
             _ => Err(problems),
         }
@@ -227,6 +242,11 @@ impl ContentRule {
     /// What the rule demands of signatures.
     pub fn signatures(&self) -> &SignaturePolicy {
         &self.signatures
+    }
+
+    /// What the rule's `prune` deletes and keeps; `None`: it deletes nothing.
+    pub fn prune(&self) -> Option<&PrunePolicy> {
+        self.prune.as_ref()
     }
 
     /// Replaces an `images` rule's images (its images file, read again before a pass).
@@ -277,6 +297,7 @@ mod tests {
             strip_prefix: strip.map(str::to_owned),
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
+            prune: None,
         }
     }
 
@@ -288,6 +309,7 @@ mod tests {
             strip_prefix: None,
             destination: None,
             signatures: SignaturePolicy::default(),
+            prune: None,
         }
     }
 

@@ -20,6 +20,12 @@ pub enum RulePart {
     Platform(usize),
     /// The destination name prefix.
     Destination,
+    /// `prune` as a whole.
+    Prune,
+    /// `prune.max_fraction`.
+    PruneMaxFraction,
+    /// The `index`th `prune.keep` pattern.
+    PruneKeep(usize),
 }
 
 /// One thing wrong with a rule, and where.
@@ -77,6 +83,17 @@ pub enum RuleError {
         /// The platform as written.
         text: String,
     },
+    /// A prune's `max_fraction` outside (0, 1].
+    #[error("{value} is not in (0, 1]: the share of a repository's tags one pass may delete")]
+    MaxFraction {
+        /// The fraction as written.
+        value: f64,
+    },
+    /// `prune` on an `images` rule, which reads no upstream tag list to compare with.
+    #[error(
+        "does not apply to `images`, which read no upstream tag list to compare with; use `repositories:` to prune"
+    )]
+    PruneImages,
     /// A destination prefix that cannot start a repository name.
     #[error("\"{prefix}\" is not a repository name prefix")]
     DestinationPrefix {

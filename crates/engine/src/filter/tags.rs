@@ -208,7 +208,7 @@ fn source_pattern(pattern: &Regex) -> &str {
 }
 
 /// Compiles a tag pattern so that it must match the whole tag.
-fn whole_tag_regex(pattern: &str) -> Result<Regex, RuleError> {
+pub(crate) fn whole_tag_regex(pattern: &str) -> Result<Regex, RuleError> {
     let anchored = format!("^(?:{pattern})$");
     regex::RegexBuilder::new(&anchored)
         .size_limit(1 << 20)

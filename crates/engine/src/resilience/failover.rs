@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag};
+use ocisync_oci::{
+    BlobPlacement, BlobStream, Deletion, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag,
+};
 use tokio::time::Instant;
 
 /// How long a store that failed with a transient error is passed over.
@@ -296,6 +298,15 @@ impl<S: Store> Store for Failover<S> {
 
     async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
         self.call_value("referrers", |store| store.referrers(repo, digest))
+            .await
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
+        self.call_value("delete tag", |store| store.delete_tag(repo, tag)).await
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
+        self.call_value("delete manifest", |store| store.delete_manifest(repo, digest))
             .await
     }
 }

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag};
+use ocisync_oci::{
+    BlobPlacement, BlobStream, Deletion, Descriptor, Digest, Manifest, Reference, RepoName, Result, Store, Tag,
+};
 
 use super::policy::{retry_counting, RetryPolicy};
 
@@ -128,6 +130,20 @@ impl<S: Store> Store for Retrying<S> {
         let what = self.what(format_args!("referrers {repo}@{digest}"));
         retry_counting(&self.policy, &what, &self.retries, || {
             self.inner.referrers(repo, digest)
+        })
+        .await
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
+        // A repeated delete of what the first attempt removed answers `Absent`.
+        let what = self.what(format_args!("delete tag {repo}:{tag}"));
+        retry_counting(&self.policy, &what, &self.retries, || self.inner.delete_tag(repo, tag)).await
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
+        let what = self.what(format_args!("delete manifest {repo}@{digest}"));
+        retry_counting(&self.policy, &what, &self.retries, || {
+            self.inner.delete_manifest(repo, digest)
         })
         .await
     }

@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ocisync_engine::{run_sync, ContentRule, CopyOptions, Outcome, Report, SyncLabel, SyncReport};
 use ocisync_oci::{
-    BlobStream, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, StoreError, Tag,
+    BlobStream, Deletion, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, StoreError,
+    Tag,
 };
 
 pub fn repo(name: &str) -> RepoName {
@@ -126,5 +127,13 @@ impl Store for QuotaStore<'_> {
 
     async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
         self.inner.referrers(repo, digest).await
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
+        self.inner.delete_tag(repo, tag).await
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
+        self.inner.delete_manifest(repo, digest).await
     }
 }

@@ -175,6 +175,23 @@ pub struct RawContentRule {
     pub signed_only: bool,
     /// Copy only images whose cosign signature verifies with one of these keys.
     pub verify: Option<RawVerify>,
+    /// Delete destination tags this rule no longer selects upstream (not for `images`).
+    pub prune: Option<RawPrune>,
+}
+
+/// A rule's `prune`: what it may delete, and the safeguards.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrune {
+    /// Must be `true` for anything to be deleted.
+    pub enabled: bool,
+    /// The largest share of a repository's tags one pass may delete, in (0, 1]
+    /// (default 0.5); a prune that would delete more is refused whole.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_fraction: Option<f64>,
+    /// Whole-tag regexes of tags never deleted.
+    #[serde(default)]
+    pub keep: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

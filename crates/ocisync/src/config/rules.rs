@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ocisync_engine::{ContentRule, RulePart, RuleSpec, SourceSpec, TagPatterns};
+use ocisync_engine::{ContentRule, PruneSpec, RulePart, RuleSpec, SourceSpec, TagPatterns};
 
 use super::images::{parse_image_reference, repository_name, ImagesFile};
 use super::raw::RawContentRule;
@@ -72,6 +72,11 @@ impl Checker {
             strip_prefix: raw.strip_prefix,
             destination: raw.destination,
             signatures: signatures.clone().unwrap_or_default(),
+            prune: raw.prune.map(|prune| PruneSpec {
+                enabled: prune.enabled,
+                max_fraction: prune.max_fraction,
+                keep: prune.keep,
+            }),
         };
         let rule = match ContentRule::new(spec) {
             Ok(rule) => Some(rule),
@@ -195,5 +200,8 @@ fn rule_key(key: &str, part: RulePart) -> String {
         RulePart::Latest => format!("{key}.tags.latest"),
         RulePart::Platform(index) => format!("{key}.platforms[{index}]"),
         RulePart::Destination => format!("{key}.destination"),
+        RulePart::Prune => format!("{key}.prune"),
+        RulePart::PruneMaxFraction => format!("{key}.prune.max_fraction"),
+        RulePart::PruneKeep(index) => format!("{key}.prune.keep[{index}]"),
     }
 }

@@ -124,7 +124,8 @@ pub fn task(rules: &[ContentRule], repository: &RepoName, work: &PendingWork) ->
         ),
         RuleSource::Catalog(_) | RuleSource::Named(_) => tag_references(rule.tags()),
     };
-    Ok(non_empty(rule.task(repository.clone(), references)?))
+    // An event names a few tags, not the upstream list a prune compares with.
+    Ok(non_empty(rule.task(repository.clone(), references)?.without_prune()))
 }
 
 /// The first rule that takes `repository`, as `plan` picks it.
@@ -164,6 +165,7 @@ mod tests {
             strip_prefix: None,
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
+            prune: None,
         })
         .unwrap()
     }

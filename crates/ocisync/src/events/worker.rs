@@ -102,6 +102,7 @@ impl EventWorker {
                         destination: repository.clone(),
                         error: Some(format!("destination name: {reason}")),
                         tags: Vec::new(),
+                        prune: None,
                     });
                 }
             }

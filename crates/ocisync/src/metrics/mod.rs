@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use ocisync_engine::{FailureKind, Outcome, ProgressEvent, ProgressObserver, RateLimitUse, Report, UrlUse};
+use ocisync_engine::{
+    FailureKind, Outcome, ProgressEvent, ProgressObserver, PruneTotals, RateLimitUse, Report, UrlUse,
+};
 
 pub use events::EventOutcome;
 pub use settings::SyncSettings;
@@ -52,6 +54,9 @@ struct SyncState {
     finished: ImageCounters,
     /// Counted during the pass under way, from progress events.
     live: ImageCounters,
+    /// Destination tags the rules' `prune` deleted, blocked or failed on (settled by
+    /// finished passes only: a prune runs at the end of its repository).
+    pruned: PruneTotals,
     /// Requests of the pass under way, by (registry name, URL), as last handed in.
     live_urls: BTreeMap<(String, String), UrlCounters>,
     duration_sum: f64,
@@ -389,6 +394,10 @@ fn settle_work(state: &mut State, sync: &str, report: &Report) {
     let counters = state.syncs.entry(sync.to_owned()).or_default();
     let live = std::mem::take(&mut counters.live);
     counters.finished.settle(ImageCounters::of(report), live);
+    let pruned = report.totals().prune;
+    counters.pruned.tags_pruned += pruned.tags_pruned;
+    counters.pruned.tags_blocked += pruned.tags_blocked;
+    counters.pruned.tags_failed += pruned.tags_failed;
     let mut live_urls = std::mem::take(&mut counters.live_urls);
     for sync_report in &report.syncs {
         let (from, to) = (&sync_report.from, &sync_report.to);

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ocisync_engine::PruneTotals;
+
 use super::exposition::Exposition;
 use ocisync_engine::FailureKind;
 
@@ -79,6 +81,16 @@ fn sync_families(state: &State, out: &mut Exposition) {
     );
     for (name, sync) in syncs {
         out.sample(&[("sync", name)], sync.finished.plus(sync.live).repositories_failed);
+    }
+    out.family(
+        "ocisync_pruned_tags_total",
+        "counter",
+        "Destination tags a rule's prune handled, by sync and outcome: deleted, blocked (a registry that deletes by digest only, and a staying tag names the manifest) or failed.",
+    );
+    for (name, sync) in syncs.iter().filter(|(_, sync)| sync.pruned != PruneTotals::default()) {
+        out.sample(&[("sync", name), ("outcome", "deleted")], sync.pruned.tags_pruned);
+        out.sample(&[("sync", name), ("outcome", "blocked")], sync.pruned.tags_blocked);
+        out.sample(&[("sync", name), ("outcome", "failed")], sync.pruned.tags_failed);
     }
     out.family(
         "ocisync_copied_bytes_total",

@@ -43,6 +43,7 @@ fn one_sync_report(tags: Vec<TagReport>, retries: u64) -> Report {
                 destination: "library/alpine".parse().unwrap(),
                 error: None,
                 tags,
+                prune: None,
             }],
             urls: vec![source_use(12, retries)],
             rate_limits: Vec::new(),
@@ -353,4 +354,42 @@ fn the_dashboard_and_the_alerts_query_only_metrics_ocisync_exports() {
             assert!(!panel["targets"].as_array().unwrap().is_empty(), "{}", panel["title"]);
         }
     }
+}
+
+#[test]
+fn pruned_tags_are_counted_by_outcome_and_only_once_a_rule_prunes() {
+    use ocisync_engine::{PruneOutcome, PruneReport, PrunedTag};
+    let metrics = hub();
+    metrics.pass_finished("hub", &one_sync_report(Vec::new(), 0), Duration::ZERO);
+    assert!(!metrics.render().contains("ocisync_pruned_tags_total{"));
+    let pruned = |name: &str, outcome: PruneOutcome| PrunedTag {
+        tag: name.parse().unwrap(),
+        digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
+        subject: None,
+        outcome,
+    };
+    let mut report = one_sync_report(Vec::new(), 0);
+    report.syncs[0].repositories[0].prune = Some(PruneReport {
+        tags: vec![
+            pruned("v1", PruneOutcome::Pruned),
+            pruned("v2", PruneOutcome::Pruned),
+            pruned(
+                "v3",
+                PruneOutcome::PruneBlocked {
+                    reason: "shared".into(),
+                },
+            ),
+        ],
+        ..PruneReport::default()
+    });
+    metrics.pass_finished("hub", &report, Duration::ZERO);
+    metrics.pass_finished("hub", &report, Duration::ZERO);
+    assert_lines(
+        &metrics.render(),
+        &[
+            "ocisync_pruned_tags_total{sync=\"hub\",outcome=\"deleted\"} 4",
+            "ocisync_pruned_tags_total{sync=\"hub\",outcome=\"blocked\"} 2",
+            "ocisync_pruned_tags_total{sync=\"hub\",outcome=\"failed\"} 0",
+        ],
+    );
 }

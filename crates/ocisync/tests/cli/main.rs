@@ -16,6 +16,7 @@ mod modes;
 mod msrv;
 mod network;
 mod observe;
+mod prune;
 mod push;
 mod quota;
 mod scheduling;

@@ -6,7 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
 use ocisync_oci::{
-    BlobStream, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, StoreError, Tag,
+    BlobStream, Deletion, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, StoreError,
+    Tag,
 };
 
 pub const LAYER_CONTENT: &[u8] = b"layer content";
@@ -179,6 +180,16 @@ impl Store for Flaky {
     async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
         self.answer()?;
         self.inner.referrers(repo, digest).await
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
+        self.answer()?;
+        self.inner.delete_tag(repo, tag).await
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
+        self.answer()?;
+        self.inner.delete_manifest(repo, digest).await
     }
 }
 
