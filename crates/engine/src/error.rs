@@ -1,6 +1,6 @@
 //! Why copying one image failed.
 
-use ocisync_oci::{Digest, MalformedManifest, StoreError};
+use ocisync_oci::{Digest, MalformedManifest, StoreError, Tag};
 
 use crate::report::SkipReason;
 
@@ -23,6 +23,24 @@ pub enum CopyError {
     /// The pass was told to stop while this image still had blobs waiting to stream.
     #[error("stopped before its blobs were all copied")]
     Interrupted,
+    /// The moved tag's backup name is no valid tag (a long tag made it pass 128
+    /// characters); the tag stays where it was.
+    #[error(
+        "backup name \"{rendered}\" of tag {tag} is not a valid tag (at most 128 characters); the tag was not moved"
+    )]
+    BackupName { tag: Tag, rendered: String },
+    /// Tagging the old manifest with its backup name failed; the tag stays where it was.
+    #[error("backup of {old} as {name}: {source}; the tag was not moved")]
+    Backup {
+        name: Tag,
+        old: Digest,
+        /// Boxed: the name and digest beside it would make every `CopyError` larger.
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// The backup name holds another digest already: an earlier backup, never overwritten.
+    #[error("backup name {name} already holds {held} (an earlier backup, never overwritten), not {old}; the tag was not moved (put {{digest}} in the backup template to give each old digest its own name)")]
+    BackupTaken { name: Tag, held: Digest, old: Digest },
 }
 
 impl CopyError {

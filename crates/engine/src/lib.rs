@@ -13,6 +13,7 @@
 mod copy;
 mod error;
 mod filter;
+mod lifecycle;
 mod narrow;
 mod pass;
 mod plan;
@@ -31,6 +32,7 @@ pub use filter::{
     parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, ImageReference,
     PlatformSpec, RepoGlob, RuleSource, RuleSourceKind, TagFilter,
 };
+pub use lifecycle::{format_time, BackupTemplate, TagBackup, TagLifecycle, TemplateError};
 pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
 pub use pass::{run_sync, run_task, SyncLabel};
 pub use plan::{needs_catalog, plan, BadDestination, Plan, SyncTask};

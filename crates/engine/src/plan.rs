@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use ocisync_oci::{Reference, RepoName};
 
 use crate::filter::{ContentRule, PlatformSpec, RuleSource, TagFilter};
+use crate::lifecycle::BackupTemplate;
 use crate::report::RuleReport;
 use crate::shard::Shard;
 use crate::signatures::SignaturePolicy;
@@ -22,6 +23,8 @@ pub struct SyncTask {
     /// Exactly these tags and digests (an `images` rule): no tag list is read and no tag
     /// filter applies. `None`: the repository's tags, filtered.
     pub references: Option<Vec<Reference>>,
+    /// The rule's backup name template for tags that move at the destination.
+    pub backup: Option<BackupTemplate>,
 }
 
 /// A repository a rule took but whose destination name is not a valid repository name.
@@ -68,6 +71,7 @@ pub fn plan(catalog: Option<&[RepoName]>, rules: &[ContentRule], shard: Option<S
                 platforms: Vec::new(),
                 signatures: SignaturePolicy::default(),
                 references: None,
+                backup: None,
             });
         }
         return plan;
@@ -118,6 +122,7 @@ pub fn plan(catalog: Option<&[RepoName]>, rules: &[ContentRule], shard: Option<S
                     platforms: rule.platforms.clone(),
                     signatures: rule.signatures.clone(),
                     references,
+                    backup: rule.backup.clone(),
                 }),
                 Err(reason) => plan.bad_destinations.push(BadDestination { source, reason }),
             }
@@ -150,6 +155,7 @@ mod tests {
             strip_prefix: None,
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
+            backup: None,
         }
     }
 

@@ -4,6 +4,7 @@ use ocisync_oci::{Digest, RepoName, Tag};
 use serde::Serialize;
 
 use crate::filter::RuleSourceKind;
+use crate::lifecycle::TagLifecycle;
 use crate::stop::StopCause;
 
 /// Everything one pass did.
@@ -156,6 +157,10 @@ pub struct TagReport {
     /// Blobs made present by a cross-repository mount instead of a transfer.
     pub blobs_mounted: usize,
     pub manifests_pushed: usize,
+    /// What the rule's `tags.min_age` and `backup` did: when a young tag is eligible,
+    /// which backup name the old digest got.
+    #[serde(flatten)]
+    pub lifecycle: TagLifecycle,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -217,6 +222,13 @@ pub enum SkipReason {
     /// for a later pass. Fails the pass (see [`Report::has_failures`]), since the
     /// mirror is incomplete for a reason nobody chose.
     RateLimited,
+    /// The image is younger than the rule's `tags.min_age` (by its config's `created`;
+    /// an index by its youngest platform image): it is copied once it is old enough,
+    /// at the report's `eligible_at`. Not a failure.
+    TooYoung,
+    /// The rule has `tags.min_age`, and the image's config has no readable `created`
+    /// time, so its age is unknown: never copied under that rule. Not a failure.
+    NoCreatedTime,
 }
 
 impl SkipReason {
@@ -257,6 +269,8 @@ impl SkipReason {
             SkipReason::ReferrerTag => "referrer-tag",
             SkipReason::RateLimitReserve => "rate-limit-reserve",
             SkipReason::RateLimited => "rate-limited",
+            SkipReason::TooYoung => "too-young",
+            SkipReason::NoCreatedTime => "no-created-time",
         }
     }
 }
@@ -274,6 +288,7 @@ impl TagReport {
             blobs_copied: 0,
             blobs_mounted: 0,
             manifests_pushed: 0,
+            lifecycle: TagLifecycle::default(),
         }
     }
 }

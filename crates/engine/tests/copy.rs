@@ -265,6 +265,7 @@ fn rule_of(source: RuleSource, destination: Option<&str>) -> ContentRule {
         strip_prefix: None,
         destination: destination.map(str::to_owned),
         signatures: SignaturePolicy::default(),
+        backup: None,
     }
 }
 

@@ -55,6 +55,7 @@ fn rule(signatures: SignaturePolicy) -> ContentRule {
         strip_prefix: None,
         destination: None,
         signatures,
+        backup: None,
     }
 }
 

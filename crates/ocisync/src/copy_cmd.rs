@@ -87,6 +87,7 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
         platforms: Vec::new(),
         signatures: Default::default(),
         references: None,
+        backup: None,
     };
     let repository = match single {
         None => run_task(&source_store, &destination_store, task, &options).await,

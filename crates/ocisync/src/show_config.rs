@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ocisync_engine::{source_pattern, ContentRule, ImageReference, RuleSource, Schedule};
+use ocisync_engine::{source_pattern, BackupTemplate, ContentRule, ImageReference, RuleSource, Schedule};
 use ocisync_oci::Reference;
 use serde::Serialize;
 
@@ -125,6 +125,8 @@ struct Rule<'a> {
     signed_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     verify: Option<Verify>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backup: Option<&'a str>,
 }
 
 /// The key files, never the key material.
@@ -140,6 +142,8 @@ struct Tags {
     semver: Option<String>,
     latest: Option<usize>,
     immutable: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_age: Option<String>,
 }
 
 pub fn render(config: &Config) -> anyhow::Result<String> {
@@ -248,12 +252,14 @@ fn sync_view(sync: &SyncConfig) -> Sync<'_> {
                     semver: None,
                     latest: None,
                     immutable: Vec::new(),
+                    min_age: None,
                 },
                 platforms: Vec::new(),
                 strip_prefix: None,
                 destination: None,
                 signed_only: false,
                 verify: None,
+                backup: None,
             }]
         } else {
             sync.content
@@ -290,6 +296,7 @@ fn rule_view(rule: &ContentRule, images_file: Option<String>) -> Rule<'_> {
                 .iter()
                 .map(|r| source_pattern(r).to_owned())
                 .collect(),
+            min_age: rule.tags.min_age.map(duration),
         },
         platforms: rule.platforms.iter().map(ToString::to_string).collect(),
         strip_prefix: rule.strip_prefix.as_deref(),
@@ -303,6 +310,7 @@ fn rule_view(rule: &ContentRule, images_file: Option<String>) -> Rule<'_> {
                 .map(|key| key.name().to_owned())
                 .collect(),
         }),
+        backup: rule.backup.as_ref().map(BackupTemplate::as_str),
     }
 }
 

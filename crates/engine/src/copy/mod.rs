@@ -23,6 +23,7 @@ use size_limit::ReadAhead;
 
 use crate::error::CopyError;
 use crate::filter::select_platforms;
+use crate::lifecycle::{self, back_up, judge_age, TagLifecycle};
 use crate::narrow::{is_current_narrowing, narrowed_index};
 use crate::plan::SyncTask;
 use crate::progress::ProgressObserver;
@@ -228,6 +229,8 @@ pub struct ImageCopy {
     pub blobs_copied: usize,
     pub blobs_mounted: usize,
     pub manifests_pushed: usize,
+    /// What `tags.min_age` and `backup` did.
+    pub lifecycle: TagLifecycle,
 }
 
 impl ImageCopy {
@@ -243,6 +246,7 @@ impl ImageCopy {
             blobs_copied: self.blobs_copied,
             blobs_mounted: self.blobs_mounted,
             manifests_pushed: self.manifests_pushed,
+            lifecycle: self.lifecycle,
         }
     }
 }
@@ -253,6 +257,9 @@ struct TagFacts {
     digest: Option<Digest>,
     destination_digest: Option<Digest>,
     detail: Option<String>,
+    /// What the destination tag pointed at before this copy moves it.
+    replaced: Option<Digest>,
+    lifecycle: TagLifecycle,
 }
 
 /// `linux/amd64, linux/arm64`: the platforms an index offers, for skip details.
@@ -329,6 +336,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             blobs_copied: transfer.blobs,
             blobs_mounted: transfer.mounted,
             manifests_pushed: transfer.manifests,
+            lifecycle: facts.lifecycle,
         }
     }
 
@@ -377,6 +385,18 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             content => (manifest, content),
         };
         let mut read_ahead = ReadAhead::default();
+        // Lifecycle hook (issue 18): `tags.min_age` judges the image the rule would copy,
+        // a new tag and a moved one alike.
+        if let Some(min_age) = task.tags.min_age {
+            let check = judge_age(self.source, &task.source, &content, min_age, lifecycle::now()).await?;
+            read_ahead.keep(check.children);
+            if let Some(skip) = check.verdict.skip() {
+                info!(repo = %task.source, tag = tag_field(source), digest = %manifest.digest, reason = skip.reason.as_str(), detail = %skip.detail, "image not copied yet");
+                facts.detail = Some(skip.detail);
+                facts.lifecycle.eligible_at = skip.eligible_at;
+                return Ok(Outcome::Skipped { reason: skip.reason });
+            }
+        }
         if let Some(limit) = self.options.max_blob_size {
             if let Some(blob) = self.blob_over_limit(task, &content, limit, 0, &mut read_ahead).await? {
                 info!(repo = %task.source, tag = tag_field(source), digest = %blob.digest, bytes = blob.size, "image not copied: a blob is larger than max_blob_size");
@@ -391,6 +411,21 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
         }
         self.copy_references(task, &manifest, content, 0, transfer, &mut read_ahead)
             .await?;
+        // Lifecycle hook (issue 18): a moved tag's old manifest gets its backup name
+        // first; if that fails, the tag is not moved.
+        if let (Some(template), Reference::Tag(tag), Some(old)) = (&task.backup, destination, &facts.replaced) {
+            let backup = back_up(
+                self.destination,
+                &task.destination,
+                tag,
+                old,
+                template,
+                lifecycle::now(),
+                self.options.dry_run,
+            )
+            .await?;
+            facts.lifecycle.backup = Some(backup);
+        }
         if self.options.dry_run {
             return Ok(Outcome::WouldCopy);
         }
@@ -439,6 +474,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             debug!(repo = %task.source, tag = tag_field(source), digest = %source_descriptor.digest, "up to date");
             return Ok(Resolved::Done(up_to_date()));
         }
+        facts.replaced.clone_from(&destination_digest);
         if let Some(destination_digest) = destination_digest.filter(|_| !task.platforms.is_empty()) {
             // Maybe a narrowed index made from this very upstream index: the
             // destination's own copy says so, and upstream need not be read again.

@@ -19,6 +19,13 @@ impl ReadAhead {
     pub(super) fn take(&mut self, digest: &Digest) -> Option<Manifest> {
         self.0.remove(digest)
     }
+
+    /// Keeps child manifests another check read (`tags.min_age`).
+    pub(super) fn keep(&mut self, manifests: Vec<Manifest>) {
+        for manifest in manifests {
+            self.0.insert(manifest.digest.clone(), manifest);
+        }
+    }
 }
 
 impl<S: Store, D: Store> Copier<'_, S, D> {

@@ -10,6 +10,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use ocisync_oci::{Reference, RepoName};
 use serde::Serialize;
 
+use crate::lifecycle::BackupTemplate;
 use crate::signatures::SignaturePolicy;
 
 pub use platforms::{select_platforms, PlatformSpec};
@@ -29,6 +30,8 @@ pub struct ContentRule {
     pub destination: Option<String>,
     /// Which images are copied at all: signed ones only, or verified ones only.
     pub signatures: SignaturePolicy,
+    /// Before a tag moves at the destination, its old manifest is tagged with this name.
+    pub backup: Option<BackupTemplate>,
 }
 
 /// Where a rule's repositories come from. Most public registries refuse their catalog,
@@ -157,6 +160,7 @@ mod tests {
             strip_prefix: strip.map(str::to_owned),
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
+            backup: None,
         }
     }
 

@@ -26,6 +26,9 @@ pub struct TagFilter {
     /// once published (release versions), so one the destination already lists is left
     /// alone, with no request of its own on either side.
     pub immutable: Vec<Regex>,
+    /// Not a filter: a kept tag whose image (by its config's `created`) is younger than
+    /// this is not copied yet, nor moved at the destination (`lifecycle/min_age.rs`).
+    pub min_age: Option<std::time::Duration>,
 }
 
 /// Why one tag was left out, with the pattern or range responsible.
@@ -230,8 +233,9 @@ mod tests {
                     exclude: vec![re(r".*-rc\d*")],
                     semver: range(">=1.20, <2"),
                     latest: Some(2),
-                    // Not a filter: changes nothing here.
+                    // Not filters: they change nothing here.
                     immutable: vec![re(".*")],
+                    min_age: Some(std::time::Duration::from_secs(3600)),
                 },
                 vec!["1.21.0", "v1.22.3"],
             ),
@@ -256,6 +260,7 @@ mod tests {
             semver: Some(VersionReq::parse(">=1.20").unwrap()),
             latest: Some(1),
             immutable: Vec::new(),
+            min_age: None,
         };
         let all = tags(&["latest", "1.21.0-rc1", "1.19.9", "1.20.0", "1.21.0"]);
         let reasons: Vec<_> = filter

@@ -479,6 +479,8 @@ impl Checker {
 #[cfg(test)]
 mod credential_tests;
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod variable_tests;

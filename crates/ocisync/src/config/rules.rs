@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use ocisync_engine::{whole_tag_regex, ContentRule, PlatformSpec, RepoGlob, RuleSource, TagFilter};
+use ocisync_engine::{whole_tag_regex, BackupTemplate, ContentRule, PlatformSpec, RepoGlob, RuleSource, TagFilter};
 
+use super::durations::MIN_AGE;
 use super::images::{parse_image_reference, repository_name, ImagesFile};
 use super::raw::RawContentRule;
 use super::Checker;
@@ -87,6 +88,17 @@ impl Checker {
                 "must be at least 1 (0 would keep no tag)".into(),
             );
         }
+        let min_age = self.optional_duration_in(&format!("{key}.tags.min_age"), raw.tags.min_age.as_deref(), MIN_AGE);
+        let min_age_valid = raw.tags.min_age.is_none() || min_age.is_some();
+        let backup = match raw.backup.as_deref().map(BackupTemplate::parse) {
+            None => Some(None),
+            Some(Ok(template)) => Some(Some(template)),
+            Some(Err(error)) => {
+                let text = raw.backup.as_deref().unwrap_or_default();
+                self.problem(format!("{key}.backup"), format!("\"{text}\" {error}"));
+                None
+            }
+        };
         let mut platforms = Some(Vec::new());
         for (index, text) in raw.platforms.iter().enumerate() {
             match text.parse::<PlatformSpec>() {
@@ -136,11 +148,13 @@ impl Checker {
                 semver: semver?,
                 latest: raw.tags.latest,
                 immutable: immutable?,
+                min_age: min_age_valid.then_some(min_age)?,
             },
             platforms: platforms?,
             strip_prefix: raw.strip_prefix,
             destination: raw.destination,
             signatures: signatures?,
+            backup: backup?,
         };
         Some((rule, images_file))
     }

@@ -109,6 +109,7 @@ pub fn task(rules: &[ContentRule], repository: &RepoName, work: &PendingWork) ->
             platforms: Vec::new(),
             signatures: SignaturePolicy::default(),
             references: tag_references(&TagFilter::default()),
+            backup: None,
         }));
     };
     let references = match &rule.source {
@@ -134,6 +135,7 @@ pub fn task(rules: &[ContentRule], repository: &RepoName, work: &PendingWork) ->
         platforms: rule.platforms.clone(),
         signatures: rule.signatures.clone(),
         references,
+        backup: rule.backup.clone(),
     }))
 }
 
@@ -174,6 +176,7 @@ mod tests {
             strip_prefix: None,
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
+            backup: None,
         }
     }
 
