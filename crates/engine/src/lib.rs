@@ -7,6 +7,8 @@
 //! - [`run_sync`] runs one pass of one sync and returns a [`SyncReport`]; a
 //!   [`Report`] gathers the passes of all syncs and derives [`Totals`].
 //! - [`StopSignal`] stops a pass: no new image, then (abandoned) none under way.
+//! - Lifecycle rules: a tag waits for `TagFilter::min_age`, and a moved tag's old
+//!   manifest is first tagged with a [`BackupTemplate`] name.
 //!
 //! This crate knows nothing of HTTP, YAML, files or exit codes.
 
