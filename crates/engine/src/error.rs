@@ -1,6 +1,6 @@
 //! Why copying one image failed.
 
-use ocisync_oci::{Digest, MalformedManifest, StoreError};
+use ocisync_oci::{Digest, MalformedManifest, StoreError, Tag};
 
 use crate::outcome::{FailureKind, Outcome, SkipReason};
 
@@ -23,6 +23,38 @@ pub enum CopyError {
     /// The pass was told to stop while this image still had blobs waiting to stream.
     #[error("stopped before its blobs were all copied")]
     Interrupted,
+    /// The moved tag's backup name is no valid tag (a long tag made it pass 128
+    /// characters); the tag stays where it was.
+    #[error(
+        "backup name \"{rendered}\" of tag {tag} is not a valid tag (at most 128 characters); the tag was not moved"
+    )]
+    BackupName {
+        /// The tag that was to move.
+        tag: Tag,
+        /// The name the template rendered.
+        rendered: String,
+    },
+    /// Tagging the old manifest with its backup name failed; the tag stays where it was.
+    #[error("backup of {old} as {name}: {source}; the tag was not moved")]
+    Backup {
+        /// The backup name.
+        name: Tag,
+        /// The digest the tag pointed at.
+        old: Digest,
+        /// Boxed: the name and digest beside it would make every `CopyError` larger.
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// The backup name holds another digest already: an earlier backup, never overwritten.
+    #[error("backup name {name} already holds {held} (an earlier backup, never overwritten), not {old}; the tag was not moved (put {{digest}} in the backup template to give each old digest its own name)")]
+    BackupTaken {
+        /// The backup name.
+        name: Tag,
+        /// What it holds.
+        held: Digest,
+        /// The digest the tag pointed at.
+        old: Digest,
+    },
 }
 
 impl CopyError {
@@ -46,6 +78,9 @@ impl CopyError {
             // Not a failure where it is caught (the image is skipped); counted with the
             // source if it ever reaches a report.
             CopyError::Interrupted => FailureKind::Source,
+            CopyError::BackupName { .. } | CopyError::Backup { .. } | CopyError::BackupTaken { .. } => {
+                FailureKind::Backup
+            }
         }
     }
 

@@ -22,6 +22,7 @@ mod concurrency;
 mod copy;
 mod error;
 mod filter;
+mod lifecycle;
 mod narrow;
 mod outcome;
 mod pass;
@@ -43,6 +44,7 @@ pub use filter::{
     ContentRule, ImageReference, PlatformSpec, RepoGlob, RuleError, RulePart, RuleProblem, RuleSource, RuleSourceKind,
     RuleSpec, SourceSpec, TagFilter, TagPatterns,
 };
+pub use lifecycle::{format_time, BackupTemplate, TagBackup, TagLifecycle, TemplateError};
 pub use outcome::{FailureKind, Outcome, SkipReason};
 pub use pass::{copy_one, run_sync, run_task, SyncLabel};
 pub use plan::SyncTask;

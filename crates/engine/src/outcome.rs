@@ -41,16 +41,20 @@ pub enum FailureKind {
     Manifest,
     /// The image's referrers (signatures, SBOMs, attestations) could not all be copied.
     Referrers,
+    /// A moved tag's old manifest could not get its backup name, so the tag was not
+    /// moved (rule key `backup`).
+    Backup,
 }
 
 impl FailureKind {
     /// Every kind, in the order metrics list them.
-    pub const ALL: [FailureKind; 5] = [
+    pub const ALL: [FailureKind; 6] = [
         FailureKind::Source,
         FailureKind::Destination,
         FailureKind::Integrity,
         FailureKind::Manifest,
         FailureKind::Referrers,
+        FailureKind::Backup,
     ];
 
     /// The name used in reports and metric labels, e.g. `source`.
@@ -61,6 +65,7 @@ impl FailureKind {
             FailureKind::Integrity => "integrity",
             FailureKind::Manifest => "manifest",
             FailureKind::Referrers => "referrers",
+            FailureKind::Backup => "backup",
         }
     }
 }
@@ -110,6 +115,13 @@ pub enum SkipReason {
     /// for a later pass. Fails the pass (see [`Report::has_failures`](crate::Report::has_failures)), since the
     /// mirror is incomplete for a reason nobody chose.
     RateLimited,
+    /// The image is younger than the rule's `tags.min_age` (by its config's `created`;
+    /// an index by its youngest platform image): it is copied once it is old enough,
+    /// at the report's `eligible_at`. Not a failure.
+    TooYoung,
+    /// The rule has `tags.min_age`, and the image's config has no readable `created`
+    /// time, so its age is unknown: never copied under that rule. Not a failure.
+    NoCreatedTime,
 }
 
 impl SkipReason {
@@ -150,6 +162,8 @@ impl SkipReason {
             SkipReason::ReferrerTag => "referrer-tag",
             SkipReason::RateLimitReserve => "rate-limit-reserve",
             SkipReason::RateLimited => "rate-limited",
+            SkipReason::TooYoung => "too-young",
+            SkipReason::NoCreatedTime => "no-created-time",
         }
     }
 }

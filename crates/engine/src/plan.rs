@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use ocisync_oci::{Reference, RepoName};
 
 use crate::filter::{ContentRule, PlatformSpec, RuleSource, TagFilter};
+use crate::lifecycle::BackupTemplate;
 use crate::prune::PrunePolicy;
 use crate::report::RuleReport;
 use crate::shard::Shard;
@@ -26,6 +27,8 @@ pub struct SyncTask {
     pub(crate) references: Option<Vec<Reference>>,
     /// Delete destination tags the rule no longer selects upstream, after the copy.
     pub(crate) prune: Option<PrunePolicy>,
+    /// The rule's backup name template for tags that move at the destination.
+    pub(crate) backup: Option<BackupTemplate>,
 }
 
 impl SyncTask {
@@ -56,6 +59,7 @@ impl SyncTask {
             signatures: SignaturePolicy::default(),
             references,
             prune: None,
+            backup: None,
         }
     }
 
@@ -79,6 +83,7 @@ impl ContentRule {
             signatures: self.signatures.clone(),
             references,
             prune: self.prune.clone(),
+            backup: self.backup.clone(),
         })
     }
 }
@@ -197,6 +202,7 @@ mod tests {
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
             prune: None,
+            backup: None,
         }
     }
 

@@ -4,6 +4,7 @@ use ocisync_oci::{Digest, RepoName, Tag};
 use serde::Serialize;
 
 use crate::filter::RuleSourceKind;
+use crate::lifecycle::TagLifecycle;
 use crate::outcome::{FailureKind, Outcome, SkipReason};
 use crate::prune::{PruneReport, PruneTotals};
 use crate::stop::StopCause;
@@ -172,6 +173,10 @@ pub struct TagReport {
     /// What copying the tag (and its referrers) wrote.
     #[serde(flatten)]
     pub work: Work,
+    /// What the rule's `tags.min_age` and `backup` did: when a young tag is eligible,
+    /// which backup name the old digest got.
+    #[serde(flatten)]
+    pub lifecycle: TagLifecycle,
 }
 
 impl TagReport {
@@ -184,6 +189,7 @@ impl TagReport {
             outcome: Outcome::Skipped { reason },
             detail,
             work: Work::default(),
+            lifecycle: TagLifecycle::default(),
         }
     }
 }

@@ -267,6 +267,7 @@ fn rule_of(source: SourceSpec, destination: Option<&str>) -> ContentRule {
         strip_prefix: None,
         destination: destination.map(str::to_owned),
         signatures: SignaturePolicy::default(),
+        backup: None,
         prune: None,
     })
     .unwrap()

@@ -44,6 +44,11 @@ fn image(store: &MemoryStore, label: &str, tags: &[&str]) -> Manifest {
 }
 
 fn prune_rule(prune: PruneSpec) -> ContentRule {
+    prune_rule_with_backup(prune, None)
+}
+
+/// A pruning rule that also backs up moved tags under `backup`.
+fn prune_rule_with_backup(prune: PruneSpec, backup: Option<&str>) -> ContentRule {
     ContentRule::new(RuleSpec {
         source: SourceSpec::Named(vec![repo(REPO)]),
         tags: TagPatterns::default(),
@@ -52,6 +57,7 @@ fn prune_rule(prune: PruneSpec) -> ContentRule {
         destination: None,
         signatures: SignaturePolicy::default(),
         prune: Some(prune),
+        backup: backup.map(str::to_owned),
     })
     .unwrap()
 }
@@ -132,6 +138,33 @@ async fn tags_upstream_removed_are_deleted_with_their_digests() {
     let again = pass(&source, &destination, &rule, false).await;
     assert!(prune_of(&again).tags.is_empty());
     assert_eq!(destination.writes(), writes);
+}
+
+#[tokio::test]
+async fn a_backup_the_rule_made_is_never_pruned() {
+    let destination = MemoryStore::new("destination");
+    let rule = prune_rule_with_backup(policy(1.0, &[]), Some("{tag}-{date}"));
+    let (source, images) = mirrored(&destination, &rule).await;
+    // `latest` appears upstream at v1's image, is mirrored, then moves to v2's: the
+    // destination's old `latest` gets its backup name before the tag moves.
+    source.insert_manifest_unchecked(&repo(REPO), Some(&tag("latest")), images[0].clone());
+    pass(&source, &destination, &rule, false).await;
+    source.insert_manifest_unchecked(&repo(REPO), Some(&tag("latest")), images[1].clone());
+    let moved = pass(&source, &destination, &rule, false).await;
+    let latest = moved.repositories[0]
+        .tags
+        .iter()
+        .find(|line| line.tag == Some(tag("latest")))
+        .unwrap();
+    let backup = latest.lifecycle.backup.clone().expect("the move made a backup");
+    assert_eq!(backup.digest, images[0].digest);
+    // Upstream lacks the backup name, as it lacks v4 once v4 goes: only v4 is pruned.
+    untag_upstream(&source, &["v4"]).await;
+    let report = pass(&source, &destination, &rule, false).await;
+    assert_eq!(touched(&report), [("v4".into(), PruneOutcome::Pruned)]);
+    let left = destination_tags(&destination).await;
+    assert!(left.contains(&backup.name.to_string()), "{left:?}");
+    assert!(!left.contains(&"v4".to_owned()), "{left:?}");
 }
 
 #[tokio::test]

@@ -59,6 +59,7 @@ fn rule_with(source: SourceSpec, tags: TagPatterns, signatures: SignaturePolicy)
         strip_prefix: None,
         destination: None,
         signatures,
+        backup: None,
         prune: None,
     })
     .unwrap()

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ocisync_engine::{Concurrency, ContentRule, ImageReference, RuleSource};
+use ocisync_engine::{BackupTemplate, Concurrency, ContentRule, ImageReference, RuleSource};
 use ocisync_oci::Reference;
 use serde::Serialize;
 
@@ -118,6 +118,8 @@ struct Rule<'a> {
     signed_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     verify: Option<Verify>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backup: Option<&'a str>,
 }
 
 /// The key files, never the key material.
@@ -133,6 +135,8 @@ struct Tags {
     semver: Option<String>,
     latest: Option<usize>,
     immutable: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_age: Option<String>,
 }
 
 pub fn render(config: &Config) -> anyhow::Result<String> {
@@ -236,12 +240,14 @@ fn sync_view(sync: &SyncConfig) -> Sync<'_> {
                     semver: None,
                     latest: None,
                     immutable: Vec::new(),
+                    min_age: None,
                 },
                 platforms: Vec::new(),
                 strip_prefix: None,
                 destination: None,
                 signed_only: false,
                 verify: None,
+                backup: None,
             }]
         } else {
             sync.content
@@ -275,6 +281,7 @@ fn rule_view(rule: &ContentRule, images_file: Option<String>) -> Rule<'_> {
             semver: patterns.semver,
             latest: patterns.latest,
             immutable: patterns.immutable,
+            min_age: patterns.min_age.map(duration),
         },
         platforms: rule.platforms().iter().map(ToString::to_string).collect(),
         strip_prefix: rule.strip_prefix(),
@@ -283,6 +290,7 @@ fn rule_view(rule: &ContentRule, images_file: Option<String>) -> Rule<'_> {
         verify: (!signatures.cosign_keys.is_empty()).then(|| Verify {
             cosign_public_keys: signatures.cosign_keys.iter().map(|key| key.name().to_owned()).collect(),
         }),
+        backup: rule.backup().map(BackupTemplate::as_str),
     }
 }
 

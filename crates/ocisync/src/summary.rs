@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ocisync_engine::{Outcome, RateLimitUse, Report, RuleSourceKind, SkipReason, StopCause, SyncReport, TagReport};
+use ocisync_engine::{
+    format_time, Outcome, RateLimitUse, Report, RuleSourceKind, SkipReason, StopCause, SyncReport, TagReport,
+};
 
 /// One screen: a line per sync, then every failure and every skip that is not a filter's.
 pub fn render(report: &Report, duration: Duration) -> String {
@@ -69,13 +71,29 @@ pub fn render(report: &Report, duration: Duration) -> String {
                         let _ = writeln!(text, "  FAILED {}{}: {error}", repo.source, tag.reference_suffix());
                     }
                     Outcome::Skipped { reason } if !reason.is_filter() && *reason != SkipReason::UpToDate => {
+                        let eligible = match &tag.lifecycle.eligible_at {
+                            Some(time) => format!(" (eligible at {})", format_time(time)),
+                            None => String::new(),
+                        };
                         let _ = writeln!(
                             text,
-                            "  skipped {}{}: {}",
+                            "  skipped {}{}: {}{eligible}",
                             repo.source,
                             tag.reference_suffix(),
                             reason.as_str()
                         );
+                    }
+                    Outcome::Copied => {
+                        if let Some(backup) = &tag.lifecycle.backup {
+                            let _ = writeln!(
+                                text,
+                                "  backed up {}{} (was {}) as {}",
+                                repo.destination,
+                                tag.reference_suffix(),
+                                backup.digest,
+                                backup.name
+                            );
+                        }
                     }
                     _ => {}
                 }
@@ -201,7 +219,17 @@ fn plan_line(tag: &TagReport) -> String {
     };
     let detail = tag.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
     match &tag.outcome {
-        Outcome::WouldCopy => format!("copy        {} ({} to transfer)", name, human_bytes(tag.work.bytes)),
+        Outcome::WouldCopy => {
+            let backup = match &tag.lifecycle.backup {
+                Some(backup) => format!(", back up {} as {}", backup.digest, backup.name),
+                None => String::new(),
+            };
+            format!(
+                "copy        {} ({} to transfer{backup})",
+                name,
+                human_bytes(tag.work.bytes)
+            )
+        }
         Outcome::Copied => format!("copied      {}", name),
         Outcome::Skipped { reason } if reason.is_filter() => {
             format!("filtered    {}: {}{detail}", name, reason.as_str())
@@ -339,6 +367,42 @@ mod tests {
         assert!(plan.contains("2 tags would be copied (at least 16.0 EiB)"), "{plan}");
         assert!(plan.contains("copy        1 (at least 16.0 EiB to transfer)"), "{plan}");
         assert!(plan.contains("copy        2 (8.0 EiB to transfer)"), "{plan}");
+    }
+
+    #[test]
+    fn a_young_tag_says_when_it_is_eligible_and_a_moved_one_its_backup() {
+        let mut sync = sync_with(Vec::new(), &[SkipReason::TooYoung, SkipReason::UpToDate]);
+        let eligible_at = chrono::DateTime::parse_from_rfc3339("2024-05-04T12:00:00Z").unwrap();
+        sync.repositories[0].tags[0].lifecycle.eligible_at = Some(eligible_at.with_timezone(&chrono::Utc));
+        let moved = &mut sync.repositories[0].tags[1];
+        moved.outcome = Outcome::Copied;
+        let old: ocisync_oci::Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        moved.lifecycle.backup = Some(ocisync_engine::TagBackup {
+            name: "t1-20240501".parse().unwrap(),
+            digest: old.clone(),
+        });
+        let text = render(
+            &Report {
+                syncs: vec![sync.clone()],
+            },
+            Duration::ZERO,
+        );
+        assert!(
+            text.contains("  skipped library/alpine:t0: too-young (eligible at 2024-05-04T12:00:00Z)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("  backed up library/alpine:t1 (was {old}) as t1-20240501\n")),
+            "{text}"
+        );
+        sync.repositories[0].tags[1].outcome = Outcome::WouldCopy;
+        let plan = render_plan(&Report { syncs: vec![sync] });
+        assert!(
+            plan.contains(&format!(
+                "copy        t1 (0 B to transfer, back up {old} as t1-20240501)"
+            )),
+            "{plan}"
+        );
     }
 
     #[test]

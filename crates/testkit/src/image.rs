@@ -270,6 +270,9 @@ struct IndexJson<'a> {
 
 #[derive(Serialize)]
 struct ConfigJson<'a> {
+    /// Left out unless given, so images made without it keep their digests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<&'a str>,
     architecture: &'a str,
     os: &'a str,
     config: ConfigConfigJson<'a>,
@@ -299,10 +302,33 @@ fn to_json(value: &impl Serialize) -> Vec<u8> {
 /// `rootfs.diff_ids` lists the layer digests (the layers are not real tarballs, so there
 /// is no uncompressed digest to use).
 pub fn image(format: Format, platform: (&str, &str), layers: Vec<Blob>, label: &str) -> Image {
+    image_with_created(format, platform, layers, label, None)
+}
+
+/// [`image`] whose config says it was `created` then (RFC 3339, any text: a test of a
+/// bad one passes it as is); see [`created_ago`].
+pub fn image_created(format: Format, platform: (&str, &str), layers: Vec<Blob>, label: &str, created: &str) -> Image {
+    image_with_created(format, platform, layers, label, Some(created))
+}
+
+/// The RFC 3339 time `age` before now (whole seconds, UTC), for [`image_created`].
+pub fn created_ago(age: std::time::Duration) -> String {
+    let then = std::time::SystemTime::now() - age;
+    humantime::format_rfc3339_seconds(then).to_string()
+}
+
+fn image_with_created(
+    format: Format,
+    platform: (&str, &str),
+    layers: Vec<Blob>,
+    label: &str,
+    created: Option<&str>,
+) -> Image {
     let (os, architecture) = platform;
     let config = Blob::new(
         format.config_media_type(),
         to_json(&ConfigJson {
+            created,
             architecture,
             os,
             config: ConfigConfigJson {
@@ -447,5 +473,19 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&art.manifest.bytes).unwrap();
         assert_eq!(v["artifactType"], "application/vnd.example.thing.config.v1+json");
         assert_eq!(v["config"]["mediaType"], "application/vnd.example.thing.config.v1+json");
+    }
+
+    #[test]
+    fn a_created_time_goes_into_the_config_only_when_given() {
+        let layers = || vec![layer(Format::Oci, 1, 10)];
+        let plain = image(Format::Oci, ("linux", "amd64"), layers(), "a");
+        let config: serde_json::Value = serde_json::from_slice(&plain.blobs[0].bytes).unwrap();
+        assert!(config.get("created").is_none());
+        let dated = image_created(Format::Oci, ("linux", "amd64"), layers(), "a", "2024-05-01T12:00:00Z");
+        let config: serde_json::Value = serde_json::from_slice(&dated.blobs[0].bytes).unwrap();
+        assert_eq!(config["created"], "2024-05-01T12:00:00Z");
+        assert_ne!(plain.digest(), dated.digest());
+        let ago = created_ago(std::time::Duration::from_secs(3600));
+        assert!(ago.ends_with('Z') && ago.len() == 20, "{ago}");
     }
 }

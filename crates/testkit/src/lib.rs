@@ -41,7 +41,8 @@
 //! - [`pushgateway`]: [`TestPushgateway`] runs Debian's `prometheus-pushgateway` on a
 //!   free loopback port, for the metrics a CronJob pushes.
 //! - [`image`](mod@image): deterministic blobs, image manifests, indexes / manifest lists and OCI
-//!   artifacts, in OCI or Docker media types.
+//!   artifacts, in OCI or Docker media types; [`image_created`] with a chosen config
+//!   `created` time ([`created_ago`]).
 //! - [`signing`](mod@signing): cosign key pairs and signatures, attestations, SBOMs and
 //!   OCI 1.1 referrers (notation, sigstore bundle) with `subject`, and the referrers tag
 //!   schema index.
@@ -96,7 +97,7 @@ pub use client::RegistryClient;
 pub use corpus::{small_corpus, standard_corpus, standard_corpus_with_large_layer, SeedImage};
 pub use hostile::{HostileAnswer, HostileBody, HostileRequest, HostileServer};
 pub use hub::{HubLikeRegistry, HubLikeRegistryBuilder, HUB_WRITER};
-pub use image::{artifact, image, index, layer, Blob, Format, Image, Manifest, Platform};
+pub use image::{artifact, created_ago, image, image_created, index, layer, Blob, Format, Image, Manifest, Platform};
 pub use inspect::{
     assert_closure, assert_mirror_complete, assert_mirror_complete_with, blob, blob_exists, catalog, manifest, tags,
 };

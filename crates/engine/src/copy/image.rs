@@ -15,6 +15,7 @@ use super::context::Pass;
 use super::read_ahead::ReadAhead;
 use crate::error::CopyError;
 use crate::filter::select_platforms;
+use crate::lifecycle::{self, back_up, judge_age};
 use crate::narrow::{is_current_narrowing, narrowed_index};
 use crate::outcome::{Outcome, SkipReason};
 use crate::plan::SyncTask;
@@ -84,8 +85,8 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
         destination: &Reference,
         report: &mut TagReport,
     ) -> Result<Outcome, CopyError> {
-        let manifest = match self.resolve(task, source, destination, report).await? {
-            Resolved::Copy(manifest) => manifest,
+        let (manifest, replaced) = match self.resolve(task, source, destination, report).await? {
+            Resolved::Copy(manifest, replaced) => (manifest, replaced),
             Resolved::Done(outcome) => return Ok(outcome),
         };
         let content = manifest.content().map_err(|source| CopyError::Malformed {
@@ -121,6 +122,18 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
             content => (manifest, content),
         };
         let mut read_ahead = ReadAhead::default();
+        // Lifecycle hook (issue 18): `tags.min_age` judges the image the rule would copy,
+        // a new tag and a moved one alike.
+        if let Some(min_age) = task.tags.min_age() {
+            let check = judge_age(self.source, &task.source, &content, min_age, lifecycle::now()).await?;
+            read_ahead.keep(check.children);
+            if let Some(skip) = check.verdict.skip() {
+                info!(repo = %task.source, tag = tag_field(source), digest = %manifest.digest, reason = skip.reason.as_str(), detail = %skip.detail, "image not copied yet");
+                report.detail = Some(skip.detail);
+                report.lifecycle.eligible_at = skip.eligible_at;
+                return Ok(Outcome::Skipped { reason: skip.reason });
+            }
+        }
         if let Some(limit) = self.options.max_blob_size {
             if let Some(blob) = self.blob_over_limit(task, &content, limit, 0, &mut read_ahead).await? {
                 info!(repo = %task.source, tag = tag_field(source), digest = %blob.digest, bytes = blob.size, "image not copied: a blob is larger than max_blob_size");
@@ -135,6 +148,21 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
         }
         self.copy_references(task, &manifest, content, 0, &mut report.work, &mut read_ahead)
             .await?;
+        // Lifecycle hook (issue 18): a moved tag's old manifest gets its backup name
+        // first; if that fails, the tag is not moved.
+        if let (Some(template), Reference::Tag(tag), Some(old)) = (&task.backup, destination, &replaced) {
+            let now = lifecycle::now();
+            let backup = back_up(
+                self.destination,
+                &task.destination,
+                tag,
+                old,
+                template,
+                now,
+                self.options.dry_run,
+            );
+            report.lifecycle.backup = Some(backup.await?);
+        }
         if self.options.dry_run {
             return Ok(Outcome::WouldCopy);
         }
@@ -165,7 +193,7 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
                 Err(error) => return Err(CopyError::Source(error)),
             };
             report.digest = Some(manifest.digest.clone());
-            return Ok(Resolved::Copy(manifest));
+            return Ok(Resolved::Copy(manifest, None));
         }
         // Both sides at once: on a pass with nothing to do, this is all the work.
         let (source_head, destination_head) = futures_util::join!(
@@ -183,7 +211,7 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
             debug!(repo = %task.source, tag = tag_field(source), digest = %source_descriptor.digest, "up to date");
             return Ok(Resolved::Done(up_to_date()));
         }
-        if let Some(destination_digest) = destination_digest.filter(|_| !task.platforms.is_empty()) {
+        if let Some(destination_digest) = destination_digest.clone().filter(|_| !task.platforms.is_empty()) {
             // Maybe a narrowed index made from this very upstream index: the
             // destination's own copy says so, and upstream need not be read again.
             let current = self
@@ -198,6 +226,7 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
         }
         Ok(Resolved::Copy(
             self.read_manifest(&task.source, &source_descriptor).await?,
+            destination_digest,
         ))
     }
 
@@ -332,7 +361,9 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
 
 /// What [`Pass::resolve`] found: upstream's manifest to copy, or the image's outcome.
 enum Resolved {
-    Copy(Manifest),
+    /// Upstream's manifest, to copy; with the digest the destination tag names now,
+    /// when the copy moves it (for its backup).
+    Copy(Manifest, Option<Digest>),
     Done(Outcome),
 }
 

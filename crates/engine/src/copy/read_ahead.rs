@@ -20,6 +20,13 @@ impl ReadAhead {
         self.0.get(digest)
     }
 
+    /// Keeps child manifests another check read (`tags.min_age`).
+    pub(super) fn keep(&mut self, manifests: Vec<Manifest>) {
+        for manifest in manifests {
+            self.0.insert(manifest.digest.clone(), manifest);
+        }
+    }
+
     pub(super) fn insert(&mut self, digest: Digest, manifest: Manifest) {
         self.0.insert(digest, manifest);
     }

@@ -11,6 +11,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use ocisync_oci::{Reference, RepoName};
 use serde::Serialize;
 
+use crate::lifecycle::BackupTemplate;
 use crate::prune::{PrunePolicy, PruneSpec};
 use crate::signatures::SignaturePolicy;
 
@@ -30,6 +31,7 @@ pub struct ContentRule {
     pub(crate) destination: Option<String>,
     pub(crate) signatures: SignaturePolicy,
     pub(crate) prune: Option<PrunePolicy>,
+    pub(crate) backup: Option<BackupTemplate>,
 }
 
 /// A content rule as a config writes it: [`ContentRule::new`] builds the rule.
@@ -50,6 +52,9 @@ pub struct RuleSpec {
     pub signatures: SignaturePolicy,
     /// Delete destination tags the rule no longer selects upstream (not for `images`).
     pub prune: Option<PruneSpec>,
+    /// Before a tag moves at the destination, its old manifest is tagged with this
+    /// name template (`{tag}`, `{date}`, `{digest}`).
+    pub backup: Option<String>,
 }
 
 /// Where a rule's repositories come from, as written.
@@ -200,6 +205,22 @@ impl ContentRule {
                 Err(prune_problems) => problems.extend(prune_problems),
             }
         }
+        let backup = match spec.backup.as_deref().map(BackupTemplate::parse) {
+            None => None,
+            Some(Ok(template)) => Some(template),
+            Some(Err(source)) => {
+                let template = spec.backup.clone().unwrap_or_default();
+                problems.push(RuleProblem::at(
+                    RulePart::Backup,
+                    RuleError::Backup { template, source },
+                ));
+                None
+            }
+        };
+        if let (Some(policy), Some(template)) = (prune.as_mut(), &backup) {
+            // A backup is a record the rule made, not an upstream tag that went away.
+            policy.protect(template.names().clone());
+        }
         match (source, tags) {
             (Some(source), Some(tags)) if problems.is_empty() => Ok(ContentRule {
                 source,
@@ -209,6 +230,7 @@ impl ContentRule {
                 destination: spec.destination,
                 signatures: spec.signatures,
                 prune,
+                backup,
             }),
             _ => Err(problems),
         }
@@ -247,6 +269,11 @@ impl ContentRule {
     /// What the rule's `prune` deletes and keeps; `None`: it deletes nothing.
     pub fn prune(&self) -> Option<&PrunePolicy> {
         self.prune.as_ref()
+    }
+
+    /// The backup name template of tags that move at the destination.
+    pub fn backup(&self) -> Option<&BackupTemplate> {
+        self.backup.as_ref()
     }
 
     /// Replaces an `images` rule's images (its images file, read again before a pass).
@@ -298,6 +325,7 @@ mod tests {
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
             prune: None,
+            backup: None,
         }
     }
 
@@ -310,6 +338,7 @@ mod tests {
             destination: None,
             signatures: SignaturePolicy::default(),
             prune: None,
+            backup: None,
         }
     }
 
@@ -322,9 +351,16 @@ mod tests {
                 immutable: vec!["+".into()],
                 semver: Some(">=1.2.3.4".into()),
                 latest: Some(0),
+                min_age: None,
             },
             platforms: vec!["linux/amd64".into(), "Linux".into()],
             destination: Some("Upper/".into()),
+            prune: Some(PruneSpec {
+                enabled: true,
+                max_fraction: Some(1.5),
+                keep: vec!["ok".into(), "(".into()],
+            }),
+            backup: Some("{tag}-{when}".into()),
             ..spec(SourceSpec::Prefix("team/[".into()))
         };
         let problems = ContentRule::new(bad).unwrap_err();
@@ -353,6 +389,15 @@ mod tests {
                 "invalid platform \"Linux\": expected os/architecture[/variant] in lower case, e.g. linux/arm64",
             ),
             (RulePart::Destination, "\"Upper/\" is not a repository name prefix"),
+            (
+                RulePart::PruneMaxFraction,
+                "1.5 is not in (0, 1]: the share of a repository's tags one pass may delete",
+            ),
+            (RulePart::PruneKeep(1), "invalid regex \"(\": unclosed group"),
+            (
+                RulePart::Backup,
+                "\"{tag}-{when}\" has an unknown placeholder {when}: the placeholders are {tag}, {date} and {digest}",
+            ),
         ];
         assert_eq!(found.len(), expected.len(), "{found:#?}");
         for ((part, message), (expected_part, expected_message)) in found.iter().zip(expected) {

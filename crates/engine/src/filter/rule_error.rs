@@ -1,6 +1,8 @@
 //! Why a content rule cannot be built, and which part of it is at fault, so that a
 //! config loader can name the key without reading any message text.
 
+use crate::lifecycle::TemplateError;
+
 /// The part of a rule a [`RuleProblem`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RulePart {
@@ -26,6 +28,8 @@ pub enum RulePart {
     PruneMaxFraction,
     /// The `index`th `prune.keep` pattern.
     PruneKeep(usize),
+    /// The backup name template.
+    Backup,
 }
 
 /// One thing wrong with a rule, and where.
@@ -94,6 +98,14 @@ pub enum RuleError {
         "does not apply to `images`, which read no upstream tag list to compare with; use `repositories:` to prune"
     )]
     PruneImages,
+    /// A backup name template that cannot be used.
+    #[error("\"{template}\" {source}")]
+    Backup {
+        /// The template as written.
+        template: String,
+        /// What is wrong with it.
+        source: TemplateError,
+    },
     /// A destination prefix that cannot start a repository name.
     #[error("\"{prefix}\" is not a repository name prefix")]
     DestinationPrefix {

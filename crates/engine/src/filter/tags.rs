@@ -4,6 +4,7 @@
 //! and the report can say why a tag is missing from the mirror.
 
 use std::cmp::Reverse;
+use std::time::Duration;
 
 use ocisync_oci::Tag;
 use regex::Regex;
@@ -26,6 +27,9 @@ pub struct TagPatterns {
     pub semver: Option<String>,
     /// Keep only the N highest versions.
     pub latest: Option<usize>,
+    /// Not a filter: a kept tag whose image (by its config's `created`) is younger than
+    /// this is not copied yet, nor moved at the destination (`lifecycle/min_age.rs`).
+    pub min_age: Option<Duration>,
 }
 
 /// Tag filters of a content rule, applied in order: include, exclude, semver, latest.
@@ -45,6 +49,9 @@ pub struct TagFilter {
     /// once published (release versions), so one the destination already lists is left
     /// alone, with no request of its own on either side.
     immutable: Vec<Regex>,
+    /// Not a filter: a kept tag whose image (by its config's `created`) is younger than
+    /// this is not copied yet, nor moved at the destination (`lifecycle/min_age.rs`).
+    min_age: Option<Duration>,
 }
 
 /// Why one tag was left out, with the pattern or range responsible.
@@ -98,6 +105,7 @@ impl TagFilter {
             semver,
             latest: patterns.latest,
             immutable,
+            min_age: patterns.min_age,
         })
     }
 
@@ -110,7 +118,13 @@ impl TagFilter {
             immutable: written(&self.immutable),
             semver: self.semver.as_ref().map(ToString::to_string),
             latest: self.latest,
+            min_age: self.min_age,
         }
+    }
+
+    /// `min_age`: how old an image must be before a tag is copied to it.
+    pub fn min_age(&self) -> Option<Duration> {
+        self.min_age
     }
 
     /// `latest: N`, which must see every tag of a repository to judge one.
@@ -323,8 +337,9 @@ mod tests {
                     exclude: vec![re(r".*-rc\d*")],
                     semver: range(">=1.20, <2"),
                     latest: Some(2),
-                    // Not a filter: changes nothing here.
+                    // Not filters: they change nothing here.
                     immutable: vec![re(".*")],
+                    min_age: Some(std::time::Duration::from_secs(3600)),
                 },
                 vec!["1.21.0", "v1.22.3"],
             ),
@@ -349,6 +364,7 @@ mod tests {
             semver: Some(VersionReq::parse(">=1.20").unwrap()),
             latest: Some(1),
             immutable: Vec::new(),
+            min_age: None,
         };
         let all = tags(&["latest", "1.21.0-rc1", "1.19.9", "1.20.0", "1.21.0"]);
         let reasons: Vec<_> = filter

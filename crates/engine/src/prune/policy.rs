@@ -73,7 +73,6 @@ impl PrunePolicy {
     }
 
     /// Protects every tag `pattern` (a whole-tag regex) matches.
-    #[allow(dead_code, reason = "filled in by the rule's moved-tag backups")]
     pub(crate) fn protect(&mut self, pattern: Regex) {
         self.protected.push(pattern);
     }

@@ -41,6 +41,13 @@ pub(super) const INTERVAL: DurationRange = DurationRange {
     longest: YEAR,
 };
 
+/// `tags.min_age`: no age is none (leave the key out); a year is already longer than
+/// any tag waits to be trusted.
+pub(super) const MIN_AGE: DurationRange = DurationRange {
+    shortest: MORE_THAN_ZERO,
+    longest: YEAR,
+};
+
 /// `max_pass_duration`: a first pass over a large upstream may take days.
 pub(super) const PASS_LIMIT: DurationRange = DurationRange {
     shortest: MORE_THAN_ZERO,

@@ -467,6 +467,8 @@ impl Checker {
 #[cfg(test)]
 mod credential_tests;
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod prune_tests;
 #[cfg(test)]
 mod tests;

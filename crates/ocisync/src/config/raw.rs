@@ -175,6 +175,10 @@ pub struct RawContentRule {
     pub signed_only: bool,
     /// Copy only images whose cosign signature verifies with one of these keys.
     pub verify: Option<RawVerify>,
+    /// Before a tag moves at the destination, tag what it pointed at with this name:
+    /// `{tag}` and `{date}` (YYYYMMDD, UTC) or `{digest}` (12 hex digits), e.g.
+    /// "{tag}-{date}". An existing backup is never overwritten.
+    pub backup: Option<String>,
     /// Delete destination tags this rule no longer selects upstream (not for `images`).
     pub prune: Option<RawPrune>,
 }
@@ -215,4 +219,7 @@ pub struct RawTags {
     /// Tags that never move upstream once published: left alone once at the destination.
     #[serde(default)]
     pub immutable: Vec<String>,
+    /// Copy (or move) a tag only once its image is this old, by its config's `created`
+    /// (e.g. "72h"); an image without `created` is not copied.
+    pub min_age: Option<String>,
 }

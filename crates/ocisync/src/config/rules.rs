@@ -5,6 +5,7 @@ use std::path::Path;
 
 use ocisync_engine::{ContentRule, PruneSpec, RulePart, RuleSpec, SourceSpec, TagPatterns};
 
+use super::durations::MIN_AGE;
 use super::images::{parse_image_reference, repository_name, ImagesFile};
 use super::raw::RawContentRule;
 use super::Checker;
@@ -57,6 +58,8 @@ impl Checker {
             Some((Some(source), images_file)) => (Some(source), images_file),
             _ => (None, None),
         };
+        let min_age = self.optional_duration_in(&format!("{key}.tags.min_age"), raw.tags.min_age.as_deref(), MIN_AGE);
+        let min_age_valid = raw.tags.min_age.is_none() || min_age.is_some();
         // The engine checks the rest even when the source or signatures are unusable,
         // so that one load names every problem.
         let spec = RuleSpec {
@@ -67,6 +70,7 @@ impl Checker {
                 immutable: raw.tags.immutable,
                 semver: raw.tags.semver,
                 latest: raw.tags.latest,
+                min_age,
             },
             platforms: raw.platforms,
             strip_prefix: raw.strip_prefix,
@@ -77,6 +81,7 @@ impl Checker {
                 max_fraction: prune.max_fraction,
                 keep: prune.keep,
             }),
+            backup: raw.backup,
         };
         let rule = match ContentRule::new(spec) {
             Ok(rule) => Some(rule),
@@ -89,6 +94,7 @@ impl Checker {
         };
         source?;
         signatures?;
+        min_age_valid.then_some(())?;
         Some((rule?, images_file))
     }
 
@@ -203,5 +209,6 @@ fn rule_key(key: &str, part: RulePart) -> String {
         RulePart::Prune => format!("{key}.prune"),
         RulePart::PruneMaxFraction => format!("{key}.prune.max_fraction"),
         RulePart::PruneKeep(index) => format!("{key}.prune.keep[{index}]"),
+        RulePart::Backup => format!("{key}.backup"),
     }
 }

@@ -166,6 +166,7 @@ mod tests {
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
             prune: None,
+            backup: None,
         })
         .unwrap()
     }

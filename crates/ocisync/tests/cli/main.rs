@@ -10,6 +10,7 @@ mod events;
 mod faults;
 mod filters;
 mod layouts;
+mod lifecycle_age;
 mod limits;
 mod mirror;
 mod modes;

@@ -215,9 +215,18 @@ impl Report {
 
     /// Whether the pass failed, by the rule the exit code follows (the engine's
     /// `Report::has_failures`): a failed sync, rule, repository or tag, a used-up pull
-    /// quota, or a pass past its deadline.
+    /// quota, a pass past its deadline, or a prune's failed delete.
     pub fn has_failures(&self) -> bool {
         let totals = &self["totals"];
+        let prune = &totals["prune"];
+        let prune_failures = ["tags_failed", "repositories_failed"]
+            .iter()
+            .map(|key| {
+                prune[key]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("no totals.prune.{key} in {totals}"))
+            })
+            .sum::<u64>();
         let failing = [
             "syncs_failed",
             "rules_failed",
@@ -234,6 +243,7 @@ impl Report {
                     .unwrap_or_else(|| panic!("no totals.{key} in {totals}"))
             })
             .sum::<u64>()
+            + prune_failures
             > 0
     }
 }
