@@ -120,6 +120,16 @@ struct Rule<'a> {
     verify: Option<Verify>,
     #[serde(skip_serializing_if = "Option::is_none")]
     backup: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prune: Option<Prune>,
+}
+
+/// A rule's `prune`, shown only when enabled (a disabled one deletes nothing).
+#[derive(Serialize)]
+struct Prune {
+    enabled: bool,
+    max_fraction: f64,
+    keep: Vec<String>,
 }
 
 /// The key files, never the key material.
@@ -248,6 +258,7 @@ fn sync_view(sync: &SyncConfig) -> Sync<'_> {
                 signed_only: false,
                 verify: None,
                 backup: None,
+                prune: None,
             }]
         } else {
             sync.content
@@ -291,6 +302,11 @@ fn rule_view(rule: &ContentRule, images_file: Option<String>) -> Rule<'_> {
             cosign_public_keys: signatures.cosign_keys.iter().map(|key| key.name().to_owned()).collect(),
         }),
         backup: rule.backup().map(BackupTemplate::as_str),
+        prune: rule.prune().map(|policy| Prune {
+            enabled: true,
+            max_fraction: policy.max_fraction(),
+            keep: policy.keep(),
+        }),
     }
 }
 

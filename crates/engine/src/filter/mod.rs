@@ -18,7 +18,7 @@ use crate::signatures::SignaturePolicy;
 pub(crate) use platforms::select_platforms;
 pub use platforms::PlatformSpec;
 pub use rule_error::{RuleError, RulePart, RuleProblem};
-pub(crate) use tags::{whole_tag_regex, Dropped};
+pub(crate) use tags::{source_pattern, whole_tag_regex, Dropped};
 pub use tags::{TagFilter, TagPatterns};
 
 /// One content rule. A repository is synced by the first rule that takes it.

@@ -214,7 +214,7 @@ fn matches_whole(pattern: &Regex, text: &str) -> bool {
 }
 
 /// The pattern as the user wrote it, without the anchors added by [`whole_tag_regex`].
-fn source_pattern(pattern: &Regex) -> &str {
+pub(crate) fn source_pattern(pattern: &Regex) -> &str {
     let text = pattern.as_str();
     text.strip_prefix("^(?:")
         .and_then(|rest| rest.strip_suffix(")$"))

@@ -3,7 +3,7 @@
 use ocisync_oci::Tag;
 use regex::Regex;
 
-use crate::filter::{whole_tag_regex, RuleError, RulePart, RuleProblem};
+use crate::filter::{source_pattern, whole_tag_regex, RuleError, RulePart, RuleProblem};
 
 /// A rule's `prune` as a config writes it; [`crate::ContentRule::new`] checks it.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +61,11 @@ impl PrunePolicy {
     /// The largest share of a repository's tags one pass may delete.
     pub fn max_fraction(&self) -> f64 {
         self.max_fraction
+    }
+
+    /// The `keep` patterns as written, for showing the effective config.
+    pub fn keep(&self) -> Vec<String> {
+        self.keep.iter().map(|regex| source_pattern(regex).to_owned()).collect()
     }
 
     /// Whether `tag` is never pruned: `keep`, or protected.

@@ -28,6 +28,11 @@ fn prune_loads_with_its_defaults_and_only_when_enabled() {
     assert_eq!(policy.max_fraction(), 0.5);
     assert!(policy.protects(&"v1.2".parse().unwrap()));
     assert!(!policy.protects(&"xv1.2".parse().unwrap()), "keep matches whole tags");
+    let shown = crate::show_config::render(&config).unwrap();
+    assert!(
+        shown.contains("prune:\n      enabled: true\n      max_fraction: 0.5\n      keep:\n      - v1\\..*\n"),
+        "{shown}"
+    );
     let config = load("      - prefix: \"team/*\"\n        prune: {enabled: true, max_fraction: 1}\n").unwrap();
     assert_eq!(config.syncs[0].content[0].prune().unwrap().max_fraction(), 1.0);
     let off = load("      - repositories: [team/app]\n        prune: {enabled: false, max_fraction: 0.2}\n").unwrap();

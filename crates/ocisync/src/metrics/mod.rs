@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use ocisync_engine::{
-    FailureKind, Outcome, ProgressEvent, ProgressObserver, PruneTotals, RateLimitUse, Report, UrlUse,
+    FailureKind, Outcome, ProgressEvent, ProgressObserver, PruneTotals, RateLimitUse, Report, SkipReason, UrlUse,
 };
 
 pub use events::EventOutcome;
@@ -57,6 +57,8 @@ struct SyncState {
     /// Destination tags the rules' `prune` deleted, blocked or failed on (settled by
     /// finished passes only: a prune runs at the end of its repository).
     pruned: PruneTotals,
+    /// What the rules' `backup` and `tags.min_age` did (settled by finished passes).
+    lifecycle: LifecycleCounters,
     /// Requests of the pass under way, by (registry name, URL), as last handed in.
     live_urls: BTreeMap<(String, String), UrlCounters>,
     duration_sum: f64,
@@ -72,6 +74,45 @@ struct RunningSince {
     instant: Instant,
     /// For the start timestamp alerts compare with `time()`.
     time: SystemTime,
+}
+
+/// What the lifecycle rules did to tags: backups made (`backup`), tags held back by
+/// `tags.min_age` (`too-young`, `no-created-time`).
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+struct LifecycleCounters {
+    backed_up: u64,
+    too_young: u64,
+    no_created_time: u64,
+}
+
+impl LifecycleCounters {
+    fn of(report: &Report) -> LifecycleCounters {
+        let mut counters = LifecycleCounters::default();
+        let tags = (report.syncs.iter())
+            .flat_map(|sync| &sync.repositories)
+            .flat_map(|repo| &repo.tags);
+        for tag in tags {
+            // A backup is made before its tag moves; `check` only plans one.
+            let made = tag.lifecycle.backup.is_some() && tag.outcome != Outcome::WouldCopy;
+            counters.backed_up += u64::from(made);
+            match tag.outcome {
+                Outcome::Skipped {
+                    reason: SkipReason::TooYoung,
+                } => counters.too_young += 1,
+                Outcome::Skipped {
+                    reason: SkipReason::NoCreatedTime,
+                } => counters.no_created_time += 1,
+                _ => {}
+            }
+        }
+        counters
+    }
+
+    fn add(&mut self, other: LifecycleCounters) {
+        self.backed_up += other.backed_up;
+        self.too_young += other.too_young;
+        self.no_created_time += other.no_created_time;
+    }
 }
 
 /// What a sync's passes did to images.
@@ -398,6 +439,7 @@ fn settle_work(state: &mut State, sync: &str, report: &Report) {
     counters.pruned.tags_pruned += pruned.tags_pruned;
     counters.pruned.tags_blocked += pruned.tags_blocked;
     counters.pruned.tags_failed += pruned.tags_failed;
+    counters.lifecycle.add(LifecycleCounters::of(report));
     let mut live_urls = std::mem::take(&mut counters.live_urls);
     for sync_report in &report.syncs {
         let (from, to) = (&sync_report.from, &sync_report.to);

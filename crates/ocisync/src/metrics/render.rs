@@ -9,7 +9,7 @@ use ocisync_engine::PruneTotals;
 use super::exposition::Exposition;
 use ocisync_engine::FailureKind;
 
-use super::{State, UrlCounters};
+use super::{LifecycleCounters, State, SyncState, UrlCounters};
 
 /// Every family, in a fixed order; `omitted_label` is left out of every sample.
 pub(super) fn render(state: &State, omitted_label: Option<&'static str>) -> String {
@@ -66,7 +66,7 @@ fn sync_families(state: &State, out: &mut Exposition) {
     out.family(
         "ocisync_image_failures_total",
         "counter",
-        "Images (tags) failed, by sync and kind: source, destination, integrity (content not what its digest says), manifest (cannot be copied as it is) or referrers; counted as each image ends.",
+        "Images (tags) failed, by sync and kind: source, destination, integrity (content not what its digest says), manifest (cannot be copied as it is), referrers or backup (a moved tag's backup could not be made, so it did not move); counted as each image ends.",
     );
     for (name, sync) in syncs {
         let failed = sync.finished.plus(sync.live).failed_by_kind;
@@ -91,6 +91,27 @@ fn sync_families(state: &State, out: &mut Exposition) {
         out.sample(&[("sync", name), ("outcome", "deleted")], sync.pruned.tags_pruned);
         out.sample(&[("sync", name), ("outcome", "blocked")], sync.pruned.tags_blocked);
         out.sample(&[("sync", name), ("outcome", "failed")], sync.pruned.tags_failed);
+    }
+    out.family(
+        "ocisync_backed_up_tags_total",
+        "counter",
+        "Moved destination tags whose previous manifest was first tagged with its backup name (a rule's backup), by sync.",
+    );
+    let lifecycle = |sync: &SyncState| sync.lifecycle != LifecycleCounters::default();
+    for (name, sync) in syncs.iter().filter(|(_, sync)| lifecycle(sync)) {
+        out.sample(&[("sync", name)], sync.lifecycle.backed_up);
+    }
+    out.family(
+        "ocisync_held_back_tags_total",
+        "counter",
+        "Tags a rule's tags.min_age left for a later pass, by sync and reason: too-young (its image is younger than min_age) or no-created-time (its image's age is unknown).",
+    );
+    for (name, sync) in syncs.iter().filter(|(_, sync)| lifecycle(sync)) {
+        out.sample(&[("sync", name), ("reason", "too-young")], sync.lifecycle.too_young);
+        out.sample(
+            &[("sync", name), ("reason", "no-created-time")],
+            sync.lifecycle.no_created_time,
+        );
     }
     out.family(
         "ocisync_copied_bytes_total",

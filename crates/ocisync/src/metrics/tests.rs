@@ -393,3 +393,73 @@ fn pruned_tags_are_counted_by_outcome_and_only_once_a_rule_prunes() {
         ],
     );
 }
+
+#[test]
+fn backups_and_tags_held_back_by_min_age_are_counted_once_a_rule_uses_them() {
+    use ocisync_engine::{TagBackup, TagLifecycle};
+    let metrics = hub();
+    metrics.pass_finished(
+        "hub",
+        &one_sync_report(vec![tag("1", Outcome::Copied, 1)], 0),
+        Duration::ZERO,
+    );
+    let before = metrics.render();
+    assert!(!before.contains("ocisync_backed_up_tags_total{"), "{before}");
+    assert!(!before.contains("ocisync_held_back_tags_total{"), "{before}");
+    let backup = |name: &str, outcome: Outcome| TagReport {
+        lifecycle: TagLifecycle {
+            eligible_at: None,
+            backup: Some(TagBackup {
+                name: format!("{name}-20261205").parse().unwrap(),
+                digest: format!("sha256:{}", "b".repeat(64)).parse().unwrap(),
+            }),
+        },
+        ..tag(name, outcome, 10)
+    };
+    let held_back = |name: &str, reason: SkipReason| tag(name, Outcome::Skipped { reason }, 0);
+    let report = one_sync_report(
+        vec![
+            backup("latest", Outcome::Copied),
+            backup("stable", Outcome::Copied),
+            // `check` plans a backup and makes none.
+            backup("edge", Outcome::WouldCopy),
+            held_back("young", SkipReason::TooYoung),
+            held_back("undated", SkipReason::NoCreatedTime),
+            held_back("same", SkipReason::UpToDate),
+        ],
+        0,
+    );
+    metrics.pass_finished("hub", &report, Duration::ZERO);
+    metrics.pass_finished("hub", &report, Duration::ZERO);
+    let after = metrics.render();
+    assert_lines(
+        &after,
+        &[
+            "ocisync_backed_up_tags_total{sync=\"hub\"} 4",
+            "ocisync_held_back_tags_total{sync=\"hub\",reason=\"too-young\"} 2",
+            "ocisync_held_back_tags_total{sync=\"hub\",reason=\"no-created-time\"} 2",
+        ],
+    );
+    promtool_accepts(&after);
+}
+
+/// `promtool check metrics` (Debian's `prometheus` package; `make deps` installs it)
+/// lints an exposition: a counter without `_total`, a unit in the wrong place, no help.
+fn promtool_accepts(exposition: &str) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; `make deps` installs it)");
+    child.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
+        "promtool check metrics:\n{}{}\n--- input\n{exposition}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
