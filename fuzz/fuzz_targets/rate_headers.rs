@@ -21,7 +21,9 @@ fuzz_target!(|data: &[u8]| {
     // 2015-10-21T07:28:00Z, a fixed now.
     let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
     let delay = retry_after(retry, now);
-    if let Ok(text) = std::str::from_utf8(retry) {
+    // Bytes no header value can hold (CR, LF, other controls) never arrive.
+    let header_value = retry.iter().all(|&byte| byte == b'\t' || (byte >= 0x20 && byte != 0x7f));
+    if let Some(text) = std::str::from_utf8(retry).ok().filter(|_| header_value) {
         if let Ok(seconds) = text.trim().parse::<u64>() {
             assert_eq!(delay, Some(Duration::from_secs(seconds)), "{text:?}");
         } else if let Some(delay) = delay {
