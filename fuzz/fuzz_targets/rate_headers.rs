@@ -21,10 +21,11 @@ fuzz_target!(|data: &[u8]| {
     // 2015-10-21T07:28:00Z, a fixed now.
     let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
     let delay = retry_after(retry, now);
-    // Bytes no header value can hold (CR, LF, other controls) never arrive.
-    let header_value = retry.iter().all(|&byte| byte == b'\t' || (byte >= 0x20 && byte != 0x7f));
-    if let Some(text) = std::str::from_utf8(retry).ok().filter(|_| header_value) {
-        if let Ok(seconds) = text.trim().parse::<u64>() {
+    // What a header value is read as: visible ASCII, spaces and tabs (CR, LF and other
+    // controls never arrive; anything else is no text). HTTP's whitespace is trimmed.
+    let header_text = retry.iter().all(|&byte| byte == b'\t' || (0x20..0x7f).contains(&byte));
+    if let Some(text) = std::str::from_utf8(retry).ok().filter(|_| header_text) {
+        if let Ok(seconds) = text.trim_matches([' ', '\t']).parse::<u64>() {
             assert_eq!(delay, Some(Duration::from_secs(seconds)), "{text:?}");
         } else if let Some(delay) = delay {
             // A date: at most from now to the latest date httpdate accepts (year 9999).
