@@ -2,7 +2,7 @@
 CARGO ?= cargo
 APT_PACKAGES := docker-registry skopeo time prometheus prometheus-pushgateway groff-base
 
-.PHONY: all build demo bench bench-wan bench-scale bench-lag test lint deny audit fmt deps clean
+.PHONY: all build demo bench bench-wan bench-scale bench-lag test lint deny audit fuzz fmt deps clean
 
 all: build
 
@@ -82,6 +82,25 @@ deny:
 audit:
 	@$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny --version $(CARGO_DENY_VERSION)
 	$(CARGO) deny $(DENY_FLAGS) check --hide-inclusion-graph advisories
+
+# The fuzz targets of fuzz/ (docs/security.md), each for FUZZ_SECONDS, one after
+# another on one core; not part of `make test`. cargo-fuzz is built from crates.io when
+# missing. No nightly needed: RUSTC_BOOTSTRAP=1 lets the stable compiler take the -Z
+# flags cargo-fuzz passes (sanitizer, coverage). A crash stops here, its input saved
+# under fuzz/artifacts/TARGET/. FUZZ_TARGETS picks some, e.g. FUZZ_TARGETS="config link".
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= manifest names www_authenticate link rate_headers config docker_config image_ref
+CARGO_FUZZ_VERSION := 0.13.2
+fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -O
+	@for target in $(FUZZ_TARGETS); do \
+		echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+		mkdir -p fuzz/corpus/$$target; \
+		(cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$target corpus/$$target seeds/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 -max_len=65536 \
+			-print_final_stats=1) || exit 1; \
+	done
 
 fmt:
 	$(CARGO) fmt --all

@@ -148,6 +148,7 @@ fn credentials(access: &Access<'_>) -> anyhow::Result<Option<Credentials>> {
 }
 
 fn read_password_file(path: &Path) -> anyhow::Result<Secret> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = ocisync_registry::read_small_text(path, ocisync_registry::SMALL_FILE_LIMIT)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Secret::new(text.trim_end_matches(['\r', '\n'])))
 }

@@ -32,6 +32,69 @@ fn is_registry_host(component: &str) -> bool {
     component.contains(['.', ':']) || component == "localhost"
 }
 
+/// `host[:port]` alone, as docker takes it: DNS labels (letters, digits, inner `-`)
+/// or a bracketed IPv6 address, then an optional port. Anything else would end up in
+/// the registry URL as something more: `user:password@host` sends the one and asks
+/// the other, `host?x` or `host#x` reach another path than the one meant.
+fn check_host(host: &str) -> Result<(), &'static str> {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(bracketed) => {
+            let (address, after) = bracketed.split_once(']').ok_or("has no closing ']'")?;
+            address
+                .parse::<std::net::Ipv6Addr>()
+                .map_err(|_| "is not an IPv6 address in brackets")?;
+            match after {
+                "" => (None, None),
+                _ => (
+                    None,
+                    Some(
+                        after
+                            .strip_prefix(':')
+                            .ok_or("has something after ']' that is no port")?,
+                    ),
+                ),
+            }
+        }
+        None => match host.split_once(':') {
+            Some((name, port)) => (Some(name), Some(port)),
+            None => (Some(host), None),
+        },
+    };
+    if let Some(name) = name {
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if !name.split('.').all(label_ok) {
+            return Err("is not host[:port] (letters, digits, '-' and '.' only)");
+        }
+    }
+    if let Some(port) = port {
+        let canonical = port
+            .parse::<u16>()
+            .is_ok_and(|number| number > 0 && number.to_string() == port);
+        if !canonical {
+            return Err("has a port that is not a number from 1 to 65535 (no leading zeros)");
+        }
+    }
+    // The URL reads numbers its own way (`1.2.3` is 1.2.0.3, `0x7f.1` is 127.0.0.1,
+    // `[::015]` is [::15]): the host must be written as the address it reaches.
+    let url = url::Url::parse(&format!("https://{host}/")).map_err(|_| "is not a valid host")?;
+    let written = host
+        .rsplit_once(':')
+        .filter(|_| port.is_some())
+        .map_or(host, |(name, _)| name);
+    if !url
+        .host_str()
+        .is_some_and(|reached| reached.eq_ignore_ascii_case(written))
+    {
+        return Err("is not written as the address it reaches");
+    }
+    Ok(())
+}
+
 impl std::str::FromStr for ImageRef {
     type Err = String;
 
@@ -41,6 +104,9 @@ impl std::str::FromStr for ImageRef {
             Some((first, path)) if is_registry_host(first) => (first, path),
             _ => (HUB_API_HOST, rest),
         };
+        if host != HUB_API_HOST {
+            check_host(host).map_err(|problem| format!("\"{text}\": registry host \"{host}\" {problem}"))?;
+        }
         if path.is_empty() {
             return Err(format!(
                 "\"{text}\" has no repository; expected [host[:port]/]repository[:tag][@digest]"
@@ -163,5 +229,38 @@ mod tests {
         ] {
             assert!(bad.parse::<ImageRef>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_host_part_that_is_not_host_and_port_alone_is_refused() {
+        // Each of these once became the registry URL `https://HOST`: credentials in
+        // the URL, another host than it reads as, a query or fragment, a path.
+        for bad in [
+            "user:secret@evil.example/app:v1",
+            "evil.example@good.example/app",
+            "good.example#.evil/app",
+            "good.example?x=1/app",
+            "good.example\\evil/app",
+            "good.example:5000:6000/app",
+            "good.example:99999/app",
+            "good.example:/app",
+            "good..example/app",
+            "-good.example/app",
+            "good_example.io/app",
+            "[::1/app",
+            "[not:v6]:5000/app",
+            "[::1]x/app",
+            // Found by the image_ref fuzz target: read as [::15]:0.
+            "[::015]:00/x:v1",
+            "good.example:0/app",
+            "1.2.3/app",
+            "0x7f.1/app",
+            "999.1.1.1/app",
+        ] {
+            let error = bad.parse::<ImageRef>().unwrap_err();
+            assert!(error.contains("registry host"), "{bad}: {error}");
+        }
+        let parsed: ImageRef = "[::1]/x".parse().unwrap();
+        assert_eq!(parsed.host, "[::1]");
     }
 }

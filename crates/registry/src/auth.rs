@@ -357,6 +357,19 @@ fn realm_url(realm: &str, with_credentials: bool, plain_http_registry: bool) -> 
     }
 }
 
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzzing_challenge_realm(header: &str) -> Option<Option<String>> {
+    Challenge::parse(header).map(|challenge| match challenge {
+        Challenge::Basic => None,
+        Challenge::Bearer { realm, .. } => Some(realm),
+    })
+}
+
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzzing_realm_scheme(realm: &str) -> Option<String> {
+    realm_url(realm, true, false).ok().map(|url| url.scheme().to_owned())
+}
+
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, PartialEq, Eq)]
 enum Challenge {

@@ -36,3 +36,43 @@ fn too_large(what: &str, limit: usize) -> StoreError {
         reason: format!("response body is larger than {limit} bytes"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use futures_util::StreamExt as _;
+
+    use super::*;
+
+    /// A 200 whose body is `kib` KiB, streamed without a length; counts the KiB pulled.
+    fn streamed(kib: usize) -> (Response, Arc<AtomicUsize>) {
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&pulled);
+        let chunks = futures_util::stream::iter(0..kib).map(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 1024]))
+        });
+        let response = http::Response::builder()
+            .status(200)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .unwrap();
+        (Response::from(response), pulled)
+    }
+
+    #[tokio::test]
+    async fn a_huge_token_body_is_refused_without_being_read_whole() {
+        // 64 MiB of token answer: reading stops just past the limit.
+        let (response, pulled) = streamed(64 * 1024);
+        let error = read_capped("token", response, TOKEN_BODY_LIMIT).await.unwrap_err();
+        assert!(error.to_string().contains("larger than 262144 bytes"), "{error}");
+        let pulled = pulled.load(Ordering::SeqCst);
+        assert!(pulled <= TOKEN_BODY_LIMIT / 1024 + 1, "{pulled} KiB read");
+        let (response, _) = streamed(2);
+        assert_eq!(
+            read_capped("token", response, TOKEN_BODY_LIMIT).await.unwrap().len(),
+            2048
+        );
+    }
+}

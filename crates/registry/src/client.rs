@@ -83,7 +83,7 @@ pub enum SetupError {
     CaFile {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: crate::SmallFileError,
     },
     #[error("invalid CA certificate in {path}: {source}")]
     CaCertificate {
@@ -135,10 +135,11 @@ impl Clients {
     fn new(base: &Url, options: &RegistryOptions) -> Result<Clients, SetupError> {
         let ca_certificate = match &options.ca_file {
             Some(path) => {
-                let pem = std::fs::read(path).map_err(|source| SetupError::CaFile {
-                    path: path.clone(),
-                    source,
-                })?;
+                let pem =
+                    crate::read_small_file(path, crate::SMALL_FILE_LIMIT).map_err(|source| SetupError::CaFile {
+                        path: path.clone(),
+                        source,
+                    })?;
                 let certificate = reqwest::Certificate::from_pem(&pem).map_err(|source| SetupError::CaCertificate {
                     path: path.clone(),
                     source,

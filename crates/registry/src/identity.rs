@@ -19,7 +19,7 @@ pub enum IdentityError {
         what: &'static str,
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: crate::SmallFileError,
     },
     #[error("{path} holds no PEM {expected}")]
     Missing { path: PathBuf, expected: &'static str },
@@ -61,7 +61,7 @@ impl ClientIdentity {
 }
 
 fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, IdentityError> {
-    std::fs::read(path).map_err(|source| IdentityError::Read {
+    crate::read_small_file(path, crate::SMALL_FILE_LIMIT).map_err(|source| IdentityError::Read {
         what,
         path: path.to_owned(),
         source,

@@ -27,6 +27,9 @@ pub mod auth;
 mod body;
 mod client;
 mod deadline;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 mod limit;
 mod lists;
@@ -35,6 +38,7 @@ mod quota;
 mod rate_floor;
 mod ratelimit;
 mod redirect;
+mod small_file;
 mod status;
 mod store;
 
@@ -45,4 +49,5 @@ pub use limit::RequestLimit;
 pub use quota::QuotaStatus;
 pub use rate_floor::MinTransferRate;
 pub use ratelimit::{parse_quota_value, RateLimit};
+pub use small_file::{read_small_file, read_small_text, SmallFileError, SMALL_FILE_LIMIT};
 pub use store::RegistryStore;

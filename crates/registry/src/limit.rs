@@ -14,9 +14,10 @@ pub struct RequestLimit {
 }
 
 impl RequestLimit {
-    /// A cap of `max` requests (at least 1).
+    /// A cap of `max` requests (at least 1, at most what a semaphore holds: beyond
+    /// that, `Semaphore::new` panics).
     pub fn new(max: usize) -> Self {
-        let max = max.max(1);
+        let max = max.clamp(1, Semaphore::MAX_PERMITS);
         RequestLimit {
             permits: Arc::new(Semaphore::new(max)),
             max,
@@ -55,5 +56,10 @@ mod tests {
         drop(first);
         let _third = limit.enter().await;
         assert_eq!(RequestLimit::new(0).max(), 1);
+    }
+
+    #[test]
+    fn a_huge_request_limit_is_clamped_not_a_panic() {
+        assert_eq!(RequestLimit::new(usize::MAX).max(), Semaphore::MAX_PERMITS);
     }
 }

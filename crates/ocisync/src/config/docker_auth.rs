@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use base64::Engine as _;
-use ocisync_registry::{Credentials, Secret};
+use ocisync_registry::{read_small_text, Credentials, Secret, SMALL_FILE_LIMIT};
 use serde::Deserialize;
 use url::Url;
 
@@ -56,10 +56,16 @@ pub enum DockerCredentials {
 /// What `path` says about the first of `urls` it knows. Errors never contain
 /// credential material.
 pub fn credentials_from_docker_config(path: &Path, urls: &[Url]) -> Result<Option<DockerCredentials>, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    let config: DockerConfig = serde_json::from_str(&text)
-        // serde_json's message names the position, never the content of a value.
-        .map_err(|error| format!("{} is not a Docker config.json: {error}", path.display()))?;
+    let text =
+        read_small_text(path, SMALL_FILE_LIMIT).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    docker_credentials(&text, urls).map_err(|reason| format!("{}{reason}", path.display()))
+}
+
+/// [`credentials_from_docker_config`] of the file's text; an error is what follows the
+/// file's name in the message.
+pub(crate) fn docker_credentials(text: &str, urls: &[Url]) -> Result<Option<DockerCredentials>, String> {
+    let config: DockerConfig = serde_json::from_str(text)
+        .map_err(|error| format!(" is not a Docker config.json: {}", json_problem(&error)))?;
     for url in urls {
         let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
         let helper = config
@@ -79,7 +85,7 @@ pub fn credentials_from_docker_config(path: &Path, urls: &[Url]) -> Result<Optio
         if let Some((key, entry)) = entry {
             return decode(entry)
                 .map(|credentials| Some(DockerCredentials::Stored(credentials)))
-                .map_err(|reason| format!("{}: the entry for \"{key}\" {reason}", path.display()));
+                .map_err(|reason| format!(": the entry for \"{key}\" {reason}"));
         }
     }
     Ok(match (&config.creds_store, urls.first()) {
@@ -89,6 +95,28 @@ pub fn credentials_from_docker_config(path: &Path, urls: &[Url]) -> Result<Optio
         }),
         _ => None,
     })
+}
+
+/// serde_json's message without the value it quotes: a type error quotes the offending
+/// value (`invalid type: string "dXNlcjpwYXNz", expected struct AuthEntry`), and here
+/// that value can be a credential. Syntax errors quote nothing.
+fn json_problem(error: &serde_json::Error) -> String {
+    let position = format!("line {} column {}", error.line(), error.column());
+    if error.classify() != serde_json::error::Category::Data {
+        return error.to_string();
+    }
+    let message = error.to_string();
+    let message = message.strip_suffix(&format!(" at {position}")).unwrap_or(&message);
+    // What serde expected comes last and names a type of ours, never input.
+    let problem = match message.rsplit_once(", expected ") {
+        Some((_, expected)) => format!("a value of the wrong type or form (expected {expected})"),
+        // `missing field `auths``, `duplicate field `auth``: field names of ours.
+        None if message.starts_with("missing field `") || message.starts_with("duplicate field `") => {
+            message.to_owned()
+        }
+        None => "a value of the wrong type or form".to_owned(),
+    };
+    format!("{problem} at {position}")
 }
 
 fn decode(entry: &AuthEntry) -> Result<Credentials, &'static str> {
@@ -250,6 +278,43 @@ mod tests {
             credentials_from_docker_config(file.path(), &urls(&["https://r.example.com"]))
                 .unwrap_err()
                 .contains("not a Docker config.json")
+        );
+    }
+
+    #[test]
+    fn a_malformed_entry_is_not_quoted_back() {
+        // An entry written as the bare base64 string, a password as a number beside it:
+        // serde_json quotes the value it did not expect.
+        for (text, quoted) in [
+            (
+                r#"{"auths": {"r.example.com": "dXNlcjpodW50ZXIy"}}"#,
+                "dXNlcjpodW50ZXIy",
+            ),
+            (r#"{"auths": "dXNlcjpodW50ZXIy"}"#, "dXNlcjpodW50ZXIy"),
+            (r#"{"auths": {"r.example.com": {"auth": 12345678901}}}"#, "12345678901"),
+            (
+                r#"{"auths": {"r.example.com": {"password": ["hunter2-secret"]}}}"#,
+                "hunter2-secret",
+            ),
+        ] {
+            let error =
+                credentials_from_docker_config(write(text).path(), &urls(&["https://r.example.com"])).unwrap_err();
+            assert!(
+                error.contains("not a Docker config.json: a value of the wrong type"),
+                "{error}"
+            );
+            assert!(error.contains("line 1 column"), "{error}");
+            assert!(!error.contains(quoted), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_device_or_fifo_is_refused_not_read() {
+        let error =
+            credentials_from_docker_config(Path::new("/dev/zero"), &urls(&["https://r.example.com"])).unwrap_err();
+        assert_eq!(
+            error,
+            "cannot read /dev/zero: is a character device, not a regular file"
         );
     }
 }

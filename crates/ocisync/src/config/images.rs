@@ -84,16 +84,7 @@ pub fn repository_name(name: &str, docker_hub: bool) -> Result<RepoName, String>
 /// Reads an images file: one reference per line; blank lines and `#` comments are
 /// ignored. Every bad line is reported, each as `FILE:LINE: problem`.
 pub fn read_images_file(path: &Path, docker_hub: bool) -> Result<Vec<ImageReference>, String> {
-    let size = std::fs::metadata(path)
-        .map_err(|error| format!("cannot read images file {}: {error}", path.display()))?
-        .len();
-    if size > MAX_IMAGES_FILE_BYTES {
-        return Err(format!(
-            "images file {} is {size} bytes; at most {MAX_IMAGES_FILE_BYTES} are read",
-            path.display()
-        ));
-    }
-    let text = std::fs::read_to_string(path)
+    let text = ocisync_registry::read_small_text(path, MAX_IMAGES_FILE_BYTES)
         .map_err(|error| format!("cannot read images file {}: {error}", path.display()))?;
     let mut images = Vec::new();
     let mut problems = Vec::new();

@@ -7,6 +7,8 @@
 //! [`Secret`]s that never print.
 
 mod docker_auth;
+#[cfg(feature = "fuzzing")]
+pub(crate) use docker_auth::{docker_credentials, DockerCredentials};
 mod durations;
 mod error;
 mod images;

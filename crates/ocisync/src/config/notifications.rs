@@ -63,7 +63,7 @@ impl Checker {
             },
             (None, Some(path)) => {
                 let path = base_dir.join(path);
-                match std::fs::read_to_string(&path) {
+                match ocisync_registry::read_small_text(&path, ocisync_registry::SMALL_FILE_LIMIT) {
                     Ok(value) => (
                         value.trim_end_matches(['\r', '\n']).to_owned(),
                         format!("file {}", path.display()),

@@ -38,6 +38,11 @@ pub(super) struct Defaults {
     pub push_metrics: Option<Url>,
 }
 
+/// The most of anything at once (requests in flight, repositories, tags, blobs,
+/// transfers): far beyond what one process can use, and a huge count once panicked
+/// where it sized a semaphore.
+const MAX_AT_ONCE: usize = 65_536;
+
 impl Checker {
     pub(super) fn check_defaults(&mut self, raw: &RawDefaults) -> Defaults {
         let concurrency = raw.concurrency.as_ref();
@@ -295,6 +300,10 @@ impl Checker {
                 self.problem(key.to_owned(), "must be at least 1".into());
                 default
             }
+            Some(value) if value > MAX_AT_ONCE => {
+                self.problem(key.to_owned(), format!("must be at most {MAX_AT_ONCE}"));
+                default
+            }
             Some(value) => value,
             None => default,
         }
@@ -397,7 +406,7 @@ impl Checker {
             },
             (None, Some(path)) => {
                 let path = base_dir.join(path);
-                match std::fs::read_to_string(&path) {
+                match ocisync_registry::read_small_text(&path, ocisync_registry::SMALL_FILE_LIMIT) {
                     Ok(value) => Some((
                         Secret::new(value.trim_end_matches(['\r', '\n'])),
                         format!("file {}", path.display()),

@@ -41,7 +41,7 @@ impl Checker {
             }
             for (index, file) in verify.cosign_public_keys.iter().enumerate() {
                 let path = base_dir.join(file);
-                let parsed = std::fs::read_to_string(&path)
+                let parsed = ocisync_registry::read_small_text(&path, ocisync_registry::SMALL_FILE_LIMIT)
                     .map_err(|error| format!("cannot read {}: {error}", path.display()))
                     .and_then(|pem| {
                         CosignPublicKey::from_pem(path.display().to_string(), &pem)

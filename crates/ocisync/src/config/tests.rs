@@ -182,6 +182,43 @@ fn password_file_is_read_relative_to_the_config() {
 }
 
 #[test]
+fn a_password_file_that_is_a_device_or_too_large_is_refused_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("huge"), vec![b'x'; 1024 * 1024 + 1]).unwrap();
+    for (file, problem) in [
+        ("/dev/zero", "is a character device, not a regular file"),
+        ("huge", "is larger than 1048576 bytes, the most read"),
+    ] {
+        let text = MINIMAL.replace(
+            "    urls: [\"http://127.0.0.1:5002\"]",
+            &format!("    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_file: {file}"),
+        );
+        let error = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("registries.mirror.password_file: cannot read"),
+            "{error}"
+        );
+        assert!(error.contains(problem), "{error}");
+    }
+}
+
+#[test]
+fn a_huge_count_is_refused_not_a_panic() {
+    // usize::MAX requests in flight once sized a semaphore, which panics beyond its max.
+    let text = MINIMAL.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    urls: [\"http://127.0.0.1:5002\"]\n    max_requests_in_flight: 18446744073709551615",
+    );
+    let error = load(&text).unwrap_err().to_string();
+    assert!(
+        error.contains("registries.mirror.max_requests_in_flight: must be at most 65536"),
+        "{error}"
+    );
+}
+
+#[test]
 fn every_example_config_parses() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let mut checked = 0;
