@@ -37,7 +37,8 @@ bench: deps
 	./target/release/ocisync-bench ./target/release/ocisync $(BENCH_ARGS)
 
 # The WAN profile of issue 19: the same benchmark with the source at a distance behind a
-# slow link (every byte half the round trip later each way, every blob download capped),
+# slow link (every byte half the round trip later each way, one link of the rate shared by
+# every connection),
 # at 40 ms / 50 MiB/s, then at 100 ms / 20 MiB/s. BENCH_ARGS comes last, so it can
 # override, e.g. BENCH_ARGS="--runs 1".
 bench-wan: deps
