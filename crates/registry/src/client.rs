@@ -12,6 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use url::Url;
 
 use crate::auth::{Authorizer, Credentials};
+use crate::bandwidth::Bandwidth;
 use crate::deadline::Deadline;
 use crate::identity::{ClientIdentity, IdentityError};
 use crate::limit::RequestLimit;
@@ -50,6 +51,9 @@ pub struct RegistryOptions {
     /// Pulls of the registry's quota (`ratelimit-remaining`) that no manifest `GET` may
     /// spend; `None`: spend it all (a used-up quota still stops them).
     pub rate_limit_reserve: Option<u64>,
+    /// The cap on blob bytes per second, downloads and uploads together (shared with
+    /// whoever holds a clone); `None`: no cap.
+    pub bandwidth: Option<Bandwidth>,
 }
 
 impl RegistryOptions {
@@ -70,6 +74,7 @@ impl RegistryOptions {
             page_size: 1000,
             request_limit: None,
             rate_limit_reserve: None,
+            bandwidth: None,
         }
     }
 }
@@ -211,6 +216,8 @@ pub struct Endpoint {
     pub(crate) page_size: usize,
     /// The rate floor of blob downloads, if any.
     pub(crate) min_transfer_rate: Option<MinTransferRate>,
+    /// The cap on blob bytes per second, if any.
+    pub(crate) bandwidth: Option<Bandwidth>,
     /// HTTP requests sent to the registry (each attempt; token requests and hops to
     /// other origins not included).
     requests: AtomicU64,
@@ -245,6 +252,7 @@ impl Endpoint {
             authorizer: Authorizer::new(options.credentials, plain_http),
             page_size: options.page_size.max(1),
             min_transfer_rate: options.min_transfer_rate,
+            bandwidth: options.bandwidth,
             requests: AtomicU64::new(0),
             limit: options.request_limit,
         })

@@ -24,9 +24,11 @@
 //! ```
 
 pub mod auth;
+mod bandwidth;
 mod body;
 mod client;
 mod deadline;
+mod download;
 mod identity;
 mod limit;
 mod lists;
@@ -35,10 +37,12 @@ mod quota;
 mod rate_floor;
 mod ratelimit;
 mod redirect;
+mod resume;
 mod status;
 mod store;
 
 pub use auth::{Credentials, Secret};
+pub use bandwidth::Bandwidth;
 pub use client::{RegistryOptions, SetupError};
 pub use identity::{ClientIdentity, IdentityError};
 pub use limit::RequestLimit;
