@@ -50,6 +50,8 @@ struct Registry<'a> {
     max_blob_size: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     notifications: Option<Notifications>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bandwidth: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -204,6 +206,7 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
             token: format!("<redacted> (from {})", settings.token_source),
             endpoint: format!("POST /notifications/{} on the `run` listener", registry.name),
         }),
+        bandwidth: registry.bandwidth.map(|rate| show_rate(Some(rate))),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Builds the stores a config names: for each registry, every URL as a retrying
-//! client, behind one failover group; for each layout directory, one store; and hands
-//! credential helpers' answers to the registries.
+//! client, behind one failover group; for each layout directory, one store; for each
+//! registry with a `bandwidth`, one cap that all its stores share; and hands credential
+//! helpers' answers to the registries.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ocisync_engine::{Failover, Retrying};
 use ocisync_layout::{check_root, Access, LayoutStore};
-use ocisync_registry::{MinTransferRate, RegistryOptions, RegistryStore, RequestLimit};
+use ocisync_registry::{Bandwidth, MinTransferRate, RegistryOptions, RegistryStore, RequestLimit};
 
 use crate::any_store::AnyStore;
 use crate::config::RegistryConfig;
@@ -17,13 +18,38 @@ use crate::credential_helper::CredentialHelper;
 
 /// The store for a configured registry or layout directory, read (`Access::Read`, a
 /// source) or written. Fails when the registry or directory cannot be used.
-pub fn store_for(registry: &RegistryConfig, access: Access, layouts: &mut LayoutStores) -> anyhow::Result<AnyStore> {
+pub fn store_for(
+    registry: &RegistryConfig,
+    access: Access,
+    layouts: &mut LayoutStores,
+    bandwidths: &mut Bandwidths,
+) -> anyhow::Result<AnyStore> {
     match &registry.layout {
         Some(path) => layouts
             .open(path, access)
             .map(AnyStore::Layout)
             .with_context(|| format!("registry {}", registry.name)),
-        None => registry_store(registry).map(AnyStore::Registry),
+        None => registry_store(registry, bandwidths.of(registry)).map(AnyStore::Registry),
+    }
+}
+
+/// The bandwidth caps of one process, one per configured registry: every sync that
+/// reads or writes a registry (as source or destination, at the same moment under `run`)
+/// shares its cap, since the cap stands for the link to that registry.
+#[derive(Default)]
+pub struct Bandwidths {
+    by_registry: HashMap<String, Bandwidth>,
+}
+
+impl Bandwidths {
+    /// The cap of `registry`, if it has a `bandwidth`.
+    pub fn of(&mut self, registry: &RegistryConfig) -> Option<Bandwidth> {
+        let bytes_per_second = registry.bandwidth?;
+        let cap = self
+            .by_registry
+            .entry(registry.name.clone())
+            .or_insert_with(|| Bandwidth::per_second(bytes_per_second));
+        Some(cap.clone())
     }
 }
 
@@ -54,7 +80,7 @@ pub type RegistryEndpoint = Failover<Retrying<RegistryStore>>;
 
 /// The store for a configured registry. Fails when a URL cannot be set up (an
 /// unreadable CA file), before any work starts.
-pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<RegistryEndpoint> {
+pub fn registry_store(registry: &RegistryConfig, bandwidth: Option<Bandwidth>) -> anyhow::Result<RegistryEndpoint> {
     let mut stores = Vec::with_capacity(registry.urls.len());
     // One cap for the registry, whichever URL serves.
     let limit = RequestLimit::new(registry.max_requests_in_flight);
@@ -70,6 +96,7 @@ pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<RegistryEndpo
         options.min_transfer_rate = registry.min_transfer_rate.map(MinTransferRate::per_second);
         options.request_limit = Some(limit.clone());
         options.rate_limit_reserve = registry.rate_limit_reserve;
+        options.bandwidth = bandwidth.clone();
         let store = RegistryStore::new(options).with_context(|| format!("registry {}", registry.name))?;
         stores.push(Retrying::new(store, registry.retry.clone()));
     }

@@ -111,6 +111,9 @@ pub struct RegistryConfig {
     pub max_blob_size: Option<u64>,
     /// `notifications`: `run` accepts this registry's push events with this token.
     pub notifications: Option<NotificationSettings>,
+    /// `bandwidth` in bytes per second: blob transfers to and from the registry, all
+    /// syncs of the process together; `None`: no cap.
+    pub bandwidth: Option<u64>,
 }
 
 /// One sync: from an upstream registry into a destination registry.
@@ -480,5 +483,7 @@ impl Checker {
 mod credential_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;
 #[cfg(test)]
 mod variable_tests;

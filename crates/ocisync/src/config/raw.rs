@@ -66,6 +66,9 @@ pub struct RawRegistry {
     /// `run` only: accept this registry's push notifications on
     /// `POST /notifications/<registry>` of the listener, with this bearer token.
     pub notifications: Option<RawNotifications>,
+    /// Blob bytes per second to and from this registry at most, downloads and uploads
+    /// of every sync together (e.g. `50MiB/s`; 0: no cap, the default).
+    pub bandwidth: Option<RawAmount>,
 }
 
 /// Where the bearer token that notifications must carry comes from (one of the two).

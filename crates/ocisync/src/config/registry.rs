@@ -195,6 +195,7 @@ impl Checker {
                     ("client_cert", raw.client_cert.is_some()),
                     ("client_key", raw.client_key.is_some()),
                     ("rate_limit", raw.rate_limit.is_some()),
+                    ("bandwidth", raw.bandwidth.is_some()),
                 ];
                 for (field, _) in network_keys.iter().filter(|(_, set)| *set) {
                     self.problem(format!("{key}.{field}"), "has no meaning for a layout directory".into());
@@ -273,6 +274,7 @@ impl Checker {
                 .as_ref()
                 .and_then(|value| self.size(&format!("{key}.max_blob_size"), value)),
             notifications,
+            bandwidth: self.transfer_rate(&format!("{key}.bandwidth"), raw.bandwidth.as_ref(), None),
         }
     }
 

@@ -23,4 +23,5 @@ mod secrets;
 mod signatures;
 mod support;
 mod tls;
+mod transfers;
 mod upstreams;
