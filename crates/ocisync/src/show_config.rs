@@ -52,6 +52,17 @@ struct Registry<'a> {
     notifications: Option<Notifications>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bandwidth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chunked_upload: Option<ChunkedUploadView>,
+}
+
+#[derive(Serialize)]
+struct ChunkedUploadView {
+    enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    above: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chunk_size: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -207,6 +218,12 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
             endpoint: format!("POST /notifications/{} on the `run` listener", registry.name),
         }),
         bandwidth: registry.bandwidth.map(|rate| show_rate(Some(rate))),
+        // Uploads are a registry's; a layout directory has none.
+        chunked_upload: registry.layout.is_none().then(|| ChunkedUploadView {
+            enabled: registry.chunked_upload.is_some(),
+            above: registry.chunked_upload.map(|chunking| format_size(chunking.above)),
+            chunk_size: registry.chunked_upload.map(|chunking| format_size(chunking.chunk_size)),
+        }),
     }
 }
 

@@ -97,6 +97,7 @@ pub fn registry_store(registry: &RegistryConfig, bandwidth: Option<Bandwidth>) -
         options.request_limit = Some(limit.clone());
         options.rate_limit_reserve = registry.rate_limit_reserve;
         options.bandwidth = bandwidth.clone();
+        options.chunked_upload = registry.chunked_upload;
         let store = RegistryStore::new(options).with_context(|| format!("registry {}", registry.name))?;
         stores.push(Retrying::new(store, registry.retry.clone()));
     }

@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::auth::{Authorizer, Credentials};
 use crate::bandwidth::Bandwidth;
+use crate::chunked::ChunkedUpload;
 use crate::deadline::Deadline;
 use crate::identity::{ClientIdentity, IdentityError};
 use crate::limit::RequestLimit;
@@ -54,6 +55,9 @@ pub struct RegistryOptions {
     /// The cap on blob bytes per second, downloads and uploads together (shared with
     /// whoever holds a clone); `None`: no cap.
     pub bandwidth: Option<Bandwidth>,
+    /// Which blobs are uploaded in chunks (resumable), and in what size; `None`: every
+    /// blob in one `PUT`.
+    pub chunked_upload: Option<ChunkedUpload>,
 }
 
 impl RegistryOptions {
@@ -75,6 +79,7 @@ impl RegistryOptions {
             request_limit: None,
             rate_limit_reserve: None,
             bandwidth: None,
+            chunked_upload: Some(ChunkedUpload::DEFAULT),
         }
     }
 }
@@ -218,6 +223,8 @@ pub struct Endpoint {
     pub(crate) min_transfer_rate: Option<MinTransferRate>,
     /// The cap on blob bytes per second, if any.
     pub(crate) bandwidth: Option<Bandwidth>,
+    /// Which blobs go up in chunks, if any.
+    pub(crate) chunked_upload: Option<ChunkedUpload>,
     /// HTTP requests sent to the registry (each attempt; token requests and hops to
     /// other origins not included).
     requests: AtomicU64,
@@ -253,6 +260,7 @@ impl Endpoint {
             page_size: options.page_size.max(1),
             min_transfer_rate: options.min_transfer_rate,
             bandwidth: options.bandwidth,
+            chunked_upload: options.chunked_upload,
             requests: AtomicU64::new(0),
             limit: options.request_limit,
         })

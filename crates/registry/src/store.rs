@@ -18,6 +18,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::bandwidth::capped;
+use crate::chunked::upload_in_chunks;
 use crate::client::{Endpoint, RegistryOptions, Scope, SetupError};
 use crate::download::download;
 use crate::lists::{check_name_count, parse_names, PageBudget, Referrers, PAGE_SIZE_LIMIT};
@@ -426,6 +427,17 @@ impl Store for RegistryStore {
             Some(bandwidth) => capped(body, bandwidth.clone()),
             None => body,
         };
+        if let Some(chunking) = self.endpoint.chunked_upload.filter(|c| descriptor.size > c.above) {
+            let result = upload_in_chunks(&self.endpoint, repo, descriptor, body, location, chunking, &what).await;
+            return match result {
+                // As below: the session `prepare_blob` opened expired meanwhile.
+                Err(StoreError::NotFound { .. }) if reused => Err(StoreError::Transport {
+                    what,
+                    source: "the upload session opened for it is gone (404)".into(),
+                }),
+                other => other,
+            };
+        }
         // One streaming PUT: cheaper for the registry than chunked PATCHes.
         let mut url = location;
         url.query_pairs_mut()

@@ -114,6 +114,8 @@ pub struct RegistryConfig {
     /// `bandwidth` in bytes per second: blob transfers to and from the registry, all
     /// syncs of the process together; `None`: no cap.
     pub bandwidth: Option<u64>,
+    /// As a destination: which blobs go up in chunks; `None`: each in one `PUT`.
+    pub chunked_upload: Option<ocisync_registry::ChunkedUpload>,
 }
 
 /// One sync: from an upstream registry into a destination registry.

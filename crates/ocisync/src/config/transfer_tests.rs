@@ -1,8 +1,9 @@
-//! Registry keys that shape blob transfers: `bandwidth`.
+//! Registry keys that shape blob transfers: `bandwidth`, `chunked_upload`.
 
 use std::path::Path;
 
 use super::*;
+use ocisync_registry::ChunkedUpload;
 
 const TEXT: &str = "version: 1
 registries:
@@ -48,4 +49,58 @@ fn a_bad_bandwidth_names_its_key_and_a_layout_has_none() {
         output.contains("registries.upstream.bandwidth: has no meaning for a layout directory"),
         "{output}"
     );
+}
+
+#[test]
+fn chunked_uploads_have_defaults_can_be_tuned_or_turned_off() {
+    let config = load(TEXT).unwrap();
+    assert_eq!(
+        config.registries["mirror"].chunked_upload,
+        Some(ChunkedUpload::DEFAULT),
+        "on by default"
+    );
+    let tuned = TEXT.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    urls: [\"http://127.0.0.1:5002\"]\n    chunked_upload: {above: 1GiB, chunk_size: 64MiB}",
+    );
+    assert_eq!(
+        load(&tuned).unwrap().registries["mirror"].chunked_upload,
+        Some(ChunkedUpload {
+            above: 1 << 30,
+            chunk_size: 64 << 20
+        })
+    );
+    let off = TEXT.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    urls: [\"http://127.0.0.1:5002\"]\n    chunked_upload: {enabled: false}",
+    );
+    assert_eq!(load(&off).unwrap().registries["mirror"].chunked_upload, None);
+}
+
+#[test]
+fn bad_chunked_upload_settings_name_their_key() {
+    for (setting, expected) in [
+        (
+            "{chunk_size: 64KiB}",
+            "registries.mirror.chunked_upload.chunk_size: must be at least 1MiB",
+        ),
+        ("{above: huge}", "registries.mirror.chunked_upload.above: "),
+        (
+            "{above: 0}",
+            "registries.mirror.chunked_upload.above: must be more than 0 bytes",
+        ),
+        ("{chunks: 3}", "unknown field `chunks`"),
+    ] {
+        let text = TEXT.replace(
+            "    urls: [\"http://127.0.0.1:5002\"]",
+            &format!("    urls: [\"http://127.0.0.1:5002\"]\n    chunked_upload: {setting}"),
+        );
+        let output = errors(&text);
+        assert!(output.contains(expected), "{setting}: {output}");
+    }
+    let on_layout = TEXT.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    layout: /srv/export\n    chunked_upload: {above: 1GiB}",
+    );
+    assert!(errors(&on_layout).contains("registries.mirror.chunked_upload: has no meaning for a layout directory"));
 }

@@ -2,6 +2,7 @@
 //! counting proxy in between: downloads that resume, the bandwidth cap, chunked uploads.
 
 mod bandwidth;
+mod chunked;
 mod resume;
 
 use futures_util::StreamExt;
