@@ -2,7 +2,7 @@
 CARGO ?= cargo
 APT_PACKAGES := docker-registry skopeo time prometheus prometheus-pushgateway groff-base
 
-.PHONY: all build demo bench bench-wan bench-scale bench-lag test lint deny audit fmt deps clean
+.PHONY: all build demo bench bench-wan bench-transfers bench-scale bench-lag test lint deny audit fmt deps clean
 
 all: build
 
@@ -45,6 +45,12 @@ bench-wan: deps
 	$(CARGO) build --release --bin ocisync --bin ocisync-bench
 	./target/release/ocisync-bench ./target/release/ocisync --source-rtt-ms 40 --source-link-mib 50 $(BENCH_ARGS)
 	./target/release/ocisync-bench ./target/release/ocisync --source-rtt-ms 100 --source-link-mib 20 $(BENCH_ARGS)
+
+# Issue 18's bandwidth cap and issue 19's resumed transfers: one 256 MiB layer under a
+# 50 MiB/s cap, through downloads cut every 50 MiB, into a mirror that resets a chunk.
+bench-transfers: deps
+	$(CARGO) build --release --bin ocisync --bin ocisync-bench
+	./target/release/ocisync-bench ./target/release/ocisync --transfers $(BENCH_ARGS)
 
 bench-scale: deps
 	$(CARGO) build --release --bin ocisync --bin ocisync-bench

@@ -15,6 +15,8 @@
 //! - [`scale`]: seeding thousands of tiny repositories quickly.
 //! - [`table`]: medians, ratios against the targets, markdown tables.
 //! - [`lag`]: mirror lag of `run` with registry notifications, and with the schedule alone.
+//! - [`transfer`]: one large layer under a bandwidth cap, through cut downloads and a
+//!   broken upload chunk (`make bench-transfers`).
 
 pub mod args;
 pub mod complete;
@@ -27,6 +29,7 @@ pub mod process;
 pub mod scale;
 pub mod standard;
 pub mod table;
+pub mod transfer;
 
 #[cfg(test)]
 mod tests;
