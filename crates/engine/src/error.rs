@@ -2,7 +2,7 @@
 
 use ocisync_oci::{Digest, MalformedManifest, StoreError};
 
-use crate::report::SkipReason;
+use crate::outcome::{FailureKind, Outcome, SkipReason};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -31,6 +31,29 @@ impl CopyError {
         match self {
             CopyError::Source(error) | CopyError::Destination(error) => Some(error),
             _ => None,
+        }
+    }
+
+    /// What failed, for counting: a mismatch is about content, whichever side saw it.
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            CopyError::Source(error) | CopyError::Destination(error) if error.is_mismatch() => FailureKind::Integrity,
+            CopyError::Source(_) => FailureKind::Source,
+            CopyError::Destination(_) => FailureKind::Destination,
+            CopyError::Malformed { .. } | CopyError::TooDeep { .. } | CopyError::NestedSchema1 { .. } => {
+                FailureKind::Manifest
+            }
+            // Not a failure where it is caught (the image is skipped); counted with the
+            // source if it ever reaches a report.
+            CopyError::Interrupted => FailureKind::Source,
+        }
+    }
+
+    /// The failed outcome this error gives an image.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::Failed {
+            kind: self.failure_kind(),
+            error: self.to_string(),
         }
     }
 

@@ -1,50 +1,54 @@
 //! The sync logic of ocisync, written against [`Store`](ocisync_oci::Store) alone.
 //!
-//! - [`plan`] turns content rules (and the upstream catalog, for `prefix` rules) into
-//!   [`SyncTask`]s, one per repository.
-//! - [`Copier`] copies one tag: blobs streamed and verified, child manifests by
-//!   digest, the tagged manifest last, skipping what the destination has.
-//! - [`run_sync`] runs one pass of one sync and returns a [`SyncReport`]; a
-//!   [`Report`] gathers the passes of all syncs and derives [`Totals`].
-//! - [`StopSignal`] stops a pass: no new image, then (abandoned) none under way.
+//! Three doors, each running its own pass context (the stores, the [`CopyOptions`] and
+//! what the pass learns of the destination):
+//! - [`run_sync`] runs one pass of one sync: its [`ContentRule`]s (and the upstream
+//!   catalog, for `prefix` rules) become one [`SyncTask`] per repository, each is
+//!   copied, and the result is a [`SyncReport`];
+//! - [`run_task`] syncs one repository's task (`ocisync copy host/repo`, events);
+//! - [`copy_one`] copies one image named by tag or digest.
+//!
+//! Copying an image streams and verifies its blobs, puts child manifests by digest and
+//! the tagged manifest last, and skips what the destination has. A [`Report`] gathers
+//! the passes of all syncs and derives [`Totals`]; [`Work`] counts what was written,
+//! [`FailureKind`] what failed. [`StopSignal`] stops a pass: no new image, then
+//! (abandoned) none under way.
 //!
 //! This crate knows nothing of HTTP, YAML, files or exit codes.
 
+#![deny(missing_docs)]
+
+mod concurrency;
 mod copy;
 mod error;
 mod filter;
 mod narrow;
+mod outcome;
 mod pass;
 mod plan;
 mod progress;
 mod referrers;
 mod report;
+mod repository;
 mod resilience;
-mod schedule;
 mod shard;
 mod signatures;
 mod stop;
+mod work;
 
-pub use copy::{Copier, CopyOptions, ImageCopy, PassMemory, DEFAULT_REPOSITORIES, DEFAULT_TRANSFERS};
-pub use error::CopyError;
+pub use concurrency::Concurrency;
+pub use copy::CopyOptions;
 pub use filter::{
-    parse_version, select_platforms, source_pattern, whole_tag_regex, ContentRule, Dropped, ImageReference,
-    PlatformSpec, RepoGlob, RuleSource, RuleSourceKind, TagFilter,
+    ContentRule, ImageReference, PlatformSpec, RepoGlob, RuleError, RulePart, RuleProblem, RuleSource, RuleSourceKind,
+    RuleSpec, SourceSpec, TagFilter, TagPatterns,
 };
-pub use narrow::{PLATFORMS_ANNOTATION, SOURCE_DIGEST_ANNOTATION};
-pub use pass::{run_sync, run_task, SyncLabel};
-pub use plan::{needs_catalog, plan, BadDestination, Plan, SyncTask};
+pub use outcome::{FailureKind, Outcome, SkipReason};
+pub use pass::{copy_one, run_sync, run_task, SyncLabel};
+pub use plan::SyncTask;
 pub use progress::{ProgressEvent, ProgressObserver};
-pub use report::{
-    EndpointUse, Outcome, RateLimitUse, RepoReport, Report, RuleReport, SkipReason, SyncReport, TagReport, Totals,
-};
-pub use resilience::{
-    retry, retry_counting, Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN, RETRY_AFTER_CAP_FACTOR,
-};
-pub use schedule::{parse_time_zone, CronField, CronSchedule, FieldProblem, Schedule, ScheduleError};
+pub use report::{RateLimitUse, RepoReport, Report, RuleReport, SyncReport, TagReport, Totals, UrlUse};
+pub use resilience::{Failover, RetryPolicy, Retrying, ServedCount, DEFAULT_COOL_DOWN};
 pub use shard::{Shard, ShardError};
-pub use signatures::{
-    CosignPublicKey, KeyError, SignaturePolicy, COSIGN_SIGNATURE_ARTIFACT, NOTATION_SIGNATURE_ARTIFACT,
-    SIGSTORE_BUNDLE_ARTIFACT,
-};
+pub use signatures::{CosignPublicKey, KeyError, SignaturePolicy};
 pub use stop::{StopCause, StopSignal};
+pub use work::Work;

@@ -1,30 +1,26 @@
-//! One pass of one sync: plan from the rules (and the upstream catalog where a rule
-//! needs it), then run every task.
-
-use std::collections::HashSet;
+//! The engine's doors: one pass of one sync ([`run_sync`]: plan from the rules, and
+//! the upstream catalog where a rule needs it, then run every task), one repository
+//! ([`run_task`]) and one image ([`copy_one`]). Each builds its own [`Pass`] context.
 
 use futures_util::{stream, StreamExt};
-use ocisync_oci::{Reference, Store, StoreError, Tag};
+use ocisync_oci::{Store, StoreError};
 use tracing::{debug, info, warn, Instrument};
 
-use crate::copy::{Copier, CopyOptions, PassMemory};
-use crate::error::CopyError;
-use crate::filter::{ContentRule, Dropped, RuleSourceKind};
+use crate::copy::{CopyOptions, Pass};
+use crate::filter::{ContentRule, ImageReference, RuleSourceKind};
 use crate::plan::{needs_catalog, plan, SyncTask};
 use crate::progress::ProgressEvent;
-use crate::report::{RepoReport, SkipReason, SyncReport, TagReport};
-
-/// The detail of an image abandoned mid-copy.
-const ABANDONED: &str = "abandoned mid-copy when the grace period ran out";
-
-/// The detail of an immutable tag left alone because the destination lists it.
-const IMMUTABLE_PRESENT: &str = "immutable tag already at the destination; not checked";
+use crate::report::{RepoReport, SyncReport};
+use crate::repository::sync_repository;
 
 /// Names a sync in reports and logs.
 #[derive(Debug, Clone)]
 pub struct SyncLabel {
+    /// The sync's name.
     pub name: String,
+    /// Its source registry's name.
     pub from: String,
+    /// Its destination registry's name.
     pub to: String,
 }
 
@@ -100,23 +96,16 @@ pub async fn run_sync<S: Store, D: Store>(
     }
     let tasks = planned.tasks;
     info!(sync = %label.name, repositories = tasks.len(), "planned");
-    notify(options, ProgressEvent::RepositoriesPlanned { total: tasks.len() });
-    let memory = PassMemory::new(destination_repositories, options);
-    let copier = Copier {
-        source,
-        destination,
-        memory: &memory,
-        options,
-    };
-    let copier = &copier;
+    let pass = &Pass::new(source, destination, options, destination_repositories);
+    pass.notify(ProgressEvent::RepositoriesPlanned { total: tasks.len() });
     let repositories: Vec<RepoReport> = stream::iter(tasks)
         .map(|task| async move {
             let span = tracing::info_span!("repo", repo = %task.source, dest = %task.destination);
-            let repository = sync_repository(copier, task).instrument(span).await;
-            notify(options, ProgressEvent::RepositoryDone);
+            let repository = sync_repository(pass, task).instrument(span).await;
+            pass.notify(ProgressEvent::RepositoryDone);
             repository
         })
-        .buffer_unordered(options.repositories_in_parallel.max(1))
+        .buffer_unordered(options.concurrency.repositories.max(1))
         .collect()
         .await;
     report.repositories.extend(repositories);
@@ -147,200 +136,34 @@ fn is_refusal(error: &StoreError) -> bool {
     }
 }
 
-/// Runs one sync task alone: every kept tag of one repository (`ocisync copy host/repo`).
+/// Runs one sync task alone: every kept tag of one repository (`ocisync copy host/repo`,
+/// a repository an event names), with a pass memory of its own.
 pub async fn run_task<S: Store, D: Store>(
     source: &S,
     destination: &D,
     task: SyncTask,
     options: &CopyOptions,
 ) -> RepoReport {
-    let memory = PassMemory::for_options(options);
-    let copier = Copier {
-        source,
-        destination,
-        memory: &memory,
-        options,
-    };
-    sync_repository(&copier, task).await
+    sync_repository(&Pass::new(source, destination, options, None), task).await
 }
 
-async fn sync_repository<S: Store, D: Store>(copier: &Copier<'_, S, D>, task: SyncTask) -> RepoReport {
-    let mut report = RepoReport {
-        source: task.source.clone(),
-        destination: task.destination.clone(),
+/// Copies one image, `from` (a tag or a digest) to `to` (a tag, or the same digest),
+/// without its referrers, and reports it as a repository of one image: under the
+/// destination tag, or by its digest alone when no tag is written.
+pub async fn copy_one<S: Store, D: Store>(
+    source: &S,
+    destination: &D,
+    from: &ImageReference,
+    to: &ImageReference,
+    options: &CopyOptions,
+) -> RepoReport {
+    let pass = Pass::new(source, destination, options, None);
+    let task = SyncTask::unfiltered(from.repository.clone(), to.repository.clone(), None);
+    let image = pass.copy_reference(&task, &from.reference, &to.reference).await;
+    RepoReport {
+        source: task.source,
+        destination: task.destination,
         error: None,
-        tags: Vec::new(),
-    };
-    if copier.options.stop.is_raised() {
-        return report;
-    }
-    // A repository the destination catalog left out is confirmed absent (or its tags
-    // read) before its tags skip their HEADs; immutable tags the destination lists are
-    // settled by that list alone.
-    let unlisted = copier.memory.is_unlisted(&task.destination);
-    // Under a signature policy every tag is judged (the config refuses the combination).
-    let has_immutable = !task.tags.immutable.is_empty() && !task.signatures.is_active();
-    let lists = async {
-        futures_util::join!(
-            async {
-                // An images rule names its tags: no upstream tag list.
-                match task.references {
-                    Some(_) => None,
-                    None => Some(copier.source.tags(&task.source).await),
-                }
-            },
-            async {
-                if unlisted || has_immutable {
-                    Some(copier.destination.tags(&task.destination).await)
-                } else {
-                    None
-                }
-            }
-        )
-    };
-    // Abandoned while listing: like a repository the pass never reached.
-    let Some((tags, destination_tags)) = copier.options.stop.unless_abandoned(lists).await else {
-        return report;
-    };
-    let mut settled = HashSet::new();
-    match destination_tags {
-        Some(Ok(listed)) => {
-            if has_immutable {
-                settled.extend(listed.iter().filter(|tag| task.tags.is_immutable(tag)).cloned());
-            }
-            if unlisted {
-                copier.memory.confirm_unlisted(&task.destination, listed);
-            }
-        }
-        Some(Err(error)) if error.is_not_found() && unlisted => copier.memory.confirm_unlisted(&task.destination, []),
-        Some(Err(error)) if error.is_not_found() => {}
-        // Immutable tags then get their HEADs like any other.
-        Some(Err(error)) => debug!(repo = %task.destination, error = %error, "cannot list destination tags"),
-        None => {}
-    }
-    let (work, mut attachments) = match tags {
-        None => {
-            let references = task.references.clone().unwrap_or_default();
-            let work = references.into_iter().map(|reference| (reference, Ok(()))).collect();
-            (work, None)
-        }
-        Some(Ok(tags)) => {
-            // Cosign and referrers tag schema tags travel with their images, not through the filters.
-            let (tags, attachments) = crate::referrers::split_tags(tags);
-            let verdicts = task.tags.select(&tags);
-            let work: Vec<(Reference, Result<(), Dropped>)> =
-                tags.into_iter().map(Reference::Tag).zip(verdicts).collect();
-            (work, Some(attachments))
-        }
-        Some(Err(error)) => {
-            warn!(repo = %task.source, error = %error, "cannot list tags");
-            report.error = Some(format!("tags: {error}"));
-            copier.memory.forget_unlisted(&task.destination);
-            return report;
-        }
-    };
-    // Tags of one repository are checked and copied a few at a time, reported in order.
-    let task = &task;
-    let shared = attachments.as_ref();
-    let settled = &settled;
-    let reports: Vec<TagReport> = stream::iter(work)
-        .map(|(reference, verdict)| async move {
-            let tag = match &reference {
-                Reference::Tag(tag) => Some(tag.clone()),
-                Reference::Digest(_) => None,
-            };
-            if copier.options.stop.is_raised() {
-                return TagReport::skipped(tag, copier.options.stop.skip_reason(), None);
-            }
-            if let Err(dropped) = verdict {
-                return TagReport::skipped(tag, dropped.reason, Some(dropped.detail));
-            }
-            if tag.as_ref().is_some_and(|tag| settled.contains(tag)) {
-                debug!(repo = %task.source, tag = %reference, "immutable tag already at the destination");
-                return TagReport::skipped(tag, SkipReason::UpToDate, Some(IMMUTABLE_PRESENT.to_owned()));
-            }
-            notify(
-                copier.options,
-                ProgressEvent::TagStarted {
-                    repo: task.source.clone(),
-                    reference: reference.clone(),
-                },
-            );
-            let copy = async {
-                match shared {
-                    Some(attachments) => {
-                        crate::referrers::copy_tag_with_referrers(copier, task, &reference, None, attachments).await
-                    }
-                    None => copy_named_image(copier, task, &reference).await,
-                }
-            };
-            let done = match copier.options.stop.unless_abandoned(copy).await {
-                Some(done) => done,
-                None => abandoned(tag, copier.options.stop.skip_reason()),
-            };
-            notify(
-                copier.options,
-                ProgressEvent::TagDone {
-                    bytes: done.bytes,
-                    outcome: done.outcome.clone(),
-                },
-            );
-            done
-        })
-        .buffered(copier.options.tags_in_parallel.max(1))
-        .collect()
-        .await;
-    report.tags.extend(reports);
-    if let Some(attachments) = attachments.as_mut() {
-        let referrer_tags = crate::referrers::report_referrer_tags(copier, task, attachments).await;
-        report.tags.extend(referrer_tags);
-    }
-    copier.memory.forget_unlisted(&task.destination);
-    report
-}
-
-/// One image an `images` rule names: its digest is resolved (a tag costs one `HEAD`),
-/// its cosign and tag-schema referrer tags are asked for by name, and then it is copied
-/// with its referrers like a listed tag.
-async fn copy_named_image<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
-    task: &SyncTask,
-    reference: &Reference,
-) -> TagReport {
-    let tag = match reference {
-        Reference::Tag(tag) => Some(tag.clone()),
-        Reference::Digest(_) => None,
-    };
-    let digest = match reference {
-        Reference::Digest(digest) => digest.clone(),
-        Reference::Tag(_) => match copier.source.head_manifest(&task.source, reference).await {
-            Ok(Some(descriptor)) => descriptor.digest,
-            Ok(None) => {
-                return TagReport::skipped(tag, SkipReason::VanishedUpstream, Some("not found upstream".into()))
-            }
-            Err(error) => return crate::referrers::unfinished(tag, None, &CopyError::Source(error)),
-        },
-    };
-    let attachments = match crate::referrers::probe_attachments(copier, task, &digest).await {
-        Ok(attachments) => attachments,
-        Err(error) => return crate::referrers::unfinished(tag, Some(digest), &error),
-    };
-    crate::referrers::copy_tag_with_referrers(copier, task, reference, Some(digest), &attachments).await
-}
-
-/// The report of an image whose copy was under way when the pass abandoned it: what it
-/// wrote is unreferenced (children before parents), and the next pass resumes it.
-pub(crate) fn abandoned(tag: Option<Tag>, reason: SkipReason) -> TagReport {
-    info!(
-        tag = tag.as_ref().map(tracing::field::display),
-        reason = reason.as_str(),
-        "image abandoned: the grace period ran out"
-    );
-    TagReport::skipped(tag, reason, Some(ABANDONED.to_owned()))
-}
-
-fn notify(options: &CopyOptions, event: ProgressEvent) {
-    if let Some(observer) = &options.progress {
-        observer.notify(event);
+        tags: vec![image],
     }
 }

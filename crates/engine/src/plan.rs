@@ -9,19 +9,67 @@ use crate::report::RuleReport;
 use crate::shard::Shard;
 use crate::signatures::SignaturePolicy;
 
-/// The unit of work: copy the kept tags of one upstream repository to its destination name.
+/// The unit of work: copy the kept tags of one upstream repository to its destination
+/// name. Built by the planner, by [`ContentRule::task`] or by [`SyncTask::unfiltered`].
 #[derive(Debug, Clone)]
 pub struct SyncTask {
-    pub source: RepoName,
-    pub destination: RepoName,
-    pub tags: TagFilter,
+    pub(crate) source: RepoName,
+    pub(crate) destination: RepoName,
+    pub(crate) tags: TagFilter,
     /// Platforms kept from multi-arch indexes; empty keeps indexes whole.
-    pub platforms: Vec<PlatformSpec>,
+    pub(crate) platforms: Vec<PlatformSpec>,
     /// What the rule demands of signatures before an image is copied.
-    pub signatures: SignaturePolicy,
+    pub(crate) signatures: SignaturePolicy,
     /// Exactly these tags and digests (an `images` rule): no tag list is read and no tag
     /// filter applies. `None`: the repository's tags, filtered.
-    pub references: Option<Vec<Reference>>,
+    pub(crate) references: Option<Vec<Reference>>,
+}
+
+impl SyncTask {
+    /// The upstream repository.
+    pub fn source(&self) -> &RepoName {
+        &self.source
+    }
+
+    /// Its name at the destination.
+    pub fn destination(&self) -> &RepoName {
+        &self.destination
+    }
+
+    /// Exactly these tags and digests; `None`: the repository's tags, filtered.
+    pub fn references(&self) -> Option<&[Reference]> {
+        self.references.as_deref()
+    }
+
+    /// `source` to `destination` with every tag, as a sync without rules takes a
+    /// repository (under its own name); `references`: only these (see
+    /// [`SyncTask::references`]).
+    pub fn unfiltered(source: RepoName, destination: RepoName, references: Option<Vec<Reference>>) -> SyncTask {
+        SyncTask {
+            source,
+            destination,
+            tags: TagFilter::default(),
+            platforms: Vec::new(),
+            signatures: SignaturePolicy::default(),
+            references,
+        }
+    }
+}
+
+impl ContentRule {
+    /// The task of `source` under this rule: its destination name, filters, platforms
+    /// and signature policy; `references`: only these. `Err` when the destination name
+    /// is not a valid repository name.
+    pub fn task(&self, source: RepoName, references: Option<Vec<Reference>>) -> Result<SyncTask, String> {
+        Ok(SyncTask {
+            destination: self.map_name(&source)?,
+            source,
+            tags: self.tags.clone(),
+            platforms: self.platforms.clone(),
+            signatures: self.signatures.clone(),
+            references,
+        })
+    }
 }
 
 /// A repository a rule took but whose destination name is not a valid repository name.
@@ -61,14 +109,8 @@ pub fn plan(catalog: Option<&[RepoName]>, rules: &[ContentRule], shard: Option<S
     };
     if rules.is_empty() {
         for source in catalog.unwrap_or_default().iter().filter(|repo| in_shard(repo)) {
-            plan.tasks.push(SyncTask {
-                source: source.clone(),
-                destination: source.clone(),
-                tags: TagFilter::default(),
-                platforms: Vec::new(),
-                signatures: SignaturePolicy::default(),
-                references: None,
-            });
+            plan.tasks
+                .push(SyncTask::unfiltered(source.clone(), source.clone(), None));
         }
         return plan;
     }
@@ -110,15 +152,8 @@ pub fn plan(catalog: Option<&[RepoName]>, rules: &[ContentRule], shard: Option<S
                 continue;
             }
             repositories += 1;
-            match rule.map_name(&source) {
-                Ok(destination) => plan.tasks.push(SyncTask {
-                    source,
-                    destination,
-                    tags: rule.tags.clone(),
-                    platforms: rule.platforms.clone(),
-                    signatures: rule.signatures.clone(),
-                    references,
-                }),
+            match rule.task(source.clone(), references) {
+                Ok(task) => plan.tasks.push(task),
                 Err(reason) => plan.bad_destinations.push(BadDestination { source, reason }),
             }
         }

@@ -6,18 +6,31 @@ use std::sync::Arc;
 
 use ocisync_oci::{Reference, RepoName};
 
-use crate::report::Outcome;
+use crate::outcome::Outcome;
 
 /// What a pass has just done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgressEvent {
     /// A sync planned this many repositories.
-    RepositoriesPlanned { total: usize },
+    RepositoriesPlanned {
+        /// Repositories planned.
+        total: usize,
+    },
     /// An image is about to be copied (or compared).
-    TagStarted { repo: RepoName, reference: Reference },
-    /// That image is done; `bytes` were transferred for it. Counters that must move
-    /// during a pass (the daemon's `/metrics`) count its outcome.
-    TagDone { bytes: u64, outcome: Outcome },
+    TagStarted {
+        /// Its upstream repository.
+        repo: RepoName,
+        /// Its tag or digest.
+        reference: Reference,
+    },
+    /// That image is done. Counters that must move during a pass (the daemon's
+    /// `/metrics`) count its outcome.
+    TagDone {
+        /// Blob bytes transferred for it.
+        bytes: u64,
+        /// How it ended.
+        outcome: Outcome,
+    },
     /// One planned repository is done, whatever its outcome.
     RepositoryDone,
 }
@@ -27,10 +40,12 @@ pub enum ProgressEvent {
 pub struct ProgressObserver(Arc<dyn Fn(ProgressEvent) + Send + Sync>);
 
 impl ProgressObserver {
+    /// An observer calling `observe` with every event.
     pub fn new(observe: impl Fn(ProgressEvent) + Send + Sync + 'static) -> ProgressObserver {
         ProgressObserver(Arc::new(observe))
     }
 
+    /// Tells the observer.
     pub fn notify(&self, event: ProgressEvent) {
         (self.0)(event);
     }

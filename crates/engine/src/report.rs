@@ -4,19 +4,25 @@ use ocisync_oci::{Digest, RepoName, Tag};
 use serde::Serialize;
 
 use crate::filter::RuleSourceKind;
+use crate::outcome::{FailureKind, Outcome, SkipReason};
 use crate::stop::StopCause;
+use crate::work::Work;
 
 /// Everything one pass did.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Report {
+    /// Each sync's pass, in the order run.
     pub syncs: Vec<SyncReport>,
 }
 
 /// One sync (upstream → destination) of a pass.
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncReport {
+    /// The sync's name.
     pub name: String,
+    /// Its source registry's name.
     pub from: String,
+    /// Its destination registry's name.
     pub to: String,
     /// Set when the sync could not even be planned (catalog unreadable).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -25,13 +31,15 @@ pub struct SyncReport {
     /// when the sync has no rules).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleReport>,
+    /// Each repository planned, by source name.
     pub repositories: Vec<RepoReport>,
     /// Which URLs served this pass, with retries and failovers (filled in by the caller,
     /// which owns the stores).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub endpoints: Vec<EndpointUse>,
+    /// Kept under its old report key, `endpoints`, so the JSON report keeps its shape.
+    #[serde(rename = "endpoints", skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<UrlUse>,
     /// The pull quota each URL announced during the pass (filled in by the caller, as
-    /// `endpoints`); URLs that announced none are left out.
+    /// `urls`); URLs that announced none are left out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rate_limits: Vec<RateLimitUse>,
     /// Set when the pass was told to stop before it was done: `shutdown` (the worker
@@ -55,7 +63,7 @@ impl SyncReport {
             error: None,
             rules: Vec::new(),
             repositories: Vec::new(),
-            endpoints: Vec::new(),
+            urls: Vec::new(),
             rate_limits: Vec::new(),
             stopped: None,
             duration_seconds: 0.0,
@@ -73,12 +81,14 @@ impl SyncReport {
 pub struct RateLimitUse {
     /// `source` or `destination`.
     pub role: String,
+    /// The URL, without credentials.
     pub url: String,
     /// Pulls per window, when the registry said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
     /// Pulls left, the lowest count announced during the pass (0 once used up).
     pub remaining: u64,
+    /// The window the quota counts over, when the registry said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_seconds: Option<u64>,
     /// Pulls the config keeps (`rate_limit.reserve`): manifest `GET`s stopped there.
@@ -106,9 +116,10 @@ pub struct RuleReport {
 
 /// How one URL of a registry was used during a pass.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct EndpointUse {
+pub struct UrlUse {
     /// `source` or `destination`.
     pub role: String,
+    /// The URL, without credentials.
     pub url: String,
     /// Calls this URL answered successfully.
     pub served: u64,
@@ -123,11 +134,14 @@ pub struct EndpointUse {
 /// One sync task: an upstream repository and where it lands.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoReport {
+    /// The upstream repository.
     pub source: RepoName,
+    /// Its name at the destination.
     pub destination: RepoName,
     /// Set when the repository's tags could not be listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Each tag (or digest), in the order listed or named.
     pub tags: Vec<TagReport>,
 }
 
@@ -145,120 +159,15 @@ pub struct TagReport {
     /// (an index narrowed to the configured platforms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination_digest: Option<Digest>,
+    /// How it ended.
     #[serde(flatten)]
     pub outcome: Outcome,
     /// What exactly a filter matched, or other detail of a skip.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Blob bytes transferred for this tag (blobs already present cost nothing).
-    pub bytes: u64,
-    pub blobs_copied: usize,
-    /// Blobs made present by a cross-repository mount instead of a transfer.
-    pub blobs_mounted: usize,
-    pub manifests_pushed: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Copied,
-    /// A dry run (`check`) found the tag missing or different at the destination.
-    WouldCopy,
-    Skipped {
-        reason: SkipReason,
-    },
-    Failed {
-        error: String,
-    },
-}
-
-/// Why a tag was not copied, when that is not a failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SkipReason {
-    /// The destination tag already points at the upstream digest.
-    UpToDate,
-    /// Docker schema1 manifests are deprecated and not copied.
-    Schema1Unsupported,
-    /// The tag was listed but gone by the time it was read.
-    VanishedUpstream,
-    /// No `tags.include` pattern matches the tag.
-    NotIncluded,
-    /// A `tags.exclude` pattern matches the tag.
-    Excluded,
-    /// The tag is a version outside the `tags.semver` range.
-    OutsideSemverRange,
-    /// `tags.latest` keeps only higher versions.
-    NotAmongLatest,
-    /// The index has none of the `platforms` the rule asks for.
-    NoMatchingPlatform,
-    /// The worker was stopping (SIGTERM) before this image started, or it was
-    /// abandoned when the grace period ran out.
-    Interrupted,
-    /// The pass ran past its `max_pass_duration` before this image was done: it did
-    /// not start, or it was abandoned when the grace period ran out. Fails the pass
-    /// (see [`Report::has_failures`]); the next pass takes the image.
-    Deadline,
-    /// The image references a blob larger than the source registry's `max_blob_size`
-    /// (by the size its descriptor declares); nothing of it was transferred. The
-    /// detail names the blob and its size. Not a failure: the config chose it.
-    BlobTooLarge,
-    /// The rule copies signed images only, and this one has no signature.
-    Unsigned,
-    /// The rule verifies cosign signatures, and none of this image's verifies.
-    SignatureInvalid,
-    /// A cosign (`sha256-<hex>.sig|.att|.sbom`) or referrers tag schema (`sha256-<hex>`)
-    /// tag: copied with the image it belongs to, never as an image of its own.
-    ReferrerTag,
-    /// The registry's pull quota is down to the configured reserve (`rate_limit.reserve`):
-    /// the manifest `GET` this tag needs waits for a later pass. Not a failure.
-    RateLimitReserve,
-    /// The registry's pull quota is used up (a 429 `TOOMANYREQUESTS`): this tag waits
-    /// for a later pass. Fails the pass (see [`Report::has_failures`]), since the
-    /// mirror is incomplete for a reason nobody chose.
-    RateLimited,
-}
-
-impl SkipReason {
-    /// Whether a content filter chose this (as opposed to the state of the image).
-    pub fn is_filter(self) -> bool {
-        matches!(
-            self,
-            SkipReason::NotIncluded
-                | SkipReason::Excluded
-                | SkipReason::OutsideSemverRange
-                | SkipReason::NotAmongLatest
-                | SkipReason::NoMatchingPlatform
-                | SkipReason::ReferrerTag
-        )
-    }
-
-    /// Whether a registry's pull quota left the tag for a later pass.
-    pub fn is_quota(self) -> bool {
-        matches!(self, SkipReason::RateLimitReserve | SkipReason::RateLimited)
-    }
-
-    /// The name used in reports and summaries, e.g. `not-included`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::UpToDate => "up-to-date",
-            SkipReason::Schema1Unsupported => "schema1-unsupported",
-            SkipReason::VanishedUpstream => "vanished-upstream",
-            SkipReason::NotIncluded => "not-included",
-            SkipReason::Excluded => "excluded",
-            SkipReason::OutsideSemverRange => "outside-semver-range",
-            SkipReason::NotAmongLatest => "not-among-latest",
-            SkipReason::NoMatchingPlatform => "no-matching-platform",
-            SkipReason::Interrupted => "interrupted",
-            SkipReason::Deadline => "deadline",
-            SkipReason::BlobTooLarge => "blob-too-large",
-            SkipReason::Unsigned => "unsigned",
-            SkipReason::SignatureInvalid => "signature-invalid",
-            SkipReason::ReferrerTag => "referrer-tag",
-            SkipReason::RateLimitReserve => "rate-limit-reserve",
-            SkipReason::RateLimited => "rate-limited",
-        }
-    }
+    /// What copying the tag (and its referrers) wrote.
+    #[serde(flatten)]
+    pub work: Work,
 }
 
 impl TagReport {
@@ -270,10 +179,7 @@ impl TagReport {
             destination_digest: None,
             outcome: Outcome::Skipped { reason },
             detail,
-            bytes: 0,
-            blobs_copied: 0,
-            blobs_mounted: 0,
-            manifests_pushed: 0,
+            work: Work::default(),
         }
     }
 }
@@ -292,25 +198,29 @@ impl TagReport {
 /// Counts over a whole report, for summaries and exit codes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
+    /// Repositories planned.
     pub repositories: usize,
+    /// Repositories whose tags could not be listed.
     pub repositories_failed: usize,
+    /// Tags copied.
     pub tags_copied: usize,
     /// Tags a dry run found to need copying.
     pub tags_would_copy: usize,
+    /// Tags already at the upstream digest.
     pub tags_up_to_date: usize,
     /// Tags left out by content filters (include, exclude, semver, latest, platforms).
     pub tags_filtered: usize,
+    /// Tags skipped for any other reason.
     pub tags_skipped_other: usize,
     /// Of `tags_skipped_other`, those a used-up pull quota left for a later pass
     /// (`rate-limited`); they fail the pass.
     pub tags_rate_limited: usize,
+    /// Tags that failed.
     pub tags_failed: usize,
-    /// Blob bytes, added without wrapping: sizes come from manifests, which may claim
-    /// anything, so `u64::MAX` means "at least this much".
-    pub bytes: u64,
-    pub blobs_copied: usize,
-    pub blobs_mounted: usize,
-    pub manifests_pushed: usize,
+    /// What every tag's copy wrote, added up.
+    #[serde(flatten)]
+    pub work: Work,
+    /// Syncs that could not be planned.
     pub syncs_failed: usize,
     /// Content rules that could not be planned (a refused catalog).
     pub rules_failed: usize,
@@ -319,6 +229,7 @@ pub struct Totals {
 }
 
 impl Report {
+    /// Counts over the whole report.
     pub fn totals(&self) -> Totals {
         let mut totals = Totals::default();
         for sync in &self.syncs {
@@ -342,14 +253,23 @@ impl Report {
                         }
                         Outcome::Failed { .. } => totals.tags_failed += 1,
                     }
-                    totals.bytes = totals.bytes.saturating_add(tag.bytes);
-                    totals.blobs_copied += tag.blobs_copied;
-                    totals.blobs_mounted += tag.blobs_mounted;
-                    totals.manifests_pushed += tag.manifests_pushed;
+                    totals.work += tag.work;
                 }
             }
         }
         totals
+    }
+
+    /// What failed each failed tag, one kind per failed tag.
+    pub fn failure_kinds(&self) -> impl Iterator<Item = FailureKind> + '_ {
+        self.syncs
+            .iter()
+            .flat_map(|sync| &sync.repositories)
+            .flat_map(|repo| &repo.tags)
+            .filter_map(|tag| match tag.outcome {
+                Outcome::Failed { kind, .. } => Some(kind),
+                _ => None,
+            })
     }
 
     /// Whether any sync, repository or tag failed, a used-up pull quota left tags
@@ -432,8 +352,8 @@ mod tests {
     fn byte_totals_saturate_instead_of_wrapping() {
         let mut report = report_with(&[SkipReason::UpToDate, SkipReason::UpToDate]);
         for tag in &mut report.syncs[0].repositories[0].tags {
-            tag.bytes = 1 << 63;
+            tag.work.bytes = 1 << 63;
         }
-        assert_eq!(report.totals().bytes, u64::MAX);
+        assert_eq!(report.totals().work.bytes, u64::MAX);
     }
 }

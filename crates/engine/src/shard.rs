@@ -16,15 +16,24 @@ pub struct Shard {
 /// Why a shard could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShardError {
+    /// Not written `INDEX/COUNT`; the text as given.
     #[error("shard \"{0}\" is not INDEX/COUNT, e.g. 0/4")]
     Syntax(String),
+    /// A count of 0.
     #[error("shard count must be at least 1")]
     ZeroCount,
+    /// An index not below the count.
     #[error("shard index {index} is not below the count {count} (indexes start at 0)")]
-    IndexTooLarge { index: u32, count: u32 },
+    IndexTooLarge {
+        /// The index given.
+        index: u32,
+        /// The count given.
+        count: u32,
+    },
 }
 
 impl Shard {
+    /// Shard `index` of `count` (from 0).
     pub fn new(index: u32, count: u32) -> Result<Shard, ShardError> {
         if count == 0 {
             return Err(ShardError::ZeroCount);

@@ -10,7 +10,7 @@ use futures_util::future::{select, BoxFuture, Either};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::report::SkipReason;
+use crate::outcome::SkipReason;
 
 /// Why a pass was told to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -124,10 +124,12 @@ impl StopSignal {
         own.or_else(|| self.0.parent.as_ref()?.cause())
     }
 
+    /// Whether the pass was told to stop (here or in a parent): no new image starts.
     pub fn is_raised(&self) -> bool {
         self.cause().is_some()
     }
 
+    /// Whether the images under way are abandoned too (the grace period ran out).
     pub fn is_abandoned(&self) -> bool {
         self.0.stage.borrow().is_abandoning() || self.0.parent.as_ref().is_some_and(StopSignal::is_abandoned)
     }

@@ -4,12 +4,12 @@ use bytes::Bytes;
 mod support;
 
 use ocisync_engine::{
-    ContentRule, CopyOptions, ImageReference, Outcome, RuleSource, RuleSourceKind, SignaturePolicy, SkipReason,
-    SyncReport, TagFilter,
+    Concurrency, ContentRule, CopyOptions, FailureKind, ImageReference, Outcome, RuleSourceKind, RuleSpec,
+    SignaturePolicy, SkipReason, SourceSpec, SyncReport, TagPatterns,
 };
 use ocisync_oci::media_type::{DOCKER_SCHEMA1_SIGNED, OCI_INDEX, OCI_MANIFEST};
 use ocisync_oci::{Descriptor, Digest, Manifest, MemoryStore, Reference, Store, Tag};
-use support::{outcome_of, repo, run_pass};
+use support::{has_failures, outcome_of, repo, run_pass};
 
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -119,7 +119,7 @@ async fn shared_blobs_cross_once_per_repository() {
     tag_as(&source, "library/app", "b", &first);
     let destination = MemoryStore::new("destination");
     let report = pass(&source, &destination).await;
-    let copied_blobs: usize = report.repositories[0].tags.iter().map(|t| t.blobs_copied).sum();
+    let copied_blobs: usize = report.repositories[0].tags.iter().map(|t| t.work.blobs_copied).sum();
     assert_eq!(copied_blobs, 2, "config and layer once, although two tags use them");
 }
 
@@ -132,7 +132,10 @@ async fn blob_already_in_another_destination_repository_is_mounted() {
     tag_as(&source, "team/two", "1", &second);
     let destination = MemoryStore::new("destination");
     let options = CopyOptions {
-        repositories_in_parallel: 1,
+        concurrency: Concurrency {
+            repositories: 1,
+            ..Concurrency::default()
+        },
         ..CopyOptions::default()
     };
     let report = pass_with(&source, &destination, &options).await;
@@ -143,7 +146,11 @@ async fn blob_already_in_another_destination_repository_is_mounted() {
         .unwrap()
         .tags[0];
     assert_eq!(two.outcome, Outcome::Copied);
-    assert_eq!((two.blobs_mounted, two.blobs_copied, two.bytes), (2, 0, 0), "{two:?}");
+    assert_eq!(
+        (two.work.blobs_mounted, two.work.blobs_copied, two.work.bytes),
+        (2, 0, 0),
+        "{two:?}"
+    );
     assert_eq!(
         destination_digest(&destination, "team/two", "1").await,
         Some(second.digest)
@@ -167,14 +174,7 @@ async fn schema1_is_skipped_with_reason() {
         }
     );
     assert_eq!(destination.writes(), 0);
-    assert!(!report_has_failures(&report));
-}
-
-fn report_has_failures(report: &SyncReport) -> bool {
-    ocisync_engine::Report {
-        syncs: vec![report.clone()],
-    }
-    .has_failures()
+    assert!(!has_failures(&report));
 }
 
 #[tokio::test]
@@ -192,16 +192,17 @@ async fn malformed_manifest_fails_its_tag_only() {
     let destination = MemoryStore::new("destination");
 
     let report = pass(&source, &destination).await;
-    let Outcome::Failed { error } = outcome_of(&report, "library/app", "broken") else {
+    let Outcome::Failed { kind, error } = outcome_of(&report, "library/app", "broken") else {
         panic!("malformed manifest should fail");
     };
     assert!(error.contains("malformed manifest"), "{error}");
+    assert_eq!(kind, FailureKind::Manifest);
     assert!(destination_digest(&destination, "library/app", "broken")
         .await
         .is_none());
     assert_eq!(outcome_of(&report, "library/app", "good"), Outcome::Copied);
     assert_eq!(outcome_of(&report, "library/other", "1"), Outcome::Copied);
-    assert!(report_has_failures(&report));
+    assert!(has_failures(&report));
 }
 
 #[tokio::test]
@@ -219,10 +220,11 @@ async fn blob_with_wrong_content_fails_and_nothing_becomes_visible() {
     let destination = MemoryStore::new("destination");
 
     let report = pass(&source, &destination).await;
-    let Outcome::Failed { error } = outcome_of(&report, "library/app", "1") else {
+    let Outcome::Failed { kind, error } = outcome_of(&report, "library/app", "1") else {
         panic!("corrupt blob should fail the image");
     };
     assert!(error.contains("digest mismatch"), "{error}");
+    assert_eq!(kind, FailureKind::Integrity);
     assert!(destination_digest(&destination, "library/app", "1").await.is_none());
     assert!(!destination.has_blob(&repo("library/app"), &layer_digest).await.unwrap());
 }
@@ -234,7 +236,7 @@ async fn empty_catalog_is_not_an_error() {
     let report = pass(&source, &destination).await;
     assert!(report.repositories.is_empty());
     assert!(report.error.is_none());
-    assert!(!report_has_failures(&report));
+    assert!(!has_failures(&report));
 }
 
 #[tokio::test]
@@ -257,15 +259,16 @@ async fn a_raised_stop_signal_starts_no_new_image() {
     assert_eq!(outcome_of(&report, "library/app", "a"), Outcome::Copied);
 }
 
-fn rule_of(source: RuleSource, destination: Option<&str>) -> ContentRule {
-    ContentRule {
+fn rule_of(source: SourceSpec, destination: Option<&str>) -> ContentRule {
+    ContentRule::new(RuleSpec {
         source,
-        tags: TagFilter::default(),
+        tags: TagPatterns::default(),
         platforms: Vec::new(),
         strip_prefix: None,
         destination: destination.map(str::to_owned),
         signatures: SignaturePolicy::default(),
-    }
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -282,7 +285,7 @@ async fn images_rule_copies_a_tag_and_a_digest_and_nothing_else() {
     let destination = MemoryStore::new("destination");
     let rules = [
         rule_of(
-            RuleSource::Images(vec![
+            SourceSpec::Images(vec![
                 ImageReference {
                     repository: repo("library/alpine"),
                     reference: Reference::Tag(tag("3.20")),
@@ -294,7 +297,7 @@ async fn images_rule_copies_a_tag_and_a_digest_and_nothing_else() {
             ]),
             Some("hub"),
         ),
-        rule_of(RuleSource::Named(vec![repo("library/nginx")]), Some("hub")),
+        rule_of(SourceSpec::Named(vec![repo("library/nginx")]), Some("hub")),
     ];
     let report = run_pass(&source, &destination, &rules, &CopyOptions::default()).await;
     let kinds: Vec<RuleSourceKind> = report.rules.iter().map(|rule| rule.source).collect();

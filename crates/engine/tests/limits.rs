@@ -5,10 +5,10 @@
 mod support;
 
 use bytes::Bytes;
-use ocisync_engine::{CopyOptions, Outcome, Report, SkipReason, StopCause, SyncReport, TagReport};
+use ocisync_engine::{Concurrency, CopyOptions, Outcome, Report, SkipReason, StopCause, SyncReport, TagReport};
 use ocisync_oci::media_type::{OCI_INDEX, OCI_MANIFEST};
 use ocisync_oci::{BlobStream, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, Tag};
-use support::{outcome_of, repo, run_pass};
+use support::{has_failures, outcome_of, repo, run_pass};
 use tokio::sync::Notify;
 
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -72,13 +72,6 @@ fn skipped(reason: SkipReason) -> Outcome {
     Outcome::Skipped { reason }
 }
 
-fn has_failures(report: &SyncReport) -> bool {
-    Report {
-        syncs: vec![report.clone()],
-    }
-    .has_failures()
-}
-
 #[tokio::test]
 async fn declared_sizes_that_would_wrap_saturate_in_a_dry_run() {
     let source = MemoryStore::new("source");
@@ -92,9 +85,13 @@ async fn declared_sizes_that_would_wrap_saturate_in_a_dry_run() {
     let report = run_pass(&source, &destination, &[], &options).await;
     let line = tag_report(&report, "library/huge", "1");
     assert_eq!(line.outcome, Outcome::WouldCopy);
-    assert_eq!(line.bytes, u64::MAX, "2 × 2^63 + the config is more than a u64 holds");
+    assert_eq!(
+        line.work.bytes,
+        u64::MAX,
+        "2 × 2^63 + the config is more than a u64 holds"
+    );
     let totals = Report { syncs: vec![report] }.totals();
-    assert_eq!(totals.bytes, u64::MAX);
+    assert_eq!(totals.work.bytes, u64::MAX);
     assert_eq!(totals.tags_would_copy, 1);
 }
 
@@ -135,7 +132,7 @@ async fn an_image_with_a_blob_over_max_blob_size_is_skipped_before_anything_move
             detail.contains(&huge_layer.to_string()) && detail.contains(&HUGE.to_string()),
             "{detail}"
         );
-        assert_eq!(line.bytes, 0);
+        assert_eq!(line.work.bytes, 0);
         assert_eq!(
             outcome_of(&report, "library/multi", "1"),
             skipped(SkipReason::BlobTooLarge)
@@ -224,7 +221,10 @@ async fn pass_stopped_mid_copy(cause: StopCause) -> (SyncReport, MemoryStore) {
     };
     let destination = MemoryStore::new("destination");
     let options = CopyOptions {
-        tags_in_parallel: 1,
+        concurrency: Concurrency {
+            tags: 1,
+            ..Concurrency::default()
+        },
         ..CopyOptions::default()
     };
     let stop = async {

@@ -123,6 +123,24 @@ pub enum Reference {
     Digest(Digest),
 }
 
+impl Reference {
+    /// The tag, when the reference is one.
+    pub fn tag(&self) -> Option<&Tag> {
+        match self {
+            Reference::Tag(tag) => Some(tag),
+            Reference::Digest(_) => None,
+        }
+    }
+
+    /// The digest, when the reference is one.
+    pub fn digest(&self) -> Option<&Digest> {
+        match self {
+            Reference::Tag(_) => None,
+            Reference::Digest(digest) => Some(digest),
+        }
+    }
+}
+
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use ocisync_engine::{
-    run_task, Copier, CopyOptions, PassMemory, RepoReport, Report, RetryPolicy, Retrying, SyncReport, SyncTask,
-    TagFilter,
+    copy_one, run_task, CopyOptions, ImageReference, Report, RetryPolicy, Retrying, SyncReport, SyncTask,
 };
 use ocisync_oci::Reference;
 use ocisync_registry::{Credentials, RegistryOptions, RegistryStore, RequestLimit, Secret};
@@ -80,38 +79,22 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
     }
     let timing = Timing::start();
     let options = CopyOptions::default();
-    let task = SyncTask {
-        source: source.repository.clone(),
-        destination: destination.repository.clone(),
-        tags: TagFilter::default(),
-        platforms: Vec::new(),
-        signatures: Default::default(),
-        references: None,
-    };
     let repository = match single {
-        None => run_task(&source_store, &destination_store, task, &options).await,
+        None => {
+            let task = SyncTask::unfiltered(source.repository.clone(), destination.repository.clone(), None);
+            run_task(&source_store, &destination_store, task, &options).await
+        }
         Some((source_reference, destination_reference)) => {
-            let memory = PassMemory::for_options(&options);
-            let copier = Copier {
-                source: &source_store,
-                destination: &destination_store,
-                memory: &memory,
-                options: &options,
+            let from = ImageReference {
+                repository: source.repository.clone(),
+                reference: source_reference,
             };
-            let copy = copier
-                .copy_reference(&task, &source_reference, &destination_reference)
-                .await;
+            let to = ImageReference {
+                repository: destination.repository.clone(),
+                reference: destination_reference,
+            };
             // A digest copied without a tag is reported by its digest alone.
-            let label = match &destination_reference {
-                Reference::Tag(tag) => Some(tag.clone()),
-                Reference::Digest(_) => None,
-            };
-            RepoReport {
-                source: task.source.clone(),
-                destination: task.destination.clone(),
-                error: None,
-                tags: vec![copy.into_tag_report(label)],
-            }
+            copy_one(&source_store, &destination_store, &from, &to, &options).await
         }
     };
     let report = Report {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use ocisync_engine::{CopyOptions, Report, Schedule, StopCause, StopSignal, SyncReport};
+use ocisync_engine::{CopyOptions, Report, StopCause, StopSignal, SyncReport};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -27,6 +27,7 @@ use crate::health;
 use crate::metrics::{Metrics, SyncSettings};
 use crate::passes::{prepare, used_since, write_report, PreparedSync, Timing};
 use crate::report_path;
+use crate::schedule::Schedule;
 use crate::summary;
 
 /// How the daemon ended.
@@ -219,7 +220,7 @@ async fn sync_loop(
             copied = totals.tags_copied,
             up_to_date = totals.tags_up_to_date,
             failed = totals.tags_failed + totals.repositories_failed + totals.syncs_failed + totals.rules_failed,
-            bytes = totals.bytes,
+            bytes = totals.work.bytes,
             seconds = timing.elapsed().as_secs_f64(),
             "pass finished"
         );
@@ -249,7 +250,7 @@ async fn observed_pass(
 ) -> SyncReport {
     let (name, from, to) = (&sync.config.name, &sync.config.from, &sync.config.to);
     metrics.pass_started(name);
-    let before = sync.endpoint_usage();
+    let before = sync.url_usage();
     let pass = run_within_limit(sync, options, grace_period);
     tokio::pin!(pass);
     let mut ticker = tokio::time::interval(REQUESTS_SAMPLED_EVERY);
@@ -258,7 +259,7 @@ async fn observed_pass(
         tokio::select! {
             report = &mut pass => return report,
             _ = ticker.tick() => {
-                metrics.endpoints_in_pass(name, from, to, &used_since(sync.endpoint_usage(), &before));
+                metrics.urls_in_pass(name, from, to, &used_since(sync.url_usage(), &before));
             }
         }
     }
@@ -308,8 +309,8 @@ async fn wait_for_signal() {
 
 #[cfg(test)]
 mod tests {
+    use crate::schedule::CronSchedule;
     use chrono::TimeZone as _;
-    use ocisync_engine::CronSchedule;
 
     use super::*;
 

@@ -4,7 +4,6 @@
 //! clean stop), 1 when some image, repository or sync failed (a pass that ran past its
 //! `max_pass_duration` included), 2 for a config error or a fatal error.
 
-mod any_store;
 mod cli;
 mod command_docs;
 mod config;
@@ -24,6 +23,7 @@ mod progress;
 mod pushgateway;
 mod quota;
 mod report_path;
+mod schedule;
 mod show_config;
 mod stores;
 mod summary;

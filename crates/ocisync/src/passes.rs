@@ -4,16 +4,16 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use ocisync_engine::{run_sync, CopyOptions, EndpointUse, Report, SyncLabel, SyncReport};
+use ocisync_engine::{run_sync, CopyOptions, Report, SyncLabel, SyncReport, UrlUse};
 use ocisync_layout::Access;
 use serde::Serialize;
 use tracing::Instrument as _;
 
-use crate::any_store::AnyStore;
 use crate::config::{Config, SyncConfig};
 use crate::deadline::run_within_limit;
 use crate::quota;
-use crate::stores::{store_for, Bandwidths, HelperCredentials, LayoutStores, RegistryEndpoint};
+use crate::stores::AnyStore;
+use crate::stores::{store_for, Bandwidths, FailoverUrls, HelperCredentials, LayoutStores};
 
 /// A sync with its stores, set up before any work so that a bad CA file or URL
 /// stops the run up front instead of halfway.
@@ -56,10 +56,7 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
                 )?,
                 helpers: HelperCredentials::of(source, &config.registries[&sync.to]),
                 options: CopyOptions {
-                    repositories_in_parallel: config.concurrency.repositories,
-                    tags_in_parallel: config.concurrency.tags,
-                    blobs_in_parallel: config.concurrency.blobs,
-                    transfers_in_parallel: config.concurrency.transfers,
+                    concurrency: config.concurrency,
                     blob_retry: source.retry.clone(),
                     max_blob_size: source.max_blob_size,
                     ..CopyOptions::default()
@@ -82,7 +79,7 @@ impl PreparedSync {
         }
         quota::reset_pull_quotas(&self.source);
         quota::reset_pull_quotas(&self.destination);
-        let before = self.endpoint_usage();
+        let before = self.url_usage();
         let label = SyncLabel {
             name: self.config.name.clone(),
             from: self.config.from.clone(),
@@ -102,7 +99,7 @@ impl PreparedSync {
                 rule.error = Some(problem);
             }
         }
-        report.endpoints = used_since(self.endpoint_usage(), &before);
+        report.urls = used_since(self.url_usage(), &before);
         report.rate_limits = self.rate_limit_uses();
         report.duration_seconds = started.elapsed().as_secs_f64();
         report
@@ -131,18 +128,18 @@ impl PreparedSync {
 
     /// The counters of every URL of both registries, so far (cumulative: `run` keeps
     /// its stores from pass to pass).
-    pub fn endpoint_usage(&self) -> Vec<EndpointUse> {
+    pub fn url_usage(&self) -> Vec<UrlUse> {
         [usage("source", &self.source), usage("destination", &self.destination)].concat()
     }
 }
 
-/// What each URL did between two readings of [`PreparedSync::endpoint_usage`]; URLs
+/// What each URL did between two readings of [`PreparedSync::url_usage`]; URLs
 /// that did nothing are left out.
-pub fn used_since(after: Vec<EndpointUse>, before: &[EndpointUse]) -> Vec<EndpointUse> {
+pub fn used_since(after: Vec<UrlUse>, before: &[UrlUse]) -> Vec<UrlUse> {
     after
         .into_iter()
         .zip(before)
-        .map(|(after, before)| EndpointUse {
+        .map(|(after, before)| UrlUse {
             served: after.served - before.served,
             requests: after.requests - before.requests,
             retries: after.retries - before.retries,
@@ -154,22 +151,21 @@ pub fn used_since(after: Vec<EndpointUse>, before: &[EndpointUse]) -> Vec<Endpoi
 }
 
 /// The counters of every URL of a registry, so far (cumulative).
-fn usage(role: &str, store: &AnyStore) -> Vec<EndpointUse> {
+fn usage(role: &str, store: &AnyStore) -> Vec<UrlUse> {
     match store {
-        AnyStore::Registry(endpoint) => registry_usage(role, endpoint),
+        AnyStore::Registry(urls) => registry_usage(role, urls),
         AnyStore::Layout(_) => Vec::new(),
     }
 }
 
-fn registry_usage(role: &str, endpoint: &RegistryEndpoint) -> Vec<EndpointUse> {
-    let served = endpoint.served();
+fn registry_usage(role: &str, urls: &FailoverUrls) -> Vec<UrlUse> {
+    let served = urls.served();
     // Failovers are counted per registry; they are shown on its first URL.
-    let failovers = endpoint.failovers();
-    endpoint
-        .stores()
+    let failovers = urls.failovers();
+    urls.stores()
         .zip(served)
         .enumerate()
-        .map(|(index, (store, served))| EndpointUse {
+        .map(|(index, (store, served))| UrlUse {
             role: role.to_owned(),
             url: served.label,
             served: served.calls,

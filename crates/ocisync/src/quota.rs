@@ -5,12 +5,12 @@ use ocisync_engine::RateLimitUse;
 use ocisync_oci::Store as _;
 use ocisync_registry::RegistryStore;
 
-use crate::any_store::AnyStore;
+use crate::stores::AnyStore;
 
 /// The registry stores (one per URL) behind a configured store; none for a layout.
 fn registry_stores(store: &AnyStore) -> Vec<&RegistryStore> {
     match store {
-        AnyStore::Registry(endpoint) => endpoint.stores().map(|store| store.inner()).collect(),
+        AnyStore::Registry(urls) => urls.stores().map(|store| store.inner()).collect(),
         AnyStore::Layout(_) => Vec::new(),
     }
 }

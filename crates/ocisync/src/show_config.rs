@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use ocisync_engine::{source_pattern, ContentRule, ImageReference, RuleSource, Schedule};
+use ocisync_engine::{Concurrency, ContentRule, ImageReference, RuleSource};
 use ocisync_oci::Reference;
 use serde::Serialize;
 
 use crate::config::{format_size, show_rate, Config, RegistryConfig, SyncConfig};
+use crate::schedule::Schedule;
 
 #[derive(Serialize)]
 struct Effective<'a> {
@@ -94,14 +95,6 @@ struct Defaults {
 }
 
 #[derive(Serialize)]
-struct Concurrency {
-    repositories: usize,
-    tags: usize,
-    blobs: usize,
-    transfers: usize,
-}
-
-#[derive(Serialize)]
 struct Sync<'a> {
     name: &'a str,
     from: &'a str,
@@ -159,12 +152,7 @@ pub fn render(config: &Config) -> anyhow::Result<String> {
     let effective = Effective {
         version: 1,
         defaults: Defaults {
-            concurrency: Concurrency {
-                repositories: config.concurrency.repositories,
-                tags: config.concurrency.tags,
-                blobs: config.concurrency.blobs,
-                transfers: config.concurrency.transfers,
-            },
+            concurrency: config.concurrency,
             listen: config.listen.map(|address| address.to_string()),
             push_metrics: config.push_metrics.as_ref().map(ToString::to_string),
         },
@@ -289,39 +277,31 @@ fn sync_view(sync: &SyncConfig) -> Sync<'_> {
 }
 
 fn rule_view(rule: &ContentRule, images_file: Option<String>) -> Rule<'_> {
-    let (prefix, repositories, images) = match &rule.source {
+    let (prefix, repositories, images) = match rule.source() {
         RuleSource::Catalog(glob) => (Some(glob.as_str()), None, None),
         RuleSource::Named(names) => (None, Some(names.iter().map(ToString::to_string).collect()), None),
         RuleSource::Images(images) => (None, None, Some(images.iter().map(image_text).collect())),
     };
+    let patterns = rule.tags().patterns();
+    let signatures = rule.signatures();
     Rule {
         prefix,
         repositories,
         images,
         images_file,
         tags: Tags {
-            include: rule.tags.include.iter().map(|r| source_pattern(r).to_owned()).collect(),
-            exclude: rule.tags.exclude.iter().map(|r| source_pattern(r).to_owned()).collect(),
-            semver: rule.tags.semver.as_ref().map(ToString::to_string),
-            latest: rule.tags.latest,
-            immutable: rule
-                .tags
-                .immutable
-                .iter()
-                .map(|r| source_pattern(r).to_owned())
-                .collect(),
+            include: patterns.include,
+            exclude: patterns.exclude,
+            semver: patterns.semver,
+            latest: patterns.latest,
+            immutable: patterns.immutable,
         },
-        platforms: rule.platforms.iter().map(ToString::to_string).collect(),
-        strip_prefix: rule.strip_prefix.as_deref(),
-        destination: rule.destination.as_deref(),
-        signed_only: rule.signatures.signed_only,
-        verify: (!rule.signatures.cosign_keys.is_empty()).then(|| Verify {
-            cosign_public_keys: rule
-                .signatures
-                .cosign_keys
-                .iter()
-                .map(|key| key.name().to_owned())
-                .collect(),
+        platforms: rule.platforms().iter().map(ToString::to_string).collect(),
+        strip_prefix: rule.strip_prefix(),
+        destination: rule.destination(),
+        signed_only: signatures.signed_only,
+        verify: (!signatures.cosign_keys.is_empty()).then(|| Verify {
+            cosign_public_keys: signatures.cosign_keys.iter().map(|key| key.name().to_owned()).collect(),
         }),
     }
 }

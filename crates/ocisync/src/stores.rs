@@ -1,7 +1,7 @@
 //! Builds the stores a config names: for each registry, every URL as a retrying
 //! client, behind one failover group; for each layout directory, one store; for each
 //! registry with a `bandwidth`, one cap that all its stores share; and hands credential
-//! helpers' answers to the registries.
+//! helpers' answers to the registries. [`AnyStore`] is either kind.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,11 +10,83 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ocisync_engine::{Failover, Retrying};
 use ocisync_layout::{check_root, Access, LayoutStore};
+use ocisync_oci::Result as StoreResult;
+use ocisync_oci::{BlobPlacement, BlobStream, Descriptor, Digest, Manifest, Reference, RepoName, Store, Tag};
 use ocisync_registry::{Bandwidth, MinTransferRate, RegistryOptions, RegistryStore, RequestLimit};
 
-use crate::any_store::AnyStore;
 use crate::config::RegistryConfig;
 use crate::credential_helper::CredentialHelper;
+
+/// One store type for both kinds of store a config can name: a registry (its URLs
+/// with retries and failover) or an OCI image-layout directory. The `Store` trait has
+/// async methods without `dyn` support, so the choice is an enum that forwards each call.
+pub enum AnyStore {
+    Registry(FailoverUrls),
+    /// Shared by every sync of the process that uses the directory.
+    Layout(Arc<LayoutStore>),
+}
+
+macro_rules! forward {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Registry($store) => $call.await,
+            AnyStore::Layout($store) => $call.await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    fn label(&self) -> &str {
+        match self {
+            AnyStore::Registry(store) => store.label(),
+            AnyStore::Layout(store) => store.label(),
+        }
+    }
+
+    async fn catalog(&self) -> StoreResult<Vec<RepoName>> {
+        forward!(self, store => store.catalog())
+    }
+
+    async fn tags(&self, repo: &RepoName) -> StoreResult<Vec<Tag>> {
+        forward!(self, store => store.tags(repo))
+    }
+
+    async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> StoreResult<Option<Descriptor>> {
+        forward!(self, store => store.head_manifest(repo, reference))
+    }
+
+    async fn manifest(&self, repo: &RepoName, reference: &Reference) -> StoreResult<Manifest> {
+        forward!(self, store => store.manifest(repo, reference))
+    }
+
+    async fn put_manifest(&self, repo: &RepoName, reference: &Reference, manifest: &Manifest) -> StoreResult<()> {
+        forward!(self, store => store.put_manifest(repo, reference, manifest))
+    }
+
+    async fn has_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
+        forward!(self, store => store.has_blob(repo, digest))
+    }
+
+    async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> StoreResult<BlobStream> {
+        forward!(self, store => store.blob(repo, descriptor))
+    }
+
+    async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> StoreResult<()> {
+        forward!(self, store => store.put_blob(repo, descriptor, body))
+    }
+
+    async fn prepare_blob(&self, repo: &RepoName, digest: &Digest, from: &RepoName) -> StoreResult<BlobPlacement> {
+        forward!(self, store => store.prepare_blob(repo, digest, from))
+    }
+
+    async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> StoreResult<bool> {
+        forward!(self, store => store.mount_blob(repo, from, digest))
+    }
+
+    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<Vec<Descriptor>>> {
+        forward!(self, store => store.referrers(repo, digest))
+    }
+}
 
 /// The store for a configured registry or layout directory, read (`Access::Read`, a
 /// source) or written. Fails when the registry or directory cannot be used.
@@ -76,11 +148,11 @@ impl LayoutStores {
 
 /// A configured registry: its URLs in order, each retrying on its own, failing over
 /// to the next when one stays down.
-pub type RegistryEndpoint = Failover<Retrying<RegistryStore>>;
+pub type FailoverUrls = Failover<Retrying<RegistryStore>>;
 
 /// The store for a configured registry. Fails when a URL cannot be set up (an
 /// unreadable CA file), before any work starts.
-pub fn registry_store(registry: &RegistryConfig, bandwidth: Option<Bandwidth>) -> anyhow::Result<RegistryEndpoint> {
+pub fn registry_store(registry: &RegistryConfig, bandwidth: Option<Bandwidth>) -> anyhow::Result<FailoverUrls> {
     let mut stores = Vec::with_capacity(registry.urls.len());
     // One cap for the registry, whichever URL serves.
     let limit = RequestLimit::new(registry.max_requests_in_flight);
@@ -131,7 +203,7 @@ impl HelperCredentials {
     /// registry and the helper, never anything the helper printed.
     pub async fn refresh(&self, source: &AnyStore, destination: &AnyStore) -> Result<(), String> {
         for (side, store) in self.sides.iter().zip([source, destination]) {
-            let (Some((registry, helper)), AnyStore::Registry(endpoint)) = (side, store) else {
+            let (Some((registry, helper)), AnyStore::Registry(urls)) = (side, store) else {
                 continue;
             };
             let credentials = helper.get().await.map_err(|error| {
@@ -139,7 +211,7 @@ impl HelperCredentials {
                 format!("registry {registry}: {error}")
             })?;
             tracing::debug!(registry = %registry, helper = %helper.program(), "credentials from the helper");
-            for url in endpoint.stores() {
+            for url in urls.stores() {
                 url.inner().replace_credentials(Some(credentials.clone())).await;
             }
         }

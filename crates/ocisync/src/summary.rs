@@ -22,7 +22,7 @@ pub fn render(report: &Report, duration: Duration) -> String {
             totals.tags_filtered,
             totals.tags_skipped_other,
             totals.tags_failed + totals.repositories_failed,
-            human_bytes(totals.bytes),
+            human_bytes(totals.work.bytes),
         );
         if let Some(error) = &sync.error {
             let _ = writeln!(text, "  FAILED sync: {error}");
@@ -34,14 +34,9 @@ pub fn render(report: &Report, duration: Duration) -> String {
             let error = rule.error.as_deref().unwrap_or_default();
             let _ = writeln!(text, "  FAILED rule {} ({}): {error}", rule.rule, rule.selector);
         }
-        if !sync.endpoints.is_empty() {
-            let requests = |role: &str| -> u64 {
-                sync.endpoints
-                    .iter()
-                    .filter(|e| e.role == role)
-                    .map(|e| e.requests)
-                    .sum()
-            };
+        if !sync.urls.is_empty() {
+            let requests =
+                |role: &str| -> u64 { sync.urls.iter().filter(|e| e.role == role).map(|e| e.requests).sum() };
             let _ = writeln!(
                 text,
                 "  requests: {} to the source, {} to the destination",
@@ -53,19 +48,14 @@ pub fn render(report: &Report, duration: Duration) -> String {
             let _ = writeln!(text, "  {}", quota_line(rate_limit, sync));
         }
         // Only worth a line when something went wrong on the way.
-        if sync.endpoints.iter().any(|e| e.retries + e.failovers > 0)
-            || sync.endpoints.iter().filter(|e| e.role == "source").count() > 1
+        if sync.urls.iter().any(|e| e.retries + e.failovers > 0)
+            || sync.urls.iter().filter(|e| e.role == "source").count() > 1
         {
-            for endpoint in &sync.endpoints {
+            for url in &sync.urls {
                 let _ = writeln!(
                     text,
                     "  {} {}: {} calls served, {} requests, {} retries, {} failovers",
-                    endpoint.role,
-                    endpoint.url,
-                    endpoint.served,
-                    endpoint.requests,
-                    endpoint.retries,
-                    endpoint.failovers
+                    url.role, url.url, url.served, url.requests, url.retries, url.failovers
                 );
             }
         }
@@ -75,7 +65,7 @@ pub fn render(report: &Report, duration: Duration) -> String {
             }
             for tag in &repo.tags {
                 match &tag.outcome {
-                    Outcome::Failed { error } => {
+                    Outcome::Failed { error, .. } => {
                         let _ = writeln!(text, "  FAILED {}{}: {error}", repo.source, tag.reference_suffix());
                     }
                     Outcome::Skipped { reason } if !reason.is_filter() && *reason != SkipReason::UpToDate => {
@@ -159,7 +149,7 @@ pub fn render_plan(report: &Report) -> String {
             sync.to,
             totals.repositories,
             totals.tags_would_copy,
-            human_bytes(totals.bytes),
+            human_bytes(totals.work.bytes),
             totals.tags_up_to_date,
             totals.tags_filtered,
             totals.tags_failed + totals.repositories_failed,
@@ -209,13 +199,13 @@ fn plan_line(tag: &TagReport) -> String {
     };
     let detail = tag.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
     match &tag.outcome {
-        Outcome::WouldCopy => format!("copy        {} ({} to transfer)", name, human_bytes(tag.bytes)),
+        Outcome::WouldCopy => format!("copy        {} ({} to transfer)", name, human_bytes(tag.work.bytes)),
         Outcome::Copied => format!("copied      {}", name),
         Outcome::Skipped { reason } if reason.is_filter() => {
             format!("filtered    {}: {}{detail}", name, reason.as_str())
         }
         Outcome::Skipped { reason } => format!("skip        {}: {}{detail}", name, reason.as_str()),
-        Outcome::Failed { error } => format!("FAILED      {}: {error}", name),
+        Outcome::Failed { error, .. } => format!("FAILED      {}: {error}", name),
     }
 }
 
@@ -337,10 +327,10 @@ mod tests {
         let mut sync = sync_with(Vec::new(), &[]);
         let mut huge = TagReport::skipped("1".parse::<ocisync_oci::Tag>().unwrap(), SkipReason::UpToDate, None);
         huge.outcome = Outcome::WouldCopy;
-        huge.bytes = u64::MAX;
+        huge.work.bytes = u64::MAX;
         let mut big = huge.clone();
         big.tag = Some("2".parse().unwrap());
-        big.bytes = 1 << 63;
+        big.work.bytes = 1 << 63;
         sync.repositories[0].tags = vec![huge, big];
         let plan = render_plan(&Report { syncs: vec![sync] });
         assert!(plan.contains("2 tags would be copied (at least 16.0 EiB)"), "{plan}");

@@ -2,7 +2,7 @@
 //!
 //! The stores retry single requests; a blob stream that breaks halfway (or a
 //! destination that fails the upload) can only be retried from the start, which is
-//! what [`Copier::transfer_with_retries`] does. A digest or size mismatch gets one
+//! what [`Pass::transfer_with_retries`] does. A digest or size mismatch gets one
 //! more try (a flaky proxy can corrupt a body), never more: a blob that is wrong
 //! twice is wrong upstream.
 
@@ -14,19 +14,20 @@ use ocisync_oci::{verify_blob_stream, BlobPlacement, BlobStream, Descriptor, Dig
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::{BlobCopy, Copier};
+use super::context::Pass;
 use crate::error::CopyError;
 use crate::plan::SyncTask;
+use crate::work::Work;
 
-impl<S: Store, D: Store> Copier<'_, S, D> {
+impl<S: Store, D: Store> Pass<'_, S, D> {
     /// Makes one blob present at the destination: nothing if it is there, a
     /// cross-repository mount if another destination repository has it, else a
-    /// verified stream from the source.
-    pub(super) async fn copy_blob(&self, task: &SyncTask, blob: &Descriptor) -> Result<BlobCopy, CopyError> {
+    /// verified stream from the source. Returns the work it took (none when present).
+    pub(super) async fn copy_blob(&self, task: &SyncTask, blob: &Descriptor) -> Result<Work, CopyError> {
         let _turn = self.memory.turn(&blob.digest).await;
         let destination = &task.destination;
         if self.memory.knows(destination, &blob.digest) {
-            return Ok(BlobCopy::AlreadyPresent);
+            return Ok(Work::default());
         }
         // A stopping pass asks nothing more of the destination for an image it leaves.
         if self.options.stop.is_raised() {
@@ -42,18 +43,18 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
             self.memory.remember_blob(destination, &blob.digest);
             // Counted as a transfer when missing; the source is not read.
             return Ok(if present {
-                BlobCopy::AlreadyPresent
+                Work::default()
             } else {
-                BlobCopy::Transferred(blob.size)
+                Work::blob(blob.size)
             });
         }
         let copy = match self.prepare_blob(destination, &blob.digest).await? {
-            BlobPlacement::Present => BlobCopy::AlreadyPresent,
-            BlobPlacement::Mounted => BlobCopy::Mounted,
+            BlobPlacement::Present => Work::default(),
+            BlobPlacement::Mounted => Work::mount(),
             BlobPlacement::Missing => {
                 self.transfer_with_retries(task, blob).await?;
                 debug!(repo = %destination, digest = %blob.digest, bytes = blob.size, "blob copied");
-                BlobCopy::Transferred(blob.size)
+                Work::blob(blob.size)
             }
         };
         self.memory.remember_blob(destination, &blob.digest);

@@ -1,27 +1,16 @@
 //! `max_blob_size`: an image is looked over whole before any byte of it moves, so
 //! one that references a blob larger than the limit is skipped, not half copied.
 
-use std::collections::HashMap;
-
 use ocisync_oci::media_type::is_non_distributable;
-use ocisync_oci::{Descriptor, Digest, Manifest, ManifestContent, Store};
+use ocisync_oci::{Descriptor, ManifestContent, Store};
 
-use super::{Copier, MAX_DEPTH};
+use super::context::Pass;
+use super::image::MAX_DEPTH;
+use super::read_ahead::ReadAhead;
 use crate::error::CopyError;
 use crate::plan::SyncTask;
 
-/// Child manifests read while looking an image over, handed to the copy that follows
-/// so that each is read once (registries such as Docker Hub count manifest reads).
-#[derive(Default)]
-pub(super) struct ReadAhead(HashMap<Digest, Manifest>);
-
-impl ReadAhead {
-    pub(super) fn take(&mut self, digest: &Digest) -> Option<Manifest> {
-        self.0.remove(digest)
-    }
-}
-
-impl<S: Store, D: Store> Copier<'_, S, D> {
+impl<S: Store, D: Store> Pass<'_, S, D> {
     /// The first blob `content` references, through every child manifest, whose
     /// declared size is over `limit`; `None` when all fit. Non-distributable layers are
     /// not copied, so they do not count. Children are read from the source (and kept
@@ -47,7 +36,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                         // The copy reports the nesting; nothing more to look at here.
                         return Ok(None);
                     }
-                    let manifest = match read_ahead.0.get(&child.digest) {
+                    let manifest = match read_ahead.get(&child.digest) {
                         Some(manifest) => manifest.clone(),
                         None => self.read_manifest(&task.source, child).await?,
                     };
@@ -55,7 +44,7 @@ impl<S: Store, D: Store> Copier<'_, S, D> {
                         digest: manifest.digest.clone(),
                         source,
                     })?;
-                    read_ahead.0.insert(child.digest.clone(), manifest);
+                    read_ahead.insert(child.digest.clone(), manifest);
                     let found =
                         Box::pin(self.blob_over_limit(task, &child_content, limit, depth + 1, read_ahead)).await?;
                     if found.is_some() {

@@ -1,9 +1,10 @@
 //! Content rules: which repositories a sync takes, under which names, and which tags.
 //!
-//! Patterns arrive compiled (the binary compiles them when the config loads), so a bad
-//! pattern is a config error and never a skip at run time.
+//! Rules are built here from what a config says ([`ContentRule::new`]), so a bad
+//! pattern is a config error, named by its [`RulePart`], and never a skip at run time.
 
 mod platforms;
+mod rule_error;
 mod tags;
 
 use globset::{GlobBuilder, GlobMatcher};
@@ -12,23 +13,51 @@ use serde::Serialize;
 
 use crate::signatures::SignaturePolicy;
 
-pub use platforms::{select_platforms, PlatformSpec};
-pub use tags::{parse_version, source_pattern, whole_tag_regex, Dropped, TagFilter};
+pub(crate) use platforms::select_platforms;
+pub use platforms::PlatformSpec;
+pub use rule_error::{RuleError, RulePart, RuleProblem};
+pub(crate) use tags::Dropped;
+pub use tags::{TagFilter, TagPatterns};
 
 /// One content rule. A repository is synced by the first rule that takes it.
 #[derive(Debug, Clone)]
 pub struct ContentRule {
+    pub(crate) source: RuleSource,
+    pub(crate) tags: TagFilter,
+    pub(crate) platforms: Vec<PlatformSpec>,
+    pub(crate) strip_prefix: Option<String>,
+    pub(crate) destination: Option<String>,
+    pub(crate) signatures: SignaturePolicy,
+}
+
+/// A content rule as a config writes it: [`ContentRule::new`] builds the rule.
+#[derive(Debug, Clone)]
+pub struct RuleSpec {
     /// Where the rule's repositories come from.
-    pub source: RuleSource,
-    pub tags: TagFilter,
-    /// Platforms kept from multi-arch indexes; empty copies indexes whole and byte-exact.
-    pub platforms: Vec<PlatformSpec>,
+    pub source: SourceSpec,
+    /// Which tags it keeps.
+    pub tags: TagPatterns,
+    /// Platforms kept from multi-arch indexes (`linux/arm64`); empty copies indexes
+    /// whole and byte-exact.
+    pub platforms: Vec<String>,
     /// Removed from the source name before `destination` is prepended.
     pub strip_prefix: Option<String>,
     /// Prefix of destination names.
     pub destination: Option<String>,
     /// Which images are copied at all: signed ones only, or verified ones only.
     pub signatures: SignaturePolicy,
+}
+
+/// Where a rule's repositories come from, as written.
+#[derive(Debug, Clone)]
+pub enum SourceSpec {
+    /// The upstream catalog's repositories whose name matches this glob, in which `*`
+    /// stays within one path component and `**` crosses them.
+    Prefix(String),
+    /// Exactly these repositories.
+    Named(Vec<RepoName>),
+    /// Exactly these images.
+    Images(Vec<ImageReference>),
 }
 
 /// Where a rule's repositories come from. Most public registries refuse their catalog,
@@ -47,12 +76,16 @@ pub enum RuleSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleSourceKind {
+    /// A glob on the upstream catalog.
     Catalog,
+    /// Named repositories.
     Named,
+    /// Named images.
     Images,
 }
 
 impl RuleSourceKind {
+    /// The name used in reports: `catalog`, `named` or `images`.
     pub fn as_str(self) -> &'static str {
         match self {
             RuleSourceKind::Catalog => "catalog",
@@ -63,6 +96,7 @@ impl RuleSourceKind {
 }
 
 impl RuleSource {
+    /// Which of the three it is.
     pub fn kind(&self) -> RuleSourceKind {
         match self {
             RuleSource::Catalog(_) => RuleSourceKind::Catalog,
@@ -88,7 +122,9 @@ fn plural(count: usize, one: &str, many: &str) -> String {
 /// One exact image of an `images` rule: a repository and a tag or digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageReference {
+    /// The repository, at the source.
     pub repository: RepoName,
+    /// A tag or a digest in it.
     pub reference: Reference,
 }
 
@@ -98,11 +134,19 @@ pub struct ImageReference {
 pub struct RepoGlob(GlobMatcher);
 
 impl RepoGlob {
-    pub fn new(pattern: &str) -> Result<RepoGlob, globset::Error> {
-        let glob = GlobBuilder::new(pattern).literal_separator(true).build()?;
+    /// The one place a glob's `*` is kept from crossing `/`.
+    pub(crate) fn new(pattern: &str) -> Result<RepoGlob, RuleError> {
+        let glob = GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|source| RuleError::Glob {
+                pattern: pattern.to_owned(),
+                source,
+            })?;
         Ok(RepoGlob(glob.compile_matcher()))
     }
 
+    /// Whether the glob matches the whole name.
     pub fn is_match(&self, name: &RepoName) -> bool {
         self.0.is_match(name.as_str())
     }
@@ -114,6 +158,82 @@ impl RepoGlob {
 }
 
 impl ContentRule {
+    /// Builds a rule: its glob, tag patterns, platforms and destination prefix checked.
+    /// Every problem is returned, each with the part of the rule it is about.
+    pub fn new(spec: RuleSpec) -> Result<ContentRule, Vec<RuleProblem>> {
+        let mut problems = Vec::new();
+        let source = match spec.source {
+            SourceSpec::Prefix(pattern) => RepoGlob::new(&pattern)
+                .map(RuleSource::Catalog)
+                .map_err(|error| problems.push(RuleProblem::at(RulePart::Prefix, error)))
+                .ok(),
+            SourceSpec::Named(names) => Some(RuleSource::Named(names)),
+            SourceSpec::Images(images) => Some(RuleSource::Images(images)),
+        };
+        let tags = TagFilter::compile(&spec.tags)
+            .map_err(|tag_problems| problems.extend(tag_problems))
+            .ok();
+        let mut platforms = Vec::with_capacity(spec.platforms.len());
+        for (index, text) in spec.platforms.iter().enumerate() {
+            match text.parse::<PlatformSpec>() {
+                Ok(platform) => platforms.push(platform),
+                Err(error) => problems.push(RuleProblem::at(RulePart::Platform(index), error)),
+            }
+        }
+        if let Some(prefix) = &spec.destination {
+            if prefix.trim_end_matches('/').parse::<RepoName>().is_err() {
+                let error = RuleError::DestinationPrefix { prefix: prefix.clone() };
+                problems.push(RuleProblem::at(RulePart::Destination, error));
+            }
+        }
+        match (source, tags) {
+            (Some(source), Some(tags)) if problems.is_empty() => Ok(ContentRule {
+                source,
+                tags,
+                platforms,
+                strip_prefix: spec.strip_prefix,
+                destination: spec.destination,
+                signatures: spec.signatures,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// Where the rule's repositories come from.
+    pub fn source(&self) -> &RuleSource {
+        &self.source
+    }
+
+    /// Which tags it keeps.
+    pub fn tags(&self) -> &TagFilter {
+        &self.tags
+    }
+
+    /// Platforms kept from multi-arch indexes; empty copies indexes whole.
+    pub fn platforms(&self) -> &[PlatformSpec] {
+        &self.platforms
+    }
+
+    /// Removed from the source name before the destination prefix is prepended.
+    pub fn strip_prefix(&self) -> Option<&str> {
+        self.strip_prefix.as_deref()
+    }
+
+    /// Prefix of destination names.
+    pub fn destination(&self) -> Option<&str> {
+        self.destination.as_deref()
+    }
+
+    /// What the rule demands of signatures.
+    pub fn signatures(&self) -> &SignaturePolicy {
+        &self.signatures
+    }
+
+    /// Replaces an `images` rule's images (its images file, read again before a pass).
+    pub fn set_images(&mut self, images: Vec<ImageReference>) {
+        self.source = RuleSource::Images(images);
+    }
+
     /// Whether this rule takes `source` (by glob, by name, or as one of its images).
     pub fn takes(&self, source: &RepoName) -> bool {
         match &self.source {
@@ -158,6 +278,78 @@ mod tests {
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
         }
+    }
+
+    fn spec(source: SourceSpec) -> RuleSpec {
+        RuleSpec {
+            source,
+            tags: TagPatterns::default(),
+            platforms: Vec::new(),
+            strip_prefix: None,
+            destination: None,
+            signatures: SignaturePolicy::default(),
+        }
+    }
+
+    #[test]
+    fn every_problem_of_a_rule_is_named_by_its_part() {
+        let bad = RuleSpec {
+            tags: TagPatterns {
+                include: vec!["ok".into(), "v[".into()],
+                exclude: vec!["(".into()],
+                immutable: vec!["+".into()],
+                semver: Some(">=1.2.3.4".into()),
+                latest: Some(0),
+            },
+            platforms: vec!["linux/amd64".into(), "Linux".into()],
+            destination: Some("Upper/".into()),
+            ..spec(SourceSpec::Prefix("team/[".into()))
+        };
+        let problems = ContentRule::new(bad).unwrap_err();
+        let found: Vec<(RulePart, String)> = problems
+            .iter()
+            .map(|problem| (problem.part, problem.to_string()))
+            .collect();
+        let expected = [
+            (
+                RulePart::Prefix,
+                "invalid glob \"team/[\": unclosed character class; missing ']'",
+            ),
+            (RulePart::Include(1), "invalid regex \"v[\": unclosed character class"),
+            (RulePart::Exclude(0), "invalid regex \"(\": unclosed group"),
+            (
+                RulePart::Immutable(0),
+                "invalid regex \"+\": repetition operator missing expression",
+            ),
+            (
+                RulePart::Semver,
+                "invalid semver range \">=1.2.3.4\": expected comma after patch version number, found '.'",
+            ),
+            (RulePart::Latest, "must be at least 1 (0 would keep no tag)"),
+            (
+                RulePart::Platform(1),
+                "invalid platform \"Linux\": expected os/architecture[/variant] in lower case, e.g. linux/arm64",
+            ),
+            (RulePart::Destination, "\"Upper/\" is not a repository name prefix"),
+        ];
+        assert_eq!(found.len(), expected.len(), "{found:#?}");
+        for ((part, message), (expected_part, expected_message)) in found.iter().zip(expected) {
+            assert_eq!((*part, message.as_str()), (expected_part, expected_message));
+        }
+        assert!(matches!(problems[1].error, RuleError::Regex { .. }));
+        assert!(
+            std::error::Error::source(&problems[1].error).is_some(),
+            "the regex error is kept"
+        );
+    }
+
+    #[test]
+    fn a_prefix_star_stays_within_one_path_component() {
+        let rule = ContentRule::new(spec(SourceSpec::Prefix("team/*".into()))).unwrap();
+        assert!(rule.takes(&name("team/app")));
+        assert!(!rule.takes(&name("team/app/sub")));
+        let deep = ContentRule::new(spec(SourceSpec::Prefix("team/**".into()))).unwrap();
+        assert!(deep.takes(&name("team/app/sub")));
     }
 
     fn name(text: &str) -> RepoName {

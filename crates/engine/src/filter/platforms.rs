@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use ocisync_oci::{Descriptor, Platform};
 
+use super::rule_error::RuleError;
+
 /// Annotation that ties a Docker/buildkit attestation manifest to the image it describes.
 const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 
@@ -12,15 +14,18 @@ const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 /// matches every variant of that architecture (`linux/arm` takes v6 and v7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformSpec {
+    /// `linux`, `windows`, …
     pub os: String,
+    /// `amd64`, `arm64`, …
     pub architecture: String,
+    /// `v7`, `v8`, …; `None`: any.
     pub variant: Option<String>,
 }
 
 impl FromStr for PlatformSpec {
-    type Err = String;
+    type Err = RuleError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, RuleError> {
         let parts: Vec<&str> = text.split('/').collect();
         let valid = |part: &&str| {
             !part.is_empty()
@@ -29,9 +34,7 @@ impl FromStr for PlatformSpec {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.' || c == '-')
         };
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(valid) {
-            return Err(format!(
-                "invalid platform \"{text}\": expected os/architecture[/variant] in lower case, e.g. linux/arm64"
-            ));
+            return Err(RuleError::Platform { text: text.to_owned() });
         }
         Ok(PlatformSpec {
             os: parts[0].to_owned(),
@@ -52,6 +55,7 @@ impl fmt::Display for PlatformSpec {
 }
 
 impl PlatformSpec {
+    /// Whether an index entry's platform is this one (any variant when none is given).
     pub fn matches(&self, platform: &Platform) -> bool {
         self.os == platform.os
             && self.architecture == platform.architecture

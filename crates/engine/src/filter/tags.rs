@@ -9,23 +9,42 @@ use ocisync_oci::Tag;
 use regex::Regex;
 use semver::{Version, VersionReq};
 
-use crate::report::SkipReason;
+use super::rule_error::{regex_reason, RuleError, RulePart, RuleProblem};
+use crate::outcome::SkipReason;
+
+/// A rule's tag filters as written: what [`TagFilter::compile`] builds a filter from,
+/// and what [`TagFilter::patterns`] gives back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagPatterns {
+    /// Regexes a kept tag must match whole (one of them); empty keeps all.
+    pub include: Vec<String>,
+    /// Regexes that drop a tag they match whole.
+    pub exclude: Vec<String>,
+    /// Regexes naming tags that never move once published.
+    pub immutable: Vec<String>,
+    /// A semver range (`>=1.20, <2`).
+    pub semver: Option<String>,
+    /// Keep only the N highest versions.
+    pub latest: Option<usize>,
+}
 
 /// Tag filters of a content rule, applied in order: include, exclude, semver, latest.
+/// Built only by [`TagFilter::compile`] (or empty, by `default`), so a bad pattern is
+/// a config error and never a skip at run time.
 #[derive(Debug, Clone, Default)]
 pub struct TagFilter {
     /// Kept if any matches the whole tag; empty keeps all.
-    pub include: Vec<Regex>,
+    include: Vec<Regex>,
     /// Dropped if any matches the whole tag.
-    pub exclude: Vec<Regex>,
+    exclude: Vec<Regex>,
     /// Range applied to tags that parse as semver; other tags pass it untouched.
-    pub semver: Option<VersionReq>,
+    semver: Option<VersionReq>,
     /// After the other filters, keep only the N highest semver tags (others are dropped).
-    pub latest: Option<usize>,
+    latest: Option<usize>,
     /// Not a filter: kept tags matching one of these are taken never to move upstream
     /// once published (release versions), so one the destination already lists is left
     /// alone, with no request of its own on either side.
-    pub immutable: Vec<Regex>,
+    immutable: Vec<Regex>,
 }
 
 /// Why one tag was left out, with the pattern or range responsible.
@@ -36,6 +55,74 @@ pub struct Dropped {
 }
 
 impl TagFilter {
+    /// Compiles the patterns: every regex anchored to match whole tags, the semver
+    /// range parsed, `latest` at least 1. Every problem is returned, each with its part.
+    pub fn compile(patterns: &TagPatterns) -> Result<TagFilter, Vec<RuleProblem>> {
+        let mut problems = Vec::new();
+        let mut compile_all = |texts: &[String], part: fn(usize) -> RulePart| -> Vec<Regex> {
+            let mut compiled = Vec::with_capacity(texts.len());
+            for (index, text) in texts.iter().enumerate() {
+                match whole_tag_regex(text) {
+                    Ok(regex) => compiled.push(regex),
+                    Err(error) => problems.push(RuleProblem::at(part(index), error)),
+                }
+            }
+            compiled
+        };
+        let include = compile_all(&patterns.include, RulePart::Include);
+        let exclude = compile_all(&patterns.exclude, RulePart::Exclude);
+        let immutable = compile_all(&patterns.immutable, RulePart::Immutable);
+        let semver = match &patterns.semver {
+            None => None,
+            Some(range) => match VersionReq::parse(range) {
+                Ok(parsed) => Some(parsed),
+                Err(source) => {
+                    let error = RuleError::Semver {
+                        range: range.clone(),
+                        source,
+                    };
+                    problems.push(RuleProblem::at(RulePart::Semver, error));
+                    None
+                }
+            },
+        };
+        if patterns.latest == Some(0) {
+            problems.push(RuleProblem::at(RulePart::Latest, RuleError::LatestZero));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(TagFilter {
+            include,
+            exclude,
+            semver,
+            latest: patterns.latest,
+            immutable,
+        })
+    }
+
+    /// The patterns as written, for showing the effective config.
+    pub fn patterns(&self) -> TagPatterns {
+        let written = |regexes: &[Regex]| regexes.iter().map(|regex| source_pattern(regex).to_owned()).collect();
+        TagPatterns {
+            include: written(&self.include),
+            exclude: written(&self.exclude),
+            immutable: written(&self.immutable),
+            semver: self.semver.as_ref().map(ToString::to_string),
+            latest: self.latest,
+        }
+    }
+
+    /// `latest: N`, which must see every tag of a repository to judge one.
+    pub fn latest(&self) -> Option<usize> {
+        self.latest
+    }
+
+    /// Whether any tag is declared immutable.
+    pub fn has_immutable(&self) -> bool {
+        !self.immutable.is_empty()
+    }
+
     /// Whether the include, exclude and semver filters keep `tag` (not `latest`,
     /// which needs every tag: see [`TagFilter::select`]).
     pub fn keeps(&self, tag: &Tag) -> bool {
@@ -75,7 +162,7 @@ impl TagFilter {
         verdicts
     }
 
-    /// Whether `tag` is declared immutable (see [`TagFilter::immutable`]).
+    /// Whether `tag` is declared immutable (a `tags.immutable` pattern matches it whole).
     pub fn is_immutable(&self, tag: &Tag) -> bool {
         self.immutable
             .iter()
@@ -113,7 +200,7 @@ fn matches_whole(pattern: &Regex, text: &str) -> bool {
 }
 
 /// The pattern as the user wrote it, without the anchors added by [`whole_tag_regex`].
-pub fn source_pattern(pattern: &Regex) -> &str {
+fn source_pattern(pattern: &Regex) -> &str {
     let text = pattern.as_str();
     text.strip_prefix("^(?:")
         .and_then(|rest| rest.strip_suffix(")$"))
@@ -121,16 +208,22 @@ pub fn source_pattern(pattern: &Regex) -> &str {
 }
 
 /// Compiles a tag pattern so that it must match the whole tag.
-pub fn whole_tag_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+fn whole_tag_regex(pattern: &str) -> Result<Regex, RuleError> {
+    let anchored = format!("^(?:{pattern})$");
+    regex::RegexBuilder::new(&anchored)
         .size_limit(1 << 20)
         .build()
+        .map_err(|source| RuleError::Regex {
+            pattern: pattern.to_owned(),
+            reason: regex_reason(&anchored, &source),
+            source,
+        })
 }
 
 /// A tag as a semantic version: `MAJOR.MINOR.PATCH[-PRERELEASE]`, with an optional
 /// leading `v`. Shorter forms (`1.25`, `3`) and dates are not versions: reading them
 /// as such would rank `20240101` above every real release.
-pub fn parse_version(tag: &str) -> Option<Version> {
+pub(crate) fn parse_version(tag: &str) -> Option<Version> {
     let text = tag.strip_prefix('v').unwrap_or(tag);
     Version::parse(text).ok()
 }

@@ -8,16 +8,17 @@ use ocisync_oci::media_type::OCI_INDEX;
 use ocisync_oci::{referrers_tag, Descriptor, Digest, MalformedManifest, Manifest, ManifestContent, Reference, Store};
 use serde_json::{json, Value};
 
-use super::travel::{Carried, TravelError};
-use crate::copy::Copier;
+use super::carried::{Carried, TravelError};
+use crate::copy::Pass;
 use crate::error::CopyError;
 use crate::plan::SyncTask;
+use crate::work::Work;
 
 /// Copies each of `referrers` of `subject` that the destination does not list yet, and
 /// lists it: by the registry's own index, or in the tag schema index. Reads nothing at
 /// the destination when there is nothing to place.
 pub(super) async fn place_referrers<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
+    pass: &Pass<'_, S, D>,
     task: &SyncTask,
     subject: &Digest,
     referrers: &[Descriptor],
@@ -26,14 +27,14 @@ pub(super) async fn place_referrers<S: Store, D: Store>(
     if referrers.is_empty() {
         return Ok(());
     }
-    let listed = copier
+    let listed = pass
         .destination
         .referrers(&task.destination, subject)
         .await
         .map_err(CopyError::Destination)?;
     let schema_index = match &listed {
         Some(_) => None,
-        None => Some(read_schema_index(copier, task, subject).await?),
+        None => Some(read_schema_index(pass, task, subject).await?),
     };
     let known: Vec<&Digest> = match (&listed, &schema_index) {
         (Some(listed), _) => listed.iter().map(|d| &d.digest).collect(),
@@ -46,7 +47,7 @@ pub(super) async fn place_referrers<S: Store, D: Store>(
     }
     for referrer in &missing {
         let reference = Reference::Digest(referrer.digest.clone());
-        let copy = copier.copy_reference(task, &reference, &reference).await;
+        let copy = pass.copy_reference(task, &reference, &reference).await;
         carried.add(&reference, &copy)?;
     }
     if let Some(index) = schema_index {
@@ -54,12 +55,11 @@ pub(super) async fn place_referrers<S: Store, D: Store>(
             digest: subject.clone(),
             source,
         })?;
-        copier
-            .destination
+        pass.destination
             .put_manifest(&task.destination, &Reference::Tag(referrers_tag(subject)), &updated)
             .await
             .map_err(CopyError::Destination)?;
-        carried.manifests += 1;
+        carried.work += Work::manifest();
         tracing::info!(repo = %task.destination, %subject, added = missing.len(), "referrers tag schema index updated");
     }
     Ok(())
@@ -91,12 +91,12 @@ impl SchemaIndex {
 }
 
 async fn read_schema_index<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
+    pass: &Pass<'_, S, D>,
     task: &SyncTask,
     subject: &Digest,
 ) -> Result<SchemaIndex, CopyError> {
     let tag = Reference::Tag(referrers_tag(subject));
-    let manifest = match copier.destination.manifest(&task.destination, &tag).await {
+    let manifest = match pass.destination.manifest(&task.destination, &tag).await {
         Ok(manifest) => manifest,
         Err(error) if error.is_not_found() => {
             return Ok(SchemaIndex {

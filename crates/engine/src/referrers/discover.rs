@@ -1,35 +1,28 @@
 //! Finding what is attached to a manifest at the source.
 
-use ocisync_oci::{referrers_tag, Digest, ManifestContent, Reference, Store};
+use ocisync_oci::{referrers_tag, Digest, ManifestContent, Reference, RepoName, Store};
 
 use super::{Attached, RepoAttachments};
-use crate::copy::Copier;
 use crate::error::CopyError;
-use crate::plan::SyncTask;
 
-/// The cosign tags (from the tag list) and OCI referrers of `subject` in `task.source`:
+/// The cosign tags (from the tag list) and OCI referrers of `subject` in `repo`:
 /// one referrers API call, plus one manifest read when the store has no API and the
 /// tag list holds the subject's tag schema index.
-pub(crate) async fn discover<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
-    task: &SyncTask,
+pub(super) async fn discover(
+    source: &impl Store,
+    repo: &RepoName,
     subject: &Digest,
     attachments: &RepoAttachments,
 ) -> Result<Attached, CopyError> {
     let cosign = attachments.cosign_tags_of(subject);
-    let listed = copier
-        .source
-        .referrers(&task.source, subject)
-        .await
-        .map_err(CopyError::Source)?;
+    let listed = source.referrers(repo, subject).await.map_err(CopyError::Source)?;
     let referrers = match listed {
         Some(referrers) => referrers,
         // "If the referrers API returns a 404, the client MUST fallback to pulling the
         // referrers tag schema." The tag list says whether there is one to pull.
         None if attachments.has_schema_tag(subject) => {
-            let index = copier
-                .source
-                .manifest(&task.source, &Reference::Tag(referrers_tag(subject)))
+            let index = source
+                .manifest(repo, &Reference::Tag(referrers_tag(subject)))
                 .await
                 .map_err(CopyError::Source)?;
             match index.content() {

@@ -19,6 +19,7 @@
 //! maintained (read, add the missing descriptors, push back; never rewritten when
 //! already complete).
 
+mod carried;
 mod destination;
 mod discover;
 mod tag_loop;
@@ -27,14 +28,13 @@ mod travel;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
-use ocisync_oci::{cosign_tag, referrers_tag, CosignTagKind, Descriptor, Digest, Reference, ReferrerTag, Store, Tag};
+use ocisync_oci::{
+    cosign_tag, referrers_tag, CosignTagKind, Descriptor, Digest, Reference, ReferrerTag, RepoName, Store, Tag,
+};
 
-pub(crate) use discover::discover;
-pub(crate) use tag_loop::{copy_tag_with_referrers, report_referrer_tags, unfinished};
+pub(crate) use tag_loop::{carry_referrers, check_signatures, report_referrer_tags, unfinished};
 
-use crate::copy::Copier;
 use crate::error::CopyError;
-use crate::plan::SyncTask;
 
 /// Deepest chain of referrers followed (a signature on an SBOM on an image is 2).
 const MAX_DEPTH: usize = 4;
@@ -107,13 +107,13 @@ pub(crate) fn split_tags(tags: Vec<Tag>) -> (Vec<Tag>, RepoAttachments) {
     (images, attachments)
 }
 
-/// The referrer tags of `subject` in `task.source`, found by asking for each by name:
+/// The referrer tags of `subject` in `repo`, found by asking for each by name:
 /// an `images` rule reads no tag list. One `HEAD` per cosign kind and one for the
 /// referrers tag schema, all at once (manifest `HEAD`s do not count against Docker
 /// Hub's pull quota).
-pub(crate) async fn probe_attachments<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
-    task: &SyncTask,
+pub(crate) async fn probe_attachments(
+    source: &impl Store,
+    repo: &RepoName,
     subject: &Digest,
 ) -> Result<RepoAttachments, CopyError> {
     let candidates: Vec<Tag> = CosignTagKind::ALL
@@ -122,12 +122,8 @@ pub(crate) async fn probe_attachments<S: Store, D: Store>(
         .chain(std::iter::once(referrers_tag(subject)))
         .collect();
     let references: Vec<Reference> = candidates.iter().cloned().map(Reference::Tag).collect();
-    let answers = futures_util::future::join_all(
-        references
-            .iter()
-            .map(|reference| copier.source.head_manifest(&task.source, reference)),
-    )
-    .await;
+    let answers =
+        futures_util::future::join_all(references.iter().map(|reference| source.head_manifest(repo, reference))).await;
     let mut present = Vec::new();
     for (tag, answer) in candidates.into_iter().zip(answers) {
         if answer.map_err(CopyError::Source)?.is_some() {

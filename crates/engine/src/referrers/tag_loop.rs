@@ -1,81 +1,53 @@
-//! The hooks the tag loop calls: one tag with its signature check and its referrers,
-//! and the report lines of the referrer tags left out of the loop.
+//! The hooks the tag loop calls: the signature check before a tag is copied, the
+//! referrers carried after it, and the report lines of the referrer tags left out of
+//! the loop.
 
 use std::collections::{HashMap, HashSet};
 
 use futures_util::{stream, StreamExt};
-use ocisync_oci::{Digest, Reference, Store, Tag};
+use ocisync_oci::{CosignTagKind, Digest, Reference, Store, Tag};
 use tracing::{info, warn};
 
-use super::travel::{travel, Carried, TravelError};
-use super::{discover, Attached, RepoAttachments};
-use crate::copy::Copier;
+use super::carried::{Carried, TravelError};
+use super::discover::discover;
+use super::travel::travel;
+use super::{Attached, RepoAttachments};
+use crate::copy::Pass;
 use crate::error::CopyError;
+use crate::outcome::{Outcome, SkipReason};
 use crate::plan::SyncTask;
-use crate::report::{Outcome, SkipReason, TagReport};
-use crate::signatures::{judge, Verdict};
-
-/// Copies one tag or digest after its rule's signature check, then carries its
-/// referrers (also when the image was already up to date, so a signature added later is
-/// picked up). `resolved` is the digest `reference` was already found to name, if any:
-/// that digest is copied, even if a tag moves meanwhile.
-pub(crate) async fn copy_tag_with_referrers<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
-    task: &SyncTask,
-    reference: &Reference,
-    resolved: Option<Digest>,
-    attachments: &RepoAttachments,
-) -> TagReport {
-    let tag = match reference {
-        Reference::Tag(tag) => Some(tag.clone()),
-        Reference::Digest(_) => None,
-    };
-    let resolved = resolved.or_else(|| match reference {
-        Reference::Digest(digest) => Some(digest.clone()),
-        Reference::Tag(_) => None,
-    });
-    let (mut report, attached) = if task.signatures.is_active() {
-        match check_signatures(copier, task, reference, resolved, attachments).await {
-            Err(report) => return *report,
-            Ok((digest, attached)) => {
-                let copy = copier.copy_reference(task, &Reference::Digest(digest), reference).await;
-                (copy.into_tag_report(tag), Some(attached))
-            }
-        }
-    } else {
-        let source = resolved.map_or_else(|| reference.clone(), Reference::Digest);
-        let copy = copier.copy_reference(task, &source, reference).await;
-        (copy.into_tag_report(tag), None)
-    };
-    carry_referrers(copier, task, &mut report, attached, attachments).await;
-    report
-}
+use crate::report::TagReport;
+use crate::signatures::{judge, Attachments, Verdict};
 
 /// The digest of `reference` and what is attached to it when the rule's signature
 /// policy accepts it; else the image's finished report.
-async fn check_signatures<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
+pub(crate) async fn check_signatures<S: Store, D: Store>(
+    pass: &Pass<'_, S, D>,
     task: &SyncTask,
     reference: &Reference,
     resolved: Option<Digest>,
     attachments: &RepoAttachments,
 ) -> Result<(Digest, Attached), Box<TagReport>> {
-    let tag = match reference {
-        Reference::Tag(tag) => Some(tag.clone()),
-        Reference::Digest(_) => None,
-    };
+    let tag = reference.tag().cloned();
     let digest = match resolved {
         Some(digest) => digest,
-        None => match copier.source.head_manifest(&task.source, reference).await {
+        None => match pass.source.head_manifest(&task.source, reference).await {
             Ok(Some(descriptor)) => descriptor.digest,
             Ok(None) => return Err(Box::new(TagReport::skipped(tag, SkipReason::VanishedUpstream, None))),
             Err(error) => return Err(Box::new(unfinished(tag, None, &CopyError::Source(error)))),
         },
     };
-    let verdict = match discover(copier, task, &digest, attachments).await {
-        Ok(attached) => judge(copier, task, &digest, &attached)
-            .await
-            .map(|verdict| (verdict, attached)),
+    let verdict = match discover(pass.source, &task.source, &digest, attachments).await {
+        Ok(attached) => {
+            let signatures = Attachments {
+                signature_tag: attached.cosign_tag(CosignTagKind::Signature),
+                referrers: &attached.referrers,
+            };
+            judge(pass.source, &task.source, &digest, &task.signatures, signatures)
+                .await
+                .map_err(CopyError::Source)
+                .map(|verdict| (verdict, attached))
+        }
         Err(error) => Err(error),
     };
     let (reason, detail) = match verdict {
@@ -101,11 +73,7 @@ pub(crate) fn unfinished(tag: Option<Tag>, digest: Option<Digest>, error: &CopyE
             report.outcome = Outcome::Skipped { reason };
             report.detail = Some(error.to_string());
         }
-        None => {
-            report.outcome = Outcome::Failed {
-                error: error.to_string(),
-            }
-        }
+        None => report.outcome = error.outcome(),
     }
     report
 }
@@ -126,9 +94,7 @@ fn referrers_unfinished(task: &SyncTask, report: &mut TagReport, error: &TravelE
         }
         None => {
             warn!(repo = %task.source, image = %report.reference_suffix(), error = %error, "referrers not copied");
-            report.outcome = Outcome::Failed {
-                error: format!("referrers: {error}"),
-            };
+            report.outcome = error.outcome();
         }
     }
 }
@@ -136,8 +102,8 @@ fn referrers_unfinished(task: &SyncTask, report: &mut TagReport, error: &TravelE
 /// Carries the referrers of the image `report` is about, when it is at the destination
 /// byte for byte (copied or up to date; a narrowed index is another manifest, which
 /// upstream signatures do not sign).
-async fn carry_referrers<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
+pub(crate) async fn carry_referrers<S: Store, D: Store>(
+    pass: &Pass<'_, S, D>,
     task: &SyncTask,
     report: &mut TagReport,
     attached: Option<Attached>,
@@ -150,7 +116,7 @@ async fn carry_referrers<S: Store, D: Store>(
                 reason: SkipReason::UpToDate
             }
     ) && report.destination_digest.is_none();
-    if copier.options.dry_run || !at_destination {
+    if pass.options.dry_run || !at_destination {
         return;
     }
     let Some(digest) = report.digest.clone() else {
@@ -160,7 +126,7 @@ async fn carry_referrers<S: Store, D: Store>(
         return;
     }
     let mut carried = Carried::default();
-    let result = travel_from(copier, task, &digest, attached, attachments, &mut carried).await;
+    let result = travel_from(pass, task, &digest, attached, attachments, &mut carried).await;
     carried.apply_to(report);
     if let Err(error) = result {
         referrers_unfinished(task, report, &error);
@@ -168,7 +134,7 @@ async fn carry_referrers<S: Store, D: Store>(
 }
 
 async fn travel_from<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
+    pass: &Pass<'_, S, D>,
     task: &SyncTask,
     subject: &Digest,
     attached: Option<Attached>,
@@ -177,9 +143,9 @@ async fn travel_from<S: Store, D: Store>(
 ) -> Result<(), TravelError> {
     let attached = match attached {
         Some(attached) => attached,
-        None => discover(copier, task, subject, attachments).await?,
+        None => discover(pass.source, &task.source, subject, attachments).await?,
     };
-    travel(copier, task, subject, attached, attachments, 0, carried).await
+    travel(pass, task, subject, attached, attachments, 0, carried).await
 }
 
 /// One report line per referrer tag, skipped `referrer-tag`. A referrer tag whose
@@ -188,7 +154,7 @@ async fn travel_from<S: Store, D: Store>(
 /// with the work on the first line of that subject; subjects are handled a few at a
 /// time, as the tag loop does.
 pub(crate) async fn report_referrer_tags<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
+    pass: &Pass<'_, S, D>,
     task: &SyncTask,
     attachments: &mut RepoAttachments,
 ) -> Vec<TagReport> {
@@ -202,15 +168,11 @@ pub(crate) async fn report_referrer_tags<S: Store, D: Store>(
         .collect();
     let mut first_reports: HashMap<Digest, TagReport> = stream::iter(firsts)
         .map(|(tag, subject)| async move {
-            let stop = &copier.options.stop;
-            let work = report_subject(copier, task, tag.clone(), &subject, attachments);
-            let report = match stop.unless_abandoned(work).await {
-                Some(report) => report,
-                None => crate::pass::abandoned(Some(tag), stop.skip_reason()),
-            };
+            let work = report_subject(pass, task, tag.clone(), &subject, attachments);
+            let report = pass.unless_abandoned(Some(tag), work).await;
             (subject, report)
         })
-        .buffered(copier.options.tags_in_parallel.max(1))
+        .buffered(pass.options.concurrency.tags.max(1))
         .collect()
         .await;
     let mut reports = Vec::with_capacity(listed.len());
@@ -231,7 +193,7 @@ pub(crate) async fn report_referrer_tags<S: Store, D: Store>(
 /// The report line of the first referrer tag of `subject`, carrying its referrers when
 /// the subject is at the destination and no tag of this pass carried them.
 async fn report_subject<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
+    pass: &Pass<'_, S, D>,
     task: &SyncTask,
     tag: Tag,
     subject: &Digest,
@@ -242,17 +204,17 @@ async fn report_subject<S: Store, D: Store>(
         format!("travels with its subject {subject}")
     } else if attachments.is_held_back(subject) {
         format!("its subject {subject} was not copied")
-    } else if copier.options.dry_run || copier.options.stop.is_raised() {
+    } else if pass.options.dry_run || pass.options.stop.is_raised() {
         format!("its subject {subject} was not copied in this pass")
     } else {
-        match copier
+        match pass
             .destination
             .head_manifest(&task.destination, &Reference::Digest(subject.clone()))
             .await
         {
             Ok(Some(_)) => {
                 let mut carried = Carried::default();
-                let result = travel_from(copier, task, subject, None, attachments, &mut carried).await;
+                let result = travel_from(pass, task, subject, None, attachments, &mut carried).await;
                 carried.apply_to(&mut report);
                 if let Err(error) = result {
                     referrers_unfinished(task, &mut report, &error);
@@ -261,9 +223,7 @@ async fn report_subject<S: Store, D: Store>(
             }
             Ok(None) => format!("its subject {subject} is not at the destination"),
             Err(error) => {
-                report.outcome = Outcome::Failed {
-                    error: CopyError::Destination(error).to_string(),
-                };
+                report.outcome = CopyError::Destination(error).outcome();
                 format!("subject {subject}")
             }
         }

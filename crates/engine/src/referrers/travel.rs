@@ -2,99 +2,17 @@
 
 use ocisync_oci::{Digest, Reference, Store};
 
+use super::carried::{Carried, TravelError};
 use super::destination::place_referrers;
-use super::{discover, Attached, RepoAttachments, MAX_DEPTH};
-use crate::copy::{Copier, ImageCopy};
-use crate::error::CopyError;
+use super::discover::discover;
+use super::{Attached, RepoAttachments, MAX_DEPTH};
+use crate::copy::Pass;
 use crate::plan::SyncTask;
-use crate::report::{Outcome, SkipReason, TagReport};
-
-/// Work done carrying the referrers of one subject, added to its report line.
-#[derive(Debug, Default)]
-pub(crate) struct Carried {
-    /// Referrer manifests (cosign tags included) written to the destination.
-    pub referrers_copied: usize,
-    pub bytes: u64,
-    pub blobs: usize,
-    pub mounted: usize,
-    pub manifests: usize,
-}
-
-impl Carried {
-    /// Adds one referrer's copy; its failure becomes the error of the whole journey.
-    pub(super) fn add(&mut self, what: &Reference, copy: &ImageCopy) -> Result<(), TravelError> {
-        self.bytes = self.bytes.saturating_add(copy.bytes);
-        self.blobs += copy.blobs_copied;
-        self.mounted += copy.blobs_mounted;
-        self.manifests += copy.manifests_pushed;
-        match &copy.outcome {
-            Outcome::Copied => self.referrers_copied += 1,
-            Outcome::Failed { error } => {
-                return Err(TravelError::Referrer {
-                    reference: what.to_string(),
-                    error: error.clone(),
-                })
-            }
-            // The quota that stopped this referrer stops the rest of the journey too.
-            Outcome::Skipped { reason } if reason.is_quota() => {
-                return Err(TravelError::Quota {
-                    reference: what.to_string(),
-                    reason: *reason,
-                    detail: copy.detail.clone().unwrap_or_default(),
-                })
-            }
-            Outcome::WouldCopy | Outcome::Skipped { .. } => {}
-        }
-        Ok(())
-    }
-
-    /// Puts the work on `report` (bytes and counts add up in the totals).
-    pub(super) fn apply_to(&self, report: &mut TagReport) {
-        report.bytes = report.bytes.saturating_add(self.bytes);
-        report.blobs_copied += self.blobs;
-        report.blobs_mounted += self.mounted;
-        report.manifests_pushed += self.manifests;
-        if self.referrers_copied > 0 {
-            let note = format!("{} referrers copied", self.referrers_copied);
-            report.detail = Some(match report.detail.take() {
-                Some(detail) => format!("{detail}; {note}"),
-                None => note,
-            });
-        }
-    }
-}
-
-/// Why the referrers of an image could not all be copied.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum TravelError {
-    #[error(transparent)]
-    Copy(#[from] CopyError),
-    #[error("referrer {reference}: {error}")]
-    Referrer { reference: String, error: String },
-    /// A registry's pull quota stopped a referrer's copy: a later pass carries it.
-    #[error("referrer {reference}: {detail}")]
-    Quota {
-        reference: String,
-        reason: SkipReason,
-        detail: String,
-    },
-}
-
-impl TravelError {
-    /// The skip reason when a pull quota, not a fault, stopped the journey.
-    pub(crate) fn quota_skip(&self) -> Option<SkipReason> {
-        match self {
-            TravelError::Copy(error) => error.quota_skip(),
-            TravelError::Quota { reason, .. } => Some(*reason),
-            TravelError::Referrer { .. } => None,
-        }
-    }
-}
 
 /// Copies everything attached to `subject` (already at the destination), then what is
 /// attached to each of those, down to [`MAX_DEPTH`] levels.
 pub(super) async fn travel<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
+    pass: &Pass<'_, S, D>,
     task: &SyncTask,
     subject: &Digest,
     attached: Attached,
@@ -108,18 +26,18 @@ pub(super) async fn travel<S: Store, D: Store>(
     let mut next: Vec<Digest> = Vec::new();
     for (_, tag) in &attached.cosign {
         let reference = Reference::Tag(tag.clone());
-        let copy = copier.copy_reference(task, &reference, &reference).await;
+        let copy = pass.copy_reference(task, &reference, &reference).await;
         carried.add(&reference, &copy)?;
         next.extend(copy.digest);
     }
-    place_referrers(copier, task, subject, &attached.referrers, carried).await?;
+    place_referrers(pass, task, subject, &attached.referrers, carried).await?;
     next.extend(attached.referrers.iter().map(|referrer| referrer.digest.clone()));
     for digest in next {
         if attachments.has_traveled(&digest) {
             continue;
         }
-        let attached = discover(copier, task, &digest, attachments).await?;
-        Box::pin(travel(copier, task, &digest, attached, attachments, depth + 1, carried)).await?;
+        let attached = discover(pass.source, &task.source, &digest, attachments).await?;
+        Box::pin(travel(pass, task, &digest, attached, attachments, depth + 1, carried)).await?;
     }
     Ok(())
 }

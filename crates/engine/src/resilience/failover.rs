@@ -15,7 +15,9 @@ pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(60);
 /// Calls answered by one store of a [`Failover`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedCount {
+    /// The store's label (its URL).
     pub label: String,
+    /// Calls it answered successfully.
     pub calls: u64,
 }
 
@@ -103,6 +105,7 @@ impl<S: Store> Failover<S> {
         }
     }
 
+    /// How long a store that failed is passed over.
     pub fn with_cool_down(mut self, cool_down: Duration) -> Self {
         self.cool_down = cool_down;
         self

@@ -5,8 +5,7 @@
 //! failures ([`Retrying`], per a [`RetryPolicy`]), and when one still fails, [`Failover`]
 //! cools it down and sends the same call to the next mirror. Which failures count as
 //! transient is [`StoreError::is_transient`](ocisync_oci::StoreError::is_transient), in
-//! one place. [`retry`] is the same loop for callers that repeat more than one store call,
-//! such as a whole blob transfer.
+//! one place.
 
 mod failover;
 mod policy;
@@ -16,5 +15,5 @@ mod retrying;
 mod tests;
 
 pub use failover::{Failover, ServedCount, DEFAULT_COOL_DOWN};
-pub use policy::{retry, retry_counting, RetryPolicy, RETRY_AFTER_CAP_FACTOR};
+pub use policy::RetryPolicy;
 pub use retrying::Retrying;

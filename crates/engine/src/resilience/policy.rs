@@ -11,7 +11,7 @@ use tokio::time::Instant;
 /// `Retry-After` is honoured up to this many times [`RetryPolicy::max_delay`] (5 minutes
 /// with the defaults). A registry asking for longer is not waited for in full: the
 /// retry comes at the cap, and [`RetryPolicy::max_elapsed`] still ends the whole loop.
-pub const RETRY_AFTER_CAP_FACTOR: u32 = 10;
+const RETRY_AFTER_CAP_FACTOR: u32 = 10;
 
 /// Exponential backoff with jitter, bounded by attempts and by wall-clock time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,20 +85,12 @@ impl RetryPolicy {
 }
 
 /// Runs `op` until it succeeds, fails with an error that is not
-/// [transient](StoreError::is_transient), or `policy` says to stop; returns the last result.
+/// [transient](StoreError::is_transient), or `policy` says to stop; returns the last
+/// result, and adds one to `retries` for every retry made, for reports and metrics.
 ///
 /// Each retry is logged at warn with `what`, `attempt` (the one that failed), `delay`
-/// and `error`. The copier uses this to repeat a whole blob transfer.
-pub async fn retry<T, F, Fut>(policy: &RetryPolicy, what: &str, op: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, StoreError>>,
-{
-    retry_counting(policy, what, &AtomicU64::new(0), op).await
-}
-
-/// [`retry`], adding one to `retries` for every retry made, for reports and metrics.
-pub async fn retry_counting<T, F, Fut>(
+/// and `error`.
+pub(super) async fn retry_counting<T, F, Fut>(
     policy: &RetryPolicy,
     what: &str,
     retries: &AtomicU64,

@@ -19,6 +19,7 @@ pub struct Retrying<S> {
 }
 
 impl<S: Store> Retrying<S> {
+    /// `inner`, its transient failures retried as `policy` allows.
     pub fn new(inner: S, policy: RetryPolicy) -> Self {
         Retrying {
             inner,
@@ -37,10 +38,12 @@ impl<S: Store> Retrying<S> {
         Arc::clone(&self.retries)
     }
 
+    /// How it retries.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
     }
 
+    /// The store it retries.
     pub fn inner(&self) -> &S {
         &self.inner
     }

@@ -7,15 +7,12 @@
 
 use base64::Engine as _;
 use futures_util::StreamExt;
-use ocisync_oci::{verify_blob_stream, Descriptor, Digest, ManifestContent, Reference, Store};
+use ocisync_oci::{verify_blob_stream, Descriptor, Digest, ManifestContent, Reference, RepoName, Store, StoreError};
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::Signature;
 use serde::Deserialize;
 
 use super::keys::CosignPublicKey;
-use crate::copy::Copier;
-use crate::error::CopyError;
-use crate::plan::SyncTask;
 
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// Payloads are a few hundred bytes; anything much larger is not a simple-signing payload.
@@ -59,18 +56,14 @@ struct SignedImage {
 /// Checks the signature manifest at `reference` (the `.sig` tag or a cosign referrer):
 /// `Ok(Ok(key name))` when one of its signatures verifies with one of `keys` and signs
 /// `digest`; `Ok(Err(problem))` when none does; `Err` when the source could not be read.
-pub(super) async fn verify_signature_manifest<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
-    task: &SyncTask,
+pub(super) async fn verify_signature_manifest(
+    source: &impl Store,
+    repo: &RepoName,
     reference: &Reference,
     digest: &Digest,
     keys: &[CosignPublicKey],
-) -> Result<Result<String, Problem>, CopyError> {
-    let manifest = copier
-        .source
-        .manifest(&task.source, reference)
-        .await
-        .map_err(CopyError::Source)?;
+) -> Result<Result<String, Problem>, StoreError> {
+    let manifest = source.manifest(repo, reference).await?;
     let Ok(ManifestContent::Image { layers, .. }) = manifest.content() else {
         return Ok(Err(Problem::NotAnImageManifest));
     };
@@ -87,7 +80,7 @@ pub(super) async fn verify_signature_manifest<S: Store, D: Store>(
             problem = Problem::PayloadTooLarge { size: layer.size };
             continue;
         }
-        let payload = read_payload(copier, task, layer).await?;
+        let payload = read_payload(source, repo, layer).await?;
         match check(signature, &payload, digest, keys) {
             Ok(key) => return Ok(Ok(key)),
             Err(found) => problem = found,
@@ -120,21 +113,13 @@ pub(crate) fn check(
     Ok(key.name().to_owned())
 }
 
-async fn read_payload<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
-    task: &SyncTask,
-    layer: &Descriptor,
-) -> Result<Vec<u8>, CopyError> {
-    let stream = copier
-        .source
-        .blob(&task.source, layer)
-        .await
-        .map_err(CopyError::Source)?;
-    let what = format!("{} payload {}@{}", copier.source.label(), task.source, layer.digest);
+async fn read_payload(source: &impl Store, repo: &RepoName, layer: &Descriptor) -> Result<Vec<u8>, StoreError> {
+    let stream = source.blob(repo, layer).await?;
+    let what = format!("{} payload {repo}@{}", source.label(), layer.digest);
     let mut stream = verify_blob_stream(stream, layer, what);
     let mut payload = Vec::new();
     while let Some(chunk) = stream.next().await {
-        payload.extend_from_slice(&chunk.map_err(CopyError::Source)?);
+        payload.extend_from_slice(&chunk?);
     }
     Ok(payload)
 }

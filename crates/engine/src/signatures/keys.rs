@@ -29,6 +29,7 @@ impl CosignPublicKey {
         Ok(CosignPublicKey { name: name.into(), key })
     }
 
+    /// The name it was configured under (its file).
     pub fn name(&self) -> &str {
         &self.name
     }

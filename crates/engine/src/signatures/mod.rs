@@ -3,21 +3,16 @@
 //!
 //! A signature is found as cosign's `sha256-<hex>.sig` tag or as a referrer whose
 //! `artifactType` is a signature type (cosign's OCI 1.1 signatures, sigstore bundles
-//! with the sign predicate, notation). Which of them exist comes from
-//! [`Attached`](crate::referrers::Attached), so the lookups that decide whether an image
-//! is signed are the same ones that later copy its referrers.
+//! with the sign predicate, notation). Which of them exist is handed in by the referrers
+//! code, so the lookups that decide whether an image is signed are the same ones that
+//! later copy its referrers.
 
 mod cosign;
 mod keys;
 
-use ocisync_oci::{CosignTagKind, Descriptor, Digest, Reference, Store};
+use ocisync_oci::{Descriptor, Digest, Reference, RepoName, Store, StoreError, Tag};
 
 pub use keys::{CosignPublicKey, KeyError};
-
-use crate::copy::Copier;
-use crate::error::CopyError;
-use crate::plan::SyncTask;
-use crate::referrers::Attached;
 
 /// `artifactType` of cosign signatures stored as OCI 1.1 referrers.
 pub const COSIGN_SIGNATURE_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
@@ -68,15 +63,23 @@ pub(crate) fn is_signature(descriptor: &Descriptor) -> bool {
     }
 }
 
-/// Judges the image `digest` of `task.source` by what is attached to it.
-pub(crate) async fn judge<S: Store, D: Store>(
-    copier: &Copier<'_, S, D>,
-    task: &SyncTask,
+/// What is attached to an image that may sign it: its cosign `.sig` tag, if the tag list
+/// has one, and its OCI referrers.
+pub(crate) struct Attachments<'a> {
+    pub signature_tag: Option<&'a Tag>,
+    pub referrers: &'a [Descriptor],
+}
+
+/// Judges the image `digest` of `repo` at `source` by `policy` and what is attached to
+/// it; `Err` when the source could not be read.
+pub(crate) async fn judge(
+    source: &impl Store,
+    repo: &RepoName,
     digest: &Digest,
-    attached: &Attached,
-) -> Result<Verdict, CopyError> {
-    let policy = &task.signatures;
-    let signature_tag = attached.cosign_tag(CosignTagKind::Signature);
+    policy: &SignaturePolicy,
+    attached: Attachments<'_>,
+) -> Result<Verdict, StoreError> {
+    let signature_tag = attached.signature_tag;
     let signature_referrers: Vec<&Descriptor> = attached.referrers.iter().filter(|d| is_signature(d)).collect();
     if policy.cosign_keys.is_empty() {
         return Ok(if signature_tag.is_some() || !signature_referrers.is_empty() {
@@ -103,9 +106,9 @@ pub(crate) async fn judge<S: Store, D: Store>(
     }
     let mut first_problem = None;
     for reference in candidates {
-        match cosign::verify_signature_manifest(copier, task, &reference, digest, &policy.cosign_keys).await? {
+        match cosign::verify_signature_manifest(source, repo, &reference, digest, &policy.cosign_keys).await? {
             Ok(key) => {
-                tracing::debug!(repo = %task.source, %digest, key = %key, "cosign signature verified");
+                tracing::debug!(repo = %repo, %digest, key = %key, "cosign signature verified");
                 return Ok(Verdict::Accepted);
             }
             Err(problem) => {

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ocisync_engine::{run_sync, ContentRule, CopyOptions, Outcome, SyncLabel, SyncReport};
+use ocisync_engine::{run_sync, ContentRule, CopyOptions, Outcome, Report, SyncLabel, SyncReport};
 use ocisync_oci::{
     BlobStream, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, StoreError, Tag,
 };
@@ -24,6 +24,15 @@ pub async fn run_pass<S: Store>(
         to: "destination".into(),
     };
     run_sync(source, destination, &label, rules, options).await
+}
+
+/// Whether the pass failed, by the rule the binary's exit code follows
+/// ([`Report::has_failures`]): a used-up quota and a missed deadline fail it too.
+pub fn has_failures(report: &SyncReport) -> bool {
+    Report {
+        syncs: vec![report.clone()],
+    }
+    .has_failures()
 }
 
 /// The outcome reported for `repo_name:tag_name`; fails the test when it is missing.

@@ -30,12 +30,13 @@ use ocisync_registry::{ClientIdentity, Credentials};
 use url::Url;
 
 use crate::credential_helper::CredentialHelper;
+use crate::schedule::{parse_time_zone, CronSchedule, Schedule};
 
 pub use error::{ConfigError, ConfigProblem};
 use images::ImagesFile;
 use locate::key_positions;
 pub use notifications::NotificationSettings;
-use ocisync_engine::{parse_time_zone, ContentRule, CronSchedule, RetryPolicy, RuleSource, Schedule};
+use ocisync_engine::{Concurrency, ContentRule, RetryPolicy};
 pub(crate) use rates::show_rate;
 use raw::{RawConfig, RawSync};
 pub(crate) use registry::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
@@ -57,19 +58,6 @@ pub struct Config {
     pub push_metrics: Option<Url>,
     /// What loads but is probably not what the user meant (`signed_only` without `verify`).
     pub warnings: Vec<ConfigProblem>,
-}
-
-/// How much work runs at once (`defaults.concurrency`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Concurrency {
-    /// Repositories of one sync copied at the same time.
-    pub repositories: usize,
-    /// Tags of one repository checked and copied at the same time.
-    pub tags: usize,
-    /// Blobs of one image transferred at the same time.
-    pub blobs: usize,
-    /// Blob streams of one pass at the same time, the largest waiting one first.
-    pub transfers: usize,
 }
 
 /// One registry: equivalent URLs, credentials, TLS, timeouts and retries.
@@ -149,7 +137,7 @@ impl SyncConfig {
                 file.inline.clone()
             });
             if let Some(rule) = rules.get_mut(file.rule) {
-                rule.source = RuleSource::Images(images);
+                rule.set_images(images);
             }
         }
         (rules, problems)

@@ -13,7 +13,9 @@ use url::Url;
 use super::docker_auth::{credentials_from_docker_config, DockerCredentials};
 use super::durations::{PASS_LIMIT, TIMEOUT};
 use super::raw::{RawChunkedUpload, RawDefaults, RawRegistry, RawRetry};
-use super::{Checker, Concurrency, RegistryConfig};
+use ocisync_engine::Concurrency;
+
+use super::{Checker, RegistryConfig};
 use crate::credential_helper::{self, CredentialHelper};
 use crate::docker_hub::{hub_api_url, HUB_API_HOST};
 
@@ -42,18 +44,28 @@ pub(super) struct Defaults {
 impl Checker {
     pub(super) fn check_defaults(&mut self, raw: &RawDefaults) -> Defaults {
         let concurrency = raw.concurrency.as_ref();
+        // Unset values are the engine's defaults.
+        let default = Concurrency::default();
         let concurrency = Concurrency {
             repositories: self.at_least_one(
                 "defaults.concurrency.repositories",
                 concurrency.and_then(|c| c.repositories),
-                ocisync_engine::DEFAULT_REPOSITORIES,
+                default.repositories,
             ),
-            tags: self.at_least_one("defaults.concurrency.tags", concurrency.and_then(|c| c.tags), 4),
-            blobs: self.at_least_one("defaults.concurrency.blobs", concurrency.and_then(|c| c.blobs), 4),
+            tags: self.at_least_one(
+                "defaults.concurrency.tags",
+                concurrency.and_then(|c| c.tags),
+                default.tags,
+            ),
+            blobs: self.at_least_one(
+                "defaults.concurrency.blobs",
+                concurrency.and_then(|c| c.blobs),
+                default.blobs,
+            ),
             transfers: self.at_least_one(
                 "defaults.concurrency.transfers",
                 concurrency.and_then(|c| c.transfers),
-                ocisync_engine::DEFAULT_TRANSFERS,
+                default.transfers,
             ),
         };
         let max_requests_in_flight = self.at_least_one(

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ocisync_engine::{whole_tag_regex, ContentRule, PlatformSpec, RepoGlob, RuleSource, TagFilter};
+use ocisync_engine::{ContentRule, RulePart, RuleSpec, SourceSpec, TagPatterns};
 
 use super::images::{parse_image_reference, repository_name, ImagesFile};
 use super::raw::RawContentRule;
@@ -27,88 +27,14 @@ impl Checker {
         raw: RawContentRule,
     ) -> Option<(ContentRule, Option<ImagesFile>)> {
         let key = place.key;
-        let base_dir = place.base_dir;
-        let signatures = self.check_signatures(key, raw.signed_only, raw.verify.as_ref(), base_dir);
+        let signatures = self.check_signatures(key, raw.signed_only, raw.verify.as_ref(), place.base_dir);
         let checked_source = self.check_rule_source(place, &raw);
-        let mut compile = |field: &str, patterns: &[String]| -> Option<Vec<regex::Regex>> {
-            let mut compiled = Some(Vec::new());
-            for (index, pattern) in patterns.iter().enumerate() {
-                match whole_tag_regex(pattern) {
-                    Ok(regex) => {
-                        if let Some(all) = compiled.as_mut() {
-                            all.push(regex);
-                        }
-                    }
-                    Err(error) => {
-                        let reason = error
-                            .to_string()
-                            .lines()
-                            .last()
-                            .unwrap_or("")
-                            .trim()
-                            .trim_start_matches("error: ")
-                            .to_owned();
-                        self.problem(
-                            format!("{key}.tags.{field}[{index}]"),
-                            format!("invalid regex \"{pattern}\": {reason}"),
-                        );
-                        compiled = None;
-                    }
-                }
-            }
-            compiled
-        };
-        let include = compile("include", &raw.tags.include);
-        let exclude = compile("exclude", &raw.tags.exclude);
-        let immutable = compile("immutable", &raw.tags.immutable);
         if !raw.tags.immutable.is_empty() && (raw.signed_only || raw.verify.is_some()) {
             // A settled tag is never judged, so its signature tags would travel unjudged.
             self.problem(
                 format!("{key}.tags.immutable"),
                 "cannot be combined with signed_only or verify: every tag's signatures are judged on every pass".into(),
             );
-        }
-        let semver = match &raw.tags.semver {
-            None => Some(None),
-            Some(range) => match semver::VersionReq::parse(range) {
-                Ok(range) => Some(Some(range)),
-                Err(error) => {
-                    self.problem(
-                        format!("{key}.tags.semver"),
-                        format!("invalid semver range \"{range}\": {error}"),
-                    );
-                    None
-                }
-            },
-        };
-        if raw.tags.latest == Some(0) {
-            self.problem(
-                format!("{key}.tags.latest"),
-                "must be at least 1 (0 would keep no tag)".into(),
-            );
-        }
-        let mut platforms = Some(Vec::new());
-        for (index, text) in raw.platforms.iter().enumerate() {
-            match text.parse::<PlatformSpec>() {
-                Ok(platform) => {
-                    if let Some(all) = platforms.as_mut() {
-                        all.push(platform);
-                    }
-                }
-                Err(message) => {
-                    self.problem(format!("{key}.platforms[{index}]"), message);
-                    platforms = None;
-                }
-            }
-        }
-        if let Some(destination) = &raw.destination {
-            let trimmed = destination.trim_end_matches('/');
-            if trimmed.parse::<ocisync_oci::RepoName>().is_err() {
-                self.problem(
-                    format!("{key}.destination"),
-                    format!("\"{destination}\" is not a repository name prefix"),
-                );
-            }
         }
         if raw.prefix.is_none() && raw.repositories.is_none() {
             // Named images are copied as named: only `immutable` means anything there.
@@ -127,22 +53,38 @@ impl Checker {
                 }
             }
         }
-        let (source, images_file) = checked_source?;
-        let rule = ContentRule {
-            source: source?,
-            tags: TagFilter {
-                include: include?,
-                exclude: exclude?,
-                semver: semver?,
+        let (source, images_file) = match checked_source {
+            Some((Some(source), images_file)) => (Some(source), images_file),
+            _ => (None, None),
+        };
+        // The engine checks the rest even when the source or signatures are unusable,
+        // so that one load names every problem.
+        let spec = RuleSpec {
+            source: source.clone().unwrap_or(SourceSpec::Named(Vec::new())),
+            tags: TagPatterns {
+                include: raw.tags.include,
+                exclude: raw.tags.exclude,
+                immutable: raw.tags.immutable,
+                semver: raw.tags.semver,
                 latest: raw.tags.latest,
-                immutable: immutable?,
             },
-            platforms: platforms?,
+            platforms: raw.platforms,
             strip_prefix: raw.strip_prefix,
             destination: raw.destination,
-            signatures: signatures?,
+            signatures: signatures.clone().unwrap_or_default(),
         };
-        Some((rule, images_file))
+        let rule = match ContentRule::new(spec) {
+            Ok(rule) => Some(rule),
+            Err(problems) => {
+                for problem in problems {
+                    self.problem(rule_key(key, problem.part), problem.to_string());
+                }
+                None
+            }
+        };
+        source?;
+        signatures?;
+        Some((rule?, images_file))
     }
 
     /// Exactly one of `prefix`, `repositories` and `images` (with or without
@@ -152,7 +94,7 @@ impl Checker {
         &mut self,
         place: &RulePlace<'_>,
         raw: &RawContentRule,
-    ) -> Option<(Option<RuleSource>, Option<ImagesFile>)> {
+    ) -> Option<(Option<SourceSpec>, Option<ImagesFile>)> {
         let key = place.key;
         let has_images = raw.images.is_some() || raw.images_file.is_some();
         let kinds = [
@@ -174,15 +116,8 @@ impl Checker {
             return None;
         }
         if let Some(pattern) = &raw.prefix {
-            let glob = RepoGlob::new(pattern)
-                .map_err(|error| {
-                    self.problem(
-                        format!("{key}.prefix"),
-                        format!("invalid glob \"{pattern}\": {}", error.kind()),
-                    )
-                })
-                .ok();
-            return Some((glob.map(RuleSource::Catalog), None));
+            // The engine compiles the glob (see `ContentRule::new`).
+            return Some((Some(SourceSpec::Prefix(pattern.clone())), None));
         }
         if let Some(names) = &raw.repositories {
             if names.is_empty() {
@@ -209,7 +144,7 @@ impl Checker {
                     }
                 }
             }
-            return Some((valid.map(RuleSource::Named), None));
+            return Some((valid.map(SourceSpec::Named), None));
         }
         let mut inline = Some(Vec::new());
         for (index, text) in raw.images.iter().flatten().enumerate() {
@@ -231,7 +166,7 @@ impl Checker {
                 self.problem(format!("{key}.images"), "is empty: name at least one image".into());
                 return Some((None, None));
             }
-            return Some((Some(RuleSource::Images(inline)), None));
+            return Some((Some(SourceSpec::Images(inline)), None));
         };
         let file = ImagesFile {
             rule: place.index,
@@ -240,11 +175,25 @@ impl Checker {
             docker_hub: place.docker_hub,
         };
         match file.read() {
-            Ok(images) => Some((Some(RuleSource::Images(images)), Some(file))),
+            Ok(images) => Some((Some(SourceSpec::Images(images)), Some(file))),
             Err(problems) => {
                 self.problem(format!("{key}.images_file"), problems);
                 Some((None, None))
             }
         }
+    }
+}
+
+/// The key path of one part of the rule at `key`.
+fn rule_key(key: &str, part: RulePart) -> String {
+    match part {
+        RulePart::Prefix => format!("{key}.prefix"),
+        RulePart::Include(index) => format!("{key}.tags.include[{index}]"),
+        RulePart::Exclude(index) => format!("{key}.tags.exclude[{index}]"),
+        RulePart::Immutable(index) => format!("{key}.tags.immutable[{index}]"),
+        RulePart::Semver => format!("{key}.tags.semver"),
+        RulePart::Latest => format!("{key}.tags.latest"),
+        RulePart::Platform(index) => format!("{key}.platforms[{index}]"),
+        RulePart::Destination => format!("{key}.destination"),
     }
 }

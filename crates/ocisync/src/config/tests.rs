@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use ocisync_engine::RuleSource;
 use ocisync_registry::Secret;
 
 fn load(text: &str) -> Result<Config, ConfigError> {
@@ -134,11 +135,11 @@ fn content_rules_compile_or_name_the_bad_pattern() {
     let valid = format!("{MINIMAL}    content:\n      - prefix: \"library/**\"\n        destination: mirror/hub\n        strip_prefix: library/\n");
     let config = load(&valid).unwrap();
     assert_eq!(config.syncs[0].content.len(), 1);
-    assert!(config.syncs[0].content[0].tags.immutable.is_empty());
+    assert!(!config.syncs[0].content[0].tags().has_immutable());
     let immutable = format!(
         "{MINIMAL}    content:\n      - prefix: \"**\"\n        tags:\n          immutable: ['v\\d+\\.\\d+\\.\\d+']\n"
     );
-    let tags = &load(&immutable).unwrap().syncs[0].content[0].tags;
+    let tags = load(&immutable).unwrap().syncs[0].content[0].tags().clone();
     let signed = immutable.replace("        tags:\n", "        signed_only: true\n        tags:\n");
     assert!(
         errors(&signed).contains("syncs[0].content[0].tags.immutable: cannot be combined with signed_only or verify"),
@@ -564,7 +565,7 @@ fn signature_policies_read_their_keys_when_the_config_loads() {
     let policies: Vec<(bool, usize)> = config.syncs[0]
         .content
         .iter()
-        .map(|rule| (rule.signatures.signed_only, rule.signatures.cosign_keys.len()))
+        .map(|rule| (rule.signatures().signed_only, rule.signatures().cosign_keys.len()))
         .collect();
     assert_eq!(
         policies,
@@ -710,13 +711,13 @@ fn docker_hub_names_get_library_and_images_files_are_read_at_load_and_per_pass()
         + "    content:\n      - repositories: [nginx, bitnami/redis]\n      - images: [\"alpine:3.20\"]\n        images_file: images.txt\n";
     let config = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &|_| None).unwrap();
     let sync = &config.syncs[0];
-    let RuleSource::Named(names) = &sync.content[0].source else {
-        panic!("a repositories rule: {:?}", sync.content[0].source)
+    let RuleSource::Named(names) = sync.content[0].source() else {
+        panic!("a repositories rule: {:?}", sync.content[0].source())
     };
     let names: Vec<&str> = names.iter().map(|name| name.as_str()).collect();
     assert_eq!(names, ["library/nginx", "bitnami/redis"]);
     let images = |rules: &[ContentRule]| -> Vec<String> {
-        let RuleSource::Images(images) = &rules[1].source else {
+        let RuleSource::Images(images) = rules[1].source() else {
             panic!("an images rule")
         };
         images

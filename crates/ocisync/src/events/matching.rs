@@ -7,7 +7,7 @@
 //! referrers-schema tags (which travel with their subject, wherever it is tagged), make
 //! the whole repository the work, filtered as in a pass.
 
-use ocisync_engine::{ContentRule, RuleSource, SignaturePolicy, SyncTask, TagFilter};
+use ocisync_engine::{ContentRule, RuleSource, SyncTask, TagFilter};
 use ocisync_oci::{Reference, ReferrerTag, RepoName, Tag};
 
 use super::parse::{EventKind, RegistryEvent};
@@ -48,7 +48,7 @@ pub fn wanted(rules: &[ContentRule], repository: &RepoName, tag: &Tag) -> Option
         // No rules: every repository, every tag.
         return rules.is_empty().then(|| wanted_by_filter(&TagFilter::default(), tag));
     };
-    match &rule.source {
+    match rule.source() {
         RuleSource::Images(images) => {
             let named = images
                 .iter()
@@ -66,7 +66,7 @@ pub fn wanted(rules: &[ContentRule], repository: &RepoName, tag: &Tag) -> Option
             if ReferrerTag::parse(tag).is_some() {
                 return Some(Wanted::Repository);
             }
-            rule.tags.keeps(tag).then(|| wanted_by_filter(&rule.tags, tag))
+            rule.tags().keeps(tag).then(|| wanted_by_filter(rule.tags(), tag))
         }
     }
 }
@@ -74,7 +74,7 @@ pub fn wanted(rules: &[ContentRule], repository: &RepoName, tag: &Tag) -> Option
 /// A tag the include, exclude and semver filters keep: that tag, unless `latest: N`
 /// must see every tag to know whether it is among the highest.
 fn wanted_by_filter(filter: &TagFilter, tag: &Tag) -> Wanted {
-    if ReferrerTag::parse(tag).is_some() || filter.latest.is_some() {
+    if ReferrerTag::parse(tag).is_some() || filter.latest().is_some() {
         Wanted::Repository
     } else {
         Wanted::Tag(tag.clone())
@@ -86,7 +86,7 @@ fn wanted_by_filter(filter: &TagFilter, tag: &Tag) -> Wanted {
 /// ask for anything, `Err` when the destination name is not valid.
 pub fn task(rules: &[ContentRule], repository: &RepoName, work: &PendingWork) -> Result<Option<SyncTask>, String> {
     let tag_references = |filter: &TagFilter| -> Option<Vec<Reference>> {
-        if work.whole_repository || filter.latest.is_some() {
+        if work.whole_repository || filter.latest().is_some() {
             return None;
         }
         Some(
@@ -102,16 +102,14 @@ pub fn task(rules: &[ContentRule], repository: &RepoName, work: &PendingWork) ->
         if !rules.is_empty() {
             return Ok(None);
         }
-        return Ok(non_empty(SyncTask {
-            source: repository.clone(),
-            destination: repository.clone(),
-            tags: TagFilter::default(),
-            platforms: Vec::new(),
-            signatures: SignaturePolicy::default(),
-            references: tag_references(&TagFilter::default()),
-        }));
+        let references = tag_references(&TagFilter::default());
+        return Ok(non_empty(SyncTask::unfiltered(
+            repository.clone(),
+            repository.clone(),
+            references,
+        )));
     };
-    let references = match &rule.source {
+    let references = match rule.source() {
         RuleSource::Images(images) => Some(
             images
                 .iter()
@@ -124,17 +122,9 @@ pub fn task(rules: &[ContentRule], repository: &RepoName, work: &PendingWork) ->
                 })
                 .collect(),
         ),
-        RuleSource::Catalog(_) | RuleSource::Named(_) => tag_references(&rule.tags),
+        RuleSource::Catalog(_) | RuleSource::Named(_) => tag_references(rule.tags()),
     };
-    let destination = rule.map_name(repository)?;
-    Ok(non_empty(SyncTask {
-        source: repository.clone(),
-        destination,
-        tags: rule.tags.clone(),
-        platforms: rule.platforms.clone(),
-        signatures: rule.signatures.clone(),
-        references,
-    }))
+    Ok(non_empty(rule.task(repository.clone(), references)?))
 }
 
 /// The first rule that takes `repository`, as `plan` picks it.
@@ -144,8 +134,8 @@ fn rule_for<'a>(rules: &'a [ContentRule], repository: &RepoName) -> Option<&'a C
 
 /// A task that names no reference has nothing to do.
 fn non_empty(task: SyncTask) -> Option<SyncTask> {
-    match &task.references {
-        Some(references) if references.is_empty() => None,
+    match task.references() {
+        Some([]) => None,
         _ => Some(task),
     }
 }
@@ -154,7 +144,7 @@ fn non_empty(task: SyncTask) -> Option<SyncTask> {
 mod tests {
     use std::time::SystemTime;
 
-    use ocisync_engine::{whole_tag_regex, ImageReference, RepoGlob};
+    use ocisync_engine::{ImageReference, RuleSpec, SignaturePolicy, SourceSpec, TagPatterns};
 
     use super::*;
 
@@ -166,45 +156,46 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn rule(source: RuleSource, tags: TagFilter, destination: Option<&str>) -> ContentRule {
-        ContentRule {
+    fn rule(source: SourceSpec, tags: TagPatterns, destination: Option<&str>) -> ContentRule {
+        ContentRule::new(RuleSpec {
             source,
             tags,
             platforms: Vec::new(),
             strip_prefix: None,
             destination: destination.map(str::to_owned),
             signatures: SignaturePolicy::default(),
-        }
+        })
+        .unwrap()
     }
 
-    fn include(pattern: &str) -> TagFilter {
-        TagFilter {
-            include: vec![whole_tag_regex(pattern).unwrap()],
-            ..TagFilter::default()
+    fn include(pattern: &str) -> TagPatterns {
+        TagPatterns {
+            include: vec![pattern.to_owned()],
+            ..TagPatterns::default()
         }
     }
 
     fn rules() -> Vec<ContentRule> {
         vec![
             rule(
-                RuleSource::Named(vec![name("team/app")]),
+                SourceSpec::Named(vec![name("team/app")]),
                 include(r"v\d+"),
                 Some("mirror"),
             ),
             rule(
-                RuleSource::Catalog(RepoGlob::new("team/*").unwrap()),
-                TagFilter {
+                SourceSpec::Prefix("team/*".into()),
+                TagPatterns {
                     latest: Some(2),
-                    ..TagFilter::default()
+                    ..TagPatterns::default()
                 },
                 None,
             ),
             rule(
-                RuleSource::Images(vec![ImageReference {
+                SourceSpec::Images(vec![ImageReference {
                     repository: name("library/alpine"),
                     reference: Reference::Tag(tag("3.20")),
                 }]),
-                TagFilter::default(),
+                TagPatterns::default(),
                 None,
             ),
         ]
@@ -249,24 +240,24 @@ mod tests {
         let task_for = |repository: &str, work: &PendingWork| task(&rules, &name(repository), work).unwrap();
 
         let app = task_for("team/app", &work(&["v1", "dev", "v2"], false)).unwrap();
-        assert_eq!(app.destination.as_str(), "mirror/team/app");
+        assert_eq!(app.destination().as_str(), "mirror/team/app");
         assert_eq!(
-            app.references,
-            Some(vec![Reference::Tag(tag("v1")), Reference::Tag(tag("v2"))]),
+            app.references(),
+            Some(&[Reference::Tag(tag("v1")), Reference::Tag(tag("v2"))][..]),
             "the filter still applies when the task is built"
         );
-        assert_eq!(task_for("team/app", &work(&["v1"], true)).unwrap().references, None);
+        assert_eq!(task_for("team/app", &work(&["v1"], true)).unwrap().references(), None);
         assert!(task_for("team/app", &work(&["dev"], false)).is_none());
 
         let lib = task_for("team/lib", &work(&["1.0.0"], false)).unwrap();
-        assert_eq!(lib.references, None, "latest: N lists every tag");
+        assert_eq!(lib.references(), None, "latest: N lists every tag");
 
         let alpine = task_for("library/alpine", &work(&["3.20", "3.19"], false)).unwrap();
-        assert_eq!(alpine.references, Some(vec![Reference::Tag(tag("3.20"))]));
+        assert_eq!(alpine.references(), Some(&[Reference::Tag(tag("3.20"))][..]));
         assert!(task_for("other/repo", &work(&["v1"], false)).is_none());
 
         let any = task(&[], &name("any/repo"), &work(&["x"], false)).unwrap().unwrap();
-        assert_eq!(any.destination.as_str(), "any/repo");
-        assert_eq!(any.references, Some(vec![Reference::Tag(tag("x"))]));
+        assert_eq!(any.destination().as_str(), "any/repo");
+        assert_eq!(any.references(), Some(&[Reference::Tag(tag("x"))][..]));
     }
 }

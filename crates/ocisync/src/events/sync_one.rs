@@ -21,19 +21,19 @@ pub async fn sync_repositories(sync: &PreparedSync, tasks: Vec<SyncTask>, option
     let started = Instant::now();
     let config = &sync.config;
     let mut report = SyncReport::new(&config.name, &config.from, &config.to);
-    let before = sync.endpoint_usage();
+    let before = sync.url_usage();
     let (source, destination) = sync.stores();
     let mut repositories: Vec<RepoReport> = stream::iter(tasks)
         .map(|task| {
-            let span = tracing::info_span!("repo", repo = %task.source, dest = %task.destination);
+            let span = tracing::info_span!("repo", repo = %task.source(), dest = %task.destination());
             run_task(source, destination, task, options).instrument(span)
         })
-        .buffer_unordered(options.repositories_in_parallel.max(1))
+        .buffer_unordered(options.concurrency.repositories.max(1))
         .collect()
         .await;
     repositories.sort_by(|a, b| a.source.cmp(&b.source));
     report.repositories = repositories;
-    report.endpoints = used_since(sync.endpoint_usage(), &before);
+    report.urls = used_since(sync.url_usage(), &before);
     report.rate_limits = sync.rate_limit_uses();
     report.stopped = options.stop.cause();
     report.duration_seconds = started.elapsed().as_secs_f64();

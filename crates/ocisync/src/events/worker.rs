@@ -128,7 +128,7 @@ impl EventWorker {
             copied = totals.tags_copied,
             up_to_date = totals.tags_up_to_date,
             failed = totals.tags_failed + totals.repositories_failed + totals.syncs_failed,
-            bytes = totals.bytes,
+            bytes = totals.work.bytes,
             seconds = timing.elapsed().as_secs_f64(),
             "event-driven sync finished"
         );

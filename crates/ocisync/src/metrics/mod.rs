@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use ocisync_engine::{EndpointUse, Outcome, ProgressEvent, ProgressObserver, RateLimitUse, Report, Totals};
+use ocisync_engine::{FailureKind, Outcome, ProgressEvent, ProgressObserver, RateLimitUse, Report, UrlUse};
 
 pub use events::EventOutcome;
 pub use settings::SyncSettings;
@@ -34,7 +34,7 @@ pub struct Metrics {
 struct State {
     syncs: BTreeMap<String, SyncState>,
     /// Settled by finished passes, keyed by (registry name from the config, URL).
-    endpoints: BTreeMap<(String, String), EndpointCounters>,
+    urls: BTreeMap<(String, String), UrlCounters>,
     /// The pull quota each URL announced in its sync's last pass, keyed by (sync,
     /// registry name, URL).
     rate_limits: BTreeMap<(String, String, String), RateLimitUse>,
@@ -53,7 +53,7 @@ struct SyncState {
     /// Counted during the pass under way, from progress events.
     live: ImageCounters,
     /// Requests of the pass under way, by (registry name, URL), as last handed in.
-    live_endpoints: BTreeMap<(String, String), EndpointCounters>,
+    live_urls: BTreeMap<(String, String), UrlCounters>,
     duration_sum: f64,
     last_duration: Option<f64>,
     last_success: Option<SystemTime>,
@@ -75,18 +75,26 @@ struct ImageCounters {
     copied: u64,
     skipped: u64,
     failed: u64,
+    /// `failed`, by what failed.
+    failed_by_kind: FailureCounts,
     repositories_failed: u64,
     bytes: u64,
 }
 
 impl ImageCounters {
-    fn of(totals: &Totals) -> ImageCounters {
+    fn of(report: &Report) -> ImageCounters {
+        let totals = report.totals();
+        let mut failed_by_kind = FailureCounts::default();
+        for kind in report.failure_kinds() {
+            failed_by_kind.count(kind);
+        }
         ImageCounters {
             copied: totals.tags_copied as u64,
             skipped: (totals.tags_up_to_date + totals.tags_filtered + totals.tags_skipped_other) as u64,
             failed: totals.tags_failed as u64,
+            failed_by_kind,
             repositories_failed: totals.repositories_failed as u64,
-            bytes: totals.bytes,
+            bytes: totals.work.bytes,
         }
     }
 
@@ -96,6 +104,10 @@ impl ImageCounters {
         self.copied += pass.copied.max(live.copied);
         self.skipped += pass.skipped.max(live.skipped);
         self.failed += pass.failed.max(live.failed);
+        for kind in FailureKind::ALL {
+            let more = pass.failed_by_kind.of(kind).max(live.failed_by_kind.of(kind));
+            self.failed_by_kind.add(kind, more);
+        }
         self.repositories_failed += pass.repositories_failed.max(live.repositories_failed);
         self.bytes = self.bytes.saturating_add(pass.bytes.max(live.bytes));
     }
@@ -105,36 +117,69 @@ impl ImageCounters {
             copied: self.copied + other.copied,
             skipped: self.skipped + other.skipped,
             failed: self.failed + other.failed,
+            failed_by_kind: self.failed_by_kind.plus(other.failed_by_kind),
             repositories_failed: self.repositories_failed + other.repositories_failed,
             bytes: self.bytes + other.bytes,
         }
     }
 }
 
+/// Failed images by [`FailureKind`], in the order of [`FailureKind::ALL`].
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
-struct EndpointCounters {
+struct FailureCounts([u64; FailureKind::ALL.len()]);
+
+impl FailureCounts {
+    fn slot(kind: FailureKind) -> usize {
+        FailureKind::ALL
+            .iter()
+            .position(|each| *each == kind)
+            .unwrap_or_default()
+    }
+
+    fn of(&self, kind: FailureKind) -> u64 {
+        self.0[Self::slot(kind)]
+    }
+
+    fn add(&mut self, kind: FailureKind, count: u64) {
+        self.0[Self::slot(kind)] += count;
+    }
+
+    fn count(&mut self, kind: FailureKind) {
+        self.add(kind, 1);
+    }
+
+    fn plus(mut self, other: FailureCounts) -> FailureCounts {
+        for kind in FailureKind::ALL {
+            self.add(kind, other.of(kind));
+        }
+        self
+    }
+}
+
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+struct UrlCounters {
     requests: u64,
     retries: u64,
     failovers: u64,
 }
 
-impl EndpointCounters {
-    fn of(usage: &EndpointUse) -> EndpointCounters {
-        EndpointCounters {
+impl UrlCounters {
+    fn of(usage: &UrlUse) -> UrlCounters {
+        UrlCounters {
             requests: usage.requests,
             retries: usage.retries,
             failovers: usage.failovers,
         }
     }
 
-    fn settle(&mut self, pass: EndpointCounters, live: EndpointCounters) {
+    fn settle(&mut self, pass: UrlCounters, live: UrlCounters) {
         self.requests += pass.requests.max(live.requests);
         self.retries += pass.retries.max(live.retries);
         self.failovers += pass.failovers.max(live.failovers);
     }
 
-    fn plus(self, other: EndpointCounters) -> EndpointCounters {
-        EndpointCounters {
+    fn plus(self, other: UrlCounters) -> UrlCounters {
+        UrlCounters {
             requests: self.requests + other.requests,
             retries: self.retries + other.retries,
             failovers: self.failovers + other.failovers,
@@ -142,7 +187,7 @@ impl EndpointCounters {
     }
 }
 
-/// The configured registry behind an `EndpointUse`'s role.
+/// The configured registry behind an `UrlUse`'s role.
 fn registry_of<'a>(role: &str, from: &'a str, to: &'a str) -> &'a str {
     if role == "source" {
         from
@@ -168,7 +213,7 @@ impl Metrics {
         Metrics {
             state: Mutex::new(State {
                 syncs,
-                endpoints: BTreeMap::new(),
+                urls: BTreeMap::new(),
                 rate_limits: BTreeMap::new(),
                 events: EventCounters::default(),
             }),
@@ -189,7 +234,7 @@ impl Metrics {
             time: SystemTime::now(),
         });
         counters.live = ImageCounters::default();
-        counters.live_endpoints.clear();
+        counters.live_urls.clear();
     }
 
     /// The engine-side hook that counts `sync`'s images as they end.
@@ -210,7 +255,10 @@ impl Metrics {
         match outcome {
             Outcome::Copied => live.copied += 1,
             Outcome::Skipped { .. } => live.skipped += 1,
-            Outcome::Failed { .. } => live.failed += 1,
+            Outcome::Failed { kind, .. } => {
+                live.failed += 1;
+                live.failed_by_kind.count(*kind);
+            }
             // A dry run copies nothing and is not counted.
             Outcome::WouldCopy => {}
         }
@@ -218,14 +266,14 @@ impl Metrics {
 
     /// What `sync`'s stores have sent so far in the pass under way (`from` and `to`
     /// name its registries).
-    pub fn endpoints_in_pass(&self, sync: &str, from: &str, to: &str, usage: &[EndpointUse]) {
+    pub fn urls_in_pass(&self, sync: &str, from: &str, to: &str, usage: &[UrlUse]) {
         let mut state = self.state();
         let counters = state.syncs.entry(sync.to_owned()).or_default();
-        counters.live_endpoints = usage
+        counters.live_urls = usage
             .iter()
             .map(|usage| {
                 let registry = registry_of(&usage.role, from, to).to_owned();
-                ((registry, usage.url.clone()), EndpointCounters::of(usage))
+                ((registry, usage.url.clone()), UrlCounters::of(usage))
             })
             .collect();
     }
@@ -340,21 +388,21 @@ impl Metrics {
 fn settle_work(state: &mut State, sync: &str, report: &Report) {
     let counters = state.syncs.entry(sync.to_owned()).or_default();
     let live = std::mem::take(&mut counters.live);
-    counters.finished.settle(ImageCounters::of(&report.totals()), live);
-    let mut live_endpoints = std::mem::take(&mut counters.live_endpoints);
+    counters.finished.settle(ImageCounters::of(report), live);
+    let mut live_urls = std::mem::take(&mut counters.live_urls);
     for sync_report in &report.syncs {
         let (from, to) = (&sync_report.from, &sync_report.to);
-        let mut pass: BTreeMap<(String, String), EndpointCounters> = BTreeMap::new();
-        for usage in &sync_report.endpoints {
+        let mut pass: BTreeMap<(String, String), UrlCounters> = BTreeMap::new();
+        for usage in &sync_report.urls {
             let key = (registry_of(&usage.role, from, to).to_owned(), usage.url.clone());
             let sum = pass.entry(key).or_default();
-            *sum = sum.plus(EndpointCounters::of(usage));
+            *sum = sum.plus(UrlCounters::of(usage));
         }
-        let keys: BTreeSet<(String, String)> = pass.keys().chain(live_endpoints.keys()).cloned().collect();
+        let keys: BTreeSet<(String, String)> = pass.keys().chain(live_urls.keys()).cloned().collect();
         for key in keys {
             let pass = pass.get(&key).copied().unwrap_or_default();
-            let live = live_endpoints.remove(&key).unwrap_or_default();
-            state.endpoints.entry(key).or_default().settle(pass, live);
+            let live = live_urls.remove(&key).unwrap_or_default();
+            state.urls.entry(key).or_default().settle(pass, live);
         }
         for rate_limit in &sync_report.rate_limits {
             let registry = registry_of(&rate_limit.role, from, to).to_owned();

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::exposition::Exposition;
-use super::{EndpointCounters, State};
+use ocisync_engine::FailureKind;
+
+use super::{State, UrlCounters};
 
 /// Every family, in a fixed order; `omitted_label` is left out of every sample.
 pub(super) fn render(state: &State, omitted_label: Option<&'static str>) -> String {
@@ -13,7 +15,7 @@ pub(super) fn render(state: &State, omitted_label: Option<&'static str>) -> Stri
     build_info(&mut out);
     sync_families(state, &mut out);
     running_families(state, &mut out);
-    endpoint_families(state, &mut out);
+    url_families(state, &mut out);
     rate_limit_families(state, &mut out);
     super::events::event_families(&state.events, &mut out);
     out.finish()
@@ -58,6 +60,17 @@ fn sync_families(state: &State, out: &mut Exposition) {
         out.sample(&[("sync", name), ("outcome", "copied")], images.copied);
         out.sample(&[("sync", name), ("outcome", "skipped")], images.skipped);
         out.sample(&[("sync", name), ("outcome", "failed")], images.failed);
+    }
+    out.family(
+        "ocisync_image_failures_total",
+        "counter",
+        "Images (tags) failed, by sync and kind: source, destination, integrity (content not what its digest says), manifest (cannot be copied as it is) or referrers; counted as each image ends.",
+    );
+    for (name, sync) in syncs {
+        let failed = sync.finished.plus(sync.live).failed_by_kind;
+        for kind in FailureKind::ALL {
+            out.sample(&[("sync", name), ("kind", kind.as_str())], failed.of(kind));
+        }
     }
     out.family(
         "ocisync_repositories_failed_total",
@@ -178,16 +191,16 @@ fn running_families(state: &State, out: &mut Exposition) {
     }
 }
 
-fn endpoint_families(state: &State, out: &mut Exposition) {
+fn url_families(state: &State, out: &mut Exposition) {
     // Settled passes plus every pass under way.
-    let mut endpoints: BTreeMap<(String, String), EndpointCounters> = state.endpoints.clone();
+    let mut urls: BTreeMap<(String, String), UrlCounters> = state.urls.clone();
     for sync in state.syncs.values() {
-        for (key, live) in &sync.live_endpoints {
-            let sum = endpoints.entry(key.clone()).or_default();
+        for (key, live) in &sync.live_urls {
+            let sum = urls.entry(key.clone()).or_default();
             *sum = sum.plus(*live);
         }
     }
-    type Field = fn(&EndpointCounters) -> u64;
+    type Field = fn(&UrlCounters) -> u64;
     let families: [(&'static str, &'static str, Field); 3] = [
         (
             "ocisync_registry_requests_total",
@@ -207,7 +220,7 @@ fn endpoint_families(state: &State, out: &mut Exposition) {
     ];
     for (name, help, field) in families {
         out.family(name, "counter", help);
-        for ((registry, url), counters) in &endpoints {
+        for ((registry, url), counters) in &urls {
             out.sample(&[("registry", registry), ("url", url)], field(counters));
         }
     }

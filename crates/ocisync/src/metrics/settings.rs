@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::schedule::Schedule;
 use chrono::{DateTime, TimeDelta, Utc};
-use ocisync_engine::Schedule;
 
 use crate::config::SyncConfig;
 
@@ -75,8 +75,8 @@ fn longest_gap(schedule: &Schedule, now: DateTime<Utc>) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use crate::schedule::CronSchedule;
     use chrono::TimeZone as _;
-    use ocisync_engine::CronSchedule;
 
     use super::*;
 

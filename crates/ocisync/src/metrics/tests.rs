@@ -2,7 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocisync_engine::{
-    EndpointUse, Outcome, ProgressEvent, RateLimitUse, RepoReport, Report, SkipReason, SyncReport, TagReport,
+    FailureKind, Outcome, ProgressEvent, RateLimitUse, RepoReport, Report, SkipReason, SyncReport, TagReport, UrlUse,
+    Work,
 };
 
 use super::{Metrics, SyncSettings};
@@ -10,13 +11,16 @@ use super::{Metrics, SyncSettings};
 fn tag(name: &str, outcome: Outcome, bytes: u64) -> TagReport {
     TagReport {
         outcome,
-        bytes,
+        work: Work {
+            bytes,
+            ..Work::default()
+        },
         ..TagReport::skipped(name.parse::<ocisync_oci::Tag>().unwrap(), SkipReason::UpToDate, None)
     }
 }
 
-fn source_use(requests: u64, retries: u64) -> EndpointUse {
-    EndpointUse {
+fn source_use(requests: u64, retries: u64) -> UrlUse {
+    UrlUse {
         role: "source".into(),
         url: "http://127.0.0.1:5000".into(),
         served: 10,
@@ -40,7 +44,7 @@ fn one_sync_report(tags: Vec<TagReport>, retries: u64) -> Report {
                 error: None,
                 tags,
             }],
-            endpoints: vec![source_use(12, retries)],
+            urls: vec![source_use(12, retries)],
             rate_limits: Vec::new(),
             stopped: None,
             duration_seconds: 0.0,
@@ -77,7 +81,11 @@ fn passes_add_up_by_sync_outcome_and_registry() {
     metrics.pass_finished("hub", &first, Duration::from_millis(1500));
     let text = metrics.render();
     assert_lines(&text, &["ocisync_last_pass_success{sync=\"hub\"} 1"]);
-    let second = one_sync_report(vec![tag("3", Outcome::Failed { error: "x".into() }, 0)], 3);
+    let failed = Outcome::Failed {
+        kind: FailureKind::Integrity,
+        error: "x".into(),
+    };
+    let second = one_sync_report(vec![tag("3", failed, 0)], 3);
     metrics.pass_finished("hub", &second, Duration::from_millis(500));
     let text = metrics.render();
     assert_lines(
@@ -88,6 +96,8 @@ fn passes_add_up_by_sync_outcome_and_registry() {
             "ocisync_images_total{sync=\"hub\",outcome=\"copied\"} 1",
             "ocisync_images_total{sync=\"hub\",outcome=\"skipped\"} 1",
             "ocisync_images_total{sync=\"hub\",outcome=\"failed\"} 1",
+            "ocisync_image_failures_total{sync=\"hub\",kind=\"integrity\"} 1",
+            "ocisync_image_failures_total{sync=\"hub\",kind=\"source\"} 0",
             "ocisync_copied_bytes_total{sync=\"hub\"} 300",
             "ocisync_pass_duration_seconds_sum{sync=\"hub\"} 2",
             "ocisync_pass_duration_seconds_count{sync=\"hub\"} 2",
@@ -116,9 +126,12 @@ fn counters_move_during_a_pass_and_never_go_back_when_it_ends() {
     });
     observer.notify(ProgressEvent::TagDone {
         bytes: 0,
-        outcome: Outcome::Failed { error: "x".into() },
+        outcome: Outcome::Failed {
+            kind: FailureKind::Destination,
+            error: "x".into(),
+        },
     });
-    metrics.endpoints_in_pass("hub", "upstream", "mirror", &[source_use(7, 1)]);
+    metrics.urls_in_pass("hub", "upstream", "mirror", &[source_use(7, 1)]);
     let during = metrics.render();
     assert_lines(
         &during,
@@ -126,6 +139,7 @@ fn counters_move_during_a_pass_and_never_go_back_when_it_ends() {
             "ocisync_pass_running{sync=\"hub\"} 1",
             "ocisync_images_total{sync=\"hub\",outcome=\"copied\"} 1",
             "ocisync_images_total{sync=\"hub\",outcome=\"failed\"} 1",
+            "ocisync_image_failures_total{sync=\"hub\",kind=\"destination\"} 1",
             "ocisync_copied_bytes_total{sync=\"hub\"} 100",
             "ocisync_registry_requests_total{registry=\"upstream\",url=\"http://127.0.0.1:5000\"} 7",
             "ocisync_registry_retries_total{registry=\"upstream\",url=\"http://127.0.0.1:5000\"} 1",
@@ -147,6 +161,7 @@ fn counters_move_during_a_pass_and_never_go_back_when_it_ends() {
             "ocisync_pass_running{sync=\"hub\"} 0",
             "ocisync_images_total{sync=\"hub\",outcome=\"copied\"} 2",
             "ocisync_images_total{sync=\"hub\",outcome=\"failed\"} 1",
+            "ocisync_image_failures_total{sync=\"hub\",kind=\"destination\"} 1",
             "ocisync_copied_bytes_total{sync=\"hub\"} 150",
             "ocisync_registry_requests_total{registry=\"upstream\",url=\"http://127.0.0.1:5000\"} 12",
             "ocisync_registry_retries_total{registry=\"upstream\",url=\"http://127.0.0.1:5000\"} 1",
@@ -155,7 +170,7 @@ fn counters_move_during_a_pass_and_never_go_back_when_it_ends() {
     assert!(!after.contains("ocisync_pass_start_timestamp_seconds{"), "{after}");
     // The next pass starts from the settled numbers.
     metrics.pass_started("hub");
-    metrics.endpoints_in_pass("hub", "upstream", "mirror", &[source_use(3, 0)]);
+    metrics.urls_in_pass("hub", "upstream", "mirror", &[source_use(3, 0)]);
     assert_lines(
         &metrics.render(),
         &["ocisync_registry_requests_total{registry=\"upstream\",url=\"http://127.0.0.1:5000\"} 15"],

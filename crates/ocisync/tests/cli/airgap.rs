@@ -1,61 +1,37 @@
 //! The air-gapped pipeline: registry → layout directory → (carried across) → registry.
 
-use ocisync_testkit::{assert_mirror_complete, corpus, manifest, small_corpus, TestRegistry};
+use ocisync_testkit::{assert_mirror_complete, corpus, manifest, small_corpus};
 
-use crate::support::{ocisync, read_json, same_names};
-
-fn write(path: &std::path::Path, text: String) {
-    std::fs::write(path, text).unwrap();
-}
+use crate::support::{same_names, Mirror};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_to_a_directory_then_import_keeps_every_digest() {
-    let connected = TestRegistry::start();
-    let isolated = TestRegistry::start();
+    // The upstream is the connected registry, the mirror the isolated one.
+    let world = Mirror::start();
+    let (connected, isolated) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&connected.url(), &images).await;
-    let dir = tempfile::tempdir().unwrap();
-    let transfer = dir.path().join("transfer");
+    let transfer = world.dir().join("transfer");
 
-    let export = dir.path().join("export.yaml");
-    write(
-        &export,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  disk:\n    layout: transfer\nsyncs:\n  - from: upstream\n    to: disk\n",
-            connected.url()
-        ),
+    world.write_config(
+        "version: 1\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  disk:\n    layout: transfer\nsyncs:\n  - from: upstream\n    to: disk\n",
     );
-    let report = dir.path().join("export.json");
-    let run_export = || {
-        ocisync(&[
-            "once",
-            "--config",
-            export.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ])
-    };
-    run_export().expect_code(0);
+    world.once().expect_code(0);
     assert!(transfer.join("library/alpine/oci-layout").is_file());
     assert!(transfer.join("library/alpine/index.json").is_file());
     // Exporting again transfers nothing: the directory is recognised as current.
-    run_export().expect_code(0);
-    let second = read_json(&report);
+    world.once().expect_code(0);
+    let second = world.report();
     assert_eq!(second["totals"]["tags_copied"], 0);
     assert_eq!(second["totals"]["bytes"], 0);
 
     // "Carry" the directory: a copy somewhere else, imported from there.
-    let carried = dir.path().join("carried");
+    let carried = world.dir().join("carried");
     copy_tree(&transfer, &carried);
-    let import = dir.path().join("import.yaml");
-    write(
-        &import,
-        format!(
-            "version: 1\nregistries:\n  disk:\n    layout: carried\n  isolated:\n    urls: [\"{}\"]\nsyncs:\n  - from: disk\n    to: isolated\n",
-            isolated.url()
-        ),
+    world.write_config(
+        "version: 1\nregistries:\n  disk:\n    layout: carried\n  isolated:\n    urls: [\"{mirror}\"]\nsyncs:\n  - from: disk\n    to: isolated\n",
     );
-    ocisync(&["once", "--config", import.to_str().unwrap()]).expect_code(0);
+    world.run(&["once"]).expect_code(0);
     let repos = corpus::repos(&images);
     assert_mirror_complete(&connected.url(), &isolated.url(), &same_names(&repos)).await;
     for image in &images {

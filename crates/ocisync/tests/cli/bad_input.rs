@@ -4,9 +4,9 @@ use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ocisync_testkit::{CountingProxy, TestRegistry};
+use ocisync_testkit::CountingProxy;
 
-use crate::support::{ocisync, read_json, run_once, write_config, write_config_with_syncs, Daemon, Run};
+use crate::support::{config_with_syncs, ocisync, one_sync_config, read_json, write_config, Mirror, Run};
 
 fn assert_clear(run: &Run, expected: &[&str]) {
     for text in expected {
@@ -165,40 +165,18 @@ fn config_shows_signature_policies_and_warns_about_signed_only_alone() {
     assert!(warnings[0].contains(&expected), "{expected:?} in {}", run.stderr);
 }
 
-/// Two empty registries and a config syncing one into the other: a pass that makes a report.
-struct ReportWorld {
-    _upstream: TestRegistry,
-    _mirror: TestRegistry,
-    dir: tempfile::TempDir,
-    config: PathBuf,
+/// `ocisync once` in `world` with its report at `report`.
+fn once_reporting_to(world: &Mirror, report: &Path) -> Run {
+    world.run(&["once", "--report", report.to_str().unwrap()])
 }
 
-impl ReportWorld {
-    fn new() -> ReportWorld {
-        let upstream = TestRegistry::start();
-        let mirror = TestRegistry::start();
-        let dir = tempfile::tempdir().unwrap();
-        let config = write_config(dir.path(), &upstream.url(), &mirror.url());
-        ReportWorld {
-            _upstream: upstream,
-            _mirror: mirror,
-            dir,
-            config,
-        }
-    }
-
-    fn once(&self, report: &Path) -> Run {
-        run_once(&self.config, report)
-    }
-
-    /// Temporary files left in the config's directory.
-    fn leftovers(&self) -> Vec<String> {
-        std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".tmp"))
-            .collect()
-    }
+/// Temporary files left in the config's directory.
+fn leftovers(world: &Mirror) -> Vec<String> {
+    std::fs::read_dir(world.dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect()
 }
 
 /// A character device of our own (`mknod`, as root): a test that broke it would not
@@ -215,19 +193,19 @@ fn character_device(dir: &Path, name: &str, minor: &str) -> PathBuf {
 
 #[test]
 fn report_to_a_character_device_leaves_the_device() {
-    let world = ReportWorld::new();
-    let null = character_device(world.dir.path(), "null", "3");
-    world.once(&null).expect_code(0);
+    let world = Mirror::start();
+    let null = character_device(world.dir(), "null", "3");
+    once_reporting_to(&world, &null).expect_code(0);
     let kind = std::fs::symlink_metadata(&null).unwrap().file_type();
     assert!(kind.is_char_device(), "{} is still a character device", null.display());
-    assert!(world.leftovers().is_empty(), "{:?}", world.leftovers());
+    assert!(leftovers(&world).is_empty(), "{:?}", leftovers(&world));
 }
 
 #[test]
 fn report_to_a_full_device_fails_with_exit_2() {
-    let world = ReportWorld::new();
-    let full = character_device(world.dir.path(), "full", "7");
-    let run = world.once(&full);
+    let world = Mirror::start();
+    let full = character_device(world.dir(), "full", "7");
+    let run = once_reporting_to(&world, &full);
     run.expect_code(2);
     assert_clear(
         &run,
@@ -237,22 +215,22 @@ fn report_to_a_full_device_fails_with_exit_2() {
         )],
     );
     assert!(std::fs::symlink_metadata(&full).unwrap().file_type().is_char_device());
-    assert!(world.leftovers().is_empty(), "{:?}", world.leftovers());
+    assert!(leftovers(&world).is_empty(), "{:?}", leftovers(&world));
 }
 
 #[test]
 fn report_to_a_fifo_reaches_its_reader() {
-    let world = ReportWorld::new();
-    let fifo = world.dir.path().join("report.fifo");
+    let world = Mirror::start();
+    let fifo = world.dir().join("report.fifo");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     // A second name for the FIFO, to release the reader whatever the run did.
-    let keeper = world.dir.path().join("keeper.fifo");
+    let keeper = world.dir().join("keeper.fifo");
     std::fs::hard_link(&fifo, &keeper).unwrap();
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read(fifo).unwrap())
     };
-    let run = world.once(&fifo);
+    let run = once_reporting_to(&world, &fifo);
     // Opening read-write never waits (Linux), and closing it ends the reader's file if
     // the run never opened the FIFO.
     drop(
@@ -267,45 +245,47 @@ fn report_to_a_fifo_reaches_its_reader() {
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
     let report: serde_json::Value = serde_json::from_slice(&received).expect("the reader got JSON");
     assert_eq!(report["syncs"][0]["name"], "upstream-to-mirror", "{report}");
-    assert!(world.leftovers().is_empty(), "{:?}", world.leftovers());
+    assert!(leftovers(&world).is_empty(), "{:?}", leftovers(&world));
 }
 
 #[test]
 fn report_through_a_symlink_keeps_the_link() {
-    let world = ReportWorld::new();
-    std::fs::create_dir(world.dir.path().join("reports")).unwrap();
-    let link = world.dir.path().join("latest.json");
+    let world = Mirror::start();
+    std::fs::create_dir(world.dir().join("reports")).unwrap();
+    let link = world.dir().join("latest.json");
     std::os::unix::fs::symlink("reports/pass.json", &link).unwrap();
-    world.once(&link).expect_code(0);
+    once_reporting_to(&world, &link).expect_code(0);
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
-    let report = read_json(&world.dir.path().join("reports/pass.json"));
+    let report = read_json(&world.dir().join("reports/pass.json"));
     assert_eq!(report["syncs"][0]["name"], "upstream-to-mirror", "{report}");
-    assert!(world.leftovers().is_empty(), "{:?}", world.leftovers());
+    assert!(leftovers(&world).is_empty(), "{:?}", leftovers(&world));
 }
 
 #[test]
 fn report_in_a_missing_directory_fails_before_any_request() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
-    let source = CountingProxy::start(&upstream.url());
-    let destination = CountingProxy::start(&mirror.url());
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &source.url(), &destination.url());
-    let report = dir.path().join("missing/report.json");
-    let run = run_once(&config, &report);
+    let world = Mirror::start();
+    let source = CountingProxy::start(&world.upstream.url());
+    let destination = CountingProxy::start(&world.mirror.url());
+    world.write_config_via(
+        &one_sync_config(),
+        &[("{upstream}", &source.url()), ("{mirror}", &destination.url())],
+    );
+    let dir = world.dir();
+    let report = dir.join("missing/report.json");
+    let run = once_reporting_to(&world, &report);
     run.expect_code(2);
     assert_clear(
         &run,
         &[&format!(
             "error: cannot write report {}: directory {} does not exist",
             report.display(),
-            dir.path().join("missing").display()
+            dir.join("missing").display()
         )],
     );
     assert!(source.requests().is_empty(), "{:?}", source.requests());
     assert!(destination.requests().is_empty(), "{:?}", destination.requests());
     for args in [
-        &["check", "--config", config.to_str().unwrap()][..],
+        &["check", "--config", world.config_path().to_str().unwrap()][..],
         &[
             "copy",
             &format!("{}/a/b:1", source.host()),
@@ -319,27 +299,19 @@ fn report_in_a_missing_directory_fails_before_any_request() {
         assert_clear(&run, &["does not exist"]);
     }
     assert!(source.requests().is_empty(), "{:?}", source.requests());
-    assert_eq!(dir.path().read_dir().unwrap().count(), 1, "only the config");
+    assert_eq!(dir.read_dir().unwrap().count(), 1, "only the config");
 }
 
 #[test]
 fn run_with_a_report_in_a_missing_directory_does_not_start() {
-    let upstream = TestRegistry::start();
-    let source = CountingProxy::start(&upstream.url());
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with_syncs(
-        dir.path(),
-        &source.url(),
-        "http://127.0.0.1:9",
-        "  - from: upstream\n    to: mirror\n    interval: 1h\n",
+    let world = Mirror::start();
+    let source = CountingProxy::start(&world.upstream.url());
+    world.write_config_via(
+        &config_with_syncs("  - from: upstream\n    to: mirror\n    interval: 1h\n"),
+        &[("{upstream}", &source.url()), ("{mirror}", "http://127.0.0.1:9")],
     );
-    let report = dir.path().join("missing/report.json");
-    let mut daemon = Daemon::spawn(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let report = world.dir().join("missing/report.json");
+    let mut daemon = world.daemon(&["--report", report.to_str().unwrap()]);
     daemon.wait_for_log("the report error", std::time::Duration::from_secs(60), |log| {
         // main's error line, not a pass's warning: no pass starts.
         log.iter().any(|line| line.starts_with("error: cannot write report"))

@@ -1,27 +1,30 @@
 //! Crash safety: a pass killed with SIGKILL at any moment leaves no manifest whose
 //! blobs or children are missing, and the next pass converges.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use ocisync_testkit::{
     assert_closure, assert_mirror_complete, corpus, standard_corpus, CountingProxy, Fault, Faults, ProxyOptions,
-    RequestMatch, TestRegistry,
+    RequestMatch,
 };
 
-use crate::support::{ocisync, same_names, write_config_with};
+use crate::support::{config_with_defaults, ocisync_command, same_names, Mirror};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_passes_leave_nothing_dangling_and_the_next_pass_converges() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = standard_corpus();
     corpus::seed(&upstream.url(), &images).await;
     // Every request takes a little while, so kills land in the middle of transfers.
     let slow = Faults::none().every(RequestMatch::any(), Fault::Latency(Duration::from_millis(15)));
     let source = CountingProxy::start_with(&upstream.url(), ProxyOptions { faults: slow });
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with(dir.path(), &[source.url()], &mirror.url(), "  read_timeout: 10s");
+    world.write_config_via(
+        &config_with_defaults("  read_timeout: 10s"),
+        &[("{upstream}", &source.url())],
+    );
+    let config = world.config_path();
     let repos = corpus::repos(&images);
 
     let mut pushed_before = 0;
@@ -35,8 +38,7 @@ async fn killed_passes_leave_nothing_dangling_and_the_next_pass_converges() {
     };
     for _ in 0..10 {
         let kill_after_ms = kill_after();
-        let mut pass = Command::new(env!("CARGO_BIN_EXE_ocisync"))
-            .args(["once", "--config", config.to_str().unwrap()])
+        let mut pass = ocisync_command(&["once", "--config", config.to_str().unwrap()])
             .env("OCISYNC_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -67,6 +69,6 @@ async fn killed_passes_leave_nothing_dangling_and_the_next_pass_converges() {
         "the kills must interrupt passes to prove anything (all {} tags were done)",
         images.len()
     );
-    ocisync(&["once", "--config", config.to_str().unwrap()]).expect_code(0);
+    world.run(&["once"]).expect_code(0);
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
 }

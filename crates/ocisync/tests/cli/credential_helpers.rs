@@ -10,27 +10,27 @@ use ocisync_testkit::{
     TokenUser,
 };
 
-use crate::support::{ocisync_with_env, read_json, Daemon, Run};
+use crate::support::{config_with_syncs, Mirror};
 
 const USER: &str = "pusher";
 const PASSWORD: &str = "helper-served-pw-3b9e";
 
-/// A directory of helper scripts, and a PATH that finds them first.
+/// Helper scripts in the world's directory, and a PATH that finds them first.
 struct HelperDir {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     path: String,
 }
 
 impl HelperDir {
-    fn new() -> HelperDir {
-        let dir = tempfile::tempdir().unwrap();
-        let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+    fn new(world: &Mirror) -> HelperDir {
+        let dir = world.dir().to_owned();
+        let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
         HelperDir { dir, path }
     }
 
     /// Writes `docker-credential-NAME` with `body` after the shebang; returns its path.
     fn helper(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.dir.path().join(format!("docker-credential-{name}"));
+        let path = self.dir.join(format!("docker-credential-{name}"));
         std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
@@ -38,11 +38,12 @@ impl HelperDir {
 
     /// A file in the directory (where helpers count their runs).
     fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.dir.join(name)
     }
 
-    fn run(&self, args: &[&str]) -> Run {
-        ocisync_with_env(args, &[("PATH", &self.path)])
+    /// The environment that finds the helpers.
+    fn env(&self) -> [(&str, &str); 1] {
+        [("PATH", &self.path)]
     }
 }
 
@@ -64,12 +65,14 @@ fn runs(count_file: &Path) -> usize {
 }
 
 /// The small corpus in an open upstream, and a mirror only `pusher` may use.
-async fn upstream_and_locked_mirror() -> (TestRegistry, TestRegistry, Vec<String>) {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::builder().htpasswd(USER, PASSWORD).start();
+async fn upstream_and_locked_mirror() -> (Mirror, Vec<String>) {
+    let world = Mirror::between(
+        TestRegistry::start(),
+        TestRegistry::builder().htpasswd(USER, PASSWORD).start(),
+    );
     let images = small_corpus();
-    corpus::seed(&upstream.url(), &images).await;
-    (upstream, mirror, corpus::repos(&images))
+    corpus::seed(&world.upstream.url(), &images).await;
+    (world, corpus::repos(&images))
 }
 
 async fn assert_mirrored(upstream: &TestRegistry, mirror: &TestRegistry, repos: &[String]) {
@@ -84,39 +87,30 @@ async fn assert_mirrored(upstream: &TestRegistry, mirror: &TestRegistry, repos: 
     .await;
 }
 
-fn write_config(dir: &Path, upstream: &str, mirror: &str, mirror_keys: &str, sync_keys: &str) -> PathBuf {
-    let path = dir.join("ocisync.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  mirror:\n    urls: [\"{mirror}\"]\n{mirror_keys}syncs:\n  - from: upstream\n    to: mirror\n{sync_keys}"
-        ),
+/// The one-sync config with `mirror_keys` under the mirror's entry and `sync_keys` under the sync.
+fn helper_config(mirror_keys: &str, sync_keys: &str) -> String {
+    config_with_syncs(&format!("  - from: upstream\n    to: mirror\n{sync_keys}")).replace(
+        "    urls: [\"{mirror}\"]\n",
+        &format!("    urls: [\"{{mirror}}\"]\n{mirror_keys}"),
     )
-    .unwrap();
-    path
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn helper_named_in_the_config_or_a_docker_config_serves_the_password() {
-    let (upstream, mirror, repos) = upstream_and_locked_mirror().await;
-    let helpers = HelperDir::new();
+    let (world, repos) = upstream_and_locked_mirror().await;
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
+    let helpers = HelperDir::new(&world);
     let count = helpers.file("runs");
     helpers.helper(
         "testhelper",
         &serving_helper(&mirror.host(), &password_answer(&mirror.host()), &count),
     );
-    let config = write_config(
-        helpers.dir.path(),
-        &upstream.url(),
-        &mirror.url(),
-        "    credential_helper: testhelper\n",
-        "",
-    );
-    let run = helpers.run(&["once", "--config", config.to_str().unwrap()]);
+    world.write_config(&helper_config("    credential_helper: testhelper\n", ""));
+    let run = world.run_with_env(&["once"], &helpers.env());
     run.expect_code(0);
     assert_eq!(runs(&count), 1, "asked once for the one pass");
     assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
-    assert_mirrored(&upstream, &mirror, &repos).await;
+    assert_mirrored(upstream, mirror, &repos).await;
 
     // The same helper through a Docker config.json: credHelpers for the host.
     std::fs::write(
@@ -124,14 +118,8 @@ async fn helper_named_in_the_config_or_a_docker_config_serves_the_password() {
         format!(r#"{{"credHelpers": {{"{}": "testhelper"}}}}"#, mirror.host()),
     )
     .unwrap();
-    let config = write_config(
-        helpers.dir.path(),
-        &upstream.url(),
-        &mirror.url(),
-        "    docker_config: config.json\n",
-        "",
-    );
-    let shown = helpers.run(&["config", "--config", config.to_str().unwrap()]);
+    world.write_config(&helper_config("    docker_config: config.json\n", ""));
+    let shown = world.run_with_env(&["config"], &helpers.env());
     shown.expect_code(0);
     assert!(
         shown.stdout.contains("credential helper docker-credential-testhelper"),
@@ -139,50 +127,32 @@ async fn helper_named_in_the_config_or_a_docker_config_serves_the_password() {
         shown.stdout
     );
     assert_eq!(runs(&count), 1, "showing the config runs no helper");
-    helpers
-        .run(&["once", "--config", config.to_str().unwrap()])
-        .expect_code(0);
+    world.run_with_env(&["once"], &helpers.env()).expect_code(0);
     assert_eq!(runs(&count), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_helper_fails_its_sync_with_its_exit_code_and_nothing_it_printed() {
-    let (upstream, mirror, repos) = upstream_and_locked_mirror().await;
+    let (world, repos) = upstream_and_locked_mirror().await;
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let open_mirror = TestRegistry::start();
-    let helpers = HelperDir::new();
+    let helpers = HelperDir::new(&world);
     let leaked = "Secret-looking-7d1f-do-not-print";
     helpers.helper(
         "broken",
         &format!("echo '{{\"Secret\": \"{leaked}\"}}'\necho 'error: {leaked}' >&2\nexit 3\n"),
     );
-    let config = helpers.file("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  locked:\n    urls: [\"{}\"]\n    credential_helper: broken\n  open:\n    urls: [\"{}\"]\nsyncs:\n  - from: upstream\n    to: locked\n  - from: upstream\n    to: open\n",
-            upstream.url(),
-            mirror.url(),
-            open_mirror.url()
-        ),
-    )
-    .unwrap();
-    let report = helpers.file("report.json");
-    let run = ocisync_with_env(
-        &[
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        &[("PATH", &helpers.path), ("OCISYNC_LOG", "trace")],
+    world.write_config_via(
+        "version: 1\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  locked:\n    urls: [\"{mirror}\"]\n    credential_helper: broken\n  open:\n    urls: [\"{open}\"]\nsyncs:\n  - from: upstream\n    to: locked\n  - from: upstream\n    to: open\n",
+        &[("{open}", &open_mirror.url())],
     );
+    let run = world.once_with_env(&[], &[("PATH", &helpers.path), ("OCISYNC_LOG", "trace")]);
     run.expect_code(1);
-    let report_text = std::fs::read_to_string(&report).unwrap();
+    let report_text = std::fs::read_to_string(world.report_path()).unwrap();
     for printed in [&run.stdout, &run.stderr, &report_text] {
         assert!(!printed.contains(leaked), "what the helper printed leaked:\n{printed}");
     }
-    let report = read_json(&report);
+    let report = world.report();
     assert_eq!(
         report["syncs"][0]["error"],
         "registry locked: credential helper docker-credential-broken failed with exit code 3"
@@ -208,32 +178,22 @@ async fn failing_helper_fails_its_sync_with_its_exit_code_and_nothing_it_printed
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hanging_helper_is_killed_after_its_timeout() {
-    let (upstream, mirror, _repos) = upstream_and_locked_mirror().await;
-    let helpers = HelperDir::new();
+    let (world, _repos) = upstream_and_locked_mirror().await;
+    let helpers = HelperDir::new(&world);
     let pid_file = helpers.file("helper.pid");
     // `exec`: the helper process itself sleeps, so killing it leaves nothing behind.
     helpers.helper(
         "hangs",
         &format!("echo $$ > '{}'\nexec sleep 600\n", pid_file.display()),
     );
-    let config = write_config(
-        helpers.dir.path(),
-        &upstream.url(),
-        &mirror.url(),
+    world.write_config(&helper_config(
         "    credential_helper: hangs\n    credential_helper_timeout: 1s\n",
         "",
-    );
-    let report = helpers.file("report.json");
-    let run = helpers.run(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    ));
+    let run = world.once_with_env(&[], &helpers.env());
     run.expect_code(1);
     assert_eq!(
-        read_json(&report)["syncs"][0]["error"],
+        world.report()["syncs"][0]["error"],
         "registry mirror: credential helper docker-credential-hangs did not answer within 1s; killed"
     );
     let pid = std::fs::read_to_string(&pid_file).unwrap();
@@ -245,38 +205,27 @@ async fn hanging_helper_is_killed_after_its_timeout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_helper_hanging_past_max_pass_duration_ends_with_its_pass() {
-    let (upstream, mirror, _repos) = upstream_and_locked_mirror().await;
-    let helpers = HelperDir::new();
+    let (world, _repos) = upstream_and_locked_mirror().await;
+    let helpers = HelperDir::new(&world);
     let pid_file = helpers.file("helper.pid");
     helpers.helper(
         "hangs",
         &format!("echo $$ > '{}'\nexec sleep 600\n", pid_file.display()),
     );
     // The helper may take an hour; the pass may not.
-    let config = write_config(
-        helpers.dir.path(),
-        &upstream.url(),
-        &mirror.url(),
+    world.write_config(&helper_config(
         "    credential_helper: hangs\n    credential_helper_timeout: 1h\n",
         "    max_pass_duration: 1s\n",
-    );
-    let report = helpers.file("report.json");
+    ));
     let started = std::time::Instant::now();
-    let run = helpers.run(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-        "--grace-period",
-        "1s",
-    ]);
+    let run = world.once_with_env(&["--grace-period", "1s"], &helpers.env());
     run.expect_code(1);
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "ended with its pass, not after the helper's hour"
     );
-    let sync = &read_json(&report)["syncs"][0];
+    let report = world.report();
+    let sync = &report["syncs"][0];
     assert_eq!(sync["stopped"], "deadline", "{sync}");
     assert!(
         sync["error"]
@@ -294,24 +243,16 @@ async fn a_helper_hanging_past_max_pass_duration_ends_with_its_pass() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_asks_the_helper_again_at_every_pass() {
-    let (upstream, mirror, repos) = upstream_and_locked_mirror().await;
-    let helpers = HelperDir::new();
+    let (world, repos) = upstream_and_locked_mirror().await;
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
+    let helpers = HelperDir::new(&world);
     let count = helpers.file("runs");
     let helper = helpers.helper(
         "counted",
         &serving_helper(&mirror.host(), &password_answer(&mirror.host()), &count),
     );
-    let config = write_config(
-        helpers.dir.path(),
-        &upstream.url(),
-        &mirror.url(),
-        "    credential_helper: counted\n",
-        "    interval: 1s\n",
-    );
-    let mut daemon = Daemon::spawn_with_env(
-        &["--config", config.to_str().unwrap(), "--grace-period", "10s"],
-        &[("PATH", &helpers.path)],
-    );
+    world.write_config(&helper_config("    credential_helper: counted\n", "    interval: 1s\n"));
+    let mut daemon = world.daemon_with_env(&["--grace-period", "10s"], &helpers.env());
     daemon.wait_for_log("two passes", Duration::from_secs(60), |log| {
         log.iter().filter(|line| line.contains("pass finished")).count() >= 2
     });
@@ -321,7 +262,7 @@ async fn run_asks_the_helper_again_at_every_pass() {
         "{} helper runs for {passes} passes",
         runs(&count)
     );
-    assert_mirrored(&upstream, &mirror, &repos).await;
+    assert_mirrored(upstream, mirror, &repos).await;
 
     // A helper gone from PATH since the start fails the passes that follow, clearly.
     std::fs::remove_file(helper).unwrap();
@@ -341,35 +282,25 @@ async fn helper_identity_token_is_exchanged_at_the_token_service() {
         users: vec![TokenUser::writer(USER, "unused-password-1e4b").with_identity_token(identity_token)],
         ..TokenServerOptions::default()
     });
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::builder().token_auth(&server).start();
+    let world = Mirror::between(
+        TestRegistry::start(),
+        TestRegistry::builder().token_auth(&server).start(),
+    );
+    let mirror = &world.mirror;
     let images = small_corpus();
-    corpus::seed(&upstream.url(), &images).await;
-    let helpers = HelperDir::new();
+    corpus::seed(&world.upstream.url(), &images).await;
+    let helpers = HelperDir::new(&world);
     let count = helpers.file("runs");
     let answer = format!(
         r#"{{"ServerURL": "{}", "Username": "<token>", "Secret": "{identity_token}"}}"#,
         mirror.host()
     );
     helpers.helper("identity", &serving_helper(&mirror.host(), &answer, &count));
-    let config = write_config(
-        helpers.dir.path(),
-        &upstream.url(),
-        &mirror.url(),
-        "    credential_helper: identity\n",
-        "",
-    );
-    let report = helpers.file("report.json");
-    let run = helpers.run(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    world.write_config(&helper_config("    credential_helper: identity\n", ""));
+    let run = world.once_with_env(&[], &helpers.env());
     run.expect_code(0);
     assert!(!run.stderr.contains(identity_token) && !run.stdout.contains(identity_token));
-    assert_eq!(read_json(&report)["totals"]["tags_copied"], images.len());
+    assert_eq!(world.report()["totals"]["tags_copied"], images.len());
     let requests = server.requests();
     assert!(!requests.is_empty());
     for request in &requests {

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ocisync_testkit::{
@@ -12,7 +11,7 @@ use ocisync_testkit::{
 };
 
 use crate::observe::promtool_accepts_metrics;
-use crate::support::{read_json, Daemon};
+use crate::support::{config_with_syncs, Daemon, Mirror};
 
 const TOKEN: &str = "events-test-token-0123456789";
 const TOKEN_ENV: &str = "OCISYNC_TEST_HOOK_TOKEN";
@@ -29,10 +28,7 @@ struct World {
     address: String,
     upstream_proxy: CountingProxy,
     mirror_proxy: CountingProxy,
-    upstream: TestRegistry,
-    mirror: TestRegistry,
-    report: PathBuf,
-    _dir: tempfile::TempDir,
+    registries: Mirror,
 }
 
 impl World {
@@ -54,41 +50,23 @@ impl World {
         } else {
             TestRegistry::start()
         };
-        let mirror = TestRegistry::start();
-        let upstream_proxy = CountingProxy::start(&upstream.url());
-        let mirror_proxy = CountingProxy::start(&mirror.url());
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("ocisync.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 1
-defaults:
-  retry: {{max_attempts: 3, initial_delay: 10ms, max_delay: 50ms}}
-registries:
-  upstream:
-    urls: [\"{}\"]
-    notifications: {{token_env: {TOKEN_ENV}}}
-  mirror:
-    urls: [\"{}\"]
-syncs:
-  - name: hub
-    from: upstream
-    to: mirror
-    interval: 1h
-    content:
-      - prefix: \"team/*\"
-",
-                upstream_proxy.url(),
-                mirror_proxy.url()
-            ),
+        let registries = Mirror::between(upstream, TestRegistry::start());
+        let upstream_proxy = CountingProxy::start(&registries.upstream.url());
+        let mirror_proxy = CountingProxy::start(&registries.mirror.url());
+        let config = config_with_syncs(
+            "  - name: hub\n    from: upstream\n    to: mirror\n    interval: 1h\n    content:\n      - prefix: \"team/*\"\n",
         )
-        .unwrap();
-        let report = dir.path().join("report.json");
-        let mut daemon = Daemon::spawn_with_env(
+        .replace(
+            "    urls: [\"{upstream}\"]\n",
+            &format!("    urls: [\"{{upstream}}\"]\n    notifications: {{token_env: {TOKEN_ENV}}}\n"),
+        ) + "defaults:\n  retry: {max_attempts: 3, initial_delay: 10ms, max_delay: 50ms}\n";
+        registries.write_config_via(
+            &config,
+            &[("{upstream}", &upstream_proxy.url()), ("{mirror}", &mirror_proxy.url())],
+        );
+        let report = registries.report_path();
+        let mut daemon = registries.daemon_with_env(
             &[
-                "--config",
-                config.to_str().unwrap(),
                 "--report",
                 report.to_str().unwrap(),
                 "--listen",
@@ -106,10 +84,7 @@ syncs:
             address,
             upstream_proxy,
             mirror_proxy,
-            upstream,
-            mirror,
-            report,
-            _dir: dir,
+            registries,
         }
     }
 
@@ -217,14 +192,25 @@ async fn wait_for_digest(url: &str, repo: &str, tag: &str, digest: &str) {
 async fn a_push_after_the_first_pass_reaches_the_mirror_and_a_retag_moves_it() {
     let mut world = World::start(true);
     let first = small_image(1, "first");
-    push_image(&world.upstream.url(), "team/app", "v1", &first).await;
-    wait_for_digest(&world.mirror.url(), "team/app", "v1", &first.manifest.digest).await;
-    assert_mirror_complete(&world.upstream.url(), &world.mirror.url(), &[("team/app", "team/app")]).await;
+    push_image(&world.registries.upstream.url(), "team/app", "v1", &first).await;
+    wait_for_digest(&world.registries.mirror.url(), "team/app", "v1", &first.manifest.digest).await;
+    assert_mirror_complete(
+        &world.registries.upstream.url(),
+        &world.registries.mirror.url(),
+        &[("team/app", "team/app")],
+    )
+    .await;
 
     // The same tag to another image: the mirror follows.
     let second = small_image(2, "second");
-    push_image(&world.upstream.url(), "team/app", "v1", &second).await;
-    wait_for_digest(&world.mirror.url(), "team/app", "v1", &second.manifest.digest).await;
+    push_image(&world.registries.upstream.url(), "team/app", "v1", &second).await;
+    wait_for_digest(
+        &world.registries.mirror.url(),
+        "team/app",
+        "v1",
+        &second.manifest.digest,
+    )
+    .await;
 
     world.wait_for_event_syncs(2);
     let metrics = world.metrics();
@@ -248,7 +234,7 @@ async fn a_push_after_the_first_pass_reaches_the_mirror_and_a_retag_moves_it() {
     // Prometheus' own linter accepts the event families (the histogram included).
     promtool_accepts_metrics(&metrics);
     // The last event-driven sync wrote the report, marked as such.
-    let report = read_json(&world.report);
+    let report = world.registries.report();
     assert_eq!(report["trigger"], "event", "{report}");
     assert_eq!(report["syncs"][0]["repositories"][0]["source"], "team/app");
 }
@@ -258,9 +244,9 @@ async fn refused_and_ignored_notifications_sync_nothing() {
     let mut world = World::start(false);
     let refused = small_image(10, "refused");
     let synced = small_image(11, "synced");
-    push_image(&world.upstream.url(), "team/app", "v1", &refused).await;
-    push_image(&world.upstream.url(), "team/app", "v2", &synced).await;
-    push_image(&world.upstream.url(), "other/app", "v1", &refused).await;
+    push_image(&world.registries.upstream.url(), "team/app", "v1", &refused).await;
+    push_image(&world.registries.upstream.url(), "team/app", "v2", &synced).await;
+    push_image(&world.registries.upstream.url(), "other/app", "v1", &refused).await;
     let upstream_seen = world.upstream_proxy.requests().len();
     let mirror_seen = world.mirror_proxy.requests().len();
 
@@ -316,13 +302,15 @@ async fn refused_and_ignored_notifications_sync_nothing() {
     assert_eq!(status, 202);
     world.wait_for_event_syncs(1);
     assert_eq!(
-        manifest(&world.mirror.url(), "team/app", "v2")
+        manifest(&world.registries.mirror.url(), "team/app", "v2")
             .await
             .map(|(_, _, digest)| digest),
         Some(synced.manifest.digest.clone())
     );
     assert!(
-        manifest(&world.mirror.url(), "team/app", "v1").await.is_none(),
+        manifest(&world.registries.mirror.url(), "team/app", "v1")
+            .await
+            .is_none(),
         "the refused event synced nothing"
     );
     let touched: Vec<String> = (world.upstream_proxy.requests()[upstream_seen..].iter())
@@ -348,7 +336,7 @@ async fn a_flood_of_events_coalesces_into_few_syncs_per_repository() {
         let repository = format!("team/r{index}");
         for tag in ["a", "b"] {
             let image = small_image(100 + index * 2 + u64::from(tag == "b"), &format!("{repository}:{tag}"));
-            push_image(&world.upstream.url(), &repository, tag, &image).await;
+            push_image(&world.registries.upstream.url(), &repository, tag, &image).await;
             pushed.push((repository.clone(), tag, image.manifest.digest.clone()));
         }
     }
@@ -407,7 +395,7 @@ async fn a_flood_of_events_coalesces_into_few_syncs_per_repository() {
 
     // Every pushed tag arrives.
     for (repository, tag, digest) in &pushed {
-        wait_for_digest(&world.mirror.url(), repository, tag, digest).await;
+        wait_for_digest(&world.registries.mirror.url(), repository, tag, digest).await;
     }
     // Few syncs per repository, not one per event. Each entry queued becomes one sync
     // (and no event came after the metrics were read), so all are counted once the log
@@ -439,8 +427,8 @@ async fn a_flood_of_events_coalesces_into_few_syncs_per_repository() {
 async fn a_harbor_push_webhook_syncs_its_tags() {
     let mut world = World::start(false);
     let pushed = small_image(20, "harbor");
-    push_image(&world.upstream.url(), "team/web", "1.27", &pushed).await;
-    push_image(&world.upstream.url(), "team/web", "latest", &pushed).await;
+    push_image(&world.registries.upstream.url(), "team/web", "1.27", &pushed).await;
+    push_image(&world.registries.upstream.url(), "team/web", "latest", &pushed).await;
     let digest = &pushed.manifest.digest;
     // Harbor's `Default` payload for PUSH_ARTIFACT (goharbor.io, "Configure Webhook
     // Notifications"): one resource per tag of the artifact.
@@ -464,7 +452,12 @@ async fn a_harbor_push_webhook_syncs_its_tags() {
         (202, "accepted: 1 queued, 1 coalesced, 0 ignored\n")
     );
     world.wait_for_event_syncs(1);
-    assert_mirror_complete(&world.upstream.url(), &world.mirror.url(), &[("team/web", "team/web")]).await;
+    assert_mirror_complete(
+        &world.registries.upstream.url(),
+        &world.registries.mirror.url(),
+        &[("team/web", "team/web")],
+    )
+    .await;
 
     // A Harbor delete is acknowledged and ignored: pruning is not built.
     let delete = webhook.replace("PUSH_ARTIFACT", "DELETE_ARTIFACT");

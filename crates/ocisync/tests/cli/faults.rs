@@ -4,13 +4,19 @@ use std::time::{Duration, Instant};
 
 use ocisync_testkit::{
     assert_closure, assert_mirror_complete, corpus, image, layer, push_image, small_corpus, CountingProxy, Fault,
-    Faults, Format, ProxyOptions, RequestKind, RequestMatch, RetryAfter, TestRegistry,
+    Faults, Format, ProxyOptions, RequestKind, RequestMatch, RetryAfter,
 };
 
-use crate::support::{read_json, run_once, same_names, write_config_with};
+use crate::support::{config_with_defaults, same_names, Mirror};
 
 /// Fast retries, so that tests spend their time on faults, not on waiting.
 const QUICK_RETRIES: &str = "  retry: {max_attempts: 6, initial_delay: 20ms, max_delay: 200ms, max_elapsed: 30s}\n  read_timeout: 2s\n  connect_timeout: 2s";
+
+/// What `{upstream}` stands for to reach the upstream at each of `urls` in turn (its
+/// failover list): they go between the quotes of `urls: ["{upstream}"]`.
+fn upstream_urls(urls: &[String]) -> String {
+    urls.join("\", \"")
+}
 
 /// 24 repositories × 2 tags of small images sharing a base layer; returns their names.
 async fn seed_wide_corpus(url: &str) -> Vec<String> {
@@ -34,8 +40,8 @@ async fn seed_wide_corpus(url: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_complete_mirror_through_random_faults_on_both_sides() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let repos = seed_wide_corpus(&upstream.url()).await;
     // 12% of requests fail on each side: 500, 502, 503, 429, connection resets and cut bodies.
     let source = CountingProxy::start_with(
@@ -50,11 +56,11 @@ async fn a_complete_mirror_through_random_faults_on_both_sides() {
             faults: Faults::random(11, 0.12),
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with(dir.path(), &[source.url()], &destination.url(), QUICK_RETRIES);
-    let report_path = dir.path().join("report.json");
-    let run = run_once(&config, &report_path);
-    run.expect_code(0);
+    world.write_config_via(
+        &config_with_defaults(QUICK_RETRIES),
+        &[("{upstream}", &source.url()), ("{mirror}", &destination.url())],
+    );
+    world.once().expect_code(0);
 
     let requests = source.requests().len() + destination.requests().len();
     let injected = source.injected() + destination.injected();
@@ -63,7 +69,7 @@ async fn a_complete_mirror_through_random_faults_on_both_sides() {
         "at least ~10% of {requests} requests faulted, got {injected}"
     );
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
-    let report = read_json(&report_path);
+    let report = world.report();
     let retries: u64 = report["syncs"][0]["endpoints"]
         .as_array()
         .unwrap()
@@ -76,34 +82,30 @@ async fn a_complete_mirror_through_random_faults_on_both_sides() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_first_url_that_dies_mid_pass_hands_over_and_the_pass_completes() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let repos = seed_wide_corpus(&upstream.url()).await;
     let slow = || ProxyOptions {
         faults: Faults::none().every(RequestMatch::any(), Fault::Latency(Duration::from_millis(30))),
     };
     let first = CountingProxy::start_with(&upstream.url(), slow());
     let second = CountingProxy::start_with(&upstream.url(), slow());
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with(
-        dir.path(),
-        &[first.url(), second.url()],
-        &mirror.url(),
-        &format!("{QUICK_RETRIES}\n  cool_down: 60s"),
+    world.write_config_via(
+        &config_with_defaults(&format!("{QUICK_RETRIES}\n  cool_down: 60s")),
+        &[("{upstream}", &upstream_urls(&[first.url(), second.url()]))],
     );
-    let report_path = dir.path().join("report.json");
-    let pass = {
-        let (config, report_path) = (config.clone(), report_path.clone());
-        std::thread::spawn(move || run_once(&config, &report_path))
-    };
-    std::thread::sleep(Duration::from_millis(800));
-    let served_before_death = first.requests().len();
-    first.set_down(true);
-    pass.join().unwrap().expect_code(0);
+    let served_before_death = std::thread::scope(|scope| {
+        let pass = scope.spawn(|| world.once());
+        std::thread::sleep(Duration::from_millis(800));
+        let served_before_death = first.requests().len();
+        first.set_down(true);
+        pass.join().unwrap().expect_code(0);
+        served_before_death
+    });
     assert!(served_before_death > 0, "the first url served until it died");
     assert!(!second.requests().is_empty(), "the second url took over");
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
-    let report = read_json(&report_path);
+    let report = world.report();
     let endpoints = report["syncs"][0]["endpoints"].as_array().unwrap().clone();
     let first_use = endpoints.iter().find(|e| e["url"] == first.url()).unwrap();
     assert!(first_use["failovers"].as_u64().unwrap() >= 1, "{endpoints:?}");
@@ -111,27 +113,23 @@ async fn a_first_url_that_dies_mid_pass_hands_over_and_the_pass_completes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_first_url_fails_over_to_the_next() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     let dead = CountingProxy::start(&upstream.url());
     dead.set_down(true);
     let alive = CountingProxy::start(&upstream.url());
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with(
-        dir.path(),
-        &[dead.url(), alive.url()],
-        &mirror.url(),
-        &format!("{QUICK_RETRIES}\n  cool_down: 60s"),
+    world.write_config_via(
+        &config_with_defaults(&format!("{QUICK_RETRIES}\n  cool_down: 60s")),
+        &[("{upstream}", &upstream_urls(&[dead.url(), alive.url()]))],
     );
-    let report_path = dir.path().join("report.json");
-    let run = run_once(&config, &report_path);
+    let run = world.once();
     run.expect_code(0);
     let repos = corpus::repos(&images);
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
 
-    let report = read_json(&report_path);
+    let report = world.report();
     let endpoints = report["syncs"][0]["endpoints"].as_array().unwrap().clone();
     let of = |url: &str| endpoints.iter().find(|e| e["url"] == url).cloned();
     let dead_use = of(&dead.url()).expect("the dead url is in the report");
@@ -154,8 +152,8 @@ async fn a_dead_first_url_fails_over_to_the_next() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limits_are_waited_out_as_retry_after_says() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     let faults = Faults::none().first(
@@ -164,10 +162,9 @@ async fn rate_limits_are_waited_out_as_retry_after_says() {
         Fault::TooManyRequests(RetryAfter::Seconds(1)),
     );
     let source = CountingProxy::start_with(&upstream.url(), ProxyOptions { faults });
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with(dir.path(), &[source.url()], &mirror.url(), QUICK_RETRIES);
+    world.write_config_via(&config_with_defaults(QUICK_RETRIES), &[("{upstream}", &source.url())]);
     let started = Instant::now();
-    run_once(&config, &dir.path().join("report.json")).expect_code(0);
+    world.once().expect_code(0);
     // The backoff alone would retry within 200 ms; Retry-After asked for a second.
     assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
     let limited: Vec<_> = source.requests().into_iter().filter(|r| r.status == 429).collect();
@@ -178,8 +175,8 @@ async fn rate_limits_are_waited_out_as_retry_after_says() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stalled_and_cut_transfers_are_detected_and_retried() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     let faults = Faults::none()
@@ -197,10 +194,9 @@ async fn stalled_and_cut_transfers_are_detected_and_retried() {
             Fault::Truncate { after_bytes: 50 },
         );
     let source = CountingProxy::start_with(&upstream.url(), ProxyOptions { faults });
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with(dir.path(), &[source.url()], &mirror.url(), QUICK_RETRIES);
+    world.write_config_via(&config_with_defaults(QUICK_RETRIES), &[("{upstream}", &source.url())]);
     let started = Instant::now();
-    run_once(&config, &dir.path().join("report.json")).expect_code(0);
+    world.once().expect_code(0);
     assert!(
         started.elapsed() < Duration::from_secs(25),
         "a stall is cut off by the read timeout, not waited out: {:?}",
@@ -213,8 +209,8 @@ async fn stalled_and_cut_transfers_are_detected_and_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upload_session_gone_by_the_blobs_turn_is_opened_again() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     // As a registry that expired the session while the blob waited in the queue.
@@ -224,9 +220,11 @@ async fn an_upload_session_gone_by_the_blobs_turn_is_opened_again() {
         Fault::Status(404),
     );
     let destination = CountingProxy::start_with(&mirror.url(), ProxyOptions { faults });
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with(dir.path(), &[upstream.url()], &destination.url(), QUICK_RETRIES);
-    run_once(&config, &dir.path().join("report.json")).expect_code(0);
+    world.write_config_via(
+        &config_with_defaults(QUICK_RETRIES),
+        &[("{mirror}", &destination.url())],
+    );
+    world.once().expect_code(0);
     assert_eq!(destination.injected(), 1);
     let repos = corpus::repos(&images);
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
@@ -234,8 +232,8 @@ async fn an_upload_session_gone_by_the_blobs_turn_is_opened_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_repository_that_keeps_failing_fails_alone() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     let faults = Faults::none().every(
@@ -243,11 +241,10 @@ async fn a_repository_that_keeps_failing_fails_alone() {
         Fault::Status(503),
     );
     let source = CountingProxy::start_with(&upstream.url(), ProxyOptions { faults });
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with(dir.path(), &[source.url()], &mirror.url(), QUICK_RETRIES);
-    let report_path = dir.path().join("report.json");
-    let run = run_once(&config, &report_path);
+    world.write_config_via(&config_with_defaults(QUICK_RETRIES), &[("{upstream}", &source.url())]);
+    let run = world.once();
     run.expect_code(1);
+    assert!(world.report().has_failures(), "the report says so too");
     assert!(run.stdout.contains("FAILED library/busybox"), "{}", run.stdout);
     let tag_list_requests = source
         .requests()
@@ -271,8 +268,8 @@ async fn a_repository_that_keeps_failing_fails_alone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_first_url_takes_over_again_after_its_cool_down() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     // Both URLs are slow, so the pass outlasts the first URL's outage and cool-down.
@@ -282,25 +279,21 @@ async fn the_first_url_takes_over_again_after_its_cool_down() {
     let first = CountingProxy::start_with(&upstream.url(), slow());
     let second = CountingProxy::start_with(&upstream.url(), slow());
     first.set_down(true);
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with(
-        dir.path(),
-        &[first.url(), second.url()],
-        &mirror.url(),
-        "  retry: {max_attempts: 2, initial_delay: 20ms, max_delay: 50ms}\n  cool_down: 1s\n  concurrency: {repositories: 1, blobs: 1}",
+    world.write_config_via(
+        &config_with_defaults(
+            "  retry: {max_attempts: 2, initial_delay: 20ms, max_delay: 50ms}\n  cool_down: 1s\n  concurrency: {repositories: 1, blobs: 1}",
+        ),
+        &[("{upstream}", &upstream_urls(&[first.url(), second.url()]))],
     );
-    let report_path = dir.path().join("report.json");
-    let pass = {
-        let config = config.clone();
-        let report_path = report_path.clone();
-        std::thread::spawn(move || run_once(&config, &report_path))
-    };
-    std::thread::sleep(Duration::from_millis(700));
-    first.set_down(false);
-    let run = pass.join().unwrap();
+    let run = std::thread::scope(|scope| {
+        let pass = scope.spawn(|| world.once());
+        std::thread::sleep(Duration::from_millis(700));
+        first.set_down(false);
+        pass.join().unwrap()
+    });
     run.expect_code(0);
 
-    let report = read_json(&report_path);
+    let report = world.report();
     let endpoints = report["syncs"][0]["endpoints"].as_array().unwrap().clone();
     let of = |url: &str| endpoints.iter().find(|e| e["url"] == url).cloned().unwrap();
     assert!(of(&first.url())["failovers"].as_u64().unwrap() >= 1, "{endpoints:?}");

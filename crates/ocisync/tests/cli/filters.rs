@@ -1,9 +1,9 @@
 //! Content filters end to end: each tag filter alone and combined, prefix globs,
 //! destination names and platform narrowing, against real registries.
 
-use ocisync_testkit::{image, index, layer, manifest, push_image, CountingProxy, Format, Image, TestRegistry};
+use ocisync_testkit::{image, index, layer, manifest, push_image, CountingProxy, Format, Image};
 
-use crate::support::{ocisync, read_json, tag_entries, write_config_with_syncs};
+use crate::support::{config_with_syncs, Mirror};
 
 /// Tags of several shapes: semver with and without `v`, a release candidate, `latest`,
 /// a date and a name.
@@ -38,8 +38,8 @@ fn sorted(tags: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let tagged = small_image("nginx");
     for tag in TAGS {
         push_image(&upstream.url(), "library/nginx", tag, &tagged).await;
@@ -92,16 +92,8 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
     syncs.push_str(
         "  - name: globs\n    from: upstream\n    to: mirror\n    content:\n      - prefix: \"vendor/**\"\n        destination: \"deep\"\n      - prefix: \"team/*\"\n        destination: \"shallow\"\n",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with_syncs(dir.path(), &upstream.url(), &mirror.url(), &syncs);
-    let report_path = dir.path().join("report.json");
-    let run = ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ]);
+    world.write_config(&config_with_syncs(&syncs));
+    let run = world.once();
     run.expect_code(0);
 
     for (name, _, expected) in cases {
@@ -119,34 +111,21 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
     assert_eq!(digest, tagged.digest(), "filtered copies stay byte-exact");
 
     // The report says which filter dropped each tag.
-    let report = read_json(&report_path);
+    let report = world.report();
     let reason_of = |sync: &str, tag: &str| -> String {
-        report["syncs"]
+        let index = report["syncs"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|s| s["name"] == sync)
-            .and_then(|s| {
-                s["repositories"][0]["tags"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|t| t["tag"] == tag)
-            })
-            .map(|t| {
-                format!(
-                    "{}:{}",
-                    t["outcome"].as_str().unwrap(),
-                    t["reason"].as_str().unwrap_or("")
-                )
-            })
-            .unwrap()
+            .position(|s| s["name"] == sync)
+            .unwrap();
+        report.sync(index).outcome("library/nginx", tag)
     };
     assert_eq!(reason_of("include", "latest"), "skipped:not-included");
     assert_eq!(reason_of("exclude", "1.21.0-rc1"), "skipped:excluded");
     assert_eq!(reason_of("semver", "1.19.9"), "skipped:outside-semver-range");
     assert_eq!(reason_of("latest", "1.21.0"), "skipped:not-among-latest");
-    assert_eq!(reason_of("latest", "2.0.0"), "copied:");
+    assert_eq!(reason_of("latest", "2.0.0"), "copied");
     assert!(
         run.stdout.contains("filtered out"),
         "summary counts filtered tags:\n{}",
@@ -155,13 +134,13 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
     let filtered = report["totals"]["tags_filtered"].as_u64().unwrap();
     let expected_filtered: usize = cases.iter().map(|(_, _, kept)| TAGS.len() - kept.len()).sum();
     assert_eq!(filtered, expected_filtered as u64);
-    assert_eq!(tag_entries(&report).len(), cases.len() * TAGS.len() + 3);
+    assert_eq!(report.tags().len(), cases.len() * TAGS.len() + 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn platforms_narrow_an_index_and_a_second_pass_writes_nothing() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let mirror_proxy = CountingProxy::start(&mirror.url());
     let child = |arch: &str, seed: u64| image(Format::Oci, ("linux", arch), vec![layer(Format::Oci, seed, 1024)], arch);
     let multi = index(
@@ -203,27 +182,18 @@ async fn platforms_narrow_an_index_and_a_second_pass_writes_nothing() {
     )
     .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with_syncs(
-        dir.path(),
-        &upstream.url(),
-        &mirror_proxy.url(),
-        r#"  - from: upstream
+    world.write_config_via(
+        &config_with_syncs(
+            r#"  - from: upstream
     to: mirror
     content:
       - prefix: "multi/*"
         platforms: ["linux/arm64", "linux/amd64"]
 "#,
+        ),
+        &[("{mirror}", &mirror_proxy.url())],
     );
-    let report_path = dir.path().join("report.json");
-    let args = [
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ];
-    ocisync(&args).expect_code(0);
+    world.once().expect_code(0);
 
     // The OCI index lost s390x: a new index, listing amd64 and arm64 in upstream order.
     let (bytes, _, digest) = manifest(&mirror.url(), "multi/app", "1.0").await.unwrap();
@@ -255,8 +225,7 @@ async fn platforms_narrow_an_index_and_a_second_pass_writes_nothing() {
         .await
         .is_empty());
 
-    let report = read_json(&report_path);
-    let entries = tag_entries(&report);
+    let entries = world.report().tags();
     let entry = |repo: &str| entries.iter().find(|(r, _)| r == repo).unwrap().1.clone();
     assert_eq!(entry("multi/app")["destination_digest"], digest.as_str());
     assert_eq!(entry("multi/app")["digest"], multi.digest());
@@ -265,9 +234,9 @@ async fn platforms_narrow_an_index_and_a_second_pass_writes_nothing() {
 
     // Second pass: the narrowed index is recognised as current; nothing is written.
     mirror_proxy.reset();
-    ocisync(&args).expect_code(0);
+    world.once().expect_code(0);
     assert!(mirror_proxy.writes().is_empty(), "writes: {:?}", mirror_proxy.writes());
-    let report = read_json(&report_path);
+    let report = world.report();
     assert_eq!(report["totals"]["tags_up_to_date"], 2);
 }
 
@@ -277,8 +246,8 @@ async fn platforms_narrow_an_index_and_a_second_pass_writes_nothing() {
 /// immutable tag the destination lacks is copied as usual.
 #[tokio::test(flavor = "multi_thread")]
 async fn immutable_tags_at_the_destination_cost_no_request_and_stay_put() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let (first, second) = (small_image("first"), small_image("second"));
     for tag in ["v1.0.0", "v1.1.0", "latest"] {
         push_image(&upstream.url(), "app", tag, &first).await;
@@ -286,17 +255,11 @@ async fn immutable_tags_at_the_destination_cost_no_request_and_stay_put() {
     let upstream_proxy = CountingProxy::start(&upstream.url());
     let mirror_proxy = CountingProxy::start(&mirror.url());
     let syncs = "  - name: releases\n    from: upstream\n    to: mirror\n    content:\n      - prefix: \"**\"\n        tags:\n          immutable: ['v\\d+\\.\\d+\\.\\d+']\n";
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with_syncs(dir.path(), &upstream_proxy.url(), &mirror_proxy.url(), syncs);
-    let report_path = dir.path().join("report.json");
-    let args = [
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ];
-    ocisync(&args).expect_code(0);
+    world.write_config_via(
+        &config_with_syncs(syncs),
+        &[("{upstream}", &upstream_proxy.url()), ("{mirror}", &mirror_proxy.url())],
+    );
+    world.once().expect_code(0);
     assert_eq!(
         sorted_tags(&mirror.url(), "app").await,
         sorted(&["latest", "v1.0.0", "v1.1.0"])
@@ -308,7 +271,7 @@ async fn immutable_tags_at_the_destination_cost_no_request_and_stay_put() {
     push_image(&upstream.url(), "app", "v1.2.0", &second).await;
     upstream_proxy.reset();
     mirror_proxy.reset();
-    ocisync(&args).expect_code(0);
+    world.once().expect_code(0);
 
     let digest_at_mirror = |tag: &'static str| {
         let url = mirror.url();
@@ -351,8 +314,7 @@ async fn immutable_tags_at_the_destination_cost_no_request_and_stay_put() {
         mirror_tag_lists, 1,
         "one destination tag list settles the immutable tags"
     );
-    let report = read_json(&report_path);
-    let entries = tag_entries(&report);
+    let entries = world.report().tags();
     let entry = |tag: &str| &entries.iter().find(|(_, entry)| entry["tag"] == tag).unwrap().1;
     assert_eq!(entry("v1.0.0")["reason"], "up-to-date");
     assert!(entry("v1.0.0")["detail"].as_str().unwrap().contains("immutable"));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ocisync_testkit::{image, layer, push_image, Format, Image, TestRegistry};
 
-use crate::support::{ocisync, read_json, tag_entries, Daemon, Run};
+use crate::support::{ocisync, ocisync_command, read_json, run_once, without_proxies, Daemon, Report, Run};
 
 /// Tags each writer exports; enough that an unlocked read-modify-write loses some.
 const TAGS_PER_WRITER: usize = 40;
@@ -85,9 +85,7 @@ async fn two_processes_exporting_into_one_layout_keep_every_tag() {
                 &upstream.url(),
                 &family_sync(family, ""),
             );
-            Command::new(env!("CARGO_BIN_EXE_ocisync"))
-                .args(["once", "--config", config.to_str().unwrap()])
-                .env("NO_PROXY", "127.0.0.1,localhost")
+            ocisync_command(&["once", "--config", config.to_str().unwrap()])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -95,13 +93,7 @@ async fn two_processes_exporting_into_one_layout_keep_every_tag() {
         })
         .collect();
     for writer in writers {
-        let output = writer.wait_with_output().unwrap();
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-        .expect_code(0);
+        Run::of(writer.wait_with_output().unwrap()).expect_code(0);
     }
     assert_eq!(layout_tags(&dir.path().join("disk"), "app"), every_tag());
 }
@@ -135,18 +127,12 @@ async fn a_repository_named_after_a_layout_entry_fails_alone_and_its_parent_keep
     let export = |name: &str, repositories: &str| {
         let syncs = format!("  - from: upstream\n    to: disk\n    content:\n      - repositories: [{repositories}]\n");
         let config = export_config(dir.path(), name, &upstream.url(), &syncs);
-        ocisync(&[
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ])
+        run_once(&config, &report)
     };
     // The colliding names first: before the fix they took `x`'s index.json and oci-layout.
     let run = export("reserved.yaml", "x/index.json, x/oci-layout");
     run.expect_code(1);
-    let entries = tag_entries(&read_json(&report));
+    let entries = Report::read(&report).tags();
     assert_eq!(entries.len(), 2, "{entries:?}");
     for (repo, entry) in &entries {
         assert_eq!(entry["outcome"], "failed", "{repo}: {entry}");
@@ -163,7 +149,7 @@ async fn a_repository_named_after_a_layout_entry_fails_alone_and_its_parent_keep
     export("parent.yaml", "x").expect_code(0);
     assert_eq!(layout_tags(&layout, "x"), vec!["v1"]);
     export("parent.yaml", "x").expect_code(0);
-    let again = read_json(&report);
+    let again = Report::read(&report);
     assert_eq!(again["totals"]["tags_up_to_date"], 1, "{again}");
 }
 
@@ -197,13 +183,7 @@ fn a_regular_file_as_layout_root_is_one_setup_error() {
     let file = dir.path().join("not-a-directory");
     std::fs::write(&file, "x").unwrap();
     let (config, report) = export_into(dir.path(), &file);
-    let run = ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+    let run = run_once(&config, &report);
     assert_one_setup_error(&run, &file, "not a directory");
     assert!(!report.exists());
     // Below a file is no better: it can never be created.
@@ -239,20 +219,16 @@ const READ_ONLY_BIND: &str =
 /// immutable attribute. `None` when this machine allows neither.
 fn ocisync_with_read_only(dir: &Path, args: &[&str]) -> Option<Run> {
     let in_namespace = |command: &[&str]| {
-        Command::new("unshare")
+        // The shell runs the binary here: its proxy variables are cleared on the way in.
+        without_proxies(&mut Command::new("unshare"))
             .args(["--mount", "sh", "-c", READ_ONLY_BIND, "sh", dir.to_str().unwrap()])
             .args(command)
-            .env("NO_PROXY", "127.0.0.1,localhost")
             .output()
     };
     let bind_works = in_namespace(&["true"]).is_ok_and(|output| output.status.success());
     if bind_works {
         let output = in_namespace(&[&[env!("CARGO_BIN_EXE_ocisync")], args].concat()).unwrap();
-        return Some(Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
+        return Some(Run::of(output));
     }
     let immutable = Command::new("chattr")
         .arg("+i")

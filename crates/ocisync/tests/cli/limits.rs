@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use ocisync_testkit::{
     assert_closure, assert_mirror_complete, corpus, image, layer, manifest, push_image, small_corpus, CountingProxy,
-    Fault, Faults, Format, ProxyOptions, RequestMatch, TestRegistry,
+    Fault, Faults, Format, ProxyOptions, RequestMatch,
 };
 
-use crate::support::{ocisync, read_json, tag_entries};
+use crate::support::{config_with_defaults, one_sync_config, Mirror, Report};
 
 /// Blob reads through a proxy.
 fn blob_reads() -> RequestMatch {
@@ -25,8 +25,8 @@ fn reason_of(entry: &serde_json::Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_ends_a_pass_at_max_pass_duration_and_the_next_sync_still_runs() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     // 2 KiB/s per blob download: the 96 KiB base layers take 48 s each and the 256 KiB
@@ -37,12 +37,8 @@ async fn once_ends_a_pass_at_max_pass_duration_and_the_next_sync_still_runs() {
             faults: Faults::none().every(blob_reads(), Fault::Throttle { bytes_per_second: 2048 }),
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1
+    world.write_config_via(
+        "version: 1
 registries:
   slow:
     urls: [\"{slow}\"]
@@ -63,23 +59,10 @@ syncs:
       - prefix: \"**\"
         destination: fast
 ",
-            slow = slow.url(),
-            upstream = upstream.url(),
-            mirror = mirror.url()
-        ),
-    )
-    .unwrap();
-    let report_path = dir.path().join("report.json");
+        &[("{slow}", &slow.url())],
+    );
     let started = Instant::now();
-    let run = ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-        "--grace-period",
-        "2s",
-    ]);
+    let run = world.once_with(&["--grace-period", "2s"]);
     let took = started.elapsed();
     run.expect_code(1);
     assert!(
@@ -102,12 +85,12 @@ syncs:
         run.stdout
     );
 
-    let report = read_json(&report_path);
+    let report = world.report();
     let syncs = report["syncs"].as_array().unwrap();
     assert_eq!(syncs[0]["name"], "slow");
     assert_eq!(syncs[0]["stopped"], "deadline");
     assert!(syncs[1].get("stopped").is_none(), "{}", syncs[1]);
-    let slow_tags = tag_entries(&serde_json::json!({ "syncs": [syncs[0].clone()] }));
+    let slow_tags = report.sync(0).tags();
     assert!(
         slow_tags
             .iter()
@@ -126,7 +109,7 @@ syncs:
         assert_closure(&mirror.url(), &repo).await;
     }
     // The second sync ran in full, with its own budget.
-    let fast_tags = tag_entries(&serde_json::json!({ "syncs": [syncs[1].clone()] }));
+    let fast_tags = report.sync(1).tags();
     assert!(!fast_tags.is_empty());
     assert!(
         fast_tags
@@ -146,8 +129,8 @@ syncs:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_ends_at_max_pass_duration_too() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     corpus::seed(&upstream.url(), &small_corpus()).await;
     // `check` reads no blob; every request is slow instead.
     let slow = CountingProxy::start_with(
@@ -156,29 +139,13 @@ async fn check_ends_at_max_pass_duration_too() {
             faults: Faults::none().every(RequestMatch::any(), Fault::Latency(Duration::from_secs(3))),
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\ndefaults:\n  max_pass_duration: 1s\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n",
-            slow.url(),
-            mirror.url()
-        ),
-    )
-    .unwrap();
-    let report_path = dir.path().join("plan.json");
-    let run = ocisync(&[
-        "check",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-        "--grace-period",
-        "1s",
-    ]);
+    world.write_config_via(
+        &config_with_defaults("  max_pass_duration: 1s"),
+        &[("{upstream}", &slow.url())],
+    );
+    let run = world.check_with(&["--grace-period", "1s"]);
     run.expect_code(1);
-    let plan = read_json(&report_path);
+    let plan = world.report();
     assert_eq!(plan["syncs"][0]["stopped"], "deadline", "{plan}");
     assert_eq!(plan["totals"]["syncs_past_deadline"], 1);
     assert!(run.stdout.contains("STOPPED"), "{}", run.stdout);
@@ -190,8 +157,8 @@ async fn check_ends_at_max_pass_duration_too() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn max_blob_size_skips_an_image_with_a_larger_blob_before_anything_moves() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let big_layer = layer(Format::Oci, 77, 4096);
     let big = image(Format::Oci, ("linux", "amd64"), vec![big_layer.clone()], "big");
     let small = image(
@@ -202,20 +169,12 @@ async fn max_blob_size_skips_an_image_with_a_larger_blob_before_anything_moves()
     );
     push_image(&upstream.url(), "team/big", "1", &big).await;
     push_image(&upstream.url(), "team/small", "1", &small).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n    max_blob_size: 2KiB\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n",
-            upstream.url(),
-            mirror.url()
-        ),
-    )
-    .unwrap();
-    let report_path = dir.path().join("report.json");
-    let expect_skipped = |report: &serde_json::Value| {
-        let entries = tag_entries(report);
+    world.write_config(&one_sync_config().replace(
+        "    urls: [\"{upstream}\"]\n",
+        "    urls: [\"{upstream}\"]\n    max_blob_size: 2KiB\n",
+    ));
+    let expect_skipped = |report: &Report| {
+        let entries = report.tags();
         let (_, entry) = entries.iter().find(|(repo, _)| repo == "team/big").unwrap();
         assert_eq!(reason_of(entry), "blob-too-large", "{entry}");
         let detail = entry["detail"].as_str().unwrap();
@@ -228,26 +187,14 @@ async fn max_blob_size_skips_an_image_with_a_larger_blob_before_anything_moves()
     };
 
     // `check` says so first, and writes nothing.
-    let run = ocisync(&[
-        "check",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ]);
+    let run = world.check();
     run.expect_code(0);
-    assert_eq!(reason_of(&expect_skipped(&read_json(&report_path))), "would_copy");
+    assert_eq!(reason_of(&expect_skipped(&world.report())), "would_copy");
     assert!(run.stdout.contains("skip        1: blob-too-large"), "{}", run.stdout);
 
-    let run = ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ]);
+    let run = world.once();
     run.expect_code(0);
-    assert_eq!(reason_of(&expect_skipped(&read_json(&report_path))), "copied");
+    assert_eq!(reason_of(&expect_skipped(&world.report())), "copied");
     assert!(
         run.stdout.contains("skipped team/big:1: blob-too-large"),
         "{}",

@@ -3,40 +3,32 @@
 use ocisync_testkit::push_image;
 use ocisync_testkit::{
     assert_closure, assert_mirror_complete, corpus, corpus::seed, manifest, small_corpus, standard_corpus,
-    standard_corpus_with_large_layer, CountingProxy, Fault, Faults, RecordedRequest, RequestMatch, TestRegistry,
+    standard_corpus_with_large_layer, CountingProxy, Fault, Faults, RecordedRequest, RequestMatch,
 };
 
-use crate::support::{
-    corrupt_stored_blob, ocisync, read_json, sync_once, tag_entries, write_config, write_config_with_syncs,
-};
+use crate::support::{config_with_syncs, corrupt_stored_blob, one_sync_config, Mirror, Report};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = standard_corpus();
     seed(&upstream.url(), &images).await;
     let upstream_proxy = CountingProxy::start(&upstream.url());
     let mirror_proxy = CountingProxy::start(&mirror.url());
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &upstream_proxy.url(), &mirror_proxy.url());
-    let report_path = dir.path().join("report.json");
-    let args = [
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-    ];
+    world.write_config_via(
+        &one_sync_config(),
+        &[("{upstream}", &upstream_proxy.url()), ("{mirror}", &mirror_proxy.url())],
+    );
 
-    let first = ocisync(&args);
+    let first = world.once();
     first.expect_code(0);
 
     let repos = corpus::repos(&images);
     let pairs: Vec<(&str, &str)> = repos.iter().map(|r| (r.as_str(), r.as_str())).collect();
     assert_mirror_complete(&upstream.url(), &mirror.url(), &pairs).await;
-    let report = read_json(&report_path);
-    let entries = tag_entries(&report);
+    let report = world.report();
+    let entries = report.tags();
     assert_eq!(entries.len(), images.len(), "one report entry per upstream tag");
     for (repo, entry) in &entries {
         assert_eq!(entry["outcome"], "copied", "{repo}: {entry}");
@@ -111,7 +103,7 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
     // Second pass over an unchanged upstream: no write reaches the destination, no blob is read.
     upstream_proxy.reset();
     mirror_proxy.reset();
-    let second = ocisync(&args);
+    let second = world.once();
     second.expect_code(0);
     assert_eq!(
         mirror_proxy.writes(),
@@ -128,7 +120,7 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
         Vec::new(),
         "second pass read manifests or blobs it did not need"
     );
-    let report = read_json(&report_path);
+    let report = world.report();
     // Per unchanged tag: one manifest HEAD on each side, nothing more.
     let heads = |proxy: &CountingProxy| {
         proxy
@@ -140,7 +132,7 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
     assert_eq!(heads(&upstream_proxy), images.len(), "upstream HEADs");
     assert_eq!(heads(&mirror_proxy), images.len(), "destination HEADs");
     assert_requests_reported(&report, upstream_proxy.requests().len(), mirror_proxy.requests().len());
-    for (repo, entry) in tag_entries(&report) {
+    for (repo, entry) in report.tags() {
         assert_eq!(entry["outcome"], "skipped", "{repo}: {entry}");
         assert_eq!(entry["reason"], "up-to-date", "{repo}: {entry}");
         assert_eq!(entry["bytes"], 0);
@@ -152,11 +144,13 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
         .find(|i| i.repo == "team/app" && i.tag == "v1.0.0")
         .unwrap();
     push_image(&upstream.url(), "team/app", "stable", &moved.image).await;
-    let third = ocisync(&args);
+    let third = world.once();
     third.expect_code(0);
     let (_, _, mirrored_digest) = manifest(&mirror.url(), "team/app", "stable").await.unwrap();
     assert_eq!(mirrored_digest, moved.image.digest());
-    let copied: Vec<String> = tag_entries(&read_json(&report_path))
+    let copied: Vec<String> = world
+        .report()
+        .tags()
         .into_iter()
         .filter(|(_, entry)| entry["outcome"] == "copied")
         .map(|(repo, entry)| format!("{repo}:{}", entry["tag"].as_str().unwrap()))
@@ -166,14 +160,12 @@ async fn mirrors_every_tag_byte_exact_and_second_pass_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_destination_catalog_that_leaves_repositories_out_causes_no_writes() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
     let images = small_corpus();
-    seed(&upstream.url(), &images).await;
-    let mirror_proxy = CountingProxy::start(&mirror.url());
-    let dir = tempfile::tempdir().unwrap();
-    let (first, _) = sync_once(dir.path(), &upstream.url(), &mirror_proxy.url());
-    first.expect_code(0);
+    seed(&world.upstream.url(), &images).await;
+    let mirror_proxy = CountingProxy::start(&world.mirror.url());
+    world.write_config_via(&one_sync_config(), &[("{mirror}", &mirror_proxy.url())]);
+    world.once().expect_code(0);
 
     // Some registries list only part of their catalog: here, nothing at all.
     mirror_proxy.set_faults(Faults::none().every(
@@ -181,14 +173,13 @@ async fn a_destination_catalog_that_leaves_repositories_out_causes_no_writes() {
         Fault::Json(r#"{"repositories":[]}"#),
     ));
     mirror_proxy.reset();
-    let (second, report_path) = sync_once(dir.path(), &upstream.url(), &mirror_proxy.url());
-    second.expect_code(0);
+    world.once().expect_code(0);
     assert_eq!(
         mirror_proxy.writes(),
         Vec::new(),
         "repositories left out were written again"
     );
-    for (repo, entry) in tag_entries(&read_json(&report_path)) {
+    for (repo, entry) in world.report().tags() {
         assert_eq!(entry["reason"], "up-to-date", "{repo}: {entry}");
     }
     // Each repository left out had its own tag list read to find that out.
@@ -201,7 +192,7 @@ async fn a_destination_catalog_that_leaves_repositories_out_causes_no_writes() {
 }
 
 /// The report counts the HTTP requests each side was sent, as the proxies saw them.
-fn assert_requests_reported(report: &serde_json::Value, upstream: usize, mirror: usize) {
+fn assert_requests_reported(report: &Report, upstream: usize, mirror: usize) {
     let endpoints = report["syncs"][0]["endpoints"]
         .as_array()
         .expect("endpoints in the report");
@@ -222,8 +213,8 @@ fn assert_requests_reported(report: &serde_json::Value, upstream: usize, mirror:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn corrupt_upstream_blob_fails_only_its_image_and_leaves_nothing_visible() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = standard_corpus_with_large_layer(1024 * 1024);
     seed(&upstream.url(), &images).await;
     // Flip bytes of the large layer on the upstream's disk: it is served, but wrong.
@@ -240,8 +231,7 @@ async fn corrupt_upstream_blob_fails_only_its_image_and_leaves_nothing_visible()
         .clone();
     corrupt_stored_blob(upstream.dir(), &large.digest, 1000);
 
-    let dir = tempfile::tempdir().unwrap();
-    let (run, report_path) = sync_once(dir.path(), &upstream.url(), &mirror.url());
+    let run = world.once();
     run.expect_code(1);
     assert!(
         run.stdout.contains("FAILED team/tools/cli:2.0"),
@@ -250,8 +240,9 @@ async fn corrupt_upstream_blob_fails_only_its_image_and_leaves_nothing_visible()
     );
     assert!(run.stderr.contains("digest mismatch"), "log says why:\n{}", run.stderr);
 
-    let report = read_json(&report_path);
-    for (repo, entry) in tag_entries(&report) {
+    let report = world.report();
+    assert!(report.has_failures(), "the report says so too");
+    for (repo, entry) in report.tags() {
         let uses_large_layer = images.iter().any(|i| {
             i.repo == repo && i.tag == entry["tag"] && i.image.all_blobs().iter().any(|b| b.digest == large.digest)
         });
@@ -281,8 +272,8 @@ async fn corrupt_upstream_blob_fails_only_its_image_and_leaves_nothing_visible()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn corrupt_upstream_manifest_fails_only_its_tags() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = ocisync_testkit::small_corpus();
     seed(&upstream.url(), &images).await;
     let victim = images
@@ -291,11 +282,10 @@ async fn corrupt_upstream_manifest_fails_only_its_tags() {
         .unwrap();
     corrupt_stored_blob(upstream.dir(), victim.image.digest(), 1);
 
-    let dir = tempfile::tempdir().unwrap();
-    let (run, report_path) = sync_once(dir.path(), &upstream.url(), &mirror.url());
-    run.expect_code(1);
-    let report = read_json(&report_path);
-    let failed: Vec<String> = tag_entries(&report)
+    world.once().expect_code(1);
+    let failed: Vec<String> = world
+        .report()
+        .tags()
         .into_iter()
         .filter(|(_, entry)| entry["outcome"] == "failed")
         .map(|(repo, entry)| format!("{repo}:{}", entry["tag"].as_str().unwrap()))
@@ -311,17 +301,15 @@ async fn corrupt_upstream_manifest_fails_only_its_tags() {
 #[tokio::test(flavor = "multi_thread")]
 async fn large_blob_streams_without_growing_memory() {
     const LAYER_SIZE: usize = 96 * 1024 * 1024;
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let large = ocisync_testkit::layer(ocisync_testkit::Format::Oci, 0xB16, LAYER_SIZE);
     let image = ocisync_testkit::image(ocisync_testkit::Format::Oci, ("linux", "amd64"), vec![large], "large");
     push_image(&upstream.url(), "big/image", "1", &image).await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let (run, report_path) = sync_once(dir.path(), &upstream.url(), &mirror.url());
-    run.expect_code(0);
+    world.once().expect_code(0);
     assert_mirror_complete(&upstream.url(), &mirror.url(), &[("big/image", "big/image")]).await;
-    let report = read_json(&report_path);
+    let report = world.report();
     let peak = report["peak_rss_bytes"].as_u64().expect("peak RSS reported on Linux");
     assert!(
         peak < (LAYER_SIZE / 2) as u64,
@@ -333,15 +321,11 @@ async fn large_blob_streams_without_growing_memory() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn content_rules_choose_repositories_tags_and_destination_names() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let mirror = &world.mirror;
     let images = ocisync_testkit::small_corpus();
-    seed(&upstream.url(), &images).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with_syncs(
-        dir.path(),
-        &upstream.url(),
-        &mirror.url(),
+    seed(&world.upstream.url(), &images).await;
+    world.write_config(&config_with_syncs(
         r#"  - from: upstream
     to: mirror
     content:
@@ -355,8 +339,8 @@ async fn content_rules_choose_repositories_tags_and_destination_names() {
         tags:
           include: ['v.*']
 "#,
-    );
-    ocisync(&["once", "--config", config.to_str().unwrap()]).expect_code(0);
+    ));
+    world.run(&["once"]).expect_code(0);
 
     let mut catalog = ocisync_testkit::catalog(&mirror.url()).await;
     catalog.sort();

@@ -7,27 +7,18 @@ use ocisync_testkit::{
     Fault, Faults, Format, ProxyOptions, RequestMatch, TestRegistry,
 };
 
-use crate::support::{ocisync, read_json, write_config, write_config_with_syncs, Daemon};
+use crate::support::{config_with_syncs, ocisync, one_sync_config, Mirror};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_plans_without_writing_anything() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
-    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let world = Mirror::start();
+    let mirror_proxy = CountingProxy::start(&world.mirror.url());
     let images = small_corpus();
-    corpus::seed(&upstream.url(), &images).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &upstream.url(), &mirror_proxy.url());
-    let report = dir.path().join("plan.json");
+    corpus::seed(&world.upstream.url(), &images).await;
+    world.write_config_via(&one_sync_config(), &[("{mirror}", &mirror_proxy.url())]);
     let check = |expect_writes_none: bool| {
         mirror_proxy.reset();
-        let run = ocisync(&[
-            "check",
-            "--config",
-            config.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ]);
+        let run = world.check();
         run.expect_code(0);
         if expect_writes_none {
             assert!(
@@ -44,7 +35,7 @@ async fn check_plans_without_writing_anything() {
     };
 
     let run = check(true);
-    let plan = read_json(&report);
+    let plan = world.report();
     assert_eq!(plan["dry_run"], true);
     assert_eq!(
         plan["totals"]["tags_would_copy"].as_u64().unwrap() as usize,
@@ -56,7 +47,7 @@ async fn check_plans_without_writing_anything() {
         "bytes to transfer are estimated"
     );
     assert!(
-        ocisync_testkit::catalog(&mirror.url()).await.is_empty(),
+        ocisync_testkit::catalog(&world.mirror.url()).await.is_empty(),
         "nothing was copied"
     );
     assert!(
@@ -67,9 +58,9 @@ async fn check_plans_without_writing_anything() {
     assert!(run.stdout.contains("copy        3.19"), "{}", run.stdout);
 
     // After a real pass the plan is all up to date, and still writes nothing.
-    ocisync(&["once", "--config", config.to_str().unwrap()]).expect_code(0);
+    world.run(&["once"]).expect_code(0);
     check(true);
-    let plan = read_json(&report);
+    let plan = world.report();
     assert_eq!(plan["totals"]["tags_would_copy"], 0);
     assert_eq!(
         plan["totals"]["tags_up_to_date"].as_u64().unwrap() as usize,
@@ -79,18 +70,14 @@ async fn check_plans_without_writing_anything() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_repeats_passes_on_its_interval_and_stops_cleanly_on_sigterm() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with_syncs(
-        dir.path(),
-        &upstream.url(),
-        &mirror.url(),
+    world.write_config(&config_with_syncs(
         "  - name: every-second\n    from: upstream\n    to: mirror\n    interval: 1s\n",
-    );
-    let mut daemon = Daemon::spawn(&["--config", config.to_str().unwrap(), "--grace-period", "10s"]);
+    ));
+    let mut daemon = world.daemon(&["--grace-period", "10s"]);
     daemon.wait_for_log("two passes", Duration::from_secs(60), |log| {
         log.iter().filter(|line| line.contains("pass finished")).count() >= 2
     });
@@ -113,28 +100,25 @@ fn blob_reads() -> RequestMatch {
 /// The small corpus upstream, behind a proxy that delays every blob read, and an empty
 /// mirror behind a counting proxy.
 struct SlowUpstream {
-    upstream: TestRegistry,
-    mirror: TestRegistry,
+    world: Mirror,
     images: Vec<ocisync_testkit::SeedImage>,
     upstream_proxy: CountingProxy,
     mirror_proxy: CountingProxy,
 }
 
 async fn slow_upstream(blob_read_latency: Duration) -> SlowUpstream {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
     let images = small_corpus();
-    corpus::seed(&upstream.url(), &images).await;
+    corpus::seed(&world.upstream.url(), &images).await;
     let upstream_proxy = CountingProxy::start_with(
-        &upstream.url(),
+        &world.upstream.url(),
         ProxyOptions {
             faults: Faults::none().every(blob_reads(), Fault::Latency(blob_read_latency)),
         },
     );
-    let mirror_proxy = CountingProxy::start(&mirror.url());
+    let mirror_proxy = CountingProxy::start(&world.mirror.url());
     SlowUpstream {
-        upstream,
-        mirror,
+        world,
         images,
         upstream_proxy,
         mirror_proxy,
@@ -145,24 +129,18 @@ async fn slow_upstream(blob_read_latency: Duration) -> SlowUpstream {
 async fn sigterm_lets_the_stream_under_way_finish_and_starts_no_waiting_one() {
     // Long enough that the SIGTERM below lands while the first stream is running.
     let SlowUpstream {
-        upstream: _upstream,
-        mirror,
+        world,
         images,
         upstream_proxy,
         mirror_proxy,
     } = slow_upstream(Duration::from_secs(3)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
+    let config = config_with_syncs("  - from: upstream\n    to: mirror\n    interval: 1h\n")
+        + "defaults:\n  concurrency: {transfers: 1}\n";
+    world.write_config_via(
         &config,
-        format!(
-            "version: 1\ndefaults:\n  concurrency: {{transfers: 1}}\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n    interval: 1h\n",
-            upstream_proxy.url(),
-            mirror_proxy.url()
-        ),
-    )
-    .unwrap();
-    let mut daemon = Daemon::spawn(&["--config", config.to_str().unwrap(), "--grace-period", "30s"]);
+        &[("{upstream}", &upstream_proxy.url()), ("{mirror}", &mirror_proxy.url())],
+    );
+    let mut daemon = world.daemon(&["--grace-period", "30s"]);
     // Upload sessions open as blobs are found missing; one stream runs, the rest wait.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while mirror_proxy.requests().iter().filter(|r| r.method == "POST").count() < 2 {
@@ -185,7 +163,7 @@ async fn sigterm_lets_the_stream_under_way_finish_and_starts_no_waiting_one() {
         .count();
     assert_eq!(streamed, 1, "only the stream under way ran; log:\n{log}");
     for repo in corpus::repos(&images) {
-        assert_closure(&mirror.url(), &repo).await;
+        assert_closure(&world.mirror.url(), &repo).await;
     }
 }
 
@@ -193,20 +171,17 @@ async fn sigterm_lets_the_stream_under_way_finish_and_starts_no_waiting_one() {
 async fn run_skips_fire_times_a_slow_pass_covers_and_abandons_copies_after_the_grace_period() {
     // Every blob read takes 1.5 s: the first pass outlasts its 1 s interval.
     let SlowUpstream {
-        upstream,
-        mirror,
+        world,
         images,
         upstream_proxy,
         mirror_proxy,
     } = slow_upstream(Duration::from_millis(1500)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with_syncs(
-        dir.path(),
-        &upstream_proxy.url(),
-        &mirror_proxy.url(),
-        "  - name: every-second\n    from: upstream\n    to: mirror\n    interval: 1s\n",
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
+    world.write_config_via(
+        &config_with_syncs("  - name: every-second\n    from: upstream\n    to: mirror\n    interval: 1s\n"),
+        &[("{upstream}", &upstream_proxy.url()), ("{mirror}", &mirror_proxy.url())],
     );
-    let mut daemon = Daemon::spawn(&["--config", config.to_str().unwrap(), "--grace-period", "1s"]);
+    let mut daemon = world.daemon(&["--grace-period", "1s"]);
     daemon.wait_for_log("fire times skipped", Duration::from_secs(120), |log| {
         log.iter().any(|line| line.contains("those runs are skipped"))
     });
@@ -256,8 +231,8 @@ async fn run_skips_fire_times_a_slow_pass_covers_and_abandons_copies_after_the_g
 
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_takes_one_tag_one_digest_or_a_whole_repository() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let host = |registry: &TestRegistry| registry.url().trim_start_matches("http://").to_owned();
     let one = image(
         Format::Oci,
@@ -284,8 +259,8 @@ async fn copy_takes_one_tag_one_digest_or_a_whole_repository() {
 
     // One tag, renamed on the way.
     copy(
-        format!("{}/tools/cli:1.0", host(&upstream)),
-        format!("{}/mirror/cli:stable", host(&mirror)),
+        format!("{}/tools/cli:1.0", host(upstream)),
+        format!("{}/mirror/cli:stable", host(mirror)),
     )
     .expect_code(0);
     assert_eq!(ocisync_testkit::tags(&mirror.url(), "mirror/cli").await, ["stable"]);
@@ -294,8 +269,8 @@ async fn copy_takes_one_tag_one_digest_or_a_whole_repository() {
 
     // One digest, no tag at the destination.
     copy(
-        format!("{}/tools/cli@{}", host(&upstream), two.digest()),
-        format!("{}/pinned/cli", host(&mirror)),
+        format!("{}/tools/cli@{}", host(upstream), two.digest()),
+        format!("{}/pinned/cli", host(mirror)),
     )
     .expect_code(0);
     assert!(manifest(&mirror.url(), "pinned/cli", two.digest()).await.is_some());
@@ -303,8 +278,8 @@ async fn copy_takes_one_tag_one_digest_or_a_whole_repository() {
 
     // A whole repository: every tag, nothing of the neighbouring repository.
     let run = copy(
-        format!("docker://{}/tools/cli", host(&upstream)),
-        format!("{}/all/cli", host(&mirror)),
+        format!("docker://{}/tools/cli", host(upstream)),
+        format!("{}/all/cli", host(mirror)),
     );
     run.expect_code(0);
     assert_eq!(ocisync_testkit::tags(&mirror.url(), "all/cli").await, ["1.0", "2.0"]);
@@ -313,7 +288,7 @@ async fn copy_takes_one_tag_one_digest_or_a_whole_repository() {
 
     // A reference that names no valid repository is refused before anything happens.
     // (One without a host names Docker Hub, as in docker: see image_ref.rs.)
-    let run = ocisync(&["copy", "tools/CLI:1.0", &format!("{}/x", host(&mirror))]);
+    let run = ocisync(&["copy", "tools/CLI:1.0", &format!("{}/x", host(mirror))]);
     run.expect_code(2);
     assert!(
         run.stderr.contains("source: invalid repository name \"tools/CLI\""),
@@ -400,26 +375,21 @@ syncs:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_with_sync_runs_only_that_sync() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
     let images = small_corpus();
-    corpus::seed(&upstream.url(), &images).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with_syncs(
-        dir.path(),
-        &upstream.url(),
-        &mirror.url(),
+    corpus::seed(&world.upstream.url(), &images).await;
+    world.write_config(&config_with_syncs(
         "  - name: library\n    from: upstream\n    to: mirror\n    content: [{prefix: \"library/*\"}]\n  - name: team\n    from: upstream\n    to: mirror\n    content: [{prefix: \"team/**\"}]\n",
-    );
-    let run = ocisync(&["once", "--config", config.to_str().unwrap(), "--sync", "team"]);
+    ));
+    let run = world.run(&["once", "--sync", "team"]);
     run.expect_code(0);
-    let mut catalog = ocisync_testkit::catalog(&mirror.url()).await;
+    let mut catalog = ocisync_testkit::catalog(&world.mirror.url()).await;
     catalog.sort();
     assert!(!catalog.is_empty());
     assert!(catalog.iter().all(|repo| repo.starts_with("team/")), "{catalog:?}");
     assert!(!run.stdout.contains("sync library"), "{}", run.stdout);
 
-    let run = ocisync(&["once", "--config", config.to_str().unwrap(), "--sync", "nope"]);
+    let run = world.run(&["once", "--sync", "nope"]);
     run.expect_code(2);
     assert!(
         run.stderr.contains("no sync named \"nope\" (defined: library, team)"),

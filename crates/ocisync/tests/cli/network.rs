@@ -8,69 +8,47 @@ use ocisync_testkit::{assert_mirror_complete, corpus, push_image, small_corpus, 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{read_json, sync_once, write_config, Run};
+use crate::support::{ocisync_command, one_sync_config, Mirror, Report, Run};
 
-/// Every proxy variable reqwest reads, in both spellings: the machine's never leak in.
-const PROXY_VARIABLES: [&str; 8] = [
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
-
-/// `ocisync once --config CONFIG --report REPORT` with exactly the proxy variables given,
-/// off the async runtime (a proxy of the test runs on it).
-async fn once_with_proxy_env(config: &std::path::Path, report: &std::path::Path, env: &[(&str, &str)]) -> Run {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ocisync"));
-    command
-        .args([
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ])
-        .env("OCISYNC_LOG", "info");
-    for variable in PROXY_VARIABLES {
-        command.env_remove(variable);
-    }
+/// `ocisync once --config CONFIG --report REPORT` in `world` with exactly the proxy
+/// variables given (the launcher clears the machine's), off the async runtime (a proxy
+/// of the test runs on it).
+async fn once_with_proxy_env(world: &Mirror, env: &[(&str, &str)]) -> Run {
+    let (config, report) = (world.config_path(), world.report_path());
+    let mut command = ocisync_command(&[
+        "once",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
     command.envs(env.iter().copied());
     let output = tokio::task::spawn_blocking(move || command.output().expect("run ocisync"))
         .await
         .unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::of(output)
 }
 
-fn tags_copied(report: &std::path::Path) -> u64 {
-    read_json(report)["totals"]["tags_copied"].as_u64().unwrap()
+fn tags_copied(report: &Report) -> u64 {
+    report["totals"]["tags_copied"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn http_proxy_carries_requests_unless_no_proxy_names_the_host() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     // The testkit proxy forwards a proxy request (`GET http://host/path`) to the upstream.
     let proxy = CountingProxy::start(&upstream.url());
-    let dir = tempfile::tempdir().unwrap();
     // The upstream by name, the mirror by address: NO_PROXY can tell them apart.
     let upstream_by_name = format!("http://localhost:{}", upstream.port());
-    let config = write_config(dir.path(), &upstream_by_name, &mirror.url());
-    let report = dir.path().join("report.json");
+    world.write_config_via(&one_sync_config(), &[("{upstream}", &upstream_by_name)]);
 
     let through_proxy = [("HTTP_PROXY", proxy.url()), ("NO_PROXY", "127.0.0.1".to_owned())];
     let env: Vec<(&str, &str)> = through_proxy.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    once_with_proxy_env(&config, &report, &env).await.expect_code(0);
-    assert_eq!(tags_copied(&report) as usize, images.len());
+    once_with_proxy_env(&world, &env).await.expect_code(0);
+    assert_eq!(tags_copied(&world.report()) as usize, images.len());
     let proxied = proxy.requests();
     assert!(
         proxied.iter().any(|request| request.path.contains("/manifests/")),
@@ -91,8 +69,8 @@ async fn http_proxy_carries_requests_unless_no_proxy_names_the_host() {
         ("NO_PROXY", "localhost, 127.0.0.1".to_owned()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    once_with_proxy_env(&config, &report, &env).await.expect_code(0);
-    assert_eq!(tags_copied(&report), 1);
+    once_with_proxy_env(&world, &env).await.expect_code(0);
+    assert_eq!(tags_copied(&world.report()), 1);
     assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
 }
 
@@ -164,64 +142,55 @@ async fn tunnel(mut client: TcpStream, targets: Arc<Mutex<Vec<String>>>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn https_proxy_tunnels_tls_unless_no_proxy_names_the_host() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::builder().tls().start();
+    let world = Mirror::between(TestRegistry::start(), TestRegistry::builder().tls().start());
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     let proxy = ConnectProxy::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\n    ca_file: {}\nsyncs:\n  - from: upstream\n    to: mirror\n",
-            upstream.url(),
-            mirror.url(),
+    world.write_config(&one_sync_config().replace(
+        "    urls: [\"{mirror}\"]\n",
+        &format!(
+            "    urls: [\"{{mirror}}\"]\n    ca_file: {}\n",
             mirror.ca_file().unwrap().display()
         ),
-    )
-    .unwrap();
-    let report = dir.path().join("report.json");
+    ));
 
     // HTTPS_PROXY is for https:// only: the plain-HTTP upstream is reached directly.
-    once_with_proxy_env(&config, &report, &[("HTTPS_PROXY", &proxy.url())])
+    once_with_proxy_env(&world, &[("HTTPS_PROXY", &proxy.url())])
         .await
         .expect_code(0);
-    assert_eq!(tags_copied(&report) as usize, images.len());
+    assert_eq!(tags_copied(&world.report()) as usize, images.len());
     let targets = proxy.targets();
     assert!(!targets.is_empty(), "the mirror is reached through the proxy");
     assert!(targets.iter().all(|target| *target == mirror.host()), "{targets:?}");
 
     proxy.targets.lock().unwrap().clear();
     push_image(&upstream.url(), &images[0].repo, "after-no-proxy", &images[0].image).await;
-    once_with_proxy_env(
-        &config,
-        &report,
-        &[("HTTPS_PROXY", &proxy.url()), ("NO_PROXY", "127.0.0.1")],
-    )
-    .await
-    .expect_code(0);
-    assert_eq!(tags_copied(&report), 1);
+    once_with_proxy_env(&world, &[("HTTPS_PROXY", &proxy.url()), ("NO_PROXY", "127.0.0.1")])
+        .await
+        .expect_code(0);
+    assert_eq!(tags_copied(&world.report()), 1);
     assert!(proxy.targets().is_empty(), "{:?}", proxy.targets());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_registry_at_an_ipv6_address_is_mirrored() {
-    let upstream = TestRegistry::builder().ipv6().start();
-    let mirror = TestRegistry::builder().ipv6().start();
+    let world = Mirror::between(
+        TestRegistry::builder().ipv6().start(),
+        TestRegistry::builder().ipv6().start(),
+    );
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     assert!(upstream.url().starts_with("http://[::1]:"), "{}", upstream.url());
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
-    let dir = tempfile::tempdir().unwrap();
 
-    let (run, report) = sync_once(dir.path(), &upstream.url(), &mirror.url());
-    run.expect_code(0);
-    assert_eq!(tags_copied(&report) as usize, images.len());
+    world.once().expect_code(0);
+    assert_eq!(tags_copied(&world.report()) as usize, images.len());
     let repos = corpus::repos(&images);
     let pairs: Vec<(&str, &str)> = repos.iter().map(|r| (r.as_str(), r.as_str())).collect();
     assert_mirror_complete(&upstream.url(), &mirror.url(), &pairs).await;
     // The report names the URL as it was configured, brackets included.
-    let report_text = std::fs::read_to_string(&report).unwrap();
+    let report_text = std::fs::read_to_string(world.report_path()).unwrap();
     assert!(
         report_text.contains(&format!("\"{}\"", upstream.url())),
         "{report_text}"
@@ -231,7 +200,7 @@ async fn a_registry_at_an_ipv6_address_is_mirrored() {
     let image = &images[0];
     let source = format!("{}/{}:{}", upstream.host(), image.repo, image.tag);
     let destination = format!("{}/copied/{}:{}", mirror.host(), image.repo, image.tag);
-    let copy_report = dir.path().join("copy.json");
+    let copy_report = world.dir().join("copy.json");
     crate::support::ocisync(&[
         "copy",
         &source,
@@ -242,5 +211,5 @@ async fn a_registry_at_an_ipv6_address_is_mirrored() {
         copy_report.to_str().unwrap(),
     ])
     .expect_code(0);
-    assert_eq!(tags_copied(&copy_report), 1);
+    assert_eq!(tags_copied(&Report::read(&copy_report)), 1);
 }

@@ -4,15 +4,14 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ocisync_testkit::{
     assert_closure, assert_mirror_complete, corpus, small_corpus, CountingProxy, Fault, Faults, ProxyOptions,
-    RequestKind, RequestMatch, TestRegistry,
+    RequestKind, RequestMatch,
 };
 
-use crate::support::{ocisync, read_json, same_names, write_config, Daemon};
+use crate::support::{config_with_syncs, same_names, Daemon, Mirror, Report};
 
 /// `ocisync run` on a loopback port the OS picks, logging JSON.
 struct Observed {
@@ -22,10 +21,9 @@ struct Observed {
 }
 
 impl Observed {
-    fn start(config: &Path, report: &Path, extra_args: &[&str]) -> Observed {
+    fn start(world: &Mirror, extra_args: &[&str]) -> Observed {
+        let report = world.report_path();
         let mut args = vec![
-            "--config",
-            config.to_str().unwrap(),
             "--report",
             report.to_str().unwrap(),
             "--listen",
@@ -34,7 +32,7 @@ impl Observed {
             "json",
         ];
         args.extend_from_slice(extra_args);
-        let mut daemon = Daemon::spawn(&args);
+        let mut daemon = world.daemon(&args);
         // The listener logs the address it got: port 0 never collides with another test.
         let address_of = |line: &String| -> Option<String> {
             let event: serde_json::Value =
@@ -99,13 +97,12 @@ fn metric_value(exposition: &str, sample: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
 }
 
-fn daemon_config(dir: &Path, upstream: &str, mirror: &str, max_pass_duration: &str) -> PathBuf {
-    let path = dir.join("ocisync.yaml");
-    let text = format!(
-        "version: 1\ndefaults:\n  max_pass_duration: {max_pass_duration}\n  retry: {{max_attempts: 5, initial_delay: 10ms, max_delay: 50ms}}\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - name: hub\n    from: upstream\n    to: mirror\n    interval: 1h\n"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+/// The sync `hub`, hourly, with quick retries and `max_pass_duration`.
+fn daemon_config(max_pass_duration: &str) -> String {
+    config_with_syncs("  - name: hub\n    from: upstream\n    to: mirror\n    interval: 1h\n")
+        + &format!(
+            "defaults:\n  max_pass_duration: {max_pass_duration}\n  retry: {{max_attempts: 5, initial_delay: 10ms, max_delay: 50ms}}\n"
+        )
 }
 
 fn as_f64(value: &serde_json::Value) -> f64 {
@@ -114,8 +111,8 @@ fn as_f64(value: &serde_json::Value) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_during_and_after_a_pass_match_the_report() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let upstream = &world.upstream;
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     // Slow enough that a scrape lands inside the pass; the first manifest reads fail
@@ -128,10 +125,9 @@ async fn metrics_during_and_after_a_pass_match_the_report() {
                 .every(RequestMatch::any(), Fault::Latency(Duration::from_millis(60))),
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = daemon_config(dir.path(), &source.url(), &mirror.url(), "10m");
-    let report_path = dir.path().join("report.json");
-    let daemon = Observed::start(&config, &report_path, &[]);
+    world.write_config_via(&daemon_config("10m"), &[("{upstream}", &source.url())]);
+    let report_path = world.report_path();
+    let daemon = Observed::start(&world, &[]);
 
     // During the pass: marked as running, and images, bytes and requests counted as
     // they happen, before the pass (and its report) is finished.
@@ -166,7 +162,7 @@ async fn metrics_during_and_after_a_pass_match_the_report() {
         assert!(Instant::now() < deadline, "no report after 120 s");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let report = read_json(&report_path);
+    let report = world.report();
     let totals = &report["totals"];
     assert!(as_f64(&totals["tags_copied"]) > 0.0, "{totals}");
     let (_, after) = daemon.get("/metrics");
@@ -244,8 +240,8 @@ pub fn promtool_accepts_metrics(exposition: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pass_past_its_limit_is_unready_until_it_is_stopped_and_fails() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
     // 2 KiB/s per blob download: the pass would take minutes.
@@ -258,12 +254,11 @@ async fn a_pass_past_its_limit_is_unready_until_it_is_stopped_and_fails() {
             ),
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = daemon_config(dir.path(), &slow_source.url(), &mirror.url(), "1s");
-    let report_path = dir.path().join("report.json");
+    world.write_config_via(&daemon_config("1s"), &[("{upstream}", &slow_source.url())]);
+    let report_path = world.report_path();
     // The grace period is long enough to see the pass unready, and short enough that
     // the test does not wait for the throttled streams.
-    let daemon = Observed::start(&config, &report_path, &["--grace-period", "5s"]);
+    let daemon = Observed::start(&world, &["--grace-period", "5s"]);
 
     let (_, reason) = daemon.wait_for("/readyz", Duration::from_secs(30), |status, _| status == 503);
     assert!(
@@ -283,7 +278,7 @@ async fn a_pass_past_its_limit_is_unready_until_it_is_stopped_and_fails() {
         "ready again because the pass was stopped"
     );
     assert_eq!(daemon.metric("ocisync_pass_running{sync=\"hub\"}"), Some(0.0));
-    let report = read_json(&report_path);
+    let report = world.report();
     assert_eq!(report["syncs"][0]["stopped"], "deadline", "{report}");
     assert_eq!(daemon.get("/healthz").0, 200, "the daemon still runs");
     for repo in corpus::repos(&images) {
@@ -292,7 +287,7 @@ async fn a_pass_past_its_limit_is_unready_until_it_is_stopped_and_fails() {
 }
 
 /// The repositories a report names.
-fn reported_repos(report: &serde_json::Value) -> BTreeSet<String> {
+fn reported_repos(report: &Report) -> BTreeSet<String> {
     report["syncs"][0]["repositories"]
         .as_array()
         .unwrap()
@@ -303,29 +298,17 @@ fn reported_repos(report: &serde_json::Value) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shards_split_a_real_catalog_without_overlap_or_gaps() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &upstream.url(), &mirror.url());
     let all: BTreeSet<String> = corpus::repos(&images).into_iter().collect();
     assert!(all.len() >= 3, "a catalog worth splitting: {all:?}");
 
     let mut taken = BTreeSet::new();
     for index in 0..2 {
-        let report = dir.path().join(format!("shard-{index}.json"));
-        ocisync(&[
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--shard",
-            &format!("{index}/2"),
-            "--report",
-            report.to_str().unwrap(),
-        ])
-        .expect_code(0);
-        let shard = reported_repos(&read_json(&report));
+        world.once_with(&["--shard", &format!("{index}/2")]).expect_code(0);
+        let shard = reported_repos(&world.report());
         assert!(shard.len() < all.len(), "shard {index}/2 took everything: {shard:?}");
         assert!(taken.is_disjoint(&shard), "shards overlap: {taken:?} and {shard:?}");
         taken.extend(shard);
@@ -334,7 +317,7 @@ async fn shards_split_a_real_catalog_without_overlap_or_gaps() {
     let repos = corpus::repos(&images);
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
 
-    let run = ocisync(&["check", "--config", config.to_str().unwrap(), "--shard", "2/2"]);
+    let run = world.run(&["check", "--shard", "2/2"]);
     run.expect_code(2);
     assert!(run.stderr.contains("not below the count"), "{}", run.stderr);
 }

@@ -3,20 +3,15 @@
 //! grouped by job and sync.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use ocisync_testkit::{corpus, small_corpus, TestPushgateway, TestRegistry};
+use ocisync_testkit::{corpus, small_corpus, TestPushgateway};
 
-use crate::support::{ocisync, read_json};
+use crate::support::{config_with_syncs, Mirror};
 
 /// One sync `hub` with a schedule and a pass limit, so the pushed settings show too.
-fn config(dir: &Path, upstream: &str, mirror: &str, defaults: &str) -> PathBuf {
-    let path = dir.join("ocisync.yaml");
-    let text = format!(
-        "version: 1\ndefaults:\n  max_pass_duration: 1h\n  retry: {{max_attempts: 1}}\n{defaults}registries:\n  upstream:\n    urls: [\"{upstream}\"]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - name: hub\n    from: upstream\n    to: mirror\n    schedule: \"*/30 * * * *\"\n"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+fn config(defaults: &str) -> String {
+    config_with_syncs("  - name: hub\n    from: upstream\n    to: mirror\n    schedule: \"*/30 * * * *\"\n")
+        + &format!("defaults:\n  max_pass_duration: 1h\n  retry: {{max_attempts: 1}}\n{defaults}")
 }
 
 /// A loopback port nothing listens on (it was free a moment ago).
@@ -74,26 +69,15 @@ fn hub_with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cronjob_run_pushes_its_metrics_and_a_failed_run_keeps_the_last_success() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let upstream = &world.upstream;
     corpus::seed(&upstream.url(), &small_corpus()).await;
     let gateway = TestPushgateway::start();
-    let dir = tempfile::tempdir().unwrap();
 
     // A good run, told where to push on the command line.
-    let good = config(dir.path(), &upstream.url(), &mirror.url(), "");
-    let report_path = dir.path().join("report.json");
-    ocisync(&[
-        "once",
-        "--config",
-        good.to_str().unwrap(),
-        "--report",
-        report_path.to_str().unwrap(),
-        "--push-metrics",
-        &gateway.url(),
-    ])
-    .expect_code(0);
-    let totals = read_json(&report_path)["totals"].clone();
+    world.write_config(&config(""));
+    world.once_with(&["--push-metrics", &gateway.url()]).expect_code(0);
+    let totals = world.report()["totals"].clone();
     let pushed = gateway.metrics();
     assert_eq!(
         value(&pushed, "ocisync_passes_total", &hub_with(&[("outcome", "success")])),
@@ -136,13 +120,11 @@ async fn a_cronjob_run_pushes_its_metrics_and_a_failed_run_keeps_the_last_succes
     }
 
     // A failed run (the upstream is gone), told where to push by the config.
-    let broken = config(
-        dir.path(),
-        &format!("http://127.0.0.1:{}", closed_port()),
-        &mirror.url(),
-        &format!("  push_metrics: \"{}\"\n", gateway.url()),
+    world.write_config_via(
+        &config(&format!("  push_metrics: \"{}\"\n", gateway.url())),
+        &[("{upstream}", &format!("http://127.0.0.1:{}", closed_port()))],
     );
-    ocisync(&["once", "--config", broken.to_str().unwrap()]).expect_code(1);
+    world.run(&["once"]).expect_code(1);
     let pushed = gateway.metrics();
     assert_eq!(value(&pushed, "ocisync_last_pass_success", &HUB), Some(0.0), "{pushed}");
     assert_eq!(
@@ -158,12 +140,10 @@ async fn a_cronjob_run_pushes_its_metrics_and_a_failed_run_keeps_the_last_succes
 
 #[test]
 fn a_push_that_fails_is_logged_and_leaves_the_exit_code_alone() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &upstream.url(), &mirror.url(), "");
+    let world = Mirror::start();
+    world.write_config(&config(""));
     let nowhere = format!("http://127.0.0.1:{}", closed_port());
-    let run = ocisync(&["once", "--config", config.to_str().unwrap(), "--push-metrics", &nowhere]);
+    let run = world.run(&["once", "--push-metrics", &nowhere]);
     run.expect_code(0);
     assert!(
         run.stderr.contains("cannot push metrics") && run.stderr.contains(&nowhere),
@@ -174,28 +154,16 @@ fn a_push_that_fails_is_logged_and_leaves_the_exit_code_alone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shards_of_an_indexed_job_push_groups_of_their_own() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
-    corpus::seed(&upstream.url(), &small_corpus()).await;
+    let world = Mirror::start();
+    corpus::seed(&world.upstream.url(), &small_corpus()).await;
     let gateway = TestPushgateway::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &upstream.url(), &mirror.url(), "");
+    world.write_config(&config(""));
     let mut reported = Vec::new();
-    for (index, shard) in ["0/2", "1/2"].into_iter().enumerate() {
-        let report = dir.path().join(format!("report-{index}.json"));
-        ocisync(&[
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--shard",
-            shard,
-            "--report",
-            report.to_str().unwrap(),
-            "--push-metrics",
-            &gateway.url(),
-        ])
-        .expect_code(0);
-        reported.push((shard, read_json(&report)["totals"]["tags_copied"].as_f64().unwrap()));
+    for shard in ["0/2", "1/2"] {
+        world
+            .once_with(&["--shard", shard, "--push-metrics", &gateway.url()])
+            .expect_code(0);
+        reported.push((shard, world.report()["totals"]["tags_copied"].as_f64().unwrap()));
     }
     // Each worker's group holds its own numbers: the second did not replace the first.
     let pushed = gateway.metrics();

@@ -1,14 +1,12 @@
 //! Pull quotas end to end: a real registry behind a proxy that keeps one as Docker Hub
 //! does (manifest `GET`s count, `ratelimit-*` headers, 429 `TOOMANYREQUESTS` past it).
 
-use std::path::{Path, PathBuf};
-
 use ocisync_testkit::{
     assert_mirror_complete, image, layer, push_image, CountingProxy, Fault, Format, PullQuota, RecordedRequest,
-    RequestKind, TestRegistry,
+    RequestKind,
 };
 
-use crate::support::{read_json, run_once, same_names, tag_entries};
+use crate::support::{config_with_defaults, same_names, Mirror};
 
 /// Six repositories of two single-arch tags each: twelve manifest `GET`s on a cold pass.
 async fn seed(url: &str) -> Vec<String> {
@@ -39,14 +37,16 @@ fn quota(limit: u64) -> Option<PullQuota> {
     })
 }
 
-/// One sync from `upstream` (with `upstream_keys` under its registry entry) to `mirror`.
-fn write_config(dir: &Path, upstream: &str, mirror: &str, upstream_keys: &str, defaults: &str) -> PathBuf {
-    let path = dir.join("ocisync.yaml");
-    let text = format!(
-        "version: 1\ndefaults:\n  retry: {{max_attempts: 4, initial_delay: 20ms, max_delay: 200ms}}\n{defaults}\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n{upstream_keys}\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+/// One sync from `upstream` (with `upstream_keys` under its registry entry) to `mirror`,
+/// with quick retries and `defaults`.
+fn quota_config(upstream_keys: &str, defaults: &str) -> String {
+    config_with_defaults(&format!(
+        "  retry: {{max_attempts: 4, initial_delay: 20ms, max_delay: 200ms}}\n{defaults}"
+    ))
+    .replace(
+        "    urls: [\"{upstream}\"]\n",
+        &format!("    urls: [\"{{upstream}}\"]\n{upstream_keys}\n"),
+    )
 }
 
 fn is_manifest_get(request: &RecordedRequest) -> bool {
@@ -57,40 +57,26 @@ fn too_many(proxy: &CountingProxy) -> usize {
     proxy.requests().iter().filter(|request| request.status == 429).count()
 }
 
-/// The tags of a report with this outcome or skip reason.
-fn tags_that(report: &serde_json::Value, what: &str) -> Vec<serde_json::Value> {
-    tag_entries(report)
-        .into_iter()
-        .map(|(_, tag)| tag)
-        .filter(|tag| tag["outcome"] == what || tag["reason"] == what)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reserve_leaves_tags_for_a_later_pass_without_ever_receiving_a_429() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let repos = seed(&upstream.url()).await;
     let proxy = CountingProxy::start(&upstream.url());
     proxy.set_pull_quota(quota(10));
-    let dir = tempfile::tempdir().unwrap();
     // Default concurrency: many tags ask at once; the in-flight GETs are counted.
-    let config = write_config(
-        dir.path(),
-        &proxy.url(),
-        &mirror.url(),
-        "    rate_limit: {reserve: 2}",
-        "",
+    world.write_config_via(
+        &quota_config("    rate_limit: {reserve: 2}", ""),
+        &[("{upstream}", &proxy.url())],
     );
-    let report_path = dir.path().join("report.json");
 
-    let run = run_once(&config, &report_path);
+    let run = world.once();
     run.expect_code(0);
     assert_eq!(too_many(&proxy), 0, "no 429 with a reserve: {:?}", proxy.requests());
     assert_eq!(proxy.pull_quota_used(), 8, "10 pulls, 2 kept in reserve");
-    let report = read_json(&report_path);
-    let copied = tags_that(&report, "copied");
-    let held = tags_that(&report, "rate-limit-reserve");
+    let report = world.report();
+    let copied = report.tags_that("copied");
+    let held = report.tags_that("rate-limit-reserve");
     assert_eq!((copied.len(), held.len()), (8, TAGS - 8), "{report:#}");
     for tag in &held {
         assert_eq!(tag["outcome"], "skipped");
@@ -122,35 +108,30 @@ async fn a_reserve_leaves_tags_for_a_later_pass_without_ever_receiving_a_429() {
     // The window refills: the next pass takes the tags left behind.
     proxy.refill_pull_quota();
     proxy.reset();
-    run_once(&config, &report_path).expect_code(0);
+    world.once().expect_code(0);
     assert_eq!(too_many(&proxy), 0);
     assert_eq!(proxy.pull_quota_used(), 4, "only the tags left behind are pulled");
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
-    let report = read_json(&report_path);
-    assert_eq!(tags_that(&report, "copied").len(), 4);
-    assert_eq!(tags_that(&report, "up-to-date").len(), 8, "confirmed with HEADs");
+    let report = world.report();
+    assert_eq!(report.tags_that("copied").len(), 4);
+    assert_eq!(report.tags_that("up-to-date").len(), 8, "confirmed with HEADs");
     assert_eq!(report["syncs"][0]["rate_limits"][0]["remaining"], 6);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_used_up_quota_stops_manifest_gets_fails_the_pass_and_a_later_pass_completes() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let repos = seed(&upstream.url()).await;
     let proxy = CountingProxy::start(&upstream.url());
     proxy.set_pull_quota(quota(5));
-    let dir = tempfile::tempdir().unwrap();
     // One tag at a time, so "after the 429" is an order the proxy's log can show.
-    let config = write_config(
-        dir.path(),
-        &proxy.url(),
-        &mirror.url(),
-        "",
-        "  concurrency: {repositories: 1, tags: 1}",
+    world.write_config_via(
+        &quota_config("", "  concurrency: {repositories: 1, tags: 1}"),
+        &[("{upstream}", &proxy.url())],
     );
-    let report_path = dir.path().join("report.json");
 
-    let run = run_once(&config, &report_path);
+    let run = world.once();
     run.expect_code(1);
     let requests = proxy.requests();
     let refused: Vec<usize> = (0..requests.len()).filter(|&i| requests[i].status == 429).collect();
@@ -167,15 +148,16 @@ async fn a_used_up_quota_stops_manifest_gets_fails_the_pass_and_a_later_pass_com
         "5 pulls and the refused one"
     );
 
-    let report = read_json(&report_path);
-    let limited = tags_that(&report, "rate-limited");
+    let report = world.report();
+    assert!(report.has_failures(), "a used-up quota fails the pass");
+    let limited = report.tags_that("rate-limited");
     assert_eq!(
-        (tags_that(&report, "copied").len(), limited.len()),
+        (report.tags_that("copied").len(), limited.len()),
         (5, TAGS - 5),
         "{report:#}"
     );
     assert!(limited.iter().all(|tag| tag["outcome"] == "skipped"));
-    assert!(tags_that(&report, "failed").is_empty());
+    assert!(report.tags_that("failed").is_empty());
     assert_eq!(report["totals"]["tags_rate_limited"], TAGS - 5);
     let source = &report["syncs"][0]["rate_limits"][0];
     assert_eq!(source["url"], proxy.url());
@@ -195,7 +177,7 @@ async fn a_used_up_quota_stops_manifest_gets_fails_the_pass_and_a_later_pass_com
 
     // A new window with room for the rest: the next pass completes the mirror.
     proxy.set_pull_quota(quota(10));
-    run_once(&config, &report_path).expect_code(0);
+    world.once().expect_code(0);
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
-    assert_eq!(tags_that(&read_json(&report_path), "copied").len(), TAGS - 5);
+    assert_eq!(world.report().tags_that("copied").len(), TAGS - 5);
 }

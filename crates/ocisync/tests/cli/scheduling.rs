@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use ocisync_testkit::{
     assert_mirror_complete, image, layer, push_image, CountingProxy, Fault, Faults, Format, ProxyOptions, RequestKind,
-    RequestMatch, TestRegistry,
+    RequestMatch,
 };
 
-use crate::support::{read_json, run_once, write_config_with};
+use crate::support::{config_with_defaults, Mirror};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_largest_waiting_blob_streams_first_even_when_its_repository_comes_last() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     // Three small images, then the large one, last in the catalog's order.
     let mut sizes = HashMap::new();
     let mut repos = Vec::new();
@@ -46,15 +46,11 @@ async fn the_largest_waiting_blob_streams_first_even_when_its_repository_comes_l
         )
         .first(1, blob_gets.clone(), Fault::Latency(Duration::from_secs(3)));
     let proxy = CountingProxy::start_with(&upstream.url(), ProxyOptions { faults });
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config_with(
-        dir.path(),
-        &[proxy.url()],
-        &mirror.url(),
-        "  concurrency: {repositories: 8, transfers: 1}",
+    world.write_config_via(
+        &config_with_defaults("  concurrency: {repositories: 8, transfers: 1}"),
+        &[("{upstream}", &proxy.url())],
     );
-    let report = dir.path().join("report.json");
-    run_once(&config, &report).expect_code(0);
+    world.once().expect_code(0);
 
     let pairs: Vec<(&str, &str)> = repos.iter().map(|repo| (*repo, *repo)).collect();
     assert_mirror_complete(&upstream.url(), &mirror.url(), &pairs).await;
@@ -77,8 +73,5 @@ async fn the_largest_waiting_blob_streams_first_even_when_its_repository_comes_l
         3 * 1024 * 1024,
         "the large layer went right after the first"
     );
-    assert_eq!(
-        read_json(&report)["syncs"][0]["repositories"].as_array().unwrap().len(),
-        4
-    );
+    assert_eq!(world.report()["syncs"][0]["repositories"].as_array().unwrap().len(), 4);
 }

@@ -6,10 +6,10 @@ use ocisync_testkit::signing::{
     sbom_referrer, sigstore_bundle_attestation, sigstore_bundle_signature,
 };
 use ocisync_testkit::{
-    image, index, layer, manifest, push_image, push_manifest, CosignKey, CountingProxy, Format, Image, TestRegistry,
+    image, index, layer, manifest, push_image, push_manifest, CosignKey, CountingProxy, Format, Image,
 };
 
-use crate::support::{ocisync, read_json, tag_entries};
+use crate::support::{config_with_syncs, Mirror};
 
 fn small(label: &str, seed: u64) -> Image {
     image(
@@ -51,10 +51,9 @@ fn sorted(digests: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
-    let mirror_proxy = CountingProxy::start(&mirror.url());
-    let up = upstream.url();
+    let world = Mirror::start();
+    let mirror_proxy = CountingProxy::start(&world.mirror.url());
+    let up = world.upstream.url();
     let key = CosignKey::generate();
     let stranger = CosignKey::generate();
 
@@ -144,61 +143,32 @@ async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
     )
     .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("cosign.pub"), key.public_key_pem()).unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{up}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n    content:\n      - prefix: \"verify/*\"\n        verify: {{cosign_public_keys: [cosign.pub]}}\n      - prefix: \"plain/*\"\n        signed_only: true\n",
-            mirror_proxy.url()
+    std::fs::write(world.dir().join("cosign.pub"), key.public_key_pem()).unwrap();
+    world.write_config_via(
+        &config_with_syncs(
+            "  - from: upstream\n    to: mirror\n    content:\n      - prefix: \"verify/*\"\n        verify: {cosign_public_keys: [cosign.pub]}\n      - prefix: \"plain/*\"\n        signed_only: true\n",
         ),
-    )
-    .unwrap();
-    let report_path = dir.path().join("report.json");
-    let run_pass = || {
-        ocisync(&[
-            "once",
-            "--config",
-            config.to_str().unwrap(),
-            "--report",
-            report_path.to_str().unwrap(),
-        ])
-    };
-    run_pass().expect_code(0);
+        &[("{mirror}", &mirror_proxy.url())],
+    );
+    world.once().expect_code(0);
 
-    let report = read_json(&report_path);
-    let outcome = |repo: &str, tag: &str| -> String {
-        let (_, entry) = tag_entries(&report)
-            .into_iter()
-            .find(|(r, t)| r == repo && t["tag"] == tag)
-            .unwrap_or_else(|| panic!("{repo}:{tag} not reported"));
-        format!(
-            "{}:{}",
-            entry["outcome"].as_str().unwrap(),
-            entry["reason"].as_str().unwrap_or("")
-        )
-    };
+    let report = world.report();
     let expected = [
-        ("verify/signed", "copied:"),
-        ("verify/multi", "copied:"),
+        ("verify/signed", "copied"),
+        ("verify/multi", "copied"),
         ("verify/unsigned", "skipped:unsigned"),
         ("verify/other-key", "skipped:signature-invalid"),
         ("verify/other-digest", "skipped:signature-invalid"),
-        ("plain/notarized", "copied:"),
+        ("plain/notarized", "copied"),
         ("plain/attested", "skipped:unsigned"),
     ];
-    let mi = mirror.url();
+    let mi = world.mirror.url();
     for (repo, result) in expected {
-        assert_eq!(outcome(repo, "1.0"), result, "{repo}");
-        assert_eq!(
-            manifest(&mi, repo, "1.0").await.is_some(),
-            result == "copied:",
-            "{repo}"
-        );
+        assert_eq!(report.outcome(repo, "1.0"), result, "{repo}");
+        assert_eq!(manifest(&mi, repo, "1.0").await.is_some(), result == "copied", "{repo}");
     }
     assert_eq!(
-        outcome("verify/signed", &cosign_tag(signed.digest(), "sig")),
+        report.outcome("verify/signed", &cosign_tag(signed.digest(), "sig")),
         "skipped:referrer-tag"
     );
 
@@ -242,15 +212,10 @@ async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
 
     // A second pass writes nothing and rewrites no referrers index.
     mirror_proxy.reset();
-    run_pass().expect_code(0);
+    world.once().expect_code(0);
     let writes = mirror_proxy.writes();
     assert!(writes.is_empty(), "second pass wrote: {writes:?}");
-    let report = read_json(&report_path);
-    let entry = tag_entries(&report)
-        .into_iter()
-        .find(|(r, t)| r == "verify/signed" && t["tag"] == "1.0")
-        .unwrap()
-        .1;
+    let entry = world.report().tag("verify/signed", "1.0");
     assert_eq!(entry["reason"], "up-to-date");
 }
 
@@ -259,9 +224,9 @@ async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
 /// new signature reaches the destination on the next pass.
 #[tokio::test(flavor = "multi_thread")]
 async fn signatures_of_an_immutable_tag_still_follow_upstream() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
-    let up = upstream.url();
+    let world = Mirror::start();
+    let mirror = &world.mirror;
+    let up = world.upstream.url();
     let release = small("release", 3);
     push_image(&up, "app", "v1.0.0", &release).await;
     let signature_tag = cosign_tag(release.digest(), "sig");
@@ -271,19 +236,13 @@ async fn signatures_of_an_immutable_tag_still_follow_upstream() {
     let attestation = cosign_attestation(release.digest());
     let upstream_proxy = CountingProxy::start(&up);
     let mirror_proxy = CountingProxy::start(&mirror.url());
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n    content:\n      - prefix: \"**\"\n        tags:\n          immutable: ['v\\d+\\.\\d+\\.\\d+']\n",
-            upstream_proxy.url(),
-            mirror_proxy.url()
+    world.write_config_via(
+        &config_with_syncs(
+            "  - from: upstream\n    to: mirror\n    content:\n      - prefix: \"**\"\n        tags:\n          immutable: ['v\\d+\\.\\d+\\.\\d+']\n",
         ),
-    )
-    .unwrap();
-    let args = ["once", "--config", config.to_str().unwrap()];
-    ocisync(&args).expect_code(0);
+        &[("{upstream}", &upstream_proxy.url()), ("{mirror}", &mirror_proxy.url())],
+    );
+    world.run(&["once"]).expect_code(0);
     let at_mirror = |tag: String| {
         let url = mirror.url();
         async move { manifest(&url, "app", &tag).await.map(|(_, _, digest)| digest) }
@@ -299,10 +258,7 @@ async fn signatures_of_an_immutable_tag_still_follow_upstream() {
     push_image(&up, "app", &attestation_tag, &attestation).await;
     upstream_proxy.reset();
     mirror_proxy.reset();
-    let report_path = dir.path().join("report.json");
-    let mut with_report = args.to_vec();
-    with_report.extend(["--report", report_path.to_str().unwrap()]);
-    ocisync(&with_report).expect_code(0);
+    world.once().expect_code(0);
 
     assert_eq!(at_mirror("v1.0.0".to_owned()).await.as_deref(), Some(release.digest()));
     assert_eq!(
@@ -315,7 +271,7 @@ async fn signatures_of_an_immutable_tag_still_follow_upstream() {
         Some(attestation.digest()),
         "the new attestation is mirrored"
     );
-    let entries = tag_entries(&read_json(&report_path));
+    let entries = world.report().tags();
     let referrer_lines: Vec<_> = entries
         .iter()
         .filter(|(_, entry)| entry["tag"] == signature_tag.as_str() || entry["tag"] == attestation_tag.as_str())

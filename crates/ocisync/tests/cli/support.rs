@@ -1,7 +1,11 @@
 //! Running the real binary and reading what it wrote.
 
+mod fixture;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use fixture::{config_with_defaults, config_with_syncs, one_sync_config, Mirror, Report};
 
 /// What one run of `ocisync` did.
 pub struct Run {
@@ -11,6 +15,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a finished process printed, and its exit code (-1 when a signal ended it).
+    pub fn of(output: std::process::Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Fails the test with everything the run printed.
     pub fn expect_code(&self, code: i32) -> &Self {
         assert_eq!(
@@ -29,21 +42,40 @@ pub fn ocisync(args: &[&str]) -> Run {
 
 /// `ocisync ARGS` with extra environment variables (`PATH` with a credential helper, say).
 pub fn ocisync_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_ocisync"))
-        .args(args)
-        .envs(env.iter().copied())
-        // Tests talk to loopback only, whatever proxy the machine has.
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env("OCISYNC_LOG", "info")
-        .output()
-        .expect("run ocisync");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    let mut command = ocisync_command(args);
+    command.envs(env.iter().copied());
+    Run::of(command.output().expect("run ocisync"))
+}
+
+/// The binary with `args`, logging at info, with no proxy variable of the machine's:
+/// every launch of `ocisync` in these tests starts here. The caller adds its own
+/// variables (which win) and runs it.
+pub fn ocisync_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ocisync"));
+    command.args(args).env("OCISYNC_LOG", "info");
+    without_proxies(&mut command);
+    command
+}
+
+/// Every proxy variable reqwest reads, in both spellings.
+const PROXY_VARIABLES: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// Clears the machine's proxy variables from `command`: tests talk to loopback only,
+/// and a test of proxies sets exactly the ones it means.
+pub fn without_proxies(command: &mut Command) -> &mut Command {
+    for variable in PROXY_VARIABLES {
+        command.env_remove(variable);
     }
+    command
 }
 
 /// `ocisync once --config CONFIG --report REPORT`.
@@ -57,26 +89,19 @@ pub fn run_once(config: &Path, report: &Path) -> Run {
     ])
 }
 
-/// A config with one sync from `upstream` to `mirror`.
+/// The one-sync config between addresses where no test registry runs (a closed port,
+/// say), written into `dir`; [`Mirror`] is for a world with registries.
 pub fn write_config(dir: &Path, upstream: &str, mirror: &str) -> PathBuf {
-    write_config_with_syncs(dir, upstream, mirror, "  - from: upstream\n    to: mirror\n")
+    let path = dir.join("ocisync.yaml");
+    let text = one_sync_config()
+        .replace("{upstream}", upstream)
+        .replace("{mirror}", mirror);
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
-}
-
-/// Every tag entry of a report: (repository, tag entry).
-pub fn tag_entries(report: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
-    let mut entries = Vec::new();
-    for sync in report["syncs"].as_array().unwrap() {
-        for repo in sync["repositories"].as_array().unwrap() {
-            for tag in repo["tags"].as_array().unwrap() {
-                entries.push((repo["source"].as_str().unwrap().to_owned(), tag.clone()));
-            }
-        }
-    }
-    entries
 }
 
 /// Where distribution's filesystem driver keeps a blob's bytes.
@@ -89,21 +114,6 @@ pub fn blob_data_path(storage_root: &Path, digest: &str) -> PathBuf {
         .join("data")
 }
 
-/// Writes a one-sync config into `dir` and runs `ocisync once` with a report; returns
-/// the run and the report path.
-pub fn sync_once(dir: &Path, upstream: &str, mirror: &str) -> (Run, PathBuf) {
-    let config = write_config(dir, upstream, mirror);
-    let report = dir.join("report.json");
-    let run = ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
-    (run, report)
-}
-
 /// Flips one byte of a blob (or manifest) in a registry's storage: it is still served,
 /// but no longer matches its digest.
 pub fn corrupt_stored_blob(storage_root: &Path, digest: &str, index_from_end: usize) {
@@ -112,19 +122,6 @@ pub fn corrupt_stored_blob(storage_root: &Path, digest: &str, index_from_end: us
     let index = bytes.len() - 1 - index_from_end;
     bytes[index] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-}
-
-/// A config with one sync from a registry with the given urls to one mirror, and
-/// extra YAML under `defaults:` (indented by the caller, may be empty).
-pub fn write_config_with(dir: &Path, upstream_urls: &[String], mirror: &str, defaults: &str) -> PathBuf {
-    let path = dir.join("ocisync.yaml");
-    let urls: Vec<String> = upstream_urls.iter().map(|url| format!("\"{url}\"")).collect();
-    let text = format!(
-        "version: 1\ndefaults:\n{defaults}\nregistries:\n  upstream:\n    urls: [{}]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - from: upstream\n    to: mirror\n",
-        urls.join(", ")
-    );
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// `(repo, repo)` pairs: every repository mirrored under its own name.
@@ -148,12 +145,8 @@ impl Daemon {
     /// [`Daemon::spawn`] with extra environment variables.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead as _;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ocisync"))
-            .arg("run")
-            .args(args)
-            .env("OCISYNC_LOG", "info")
+        let mut child = ocisync_command(&[&["run"], args].concat())
             .envs(env.iter().copied())
-            .env("NO_PROXY", "127.0.0.1,localhost")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -221,15 +214,4 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A config with registries `upstream` and `mirror` at the given urls and `syncs`
-/// (the YAML list under `syncs:`, items indented by two spaces).
-pub fn write_config_with_syncs(dir: &Path, upstream: &str, mirror: &str, syncs: &str) -> PathBuf {
-    let path = dir.join("ocisync.yaml");
-    let text = format!(
-        "version: 1\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n{syncs}"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
 }

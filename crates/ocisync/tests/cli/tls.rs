@@ -6,30 +6,27 @@ use std::time::{Duration, Instant};
 
 use ocisync_testkit::{assert_mirror_complete, corpus, small_corpus, TestCa, TestRegistry};
 
-use crate::support::{ocisync_with_env, read_json, run_once, same_names, Run};
+use crate::support::{one_sync_config, run_once, same_names, Mirror};
+
+/// The one-sync config with `mirror_lines` under the mirror's entry.
+fn config_with_mirror_lines(mirror_lines: &str) -> String {
+    one_sync_config().replace(
+        "    urls: [\"{mirror}\"]\n",
+        &format!("    urls: [\"{{mirror}}\"]\n{mirror_lines}"),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_ca_is_trusted_only_where_configured() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::builder().tls().start();
+    let world = Mirror::between(TestRegistry::start(), TestRegistry::builder().tls().start());
+    let mirror = &world.mirror;
     assert!(mirror.url().starts_with("https://"));
     let images = small_corpus();
-    corpus::seed(&upstream.url(), &images).await;
-    let dir = tempfile::tempdir().unwrap();
-    let wrong_ca = TestCa::new("not the registry's CA").write_pem(&dir.path().join("wrong-ca.pem"));
-    let config = dir.path().join("ocisync.yaml");
-    let report = dir.path().join("report.json");
+    corpus::seed(&world.upstream.url(), &images).await;
+    let wrong_ca = TestCa::new("not the registry's CA").write_pem(&world.dir().join("wrong-ca.pem"));
     let run_with = |tls_lines: &str| {
-        std::fs::write(
-            &config,
-            format!(
-                "version: 1\nregistries:\n  upstream:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\n{tls_lines}syncs:\n  - from: upstream\n    to: mirror\n",
-                upstream.url(),
-                mirror.url()
-            ),
-        )
-        .unwrap();
-        run_once(&config, &report)
+        world.write_config(&config_with_mirror_lines(tls_lines));
+        world.once()
     };
 
     // Default: verification on, the test CA unknown: every image fails, clearly, and
@@ -48,7 +45,7 @@ async fn a_private_ca_is_trusted_only_where_configured() {
         "certificate errors are not retried:\n{}",
         run.stderr
     );
-    assert_eq!(read_json(&report)["totals"]["tags_copied"], 0);
+    assert_eq!(world.report()["totals"]["tags_copied"], 0);
 
     // Another CA: refused the same way.
     let run = run_with(&format!("    ca_file: {}\n", wrong_ca.display()));
@@ -59,7 +56,7 @@ async fn a_private_ca_is_trusted_only_where_configured() {
     let run = run_with(&format!("    ca_file: {}\n", mirror.ca_file().unwrap().display()));
     run.expect_code(0);
     assert_eq!(
-        read_json(&report)["totals"]["tags_copied"].as_u64().unwrap() as usize,
+        world.report()["totals"]["tags_copied"].as_u64().unwrap() as usize,
         images.len()
     );
 
@@ -67,100 +64,69 @@ async fn a_private_ca_is_trusted_only_where_configured() {
     run_with("    tls_verify: false\n").expect_code(0);
 }
 
-/// A config from a plain `upstream` to `mirror`, with `mirror_lines` under the mirror.
-fn config_to(dir: &std::path::Path, upstream: &str, mirror: &str, mirror_lines: &str) -> std::path::PathBuf {
-    let config = dir.join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  mirror:\n    urls: [\"{mirror}\"]\n{mirror_lines}syncs:\n  - from: upstream\n    to: mirror\n"
-        ),
-    )
-    .unwrap();
-    config
-}
-
-fn once_with_env(config: &std::path::Path, report: &std::path::Path, env: &[(&str, &str)]) -> Run {
-    let args = [
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ];
-    ocisync_with_env(&args, env)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_ca_in_ssl_cert_file_or_ssl_cert_dir_is_trusted_without_ca_file() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::builder().tls().start();
+    let world = Mirror::between(TestRegistry::start(), TestRegistry::builder().tls().start());
     let images = small_corpus();
-    corpus::seed(&upstream.url(), &images).await;
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
-    let config = config_to(dir.path(), &upstream.url(), &mirror.url(), "");
-    let ca_file = mirror.ca_file().unwrap().to_str().unwrap();
+    corpus::seed(&world.upstream.url(), &images).await;
+    let ca_file = world.mirror.ca_file().unwrap().to_str().unwrap();
 
     // The CA installed the way OpenSSL-based tools read it: a bundle file ...
-    once_with_env(&config, &report, &[("SSL_CERT_FILE", ca_file)]).expect_code(0);
+    world.once_with_env(&[], &[("SSL_CERT_FILE", ca_file)]).expect_code(0);
     assert_eq!(
-        read_json(&report)["totals"]["tags_copied"].as_u64().unwrap() as usize,
+        world.report()["totals"]["tags_copied"].as_u64().unwrap() as usize,
         images.len()
     );
 
     // ... or a directory of certificates. Everything is there now: each image is found
     // up to date, which takes reading the mirror over TLS.
-    let certificates = dir.path().join("certs");
+    let certificates = world.dir().join("certs");
     std::fs::create_dir(&certificates).unwrap();
     std::fs::copy(ca_file, certificates.join("private-ca.pem")).unwrap();
-    let run = once_with_env(&config, &report, &[("SSL_CERT_DIR", certificates.to_str().unwrap())]);
+    let run = world.once_with_env(&[], &[("SSL_CERT_DIR", certificates.to_str().unwrap())]);
     run.expect_code(0);
     assert_eq!(
-        read_json(&report)["totals"]["tags_up_to_date"].as_u64().unwrap() as usize,
+        world.report()["totals"]["tags_up_to_date"].as_u64().unwrap() as usize,
         images.len()
     );
 
     // Neither: the private CA is unknown, as before.
-    let run = once_with_env(&config, &report, &[("SSL_CERT_FILE", "/nonexistent/ca.pem")]);
+    let run = world.once_with_env(&[], &[("SSL_CERT_FILE", "/nonexistent/ca.pem")]);
     run.expect_code(1);
     assert!(run.stdout.contains("TLS:"), "{}", run.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_registry_behind_mutual_tls_takes_the_configured_client_certificate() {
-    let upstream = TestRegistry::start();
-    let guarded = TestRegistry::builder().client_certificates().start();
+    // The mirror is the registry guarded by mutual TLS.
+    let world = Mirror::between(
+        TestRegistry::start(),
+        TestRegistry::builder().client_certificates().start(),
+    );
+    let (upstream, guarded) = (&world.upstream, &world.mirror);
     let last = TestRegistry::start();
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
     let ca_line = format!("    ca_file: {}\n", guarded.ca_file().unwrap().display());
 
     // Without a client certificate the registry ends the handshake: a TLS failure.
-    let config = config_to(dir.path(), &upstream.url(), &guarded.url(), &ca_line);
-    let run = run_once(&config, &report);
+    world.write_config(&config_with_mirror_lines(&ca_line));
+    let run = world.once();
     run.expect_code(1);
     assert!(run.stdout.contains("TLS:"), "{}", run.stdout);
-    assert_eq!(read_json(&report)["totals"]["tags_copied"], 0);
+    assert_eq!(world.report()["totals"]["tags_copied"], 0);
 
     // Another CA's client certificate is refused the same way.
     let stranger = TestCa::new("not the registry's client CA").client_certificate("stranger");
-    let stranger_dir = dir.path().join("stranger");
+    let stranger_dir = world.dir().join("stranger");
     std::fs::create_dir(&stranger_dir).unwrap();
     let (stranger_cert, stranger_key) = stranger.write_pem(&stranger_dir);
-    let config = config_to(
-        dir.path(),
-        &upstream.url(),
-        &guarded.url(),
-        &format!(
-            "{ca_line}    client_cert: {}\n    client_key: {}\n",
-            stranger_cert.display(),
-            stranger_key.display()
-        ),
-    );
-    run_once(&config, &report).expect_code(1);
+    world.write_config(&config_with_mirror_lines(&format!(
+        "{ca_line}    client_cert: {}\n    client_key: {}\n",
+        stranger_cert.display(),
+        stranger_key.display()
+    )));
+    world.once().expect_code(1);
 
     // With the registry's: written ...
     let (certificate, key) = guarded.client_certificate_files().unwrap();
@@ -169,27 +135,34 @@ async fn a_registry_behind_mutual_tls_takes_the_configured_client_certificate() 
         certificate.display(),
         key.display()
     );
-    let config = config_to(dir.path(), &upstream.url(), &guarded.url(), &identity);
-    run_once(&config, &report).expect_code(0);
+    world.write_config(&config_with_mirror_lines(&identity));
+    world.once().expect_code(0);
     assert_eq!(
-        read_json(&report)["totals"]["tags_copied"].as_u64().unwrap() as usize,
+        world.report()["totals"]["tags_copied"].as_u64().unwrap() as usize,
         images.len()
     );
     // ... and read back: a sync out of the guarded registry, with its identity as the
     // source, leaves a plain registry with every image of the upstream.
-    let onward = dir.path().join("onward.yaml");
-    std::fs::write(
-        &onward,
-        format!(
-            "version: 1\nregistries:\n  guarded:\n    urls: [\"{}\"]\n{identity}  last:\n    urls: [\"{}\"]\nsyncs:\n  - from: guarded\n    to: last\n",
-            guarded.url(),
-            last.url()
+    world.write_config_via(
+        &format!(
+            "version: 1\nregistries:\n  guarded:\n    urls: [\"{{mirror}}\"]\n{identity}  last:\n    urls: [\"{{last}}\"]\nsyncs:\n  - from: guarded\n    to: last\n"
         ),
-    )
-    .unwrap();
-    run_once(&onward, &report).expect_code(0);
+        &[("{last}", &last.url())],
+    );
+    world.once().expect_code(0);
     let repos = corpus::repos(&images);
     assert_mirror_complete(&upstream.url(), &last.url(), &same_names(&repos)).await;
+}
+
+/// A config from `http://127.0.0.1:9` to `https://127.0.0.1:9` (nothing listens there),
+/// with `mirror_lines` under the mirror, written into `dir`.
+fn write_config_to_nowhere(dir: &std::path::Path, mirror_lines: &str) -> std::path::PathBuf {
+    let config = dir.join("ocisync.yaml");
+    let text = config_with_mirror_lines(mirror_lines)
+        .replace("{upstream}", "http://127.0.0.1:9")
+        .replace("{mirror}", "https://127.0.0.1:9");
+    std::fs::write(&config, text).unwrap();
+    config
 }
 
 #[test]
@@ -203,7 +176,7 @@ fn an_unusable_client_certificate_stops_the_run_before_any_work() {
         certificate_file.display(),
         dir.path().join("missing.key").display()
     );
-    let config = config_to(dir.path(), "http://127.0.0.1:9", "https://127.0.0.1:9", &lines);
+    let config = write_config_to_nowhere(dir.path(), &lines);
     let run = run_once(&config, &report);
     run.expect_code(2);
     assert!(
@@ -217,7 +190,7 @@ fn an_unusable_client_certificate_stops_the_run_before_any_work() {
         "    client_cert: {0}\n    client_key: {0}\n",
         certificate_file.display()
     );
-    let config = config_to(dir.path(), "http://127.0.0.1:9", "https://127.0.0.1:9", &lines);
+    let config = write_config_to_nowhere(dir.path(), &lines);
     let run = run_once(&config, &report);
     run.expect_code(2);
     assert!(run.stderr.contains("holds no PEM private key"), "{}", run.stderr);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ocisync_testkit::{assert_closure, image, layer, manifest, tags, Format, HubLikeRegistry, Image, TestRegistry};
 
-use crate::support::{ocisync, read_json, run_once, tag_entries, Daemon};
+use crate::support::{ocisync, run_once, Daemon, Report};
 
 fn small_image(seed: u64, label: &str) -> Image {
     image(
@@ -128,7 +128,7 @@ async fn cronjob_example_mirrors_a_hub_like_upstream_without_its_catalog() {
     for repo in ["hub/nginx", "hub/redis", "hub/library/busybox"] {
         assert_closure(&mirror.url(), repo).await;
     }
-    let report = read_json(&report_path);
+    let report = Report::read(&report_path);
     let sources: Vec<&str> = report["syncs"][0]["rules"]
         .as_array()
         .unwrap()
@@ -136,7 +136,8 @@ async fn cronjob_example_mirrors_a_hub_like_upstream_without_its_catalog() {
         .map(|rule| rule["source"].as_str().unwrap())
         .collect();
     assert_eq!(sources, ["named", "images"]);
-    let by_digest = tag_entries(&report)
+    let by_digest = report
+        .tags()
         .into_iter()
         .find(|(repo, entry)| repo == "library/alpine" && entry.get("tag").is_none())
         .expect("the digest image has its own report entry");
@@ -242,19 +243,6 @@ async fn images_file_is_read_again_at_every_pass_of_run() {
     assert_eq!(hub.tag_list_requests(), 0, "an images rule reads no tag list");
 }
 
-/// Skip reasons of a report's tags, counted.
-fn reasons(report: &serde_json::Value) -> std::collections::BTreeMap<String, usize> {
-    let mut counts = std::collections::BTreeMap::new();
-    for (_, entry) in tag_entries(report) {
-        let key = entry["reason"]
-            .as_str()
-            .unwrap_or(entry["outcome"].as_str().unwrap())
-            .to_owned();
-        *counts.entry(key).or_default() += 1;
-    }
-    counts
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hub_quota_that_runs_out_mid_pass_is_held_by_a_reserve_and_finished_after_a_refill() {
     // Twelve tags need twelve manifest GETs; the quota allows eight.
@@ -293,8 +281,8 @@ async fn a_hub_quota_that_runs_out_mid_pass_is_held_by_a_reserve_and_finished_af
         let report_path = dir.path().join("report.json");
         let sent_before = hub.too_many_requests_sent();
         let first = run_once(&config, &report_path);
-        let report = read_json(&report_path);
-        let counts = reasons(&report);
+        let report = Report::read(&report_path);
+        let counts = report.counts();
         match reserve {
             Some(reserve) => {
                 first.expect_code(0);

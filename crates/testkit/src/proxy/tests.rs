@@ -313,9 +313,19 @@ async fn a_shared_link_carries_all_connections_together_at_its_rate() {
     }
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(1500), "delivered in {elapsed:?}");
-    let served = proxy.bytes_to_clients();
+    // The proxy counts a write just after the socket took it, so on a loaded machine the
+    // client may hold the last bytes a moment before they are counted.
+    let bodies = 4 * blob.bytes.len() as u64;
+    let mut served = proxy.bytes_to_clients();
+    for _ in 0..250 {
+        if served >= bodies {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        served = proxy.bytes_to_clients();
+    }
     assert!(
-        (4 * blob.bytes.len() as u64..4 * blob.bytes.len() as u64 + 8 * 1024).contains(&served),
+        (bodies..bodies + 8 * 1024).contains(&served),
         "{served} bytes to clients: the bodies and their heads"
     );
     assert!(proxy.bytes_from_clients() > 0);

@@ -1,11 +1,12 @@
-//! The delay decision as a table, and the `retry` helper on its own.
+//! The delay decision as a table, and the `retry_counting` loop on its own.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ocisync_oci::StoreError;
 
-use crate::resilience::{retry, retry_counting, RetryPolicy};
+use crate::resilience::policy::retry_counting;
+use crate::resilience::RetryPolicy;
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -106,7 +107,7 @@ async fn zero_attempts_still_makes_one() {
         ..RetryPolicy::default()
     };
     let calls = AtomicU32::new(0);
-    let result: Result<(), _> = retry(&policy, "x", || async {
+    let result: Result<(), _> = retry_counting(&policy, "x", &AtomicU64::new(0), || async {
         calls.fetch_add(1, Ordering::SeqCst);
         Err(server())
     })

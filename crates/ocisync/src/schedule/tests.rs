@@ -5,6 +5,7 @@
 //! (02:00 CET becomes 03:00 CEST) and back on Sunday 2026-10-25 (03:00 CEST becomes
 //! 02:00 CET). New York is on EST (-05:00) in January and EDT (-04:00) in July.
 
+use super::error::{CronField, FieldProblem};
 use super::quartz::quartz_expressions;
 use super::*;
 use chrono::FixedOffset;

@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-pub use error::{CronField, FieldProblem, ScheduleError};
+pub use error::ScheduleError;
 
 /// When a sync runs.
 #[derive(Debug, Clone)]
