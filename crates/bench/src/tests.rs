@@ -234,8 +234,8 @@ async fn the_complete_copy_client_leaves_a_mirror_streaming_each_blob_once() {
 async fn scale_seeding_gives_every_repository_every_tag() {
     let registry = TestRegistry::start();
     let images = tiny_images(3);
-    seed_range(&registry.url(), 0..2, &images).await;
-    seed_range(&registry.url(), 2..4, &images).await;
+    seed_range(&registry, 0..2, &images).await;
+    seed_range(&registry, 2..4, &images).await;
     for repo in (0..4).map(scale_repo) {
         assert_eq!(tags(&registry.url(), &repo).await, ["t00", "t01", "t02"]);
         let (_, _, digest) = manifest(&registry.url(), &repo, &scale_tag(2)).await.expect("manifest");
