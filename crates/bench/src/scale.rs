@@ -41,9 +41,12 @@ pub async fn seed_range(registry: &TestRegistry, range: std::ops::Range<usize>, 
                 .await;
         }
     }
-    let repos: Vec<usize> = range.filter(|&r| r != 0).collect();
-    let (storage, images) = (registry.storage_dir(), images.to_vec());
-    tokio::task::spawn_blocking(move || write_repositories(&storage, &repos, &images))
+    let repos: Vec<String> = range.filter(|&r| r != 0).map(scale_repo).collect();
+    let tagged: Vec<(String, Image)> = (images.iter().enumerate())
+        .map(|(tag, image)| (scale_tag(tag), image.clone()))
+        .collect();
+    let storage = registry.storage_dir();
+    tokio::task::spawn_blocking(move || write_repositories(&storage, &repos, &tagged))
         .await
         .expect("bench: scale seeding panicked");
 }

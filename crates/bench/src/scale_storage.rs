@@ -15,38 +15,36 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ocisync_testkit::image::Image;
 
-use super::scale::{scale_repo, scale_tag};
-
 /// Threads writing repositories at once.
 const WRITERS: usize = 4;
 
-/// Gives each repository of `repos` every image of `images` under its tag (the tag of
-/// image `i` is `scale_tag(i)`), in the registry whose storage root is `storage`.
-pub fn write_repositories(storage: &Path, repos: &[usize], images: &[Image]) {
+/// Gives each repository named in `repos` every image of `tagged` under its tag, in the
+/// registry whose storage root is `storage`.
+pub fn write_repositories(storage: &Path, repos: &[String], tagged: &[(String, Image)]) {
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..WRITERS {
             scope.spawn(|| {
-                while let Some(&index) = repos.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    write_repository(storage, &scale_repo(index), images);
+                while let Some(repo) = repos.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    write_repository(storage, repo, tagged);
                 }
             });
         }
     });
 }
 
-fn write_repository(storage: &Path, repo: &str, images: &[Image]) {
+fn write_repository(storage: &Path, repo: &str, tagged: &[(String, Image)]) {
     let root = storage.join("docker/registry/v2/repositories").join(repo);
-    for image in images {
+    for (_, image) in tagged {
         for blob in &image.blobs {
             link(&root.join("_layers").join(digest_path(&blob.digest)), &blob.digest);
         }
     }
-    for (index, image) in images.iter().enumerate() {
+    for (tag, image) in tagged {
         let digest = image.digest();
         let manifests = root.join("_manifests");
         link(&manifests.join("revisions").join(digest_path(digest)), digest);
-        let tag = manifests.join("tags").join(scale_tag(index));
+        let tag = manifests.join("tags").join(tag);
         link(&tag.join("current"), digest);
         link(&tag.join("index").join(digest_path(digest)), digest);
     }
