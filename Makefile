@@ -2,7 +2,7 @@
 CARGO ?= cargo
 APT_PACKAGES := docker-registry skopeo time prometheus prometheus-pushgateway groff-base
 
-.PHONY: all build demo bench bench-wan bench-scale bench-lag test lint deny audit fuzz fmt deps clean
+.PHONY: all build demo bench bench-wan bench-transfers bench-scale bench-lag test lint deny audit fuzz fmt deps clean
 
 all: build
 
@@ -37,13 +37,20 @@ bench: deps
 	./target/release/ocisync-bench ./target/release/ocisync $(BENCH_ARGS)
 
 # The WAN profile of issue 19: the same benchmark with the source at a distance behind a
-# slow link (every byte half the round trip later each way, every blob download capped),
+# slow link (every byte half the round trip later each way, one link of the rate shared by
+# every connection),
 # at 40 ms / 50 MiB/s, then at 100 ms / 20 MiB/s. BENCH_ARGS comes last, so it can
 # override, e.g. BENCH_ARGS="--runs 1".
 bench-wan: deps
 	$(CARGO) build --release --bin ocisync --bin ocisync-bench
 	./target/release/ocisync-bench ./target/release/ocisync --source-rtt-ms 40 --source-link-mib 50 $(BENCH_ARGS)
 	./target/release/ocisync-bench ./target/release/ocisync --source-rtt-ms 100 --source-link-mib 20 $(BENCH_ARGS)
+
+# Issue 18's bandwidth cap and issue 19's resumed transfers: one 256 MiB layer under a
+# 50 MiB/s cap, through downloads cut every 50 MiB, into a mirror that resets a chunk.
+bench-transfers: deps
+	$(CARGO) build --release --bin ocisync --bin ocisync-bench
+	./target/release/ocisync-bench ./target/release/ocisync --transfers $(BENCH_ARGS)
 
 bench-scale: deps
 	$(CARGO) build --release --bin ocisync --bin ocisync-bench

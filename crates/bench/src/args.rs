@@ -11,7 +11,8 @@ use super::link::SourceLink;
 pub const USAGE: &str = "usage: ocisync-bench PATH/TO/ocisync [--runs N] [--skopeo PATH] [--concurrency R,B] \
                          [--repositories N] [--large-layer-mib N] [--source-link-mib N] [--source-rtt-ms N] \
                          [--ocisync-only] [--variant LINE]... | --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]... \
-                         | --lag [--lag-pushes N] [--lag-baseline-pushes N] [--lag-interval-secs N]";
+                         | --lag [--lag-pushes N] [--lag-baseline-pushes N] [--lag-interval-secs N] \
+                         | --transfers [--large-layer-mib N] [--bandwidth-mib N] [--cut-mib N]";
 
 /// The parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,12 @@ pub struct Args {
     pub lag_baseline_pushes: usize,
     /// The schedule's interval of the baseline, in seconds (`--lag-interval-secs`).
     pub lag_interval_secs: usize,
+    /// The transfers mode (`--transfers`): bandwidth cap, resumed downloads, chunked uploads.
+    pub transfers: bool,
+    /// The cap of its bandwidth case, MiB/s (`--bandwidth-mib`).
+    pub bandwidth_mib: usize,
+    /// Where its resume case cuts each answer, MiB (`--cut-mib`).
+    pub cut_mib: usize,
 }
 
 impl Args {
@@ -84,6 +91,9 @@ pub fn parse(raw: impl IntoIterator<Item = String>) -> Result<Args, String> {
         lag_pushes: 50,
         lag_baseline_pushes: 20,
         lag_interval_secs: 10,
+        transfers: false,
+        bandwidth_mib: 50,
+        cut_mib: 50,
     };
     let number = |value: Option<String>, flag: &str| -> Result<usize, String> {
         value
@@ -120,6 +130,9 @@ pub fn parse(raw: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--lag-baseline-pushes" => args.lag_baseline_pushes = number(raw.next(), "--lag-baseline-pushes")?,
             "--lag-interval-secs" => args.lag_interval_secs = number(raw.next(), "--lag-interval-secs")?,
             "--ocisync-only" => args.ocisync_only = true,
+            "--transfers" => args.transfers = true,
+            "--bandwidth-mib" => args.bandwidth_mib = number(raw.next(), "--bandwidth-mib")?,
+            "--cut-mib" => args.cut_mib = number(raw.next(), "--cut-mib")?,
             "--scale-tags" => args.scale_tags = number(raw.next(), "--scale-tags")?,
             "--scale-checkpoints" => {
                 let mut checkpoints = numbers(raw.next(), "--scale-checkpoints")?;

@@ -12,9 +12,12 @@
 //! - [`complete`]: the plain parallel client that does the complete copy (issue 7's
 //!   reference).
 //! - [`standard`]: the rounds of cold and no-op passes, with request counts and checks.
-//! - [`scale`]: seeding thousands of tiny repositories quickly.
+//! - [`scale`]: thousands of tiny repositories and the no-op pass over them.
+//! - [`scale_storage`]: seeding them by writing the registry's storage directly.
 //! - [`table`]: medians, ratios against the targets, markdown tables.
 //! - [`lag`]: mirror lag of `run` with registry notifications, and with the schedule alone.
+//! - [`transfer`]: one large layer under a bandwidth cap, through cut downloads and a
+//!   broken upload chunk (`make bench-transfers`).
 
 pub mod args;
 pub mod complete;
@@ -25,8 +28,10 @@ pub mod limit;
 pub mod link;
 pub mod process;
 pub mod scale;
+pub mod scale_storage;
 pub mod standard;
 pub mod table;
+pub mod transfer;
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ocisync_testkit::proxy::{Fault, Faults, ProxyOptions, RequestKind, RequestMatch};
 use ocisync_testkit::{CountingProxy, TestRegistry};
 
 use super::corpus::CorpusStats;
@@ -16,8 +15,8 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// How far and how slow the source is. The default is loopback: no delay, no cap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SourceLink {
-    /// Every blob download from the source at most this many bytes per second (per
-    /// response, `Fault::Throttle`); `None`: loopback speed.
+    /// The source's one link toward ocisync: all its responses together at most this many
+    /// bytes per second (`CountingProxy::set_link_rate`); `None`: loopback speed.
     pub bytes_per_second: Option<u64>,
     /// Every byte of every connection to the source delivered half of this later in each
     /// direction (`CountingProxy::set_round_trip`); `None`: no delay.
@@ -27,14 +26,8 @@ pub struct SourceLink {
 impl SourceLink {
     /// A counting proxy in front of `source` that gives it this link.
     pub fn proxy(&self, source: &TestRegistry) -> CountingProxy {
-        let faults = match self.bytes_per_second {
-            Some(bytes_per_second) => Faults::none().every(
-                RequestMatch::kind(RequestKind::Blob).method("GET"),
-                Fault::Throttle { bytes_per_second },
-            ),
-            None => Faults::none(),
-        };
-        let proxy = CountingProxy::start_with(&source.url(), ProxyOptions { faults });
+        let proxy = CountingProxy::start(&source.url());
+        proxy.set_link_rate(self.bytes_per_second);
         if let Some(round_trip) = self.round_trip {
             proxy.set_round_trip(round_trip);
         }
@@ -43,9 +36,12 @@ impl SourceLink {
 
     /// The link in words, for the report; `None` for loopback.
     pub fn describe(&self) -> Option<String> {
-        let rate = self
-            .bytes_per_second
-            .map(|rate| format!("every blob download at most {} MiB/s (`--source-link-mib`)", mib(rate)));
+        let rate = self.bytes_per_second.map(|rate| {
+            format!(
+                "one link of {} MiB/s shared by every connection (`--source-link-mib`)",
+                mib(rate)
+            )
+        });
         let delay = self.round_trip.map(|rtt| {
             format!(
                 "every byte to and from the source {} ms later each way (a {} ms round trip, `--source-rtt-ms`)",
@@ -81,9 +77,9 @@ pub fn render_floor(contenders: &[ContenderRuns], corpus: &CorpusStats, bytes_pe
     let floor = link_floor(corpus.unique_blob_bytes, bytes_per_second);
     let largest = link_floor(corpus.largest_blob_bytes, bytes_per_second);
     let mut out = format!(
-        "Link floor: {:.2} s ({:.1} MiB of unique blobs ÷ {rate} MiB/s). The cap is per download, \
-         not one shared link, so a pass that runs other downloads beside its longest can end under \
-         the link floor, but not under the largest blob's own time: {:.2} s ({:.1} MiB ÷ {rate} MiB/s).\n\n\
+        "Link floor: {:.2} s ({:.1} MiB of unique blobs ÷ {rate} MiB/s). The link is one, shared by \
+         every connection, so no pass ends under it; the largest blob alone takes {:.2} s \
+         ({:.1} MiB ÷ {rate} MiB/s).\n\n\
          | contender | cold (median) | cold ÷ floor | no-op (median) |\n|---|---|---|---|\n",
         floor.as_secs_f64(),
         corpus.unique_blob_bytes as f64 / MIB,

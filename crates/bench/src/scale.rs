@@ -1,20 +1,15 @@
 //! The scale corpus: thousands of repositories of tiny images, seeded fast.
 //!
 //! Ten distinct tiny images (a small config each, one shared 512-byte layer) are pushed
-//! to the first repository; every other repository gets its blobs by cross-repository
-//! mount (one `POST` per blob, no bytes) and its manifests by `PUT`. The same images
-//! under the same tags go to both registries, so a sync between them is a no-op pass.
+//! over HTTP to the first repository; every other repository gets them by links written
+//! straight into the registry's storage (`scale_storage`), as a mount and a manifest
+//! `PUT` would leave them. The same images under the same tags go to both registries,
+//! so a sync between them is a no-op pass.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use reqwest::StatusCode;
-
-use ocisync_testkit::client::{describe, trim_base, RegistryClient};
 use ocisync_testkit::image::{image, layer, Format, Image};
+use ocisync_testkit::{RegistryClient, TestRegistry};
 
-/// Repositories seeded at once.
-const SEED_TASKS: usize = 16;
+use super::scale_storage::write_repositories;
 
 /// Name of scale repository number `index`.
 pub fn scale_repo(index: usize) -> String {
@@ -34,67 +29,26 @@ pub fn tiny_images(tags: usize) -> Vec<Image> {
         .collect()
 }
 
-/// Seeds repositories `range` of the scale corpus into `base_url`: each gets every image
-/// of `images` under its tag. Repository 0 must be in the first range seeded (it is the
-/// one the blobs are mounted from).
-pub async fn seed_range(base_url: &str, range: std::ops::Range<usize>, images: &[Image]) {
-    let client = RegistryClient::new();
-    let first = scale_repo(0);
+/// Seeds repositories `range` of the scale corpus into `registry`: each gets every image
+/// of `images` under its tag. Repository 0 must be in the first range seeded (it is
+/// pushed over HTTP, which puts the blobs the others link to into the storage).
+pub async fn seed_range(registry: &TestRegistry, range: std::ops::Range<usize>, images: &[Image]) {
     if range.start == 0 {
+        let client = RegistryClient::new();
         for (tag, image) in images.iter().enumerate() {
-            client.push_image(base_url, &first, &scale_tag(tag), image).await;
+            client
+                .push_image(&registry.url(), &scale_repo(0), &scale_tag(tag), image)
+                .await;
         }
     }
-    let blobs: Vec<String> = {
-        let mut digests: Vec<String> = images
-            .iter()
-            .flat_map(|i| i.blobs.iter().map(|b| b.digest.clone()))
-            .collect();
-        digests.sort();
-        digests.dedup();
-        digests
-    };
-    let repos: Arc<Vec<usize>> = Arc::new(range.filter(|&r| r != 0).collect());
-    let images = Arc::new(images.to_vec());
-    let blobs = Arc::new(blobs);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..SEED_TASKS {
-        let (client, repos, images, blobs, next) = (
-            client.clone(),
-            Arc::clone(&repos),
-            Arc::clone(&images),
-            Arc::clone(&blobs),
-            Arc::clone(&next),
-        );
-        let (base, first) = (trim_base(base_url).to_owned(), first.clone());
-        tasks.push(tokio::spawn(async move {
-            while let Some(&index) = repos.get(next.fetch_add(1, Ordering::Relaxed)) {
-                let repo = scale_repo(index);
-                for digest in blobs.iter() {
-                    mount(&client, &base, &repo, digest, &first).await;
-                }
-                for (tag, image) in images.iter().enumerate() {
-                    client
-                        .push_manifest(&base, &repo, &scale_tag(tag), &image.manifest)
-                        .await;
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("testkit: scale seeding task panicked");
-    }
-}
-
-/// Mounts `digest` from `from` into `repo`; panics unless the registry answers 201.
-async fn mount(client: &RegistryClient, base: &str, repo: &str, digest: &str, from: &str) {
-    let url = format!("{base}/v2/{repo}/blobs/uploads/?mount={digest}&from={from}");
-    let what = format!("mount {digest} from {from} into {base}/{repo}");
-    let response = client.send(client.request(reqwest::Method::POST, &url), &what).await;
-    if response.status() != StatusCode::CREATED {
-        panic!("testkit: {what}: {}", describe(response).await);
-    }
+    let repos: Vec<String> = range.filter(|&r| r != 0).map(scale_repo).collect();
+    let tagged: Vec<(String, Image)> = (images.iter().enumerate())
+        .map(|(tag, image)| (scale_tag(tag), image.clone()))
+        .collect();
+    let storage = registry.storage_dir();
+    tokio::task::spawn_blocking(move || write_repositories(&storage, &repos, &tagged))
+        .await
+        .expect("bench: scale seeding panicked");
 }
 
 /// What the scale run does.
@@ -143,11 +97,10 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: &ScaleOptions) -> Vec<Sca
     for &size in &options.checkpoints {
         eprintln!("scale: seeding repositories {seeded}..{size} into both registries ...");
         let started = std::time::Instant::now();
-        let (source_url, destination_url) = (source.url(), destination.url());
         runtime.block_on(async {
             tokio::join!(
-                seed_range(&source_url, seeded..size, &images),
-                seed_range(&destination_url, seeded..size, &images)
+                seed_range(&source, seeded..size, &images),
+                seed_range(&destination, seeded..size, &images)
             )
         });
         let seed_time = started.elapsed();

@@ -13,7 +13,7 @@ use crate::config::{Config, SyncConfig};
 use crate::deadline::run_within_limit;
 use crate::quota;
 use crate::stores::AnyStore;
-use crate::stores::{store_for, FailoverUrls, HelperCredentials, LayoutStores};
+use crate::stores::{store_for, Bandwidths, FailoverUrls, HelperCredentials, LayoutStores};
 
 /// A sync with its stores, set up before any work so that a bad CA file or URL
 /// stops the run up front instead of halfway.
@@ -37,6 +37,8 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
     }
     // One store per layout directory, shared by the syncs that use it.
     let mut layouts = LayoutStores::default();
+    // One bandwidth cap per registry, shared by the syncs that use it.
+    let mut bandwidths = Bandwidths::default();
     config
         .syncs
         .iter()
@@ -45,8 +47,13 @@ pub fn prepare(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Prepar
             let source = &config.registries[&sync.from];
             Ok(PreparedSync {
                 config: sync.clone(),
-                source: store_for(source, Access::Read, &mut layouts)?,
-                destination: store_for(&config.registries[&sync.to], Access::Write, &mut layouts)?,
+                source: store_for(source, Access::Read, &mut layouts, &mut bandwidths)?,
+                destination: store_for(
+                    &config.registries[&sync.to],
+                    Access::Write,
+                    &mut layouts,
+                    &mut bandwidths,
+                )?,
                 helpers: HelperCredentials::of(source, &config.registries[&sync.to]),
                 options: CopyOptions {
                     concurrency: config.concurrency,

@@ -51,6 +51,19 @@ struct Registry<'a> {
     max_blob_size: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     notifications: Option<Notifications>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bandwidth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chunked_upload: Option<ChunkedUploadView>,
+}
+
+#[derive(Serialize)]
+struct ChunkedUploadView {
+    enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    above: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chunk_size: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -205,6 +218,13 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
         notifications: registry.notifications.as_ref().map(|settings| Notifications {
             token: format!("<redacted> (from {})", settings.token_source),
             endpoint: format!("POST /notifications/{} on the `run` listener", registry.name),
+        }),
+        bandwidth: registry.bandwidth.map(|rate| show_rate(Some(rate))),
+        // Uploads are a registry's; a layout directory has none.
+        chunked_upload: registry.layout.is_none().then(|| ChunkedUploadView {
+            enabled: registry.chunked_upload.is_some(),
+            above: registry.chunked_upload.map(|chunking| format_size(chunking.above)),
+            chunk_size: registry.chunked_upload.map(|chunking| format_size(chunking.chunk_size)),
         }),
     }
 }

@@ -1,6 +1,7 @@
 //! Builds the stores a config names: for each registry, every URL as a retrying
-//! client, behind one failover group; for each layout directory, one store; and hands
-//! credential helpers' answers to the registries. [`AnyStore`] is either kind.
+//! client, behind one failover group; for each layout directory, one store; for each
+//! registry with a `bandwidth`, one cap that all its stores share; and hands credential
+//! helpers' answers to the registries. [`AnyStore`] is either kind.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use ocisync_engine::{Failover, Retrying};
 use ocisync_layout::{check_root, Access, LayoutStore};
 use ocisync_oci::Result as StoreResult;
 use ocisync_oci::{BlobPlacement, BlobStream, Deletion, Descriptor, Digest, Manifest, Reference, RepoName, Store, Tag};
-use ocisync_registry::{MinTransferRate, RegistryOptions, RegistryStore, RequestLimit};
+use ocisync_registry::{Bandwidth, MinTransferRate, RegistryOptions, RegistryStore, RequestLimit};
 
 use crate::config::RegistryConfig;
 use crate::credential_helper::CredentialHelper;
@@ -97,13 +98,38 @@ impl Store for AnyStore {
 
 /// The store for a configured registry or layout directory, read (`Access::Read`, a
 /// source) or written. Fails when the registry or directory cannot be used.
-pub fn store_for(registry: &RegistryConfig, access: Access, layouts: &mut LayoutStores) -> anyhow::Result<AnyStore> {
+pub fn store_for(
+    registry: &RegistryConfig,
+    access: Access,
+    layouts: &mut LayoutStores,
+    bandwidths: &mut Bandwidths,
+) -> anyhow::Result<AnyStore> {
     match &registry.layout {
         Some(path) => layouts
             .open(path, access)
             .map(AnyStore::Layout)
             .with_context(|| format!("registry {}", registry.name)),
-        None => registry_store(registry).map(AnyStore::Registry),
+        None => registry_store(registry, bandwidths.of(registry)).map(AnyStore::Registry),
+    }
+}
+
+/// The bandwidth caps of one process, one per configured registry: every sync that
+/// reads or writes a registry (as source or destination, at the same moment under `run`)
+/// shares its cap, since the cap stands for the link to that registry.
+#[derive(Default)]
+pub struct Bandwidths {
+    by_registry: HashMap<String, Bandwidth>,
+}
+
+impl Bandwidths {
+    /// The cap of `registry`, if it has a `bandwidth`.
+    pub fn of(&mut self, registry: &RegistryConfig) -> Option<Bandwidth> {
+        let bytes_per_second = registry.bandwidth?;
+        let cap = self
+            .by_registry
+            .entry(registry.name.clone())
+            .or_insert_with(|| Bandwidth::per_second(bytes_per_second));
+        Some(cap.clone())
     }
 }
 
@@ -134,7 +160,7 @@ pub type FailoverUrls = Failover<Retrying<RegistryStore>>;
 
 /// The store for a configured registry. Fails when a URL cannot be set up (an
 /// unreadable CA file), before any work starts.
-pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<FailoverUrls> {
+pub fn registry_store(registry: &RegistryConfig, bandwidth: Option<Bandwidth>) -> anyhow::Result<FailoverUrls> {
     let mut stores = Vec::with_capacity(registry.urls.len());
     // One cap for the registry, whichever URL serves.
     let limit = RequestLimit::new(registry.max_requests_in_flight);
@@ -150,6 +176,8 @@ pub fn registry_store(registry: &RegistryConfig) -> anyhow::Result<FailoverUrls>
         options.min_transfer_rate = registry.min_transfer_rate.map(MinTransferRate::per_second);
         options.request_limit = Some(limit.clone());
         options.rate_limit_reserve = registry.rate_limit_reserve;
+        options.bandwidth = bandwidth.clone();
+        options.chunked_upload = registry.chunked_upload;
         let store = RegistryStore::new(options).with_context(|| format!("registry {}", registry.name))?;
         stores.push(Retrying::new(store, registry.retry.clone()));
     }

@@ -12,6 +12,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use url::Url;
 
 use crate::auth::{Authorizer, Credentials};
+use crate::bandwidth::Bandwidth;
+use crate::chunked::ChunkedUpload;
 use crate::deadline::Deadline;
 use crate::identity::{ClientIdentity, IdentityError};
 use crate::limit::RequestLimit;
@@ -50,6 +52,12 @@ pub struct RegistryOptions {
     /// Pulls of the registry's quota (`ratelimit-remaining`) that no manifest `GET` may
     /// spend; `None`: spend it all (a used-up quota still stops them).
     pub rate_limit_reserve: Option<u64>,
+    /// The cap on blob bytes per second, downloads and uploads together (shared with
+    /// whoever holds a clone); `None`: no cap.
+    pub bandwidth: Option<Bandwidth>,
+    /// Which blobs are uploaded in chunks (resumable), and in what size; `None`: every
+    /// blob in one `PUT`.
+    pub chunked_upload: Option<ChunkedUpload>,
 }
 
 impl RegistryOptions {
@@ -70,6 +78,8 @@ impl RegistryOptions {
             page_size: 1000,
             request_limit: None,
             rate_limit_reserve: None,
+            bandwidth: None,
+            chunked_upload: Some(ChunkedUpload::DEFAULT),
         }
     }
 }
@@ -215,6 +225,10 @@ pub struct Endpoint {
     pub(crate) page_size: usize,
     /// The rate floor of blob downloads, if any.
     pub(crate) min_transfer_rate: Option<MinTransferRate>,
+    /// The cap on blob bytes per second, if any.
+    pub(crate) bandwidth: Option<Bandwidth>,
+    /// Which blobs go up in chunks, if any.
+    pub(crate) chunked_upload: Option<ChunkedUpload>,
     /// HTTP requests sent to the registry (each attempt; token requests and hops to
     /// other origins not included).
     requests: AtomicU64,
@@ -249,6 +263,8 @@ impl Endpoint {
             authorizer: Authorizer::new(options.credentials, plain_http),
             page_size: options.page_size.max(1),
             min_transfer_rate: options.min_transfer_rate,
+            bandwidth: options.bandwidth,
+            chunked_upload: options.chunked_upload,
             requests: AtomicU64::new(0),
             limit: options.request_limit,
         })

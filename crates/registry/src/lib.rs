@@ -2,7 +2,8 @@
 //!
 //! [`RegistryStore`] speaks the distribution API over reqwest: catalog and tag lists
 //! paged by `Link` header, manifests read and written as exact bytes, blobs streamed
-//! both ways (one monolithic streaming `PUT` per upload), cross-repository mounts,
+//! both ways (downloads resumed with `Range` where they break; uploads in one streaming
+//! `PUT`, or in resumable chunks above [`ChunkedUpload::above`]), cross-repository mounts,
 //! HTTP Basic and bearer-token authentication ([`auth`]). Failures come back as
 //! [`StoreError`](ocisync_oci::StoreError) with the HTTP status and `Retry-After`
 //! kept; this crate never retries or sleeps.
@@ -24,9 +25,12 @@
 //! ```
 
 pub mod auth;
+mod bandwidth;
 mod body;
+mod chunked;
 mod client;
 mod deadline;
+mod download;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -38,11 +42,14 @@ mod quota;
 mod rate_floor;
 mod ratelimit;
 mod redirect;
+mod resume;
 mod small_file;
 mod status;
 mod store;
 
 pub use auth::{Credentials, Secret};
+pub use bandwidth::Bandwidth;
+pub use chunked::ChunkedUpload;
 pub use client::{RegistryOptions, SetupError};
 pub use identity::{ClientIdentity, IdentityError};
 pub use limit::RequestLimit;

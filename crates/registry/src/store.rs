@@ -4,7 +4,7 @@ mod delete;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -19,11 +19,13 @@ use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
+use crate::bandwidth::capped;
+use crate::chunked::upload_in_chunks;
 use crate::client::{Endpoint, RegistryOptions, Scope, SetupError};
+use crate::download::download;
 use crate::lists::{check_name_count, parse_names, PageBudget, Referrers, PAGE_SIZE_LIMIT};
 use crate::paging::next_link;
 use crate::quota::{Decision, PullQuota, QuotaPermit, QuotaStatus, Refusal};
-use crate::rate_floor::with_rate_floor;
 use crate::status::{error_from_response, transport_error};
 
 /// Manifests larger than this are refused rather than buffered (the distribution spec
@@ -40,7 +42,8 @@ const PENDING_UPLOAD_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// A registry reached over HTTP(S).
 pub struct RegistryStore {
-    endpoint: Endpoint,
+    /// Shared with the blob streams, which ask for a download's rest when it breaks.
+    endpoint: Arc<Endpoint>,
     /// Whether the registry has the referrers API ([`API_UNKNOWN`] until its first
     /// answer). The distribution spec forbids a 404 from a registry that has the API, so
     /// after one 404 later lookups answer `None` without a request (one per tag saved
@@ -79,7 +82,7 @@ impl RegistryStore {
     pub fn new(options: RegistryOptions) -> Result<Self, SetupError> {
         let quota = PullQuota::new(options.rate_limit_reserve);
         Ok(RegistryStore {
-            endpoint: Endpoint::new(options)?,
+            endpoint: Arc::new(Endpoint::new(options)?),
             referrers_api: AtomicU8::new(API_UNKNOWN),
             referrers_probe: tokio::sync::Mutex::new(()),
             pending_uploads: Mutex::default(),
@@ -408,23 +411,7 @@ impl Store for RegistryStore {
     async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<BlobStream, StoreError> {
         let what = self.what("blob", repo, &descriptor.digest);
         let url = self.endpoint.url(&format!("{repo}/blobs/{}", descriptor.digest));
-        let (response, place) = self
-            .endpoint
-            .send_streamed(Scope::Pull(repo), &what, Method::GET, &url, |r| r)
-            .await?;
-        if response.status() != StatusCode::OK {
-            return Err(error_from_response(what, response).await);
-        }
-        // The download keeps its place under the request limit until the stream ends.
-        let stream_what = what.clone();
-        let stream: BlobStream = Box::pin(response.bytes_stream().map(move |chunk| {
-            let _held = &place;
-            chunk.map_err(|error| transport_error(stream_what.clone(), error))
-        }));
-        Ok(match self.endpoint.min_transfer_rate {
-            Some(floor) => with_rate_floor(stream, floor, what),
-            None => stream,
-        })
+        download(&self.endpoint, repo, descriptor, url, what).await
     }
 
     async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<(), StoreError> {
@@ -438,6 +425,21 @@ impl Store for RegistryStore {
                 None => return Ok(()),
             },
         };
+        let body = match &self.endpoint.bandwidth {
+            Some(bandwidth) => capped(body, bandwidth.clone()),
+            None => body,
+        };
+        if let Some(chunking) = self.endpoint.chunked_upload.filter(|c| descriptor.size > c.above) {
+            let result = upload_in_chunks(&self.endpoint, repo, descriptor, body, location, chunking, &what).await;
+            return match result {
+                // As below: the session `prepare_blob` opened expired meanwhile.
+                Err(StoreError::NotFound { .. }) if reused => Err(StoreError::Transport {
+                    what,
+                    source: "the upload session opened for it is gone (404)".into(),
+                }),
+                other => other,
+            };
+        }
         // One streaming PUT: cheaper for the registry than chunked PATCHes.
         let mut url = location;
         url.query_pairs_mut()

@@ -8,6 +8,7 @@
 //!                 [--variant LINE]...
 //!   ocisync-bench PATH/TO/ocisync --scale [--scale-tags N] [--scale-checkpoints N1,N2,...] [--variant LINE]...
 //!   ocisync-bench PATH/TO/ocisync --lag [--lag-pushes N] [--lag-baseline-pushes N] [--lag-interval-secs N]
+//!   ocisync-bench PATH/TO/ocisync --transfers [--large-layer-mib N] [--bandwidth-mib N] [--cut-mib N]
 //!
 //! Prints progress to stderr and markdown tables to stdout.
 
@@ -18,7 +19,7 @@ use ocisync_bench::args::{self, USAGE};
 use ocisync_bench::contender::concurrency_defaults;
 use ocisync_bench::corpus::CorpusShape;
 use ocisync_bench::process::GNU_TIME;
-use ocisync_bench::{lag, link, scale, standard, table};
+use ocisync_bench::{lag, link, scale, standard, table, transfer};
 
 fn main() -> ExitCode {
     let args = match args::parse(std::env::args().skip(1)) {
@@ -50,6 +51,19 @@ fn main() -> ExitCode {
         let result = lag::run(&runtime, &options);
         println!("\n## Mirror lag: push to tag at the mirror\n");
         println!("{}", lag::render(&result));
+        return ExitCode::SUCCESS;
+    }
+    if args.transfers {
+        let options = transfer::TransferOptions {
+            ocisync: args.ocisync,
+            layer_bytes: args.large_layer_mib << 20,
+            bandwidth: (args.bandwidth_mib as u64) << 20,
+            cut: (args.cut_mib as u64) << 20,
+        };
+        let results = transfer::run(&runtime, &options);
+        println!("\n## Transfers: one {} MiB layer\n", args.large_layer_mib);
+        println!("{}", transfer::render(&results, &options));
+        println!("Load average at the end: {}.", load_average());
         return ExitCode::SUCCESS;
     }
     if args.scale {

@@ -101,6 +101,11 @@ pub struct RegistryConfig {
     pub max_blob_size: Option<u64>,
     /// `notifications`: `run` accepts this registry's push events with this token.
     pub notifications: Option<NotificationSettings>,
+    /// `bandwidth` in bytes per second: blob transfers to and from the registry, all
+    /// syncs of the process together; `None`: no cap.
+    pub bandwidth: Option<u64>,
+    /// As a destination: which blobs go up in chunks; `None`: each in one `PUT`.
+    pub chunked_upload: Option<ocisync_registry::ChunkedUpload>,
 }
 
 /// One sync: from an upstream registry into a destination registry.
@@ -474,5 +479,7 @@ mod lifecycle_tests;
 mod prune_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;
 #[cfg(test)]
 mod variable_tests;

@@ -19,7 +19,7 @@ impl Checker {
                         key.to_owned(),
                         format!(
                             "invalid rate \"{text}\": bytes per second, e.g. 8KiB/s, 1MiB/s, 500kB/s or 8192 \
-                             (0: no floor)"
+                             (0: none)"
                         ),
                     );
                     return default;

@@ -66,6 +66,26 @@ pub struct RawRegistry {
     /// `run` only: accept this registry's push notifications on
     /// `POST /notifications/<registry>` of the listener, with this bearer token.
     pub notifications: Option<RawNotifications>,
+    /// Blob bytes per second to and from this registry at most, downloads and uploads
+    /// of every sync together (e.g. `50MiB/s`; 0: no cap, the default).
+    pub bandwidth: Option<RawAmount>,
+    /// As a destination: blobs above a size are uploaded in chunks into one session,
+    /// which a broken chunk continues (default: above 512MiB, in 16MiB chunks).
+    pub chunked_upload: Option<RawChunkedUpload>,
+}
+
+/// Chunked uploads of large blobs to a registry.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawChunkedUpload {
+    /// `false`: every blob in one `PUT`. Default `true`.
+    pub enabled: Option<bool>,
+    /// Blobs larger than this go in chunks (default 512MiB).
+    #[schemars(with = "Option<RawAmount>")]
+    pub above: Option<serde_yaml::Value>,
+    /// Bytes per chunk, at least 1MiB (default 16MiB); each upload in chunks holds one in memory.
+    #[schemars(with = "Option<RawAmount>")]
+    pub chunk_size: Option<serde_yaml::Value>,
 }
 
 /// Where the bearer token that notifications must carry comes from (one of the two).

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use ocisync_engine::{RetryPolicy, DEFAULT_COOL_DOWN};
-use ocisync_registry::{ClientIdentity, Credentials, MinTransferRate, RegistryOptions, Secret};
+use ocisync_registry::{ChunkedUpload, ClientIdentity, Credentials, MinTransferRate, RegistryOptions, Secret};
 use url::Url;
 
 use super::docker_auth::{credentials_from_docker_config, DockerCredentials};
 use super::durations::{PASS_LIMIT, TIMEOUT};
-use super::raw::{RawDefaults, RawRegistry, RawRetry};
+use super::raw::{RawChunkedUpload, RawDefaults, RawRegistry, RawRetry};
 use ocisync_engine::Concurrency;
 
 use super::{Checker, RegistryConfig};
@@ -22,6 +22,9 @@ use crate::docker_hub::{hub_api_url, HUB_API_HOST};
 /// Requests one registry may have in flight unless the config says otherwise: enough
 /// for the default concurrency to keep a registry busy, few enough to be polite upstream.
 pub(crate) const DEFAULT_MAX_REQUESTS_IN_FLIGHT: usize = 16;
+
+/// The smallest `chunked_upload.chunk_size`: below, requests would outnumber megabytes.
+const MIN_CHUNK_SIZE: u64 = 1 << 20;
 
 /// What registries inherit unless they say otherwise.
 pub(super) struct Defaults {
@@ -212,6 +215,8 @@ impl Checker {
                     ("client_cert", raw.client_cert.is_some()),
                     ("client_key", raw.client_key.is_some()),
                     ("rate_limit", raw.rate_limit.is_some()),
+                    ("bandwidth", raw.bandwidth.is_some()),
+                    ("chunked_upload", raw.chunked_upload.is_some()),
                 ];
                 for (field, _) in network_keys.iter().filter(|(_, set)| *set) {
                     self.problem(format!("{key}.{field}"), "has no meaning for a layout directory".into());
@@ -243,7 +248,7 @@ impl Checker {
             name: name.to_owned(),
             docker_hub: urls.iter().any(|url| url.host_str() == Some(HUB_API_HOST)),
             urls,
-            layout: raw.layout.map(|path| base_dir.join(path)),
+            layout: raw.layout.as_ref().map(|path| base_dir.join(path)),
             credentials,
             credential_helper,
             password_source,
@@ -290,7 +295,36 @@ impl Checker {
                 .as_ref()
                 .and_then(|value| self.size(&format!("{key}.max_blob_size"), value)),
             notifications,
+            bandwidth: self.transfer_rate(&format!("{key}.bandwidth"), raw.bandwidth.as_ref(), None),
+            // A layout directory writes files, not uploads.
+            chunked_upload: match raw.layout {
+                Some(_) => None,
+                None => self.check_chunked_upload(&format!("{key}.chunked_upload"), raw.chunked_upload.as_ref()),
+            },
         }
+    }
+
+    /// `chunked_upload`: the registry store's default unless set; `enabled: false`: none.
+    fn check_chunked_upload(&mut self, key: &str, raw: Option<&RawChunkedUpload>) -> Option<ChunkedUpload> {
+        let default = ChunkedUpload::DEFAULT;
+        let Some(raw) = raw else {
+            return Some(default);
+        };
+        let above = (raw.above.as_ref())
+            .and_then(|value| self.size(&format!("{key}.above"), value))
+            .unwrap_or(default.above);
+        let chunk_size = (raw.chunk_size.as_ref())
+            .and_then(|value| self.size(&format!("{key}.chunk_size"), value))
+            .unwrap_or(default.chunk_size);
+        if chunk_size < MIN_CHUNK_SIZE {
+            self.problem(
+                format!("{key}.chunk_size"),
+                format!("must be at least 1MiB (one request per chunk), not {chunk_size} bytes"),
+            );
+        }
+        raw.enabled
+            .unwrap_or(true)
+            .then_some(ChunkedUpload { above, chunk_size })
     }
 
     /// A count that must be at least 1; a problem (and the default) when it is 0.

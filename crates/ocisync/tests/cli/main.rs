@@ -25,4 +25,5 @@ mod secrets;
 mod signatures;
 mod support;
 mod tls;
+mod transfers;
 mod upstreams;

@@ -155,7 +155,8 @@ impl RequestMatch {
     }
 }
 
-/// A deterministic fault: every matching request, or the first `limit` of them.
+/// A deterministic fault: every matching request, or the first `limit` of them (after
+/// the first `skip`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     /// Which requests the rule applies to.
@@ -164,6 +165,8 @@ pub struct Rule {
     pub fault: Fault,
     /// How many matching requests get the fault; `None`: all of them, forever.
     pub limit: Option<u32>,
+    /// How many matching requests pass (to the later rules) before this one applies.
+    pub skip: u32,
 }
 
 impl Rule {
@@ -173,6 +176,15 @@ impl Rule {
             when,
             fault,
             limit: Some(n),
+            skip: 0,
+        }
+    }
+
+    /// Only the `n`-th matching request (counting from 1) gets `fault`.
+    pub fn nth(n: u32, when: RequestMatch, fault: Fault) -> Rule {
+        Rule {
+            skip: n.saturating_sub(1),
+            ..Rule::first(1, when, fault)
         }
     }
 
@@ -182,6 +194,7 @@ impl Rule {
             when,
             fault,
             limit: None,
+            skip: 0,
         }
     }
 }
@@ -276,6 +289,11 @@ impl Faults {
         self.with_rule(Rule::first(n, when, fault))
     }
 
+    /// Adds a rule: only the `n`-th request matching `when` (from 1) gets `fault`.
+    pub fn nth(self, n: u32, when: RequestMatch, fault: Fault) -> Faults {
+        self.with_rule(Rule::nth(n, when, fault))
+    }
+
     /// Adds a rule: every request matching `when` gets `fault`.
     pub fn every(self, when: RequestMatch, fault: Fault) -> Faults {
         self.with_rule(Rule::every(when, fault))
@@ -295,6 +313,8 @@ pub(super) struct FaultState {
     rng: SplitMix64,
     /// How many requests each rule has faulted, by index in `faults.rules`.
     rule_hits: Vec<u32>,
+    /// How many matching requests each rule let pass before applying (up to its `skip`).
+    rule_skipped: Vec<u32>,
     /// Random faults in a row per `"METHOD path"`; a key leaves when its request passes.
     streaks: HashMap<String, u32>,
 }
@@ -304,6 +324,7 @@ impl FaultState {
         FaultState {
             rng: SplitMix64(faults.seed),
             rule_hits: vec![0; faults.rules.len()],
+            rule_skipped: vec![0; faults.rules.len()],
             streaks: HashMap::new(),
             faults,
         }
@@ -319,8 +340,16 @@ impl FaultState {
         let roll = self.rng.next_f64();
         let pick = self.rng.next_u64();
 
-        for (rule, hits) in self.faults.rules.iter().zip(self.rule_hits.iter_mut()) {
-            if rule.when.matches(method, path) && rule.limit.is_none_or(|limit| *hits < limit) {
+        let counts = self.rule_hits.iter_mut().zip(self.rule_skipped.iter_mut());
+        for (rule, (hits, skipped)) in self.faults.rules.iter().zip(counts) {
+            if !rule.when.matches(method, path) {
+                continue;
+            }
+            if *skipped < rule.skip {
+                *skipped += 1;
+                continue;
+            }
+            if rule.limit.is_none_or(|limit| *hits < limit) {
                 *hits = hits.saturating_add(1);
                 return Some(rule.fault.clone());
             }
@@ -440,6 +469,15 @@ mod tests {
         }
         assert_eq!(state.decide("GET", "/v2/a/blobs/sha256:00"), None);
         assert_eq!(state.decide("HEAD", "/v2/b/blobs/sha256:11"), None);
+    }
+
+    #[test]
+    fn an_nth_rule_faults_only_that_matching_request() {
+        let faults = Faults::none().nth(3, RequestMatch::kind(RequestKind::Upload).method("PATCH"), Fault::Reset);
+        let mut state = FaultState::new(faults);
+        let got: Vec<Option<Fault>> = (0..5).map(|_| state.decide("PATCH", "/v2/a/blobs/uploads/1")).collect();
+        assert_eq!(got, [None, None, Some(Fault::Reset), None, None]);
+        assert_eq!(state.decide("GET", "/v2/a/blobs/uploads/1"), None);
     }
 
     #[test]

@@ -34,6 +34,12 @@
 //! never wait for one another. It adds to any fault, e.g. [`Fault::Throttle`]: a far,
 //! slow upstream.
 //!
+//! [`CountingProxy::set_link_rate`] puts one link of a set rate between the proxy and all
+//! its clients: every byte written to any connection accepted afterwards takes its turn
+//! on it, so all downloads together get the rate ([`Fault::Throttle`] caps each response
+//! alone). [`CountingProxy::bytes_to_clients`] and [`CountingProxy::bytes_from_clients`]
+//! count what went over the client connections, headers included.
+//!
 //! [`CountingProxy::set_down`] simulates a dead mirror: while down, every new connection
 //! is reset as soon as it is accepted, and requests on kept-alive connections are reset.
 //!
@@ -62,6 +68,7 @@ mod faults;
 mod handler;
 mod http_date;
 pub(crate) mod intercept;
+mod link;
 mod quota;
 mod throttle;
 
@@ -83,10 +90,11 @@ use tokio::sync::oneshot;
 pub use faults::{Fault, Faults, RequestKind, RequestMatch, RetryAfter, Rule};
 pub use quota::PullQuota;
 
-use conn::AbortableStream;
+use conn::{AbortableStream, Traffic};
 use faults::FaultState;
 use handler::UpstreamClient;
 use intercept::Intercept;
+use link::SharedLink;
 use quota::{QuotaAnswer, QuotaCounter};
 
 use crate::serve::ServerThread;
@@ -138,6 +146,10 @@ struct Shared {
     quota: Mutex<Option<QuotaCounter>>,
     /// Round trip each new connection is delayed by (zero: none).
     round_trip: Mutex<Duration>,
+    /// The link new connections send through, if one is set.
+    link: Mutex<Option<Arc<SharedLink>>>,
+    /// Bytes over the client connections.
+    traffic: Arc<Traffic>,
 }
 
 /// Counts one request as being handled while it lives.
@@ -174,6 +186,10 @@ impl Shared {
 
     fn round_trip(&self) -> MutexGuard<'_, Duration> {
         self.round_trip.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn link(&self) -> MutexGuard<'_, Option<Arc<SharedLink>>> {
+        self.link.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn quota(&self) -> MutexGuard<'_, Option<QuotaCounter>> {
@@ -251,6 +267,8 @@ impl CountingProxy {
             intercept,
             quota: Mutex::new(None),
             round_trip: Mutex::new(Duration::ZERO),
+            link: Mutex::new(None),
+            traffic: Arc::default(),
         });
 
         // Bound before the thread starts: connections queue in the backlog right away.
@@ -315,12 +333,13 @@ impl CountingProxy {
         self.shared.log().iter().filter(|r| r.fault.is_some()).count()
     }
 
-    /// Forgets all recorded requests and the refused-connection count. The faults and
+    /// Forgets all recorded requests, the refused-connection count and the byte counts. The faults and
     /// their progress (rule counts, PRNG position) are kept; see [`set_faults`](Self::set_faults).
     pub fn reset(&self) {
         self.shared.most_active.store(0, Ordering::SeqCst);
         self.shared.log().clear();
         self.shared.refused.store(0, Ordering::SeqCst);
+        self.shared.traffic.reset();
     }
 
     /// Replaces the faults from the next request on, starting afresh: the PRNG is
@@ -354,6 +373,32 @@ impl CountingProxy {
     /// The round trip new connections are delayed by (see [`set_round_trip`](Self::set_round_trip)).
     pub fn round_trip(&self) -> Duration {
         *self.shared.round_trip()
+    }
+
+    /// Sends every connection accepted from now on through one link of `bytes_per_second`
+    /// toward the clients, shared by all of them (`None`: none, the default): the bytes
+    /// of all responses together, headers included, go at that rate, as over one far
+    /// upstream's path. Connections already open keep the link they were accepted with.
+    /// Combines with [`set_round_trip`](Self::set_round_trip).
+    pub fn set_link_rate(&self, bytes_per_second: Option<u64>) {
+        *self.shared.link() = bytes_per_second.map(|rate| Arc::new(SharedLink::new(rate)));
+    }
+
+    /// The rate of the shared link new connections get (see [`set_link_rate`](Self::set_link_rate)).
+    pub fn link_rate(&self) -> Option<u64> {
+        self.shared.link().as_ref().map(|link| link.bytes_per_second())
+    }
+
+    /// Bytes written to clients over all connections (responses, headers included) since
+    /// start or the last [`reset`](Self::reset).
+    pub fn bytes_to_clients(&self) -> u64 {
+        self.shared.traffic.to_clients.load(Ordering::SeqCst)
+    }
+
+    /// Bytes read from clients over all connections (requests and upload bodies, headers
+    /// included) since start or the last [`reset`](Self::reset).
+    pub fn bytes_from_clients(&self) -> u64 {
+        self.shared.traffic.from_clients.load(Ordering::SeqCst)
     }
 
     /// Whether the proxy is down (see [`set_down`](Self::set_down)).
@@ -409,7 +454,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: oneshot
         let _ = stream.set_nodelay(true);
         let one_way = *shared.round_trip() / 2;
         let abort = Arc::new(AtomicBool::new(false));
-        let stream = AbortableStream::new(stream, Arc::clone(&abort));
+        let link = shared.link().clone();
+        let stream = AbortableStream::new(stream, Arc::clone(&abort), Arc::clone(&shared.traffic), link);
         let shared = Arc::clone(&shared);
         let client = client.clone();
         tokio::spawn(async move {

@@ -291,6 +291,48 @@ async fn throttle_delivers_the_whole_body_no_faster_than_its_rate() {
     assert_eq!(proxy.requests()[0].fault, Some(throttle));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_link_carries_all_connections_together_at_its_rate() {
+    let registry = TestRegistry::start();
+    let blob = layer(Format::Oci, 0x11, 256 * 1024);
+    push_blob(&registry.url(), REPO, &blob).await;
+    let proxy = CountingProxy::start(&registry.url());
+    // 1 MiB in four downloads at once over one 512 KiB/s link: about 2 s. Four links of
+    // that rate (one per connection) would take half a second.
+    proxy.set_link_rate(Some(512 * 1024));
+    assert_eq!(proxy.link_rate(), Some(512 * 1024));
+    let started = Instant::now();
+    let downloads: Vec<_> = (0..4)
+        .map(|_| {
+            let url = blob_url(&proxy, &blob);
+            tokio::spawn(async move { http().get(url).send().await.unwrap().bytes().await.unwrap() })
+        })
+        .collect();
+    for download in downloads {
+        assert_eq!(download.await.unwrap(), blob.bytes, "byte-exact, only slower");
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(1500), "delivered in {elapsed:?}");
+    // The proxy counts a write just after the socket took it, so on a loaded machine the
+    // client may hold the last bytes a moment before they are counted.
+    let bodies = 4 * blob.bytes.len() as u64;
+    let mut served = proxy.bytes_to_clients();
+    for _ in 0..250 {
+        if served >= bodies {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        served = proxy.bytes_to_clients();
+    }
+    assert!(
+        (bodies..bodies + 8 * 1024).contains(&served),
+        "{served} bytes to clients: the bodies and their heads"
+    );
+    assert!(proxy.bytes_from_clients() > 0);
+    proxy.reset();
+    assert_eq!((proxy.bytes_to_clients(), proxy.bytes_from_clients()), (0, 0));
+}
+
 /// The statuses of `count` sequential `GET /v2/` through the proxy.
 async fn ping_statuses(proxy: &CountingProxy, count: usize) -> Vec<u16> {
     let http = http();
