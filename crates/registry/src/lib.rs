@@ -45,4 +45,5 @@ pub use limit::RequestLimit;
 pub use quota::QuotaStatus;
 pub use rate_floor::MinTransferRate;
 pub use ratelimit::{parse_quota_value, RateLimit};
+pub use status::with_causes;
 pub use store::RegistryStore;
