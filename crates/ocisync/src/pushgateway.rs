@@ -163,17 +163,7 @@ fn finished_pass(settings: SyncSettings, sync_report: &SyncReport) -> String {
 /// reqwest's error with its causes (a refused connection, a timeout), without the
 /// URL the log line already has.
 fn error_chain(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut causes = vec![error.to_string()];
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !causes.iter().any(|known| known.contains(&text)) {
-            causes.push(text);
-        }
-        source = cause.source();
-    }
-    causes.join(": ")
+    ocisync_registry::with_causes(&error.without_url())
 }
 
 #[cfg(test)]

@@ -57,4 +57,5 @@ pub use quota::QuotaStatus;
 pub use rate_floor::MinTransferRate;
 pub use ratelimit::{parse_quota_value, RateLimit};
 pub use small_file::{read_small_file, read_small_text, SmallFileError, SMALL_FILE_LIMIT};
+pub use status::with_causes;
 pub use store::RegistryStore;

@@ -77,16 +77,7 @@ pub fn transport_error(what: String, error: reqwest::Error) -> StoreError {
             source: Box::new(timed_out.clone()),
         };
     }
-    let mut causes = vec![error.to_string()];
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !causes.iter().any(|known| known.contains(&text)) {
-            causes.push(text);
-        }
-        source = cause.source();
-    }
-    let reason = causes.join(": ");
+    let reason = with_causes(&error);
     if reason.to_ascii_lowercase().contains("certificate") {
         return StoreError::Tls { what, reason };
     }
@@ -94,6 +85,21 @@ pub fn transport_error(what: String, error: reqwest::Error) -> StoreError {
         what,
         source: reason.into(),
     }
+}
+
+/// `error` and its causes, joined by `: `, each said once (a cause whose text an
+/// earlier one already contains adds nothing).
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut causes = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !causes.iter().any(|known| known.contains(&text)) {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    causes.join(": ")
 }
 
 /// The first error of type `T` in `error`'s chain of causes.

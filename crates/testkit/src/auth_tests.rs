@@ -10,7 +10,8 @@ use crate::redirect::RedirectingRegistry;
 use crate::registry::TestRegistry;
 use crate::token::{TokenServer, TokenServerOptions, TokenUser, TOKEN_SERVICE};
 
-fn http() -> Client {
+/// A client that talks to loopback directly and shows redirects instead of following them.
+pub(crate) fn http() -> Client {
     Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

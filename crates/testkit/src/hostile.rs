@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::serve::ServerThread;
+use crate::serve::{accept_until_shutdown, bind_loopback, current_thread_runtime, ServerThread};
 
 /// Largest request head read; the clients under test send small ones.
 const MAX_HEAD: usize = 64 * 1024;
@@ -109,23 +109,15 @@ pub struct HostileServer {
 impl HostileServer {
     /// Binds a free loopback port and answers every request with `script`.
     pub fn start(script: impl Fn(&HostileRequest) -> HostileAnswer + Send + Sync + 'static) -> HostileServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("testkit: hostile bind");
-        listener
-            .set_nonblocking(true)
-            .expect("testkit: hostile set_nonblocking");
-        let addr = listener.local_addr().expect("testkit: hostile local_addr");
+        let (listener, addr) = bind_loopback("hostile");
         let log: Arc<Mutex<Vec<HostileRequest>>> = Arc::default();
         let script: Script = Arc::new(script);
-        let runtime = || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("testkit: hostile runtime")
-        };
         let served_log = Arc::clone(&log);
-        let thread = ServerThread::spawn(format!("testkit-hostile-{}", addr.port()), runtime, move |shutdown| {
-            serve(listener, script, served_log, shutdown)
-        });
+        let thread = ServerThread::spawn(
+            format!("testkit-hostile-{}", addr.port()),
+            current_thread_runtime,
+            move |shutdown| serve(listener, script, served_log, shutdown),
+        );
         HostileServer {
             addr,
             log,
@@ -153,23 +145,16 @@ async fn serve(
     listener: TcpListener,
     script: Script,
     log: Arc<Mutex<Vec<HostileRequest>>>,
-    mut shutdown: tokio::sync::oneshot::Receiver<()>,
+    shutdown: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("testkit: hostile tokio listener");
-    loop {
-        let stream = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-        };
+    accept_until_shutdown(listener, shutdown, |stream| {
         let script = Arc::clone(&script);
         let log = Arc::clone(&log);
         tokio::spawn(async move {
             let _ = answer(stream, &script, &log).await;
         });
-    }
+    })
+    .await;
 }
 
 async fn answer(mut stream: TcpStream, script: &Script, log: &Mutex<Vec<HostileRequest>>) -> std::io::Result<()> {

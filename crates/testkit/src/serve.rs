@@ -59,6 +59,47 @@ impl ServerThread {
     }
 }
 
+/// A listener on a free `127.0.0.1` port, bound before its server's thread starts so
+/// connections queue in the backlog right away, and the address it got.
+pub(crate) fn bind_loopback(what: &str) -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|error| panic!("testkit: {what} bind: {error}"));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|error| panic!("testkit: {what} set_nonblocking: {error}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|error| panic!("testkit: {what} local_addr: {error}"));
+    (listener, addr)
+}
+
+/// The runtime of a server that needs one thread (every server but the proxy).
+pub(crate) fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("testkit: server runtime")
+}
+
+/// Accepts connections on `listener` until `shutdown` fires, handing each to `on_accept`
+/// (which spawns its task); a failed accept is skipped.
+pub(crate) async fn accept_until_shutdown(
+    listener: TcpListener,
+    mut shutdown: oneshot::Receiver<()>,
+    mut on_accept: impl FnMut(tokio::net::TcpStream),
+) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("testkit: tokio listener");
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    on_accept(stream);
+                }
+            }
+        }
+    }
+}
+
 impl Drop for ServerThread {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -73,19 +114,12 @@ impl Drop for ServerThread {
 impl LocalServer {
     /// Binds `127.0.0.1:0` and serves `handler` on a thread named `testkit-{name}-PORT`.
     pub(crate) fn start(name: &str, handler: Handler) -> LocalServer {
-        // Bound before the thread starts: connections queue in the backlog right away.
-        let listener = TcpListener::bind("127.0.0.1:0").expect("testkit: server bind");
-        listener.set_nonblocking(true).expect("testkit: server set_nonblocking");
-        let addr = listener.local_addr().expect("testkit: server local_addr");
-        let runtime = || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("testkit: server runtime")
-        };
-        let thread = ServerThread::spawn(format!("testkit-{name}-{}", addr.port()), runtime, move |shutdown| {
-            serve(listener, handler, shutdown)
-        });
+        let (listener, addr) = bind_loopback(name);
+        let thread = ServerThread::spawn(
+            format!("testkit-{name}-{}", addr.port()),
+            current_thread_runtime,
+            move |shutdown| serve(listener, handler, shutdown),
+        );
         LocalServer { addr, _thread: thread }
     }
 
@@ -99,16 +133,8 @@ impl LocalServer {
     }
 }
 
-async fn serve(listener: TcpListener, handler: Handler, mut shutdown: oneshot::Receiver<()>) {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("testkit: server tokio listener");
-    loop {
-        let stream = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-        };
+async fn serve(listener: TcpListener, handler: Handler, shutdown: oneshot::Receiver<()>) {
+    accept_until_shutdown(listener, shutdown, |stream| {
         let handler = Arc::clone(&handler);
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
@@ -124,5 +150,6 @@ async fn serve(listener: TcpListener, handler: Handler, mut shutdown: oneshot::R
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
-    }
+    })
+    .await;
 }

@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tempfile::TempDir;
 use tokio_rustls::TlsAcceptor;
 
-use crate::serve::ServerThread;
+use crate::serve::{accept_until_shutdown, bind_loopback, current_thread_runtime, ServerThread};
 use crate::tls::TestCa;
 
 /// A running TLS terminator on `127.0.0.1`; stopped on drop.
@@ -60,20 +60,12 @@ impl TlsFront {
             .expect("testkit: TLS front certificate");
         let acceptor = TlsAcceptor::from(Arc::new(config));
 
-        let listener = TcpListener::bind("127.0.0.1:0").expect("testkit: TLS front bind");
-        listener
-            .set_nonblocking(true)
-            .expect("testkit: TLS front set_nonblocking");
-        let addr = listener.local_addr().expect("testkit: TLS front local_addr");
-        let runtime = || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("testkit: TLS front runtime")
-        };
-        let thread = ServerThread::spawn(format!("testkit-tls-front-{}", addr.port()), runtime, move |shutdown| {
-            serve(listener, acceptor, backend, shutdown)
-        });
+        let (listener, addr) = bind_loopback("TLS front");
+        let thread = ServerThread::spawn(
+            format!("testkit-tls-front-{}", addr.port()),
+            current_thread_runtime,
+            move |shutdown| serve(listener, acceptor, backend, shutdown),
+        );
         TlsFront {
             addr,
             ca_file,
@@ -97,17 +89,9 @@ async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     backend: SocketAddr,
-    mut shutdown: tokio::sync::oneshot::Receiver<()>,
+    shutdown: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("testkit: TLS front tokio listener");
-    loop {
-        let stream = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-        };
+    accept_until_shutdown(listener, shutdown, |stream| {
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             // A client that refuses the certificate ends the handshake: nothing to forward.
@@ -119,7 +103,8 @@ async fn serve(
             };
             let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
         });
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -36,6 +36,15 @@ impl HelperDir {
         path
     }
 
+    /// Writes a helper `NAME` that never answers: it records its pid and sleeps for ten
+    /// minutes. Returns the pid file, for [`assert_helper_gone`].
+    fn hanging_helper(&self, name: &str) -> PathBuf {
+        let pid_file = self.file(&format!("{name}.pid"));
+        // `exec`: the helper process itself sleeps, so killing it leaves nothing behind.
+        self.helper(name, &format!("echo $$ > '{}'\nexec sleep 600\n", pid_file.display()));
+        pid_file
+    }
+
     /// A file in the directory (where helpers count their runs).
     fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
@@ -45,6 +54,17 @@ impl HelperDir {
     fn env(&self) -> [(&str, &str); 1] {
         [("PATH", &self.path)]
     }
+}
+
+/// Asserts that the helper whose pid `pid_file` holds is no longer running (`how` says
+/// what ended it).
+fn assert_helper_gone(pid_file: &Path, how: &str) {
+    let pid = std::fs::read_to_string(pid_file).unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "the helper (pid {}) was {how}",
+        pid.trim()
+    );
 }
 
 /// A helper answering `get` for `server` only (as written on stdin), with `answer`,
@@ -180,12 +200,7 @@ async fn failing_helper_fails_its_sync_with_its_exit_code_and_nothing_it_printed
 async fn hanging_helper_is_killed_after_its_timeout() {
     let (world, _repos) = upstream_and_locked_mirror().await;
     let helpers = HelperDir::new(&world);
-    let pid_file = helpers.file("helper.pid");
-    // `exec`: the helper process itself sleeps, so killing it leaves nothing behind.
-    helpers.helper(
-        "hangs",
-        &format!("echo $$ > '{}'\nexec sleep 600\n", pid_file.display()),
-    );
+    let pid_file = helpers.hanging_helper("hangs");
     world.write_config(&helper_config(
         "    credential_helper: hangs\n    credential_helper_timeout: 1s\n",
         "",
@@ -196,22 +211,14 @@ async fn hanging_helper_is_killed_after_its_timeout() {
         world.report()["syncs"][0]["error"],
         "registry mirror: credential helper docker-credential-hangs did not answer within 1s; killed"
     );
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    assert!(
-        !Path::new(&format!("/proc/{}", pid.trim())).exists(),
-        "the helper (pid {pid}) was killed and reaped"
-    );
+    assert_helper_gone(&pid_file, "killed and reaped");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_helper_hanging_past_max_pass_duration_ends_with_its_pass() {
     let (world, _repos) = upstream_and_locked_mirror().await;
     let helpers = HelperDir::new(&world);
-    let pid_file = helpers.file("helper.pid");
-    helpers.helper(
-        "hangs",
-        &format!("echo $$ > '{}'\nexec sleep 600\n", pid_file.display()),
-    );
+    let pid_file = helpers.hanging_helper("hangs");
     // The helper may take an hour; the pass may not.
     world.write_config(&helper_config(
         "    credential_helper: hangs\n    credential_helper_timeout: 1h\n",
@@ -234,11 +241,7 @@ async fn a_helper_hanging_past_max_pass_duration_ends_with_its_pass() {
             .contains("ran past max_pass_duration (1s) and did not end when its work was abandoned"),
         "{sync}"
     );
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    assert!(
-        !Path::new(&format!("/proc/{}", pid.trim())).exists(),
-        "the helper (pid {pid}) was killed with the pass"
-    );
+    assert_helper_gone(&pid_file, "killed with the pass");
 }
 
 #[tokio::test(flavor = "multi_thread")]

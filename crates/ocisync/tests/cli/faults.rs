@@ -3,11 +3,11 @@
 use std::time::{Duration, Instant};
 
 use ocisync_testkit::{
-    assert_closure, assert_mirror_complete, corpus, image, layer, push_image, small_corpus, CountingProxy, Fault,
-    Faults, Format, ProxyOptions, RequestKind, RequestMatch, RetryAfter,
+    assert_closure, assert_mirror_complete, corpus, layer, small_corpus, CountingProxy, Fault, Faults, Format,
+    ProxyOptions, RequestKind, RequestMatch, RetryAfter,
 };
 
-use crate::support::{config_with_defaults, same_names, Mirror};
+use crate::support::{config_with_defaults, same_names, two_tag_repos, Mirror};
 
 /// Fast retries, so that tests spend their time on faults, not on waiting.
 const QUICK_RETRIES: &str = "  retry: {max_attempts: 6, initial_delay: 20ms, max_delay: 200ms, max_elapsed: 30s}\n  read_timeout: 2s\n  connect_timeout: 2s";
@@ -21,21 +21,7 @@ fn upstream_urls(urls: &[String]) -> String {
 /// 24 repositories × 2 tags of small images sharing a base layer; returns their names.
 async fn seed_wide_corpus(url: &str) -> Vec<String> {
     let base = layer(Format::Oci, 1000, 4096);
-    let mut repos = Vec::new();
-    for index in 0..24u64 {
-        let repo = format!("wide/r{index:02}");
-        for (tag, seed) in [("1.0", 2 * index), ("2.0", 2 * index + 1)] {
-            let image = image(
-                Format::Oci,
-                ("linux", "amd64"),
-                vec![base.clone(), layer(Format::Oci, 2000 + seed, 2048)],
-                &format!("{repo}:{tag}"),
-            );
-            push_image(url, &repo, tag, &image).await;
-        }
-        repos.push(repo);
-    }
-    repos
+    two_tag_repos(url, "wide", 24, Some(&base), 2000, 2048).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

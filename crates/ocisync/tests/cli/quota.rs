@@ -1,30 +1,13 @@
 //! Pull quotas end to end: a real registry behind a proxy that keeps one as Docker Hub
 //! does (manifest `GET`s count, `ratelimit-*` headers, 429 `TOOMANYREQUESTS` past it).
 
-use ocisync_testkit::{
-    assert_mirror_complete, image, layer, push_image, CountingProxy, Fault, Format, PullQuota, RecordedRequest,
-    RequestKind,
-};
+use ocisync_testkit::{assert_mirror_complete, CountingProxy, Fault, PullQuota, RecordedRequest, RequestKind};
 
-use crate::support::{config_with_defaults, same_names, Mirror};
+use crate::support::{config_with_defaults, same_names, two_tag_repos, Mirror};
 
 /// Six repositories of two single-arch tags each: twelve manifest `GET`s on a cold pass.
 async fn seed(url: &str) -> Vec<String> {
-    let mut repos = Vec::new();
-    for index in 0..6u64 {
-        let repo = format!("quota/r{index}");
-        for (tag, seed) in [("1.0", 2 * index), ("2.0", 2 * index + 1)] {
-            let image = image(
-                Format::Oci,
-                ("linux", "amd64"),
-                vec![layer(Format::Oci, 0x0D_0000 + seed, 1024)],
-                &format!("{repo}:{tag}"),
-            );
-            push_image(url, &repo, tag, &image).await;
-        }
-        repos.push(repo);
-    }
-    repos
+    two_tag_repos(url, "quota", 6, None, 0x0D_0000, 1024).await
 }
 
 const TAGS: usize = 12;

@@ -1,11 +1,13 @@
 //! Running the real binary and reading what it wrote.
 
 mod fixture;
+mod seed;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use fixture::{config_with_defaults, config_with_syncs, one_sync_config, Mirror, Report};
+pub use seed::two_tag_repos;
 
 /// What one run of `ocisync` did.
 pub struct Run {

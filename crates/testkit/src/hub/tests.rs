@@ -2,21 +2,14 @@
 //! `docker-registry` behind it.
 
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
-use reqwest::{Client, Method, StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 
 use super::HubLikeRegistry;
+use crate::auth_tests::http;
 use crate::bearer::parse_bearer_challenge;
 use crate::image::{image, layer, sha256_digest, Format, Image};
 use crate::token::TOKEN_SERVICE;
 use crate::RegistryClient;
-
-fn http() -> Client {
-    Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 fn alpine() -> Image {
     image(
