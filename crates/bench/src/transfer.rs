@@ -136,23 +136,11 @@ pub fn render(results: &[CaseResult], options: &TransferOptions) -> String {
                 )
             }
             "resume" => (
-                format!(
-                    "{:.1} MiB served for the {:.1} MiB layer ({:.3}×), {} cuts",
-                    result.bytes.unwrap_or(0) as f64 / MIB,
-                    layer / MIB,
-                    result.bytes.unwrap_or(0) as f64 / layer,
-                    result.faults
-                ),
+                bytes_for_layer(result, layer, "served", "cuts"),
                 "at most 1.2× the layer",
             ),
             _ => (
-                format!(
-                    "{:.1} MiB received by the mirror for the {:.1} MiB layer ({:.3}×), {} chunk reset",
-                    result.bytes.unwrap_or(0) as f64 / MIB,
-                    layer / MIB,
-                    result.bytes.unwrap_or(0) as f64 / layer,
-                    result.faults
-                ),
+                bytes_for_layer(result, layer, "received by the mirror", "chunk reset"),
                 "one chunk sent again at most",
             ),
         };
@@ -164,4 +152,17 @@ pub fn render(results: &[CaseResult], options: &TransferOptions) -> String {
         );
     }
     out
+}
+
+/// The bytes a case moved (`moved`: where they went) against the layer's size, and the
+/// faults it injected: what the resume and reset targets are stated in.
+fn bytes_for_layer(result: &CaseResult, layer: f64, moved: &str, faults: &str) -> String {
+    let bytes = result.bytes.unwrap_or(0) as f64;
+    format!(
+        "{:.1} MiB {moved} for the {:.1} MiB layer ({:.3}×), {} {faults}",
+        bytes / MIB,
+        layer / MIB,
+        bytes / layer,
+        result.faults
+    )
 }

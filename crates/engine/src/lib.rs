@@ -29,6 +29,7 @@ mod pass;
 mod plan;
 mod progress;
 mod prune;
+mod read_manifest;
 mod referrers;
 mod report;
 mod repository;

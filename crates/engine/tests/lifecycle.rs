@@ -10,12 +10,9 @@ use ocisync_engine::{
     run_sync, BackupTemplate, ContentRule, CopyOptions, FailureKind, Outcome, RuleSpec, SignaturePolicy, SkipReason,
     SourceSpec, SyncLabel, SyncReport, TagPatterns, TagReport,
 };
-use ocisync_oci::{
-    BlobStream, Deletion, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, StoreError,
-    Tag,
-};
+use ocisync_oci::{Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, StoreError, Tag};
 use ocisync_testkit::{created_ago, image, image_created, index, layer, Format, Image};
-use support::{repo, run_pass};
+use support::{repo, run_pass, Fault, FaultyStore};
 
 const REPO: &str = "team/app";
 const HOUR: Duration = Duration::from_secs(3600);
@@ -354,7 +351,10 @@ async fn a_failed_backup_leaves_the_tag_where_it_was() {
     insert(&source, Some("latest"), &second);
     insert(&source, Some(&long_tag), &second);
 
-    let destination = RefusesBackups { inner: &memory };
+    let destination = FaultyStore {
+        inner: &memory,
+        fault: RefusesBackups,
+    };
     let label = SyncLabel {
         name: "test".into(),
         from: "source".into(),
@@ -389,65 +389,15 @@ async fn a_failed_backup_leaves_the_tag_where_it_was() {
 }
 
 /// A destination that refuses the backup's manifest put (`latest-…`).
-struct RefusesBackups<'a> {
-    inner: &'a MemoryStore,
-}
+struct RefusesBackups;
 
-impl Store for RefusesBackups<'_> {
-    fn label(&self) -> &str {
-        self.inner.label()
-    }
-
-    async fn catalog(&self) -> Result<Vec<RepoName>> {
-        self.inner.catalog().await
-    }
-
-    async fn tags(&self, repo: &RepoName) -> Result<Vec<Tag>> {
-        self.inner.tags(repo).await
-    }
-
-    async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<Descriptor>> {
-        self.inner.head_manifest(repo, reference).await
-    }
-
-    async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Manifest> {
-        self.inner.manifest(repo, reference).await
-    }
-
-    async fn put_manifest(&self, repo: &RepoName, reference: &Reference, manifest: &Manifest) -> Result<()> {
+impl Fault for RefusesBackups {
+    fn put_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
         match reference {
             Reference::Tag(tag) if tag.as_str().starts_with("latest-") => Err(StoreError::Denied {
                 what: format!("manifest {repo}:{tag}"),
             }),
-            _ => self.inner.put_manifest(repo, reference, manifest).await,
+            _ => Ok(()),
         }
-    }
-
-    async fn has_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
-        self.inner.has_blob(repo, digest).await
-    }
-
-    async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<BlobStream> {
-        self.inner.blob(repo, descriptor).await
-    }
-
-    async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<()> {
-        self.inner.put_blob(repo, descriptor, body).await
-    }
-
-    async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
-        self.inner.mount_blob(repo, from, digest).await
-    }
-
-    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
-        self.inner.referrers(repo, digest).await
-    }
-
-    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
-        self.inner.delete_tag(repo, tag).await
-    }
-
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
-        self.inner.delete_manifest(repo, digest).await
     }
 }

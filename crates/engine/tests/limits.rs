@@ -7,10 +7,8 @@ mod support;
 use bytes::Bytes;
 use ocisync_engine::{Concurrency, CopyOptions, Outcome, Report, SkipReason, StopCause, SyncReport, TagReport};
 use ocisync_oci::media_type::{OCI_INDEX, OCI_MANIFEST};
-use ocisync_oci::{
-    BlobStream, Deletion, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, Tag,
-};
-use support::{has_failures, outcome_of, repo, run_pass};
+use ocisync_oci::{Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, Tag};
+use support::{has_failures, outcome_of, repo, run_pass, Fault, FaultyStore};
 use tokio::sync::Notify;
 
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -157,63 +155,14 @@ async fn an_image_with_a_blob_over_max_blob_size_is_skipped_before_anything_move
 }
 
 /// A source whose blob reads never answer: a copy under way stays under way.
-struct HangingBlobs<'a> {
-    inner: &'a MemoryStore,
+struct HangingBlobs {
     blob_read: Notify,
 }
 
-impl Store for HangingBlobs<'_> {
-    fn label(&self) -> &str {
-        self.inner.label()
-    }
-
-    async fn catalog(&self) -> Result<Vec<RepoName>> {
-        self.inner.catalog().await
-    }
-
-    async fn tags(&self, repo: &RepoName) -> Result<Vec<Tag>> {
-        self.inner.tags(repo).await
-    }
-
-    async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<Descriptor>> {
-        self.inner.head_manifest(repo, reference).await
-    }
-
-    async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Manifest> {
-        self.inner.manifest(repo, reference).await
-    }
-
-    async fn put_manifest(&self, repo: &RepoName, reference: &Reference, manifest: &Manifest) -> Result<()> {
-        self.inner.put_manifest(repo, reference, manifest).await
-    }
-
-    async fn has_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
-        self.inner.has_blob(repo, digest).await
-    }
-
-    async fn blob(&self, _repo: &RepoName, _descriptor: &Descriptor) -> Result<BlobStream> {
+impl Fault for HangingBlobs {
+    async fn blob(&self, _repo: &RepoName, _descriptor: &Descriptor) -> Result<()> {
         self.blob_read.notify_one();
         std::future::pending().await
-    }
-
-    async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<()> {
-        self.inner.put_blob(repo, descriptor, body).await
-    }
-
-    async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
-        self.inner.mount_blob(repo, from, digest).await
-    }
-
-    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
-        self.inner.referrers(repo, digest).await
-    }
-
-    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
-        self.inner.delete_tag(repo, tag).await
-    }
-
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
-        self.inner.delete_manifest(repo, digest).await
     }
 }
 
@@ -225,9 +174,11 @@ async fn pass_stopped_mid_copy(cause: StopCause) -> (SyncReport, MemoryStore) {
     let second = small_image(&memory, "library/app", "second");
     tag_as(&memory, "library/app", "a", &first);
     tag_as(&memory, "library/app", "b", &second);
-    let source = HangingBlobs {
+    let source = FaultyStore {
         inner: &memory,
-        blob_read: Notify::new(),
+        fault: HangingBlobs {
+            blob_read: Notify::new(),
+        },
     };
     let destination = MemoryStore::new("destination");
     let options = CopyOptions {
@@ -238,7 +189,7 @@ async fn pass_stopped_mid_copy(cause: StopCause) -> (SyncReport, MemoryStore) {
         ..CopyOptions::default()
     };
     let stop = async {
-        source.blob_read.notified().await;
+        source.fault.blob_read.notified().await;
         // No new image starts; the one under way would hang for ever, so it is abandoned.
         options.stop.raise(cause);
         options.stop.abandon(cause);

@@ -283,15 +283,6 @@ impl Store for LayoutStore {
         Ok(index.tags())
     }
 
-    async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<Descriptor>> {
-        // Manifests are small: reading one verifies that the tag's target is really there.
-        match self.manifest(repo, reference).await {
-            Ok(manifest) => Ok(Some(manifest.descriptor())),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
-    }
-
     async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Manifest> {
         match reference {
             Reference::Tag(tag) => self.manifest_by_tag(repo, tag).await,

@@ -161,14 +161,6 @@ impl Store for MemoryStore {
         Ok(entry.tags.keys().cloned().collect())
     }
 
-    async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<Descriptor>> {
-        match self.manifest(repo, reference).await {
-            Ok(manifest) => Ok(Some(manifest.descriptor())),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
-    }
-
     async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Manifest> {
         let state = self.state.lock().unwrap();
         let entry = state.repos.get(repo);

@@ -53,11 +53,21 @@ pub trait Store: Send + Sync {
     fn tags(&self, repo: &RepoName) -> impl Future<Output = Result<Vec<Tag>>> + Send;
 
     /// The descriptor of a manifest (digest, media type, size), or `None` if it is absent.
+    /// This default reads the whole manifest: manifests are small, and reading one
+    /// verifies that a tag's target is really there. A registry answers a `HEAD` instead.
     fn head_manifest(
         &self,
         repo: &RepoName,
         reference: &Reference,
-    ) -> impl Future<Output = Result<Option<Descriptor>>> + Send;
+    ) -> impl Future<Output = Result<Option<Descriptor>>> + Send {
+        async move {
+            match self.manifest(repo, reference).await {
+                Ok(manifest) => Ok(Some(manifest.descriptor())),
+                Err(error) if error.is_not_found() => Ok(None),
+                Err(error) => Err(error),
+            }
+        }
+    }
 
     /// A manifest's exact bytes. When `reference` is a digest, the bytes match it.
     fn manifest(&self, repo: &RepoName, reference: &Reference) -> impl Future<Output = Result<Manifest>> + Send;

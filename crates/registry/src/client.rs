@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ocisync_oci::{RepoName, StoreError};
-use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderValue, AUTHORIZATION, RANGE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use tokio::sync::OwnedSemaphorePermit;
 use url::Url;
@@ -313,20 +313,25 @@ impl Endpoint {
             .await
     }
 
-    /// [`Endpoint::send`] for a blob download: `request_timeout` bounds the answer's
-    /// head only, and the request keeps its place under the registry's request limit
-    /// for as long as the caller reads the body.
-    pub async fn send_streamed(
+    /// A blob download's `GET`, with `range` as its `Range` header when resuming: as
+    /// [`Endpoint::send`], but `request_timeout` bounds the answer's head only, and the
+    /// request keeps its place under the registry's request limit for as long as the
+    /// caller reads the body.
+    pub async fn get_blob(
         &self,
-        scope: Scope<'_>,
+        repo: &RepoName,
         what: &str,
-        method: Method,
         url: &Url,
-        build: impl Fn(RequestBuilder) -> RequestBuilder + Sync,
+        range: Option<&str>,
     ) -> Result<(Response, Option<OwnedSemaphorePermit>), StoreError> {
         let place = self.enter().await;
+        let build = |request: RequestBuilder| match range {
+            Some(range) => request.header(RANGE, range),
+            None => request,
+        };
+        let scope = Scope::Pull(repo).as_string();
         let response = self
-            .exchange(&scope.as_string(), what, method, url, &build, Answer::Streamed)
+            .exchange(&scope, what, Method::GET, url, &build, Answer::Streamed)
             .await?;
         Ok((response, place))
     }

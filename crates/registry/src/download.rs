@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use ocisync_oci::{BlobStream, Descriptor, RepoName, StoreError};
-use reqwest::header::{CONTENT_RANGE, RANGE};
-use reqwest::{Method, StatusCode};
+use reqwest::header::CONTENT_RANGE;
+use reqwest::StatusCode;
 use url::Url;
 
 use crate::bandwidth::capped;
-use crate::client::{Endpoint, Scope};
+use crate::client::Endpoint;
 use crate::rate_floor::with_rate_floor;
 use crate::resume::{content_range_continues, resuming, Continuation, Reopen};
 use crate::status::{error_from_response, transport_error};
@@ -56,12 +56,7 @@ async fn open_at(
     size: u64,
 ) -> Result<Continuation, StoreError> {
     let range = (offset > 0).then(|| format!("bytes={offset}-"));
-    let (response, place) = endpoint
-        .send_streamed(Scope::Pull(repo), what, Method::GET, url, |request| match &range {
-            Some(range) => request.header(RANGE, range),
-            None => request,
-        })
-        .await?;
+    let (response, place) = endpoint.get_blob(repo, what, url, range.as_deref()).await?;
     let skip = match response.status() {
         // The whole blob: what was delivered already is dropped.
         StatusCode::OK => offset,

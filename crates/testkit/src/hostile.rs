@@ -7,14 +7,14 @@
 //! (sizes and drip counts are the script's numbers), and dropping the server stops it and
 //! the connections still open.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::serve::{accept_until_shutdown, bind_loopback, current_thread_runtime, ServerThread};
+use crate::serve::{accept_until_shutdown, LocalServer};
 
 /// Largest request head read; the clients under test send small ones.
 const MAX_HEAD: usize = 64 * 1024;
@@ -101,33 +101,25 @@ type Script = Arc<dyn Fn(&HostileRequest) -> HostileAnswer + Send + Sync>;
 
 /// A running scripted server on `127.0.0.1`.
 pub struct HostileServer {
-    addr: SocketAddr,
+    server: LocalServer,
     log: Arc<Mutex<Vec<HostileRequest>>>,
-    _thread: ServerThread,
 }
 
 impl HostileServer {
     /// Binds a free loopback port and answers every request with `script`.
     pub fn start(script: impl Fn(&HostileRequest) -> HostileAnswer + Send + Sync + 'static) -> HostileServer {
-        let (listener, addr) = bind_loopback("hostile");
         let log: Arc<Mutex<Vec<HostileRequest>>> = Arc::default();
         let script: Script = Arc::new(script);
         let served_log = Arc::clone(&log);
-        let thread = ServerThread::spawn(
-            format!("testkit-hostile-{}", addr.port()),
-            current_thread_runtime,
-            move |shutdown| serve(listener, script, served_log, shutdown),
-        );
-        HostileServer {
-            addr,
-            log,
-            _thread: thread,
-        }
+        let server = LocalServer::serve("hostile", move |listener, shutdown| {
+            serve(listener, script, served_log, shutdown)
+        });
+        HostileServer { server, log }
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// Every request received so far, in order.

@@ -3,7 +3,8 @@
 //! tokio runtime.
 //!
 //! The token server (whose OAuth2 grants are form bodies) and the redirecting blob
-//! server are built on it.
+//! server are built on it; the scripted hostile server and the TLS front bring their
+//! own accept loops to [`LocalServer::serve`].
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -114,11 +115,22 @@ impl Drop for ServerThread {
 impl LocalServer {
     /// Binds `127.0.0.1:0` and serves `handler` on a thread named `testkit-{name}-PORT`.
     pub(crate) fn start(name: &str, handler: Handler) -> LocalServer {
+        LocalServer::serve(name, move |listener, shutdown| serve(listener, handler, shutdown))
+    }
+
+    /// Binds `127.0.0.1:0` and runs `serve_loop` on it (given the listener and the
+    /// shutdown signal) on a thread named `testkit-{name}-PORT`, on a one-thread runtime:
+    /// for servers that speak more than [`Handler`] answers (scripted faults, TLS).
+    pub(crate) fn serve<F, Fut>(name: &str, serve_loop: F) -> LocalServer
+    where
+        F: FnOnce(TcpListener, oneshot::Receiver<()>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
         let (listener, addr) = bind_loopback(name);
         let thread = ServerThread::spawn(
             format!("testkit-{name}-{}", addr.port()),
             current_thread_runtime,
-            move |shutdown| serve(listener, handler, shutdown),
+            move |shutdown| serve_loop(listener, shutdown),
         );
         LocalServer { addr, _thread: thread }
     }

@@ -15,14 +15,13 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tempfile::TempDir;
 use tokio_rustls::TlsAcceptor;
 
-use crate::serve::{accept_until_shutdown, bind_loopback, current_thread_runtime, ServerThread};
+use crate::serve::{accept_until_shutdown, LocalServer};
 use crate::tls::TestCa;
 
 /// A running TLS terminator on `127.0.0.1`; stopped on drop.
 pub struct TlsFront {
-    addr: SocketAddr,
+    server: LocalServer,
     ca_file: std::path::PathBuf,
-    _thread: ServerThread,
     // Dropped last: removes the CA file.
     _dir: TempDir,
 }
@@ -60,23 +59,19 @@ impl TlsFront {
             .expect("testkit: TLS front certificate");
         let acceptor = TlsAcceptor::from(Arc::new(config));
 
-        let (listener, addr) = bind_loopback("TLS front");
-        let thread = ServerThread::spawn(
-            format!("testkit-tls-front-{}", addr.port()),
-            current_thread_runtime,
-            move |shutdown| serve(listener, acceptor, backend, shutdown),
-        );
+        let server = LocalServer::serve("tls-front", move |listener, shutdown| {
+            serve(listener, acceptor, backend, shutdown)
+        });
         TlsFront {
-            addr,
+            server,
             ca_file,
-            _thread: thread,
             _dir: dir,
         }
     }
 
     /// `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("https://{}", self.addr)
+        format!("https://{}", self.server.addr())
     }
 
     /// The PEM file of the CA that signed this front's certificate (a client's `ca_file`).

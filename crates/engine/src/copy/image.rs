@@ -6,9 +6,7 @@
 
 use futures_util::{stream, StreamExt};
 use ocisync_oci::media_type::is_non_distributable;
-use ocisync_oci::{
-    Descriptor, Digest, MalformedManifest, Manifest, ManifestContent, Reference, RepoName, Store, StoreError, Tag,
-};
+use ocisync_oci::{Descriptor, Digest, MalformedManifest, Manifest, ManifestContent, Reference, RepoName, Store, Tag};
 use tracing::{debug, info};
 
 use super::context::Pass;
@@ -19,6 +17,7 @@ use crate::lifecycle::{self, back_up, judge_age};
 use crate::narrow::{is_current_narrowing, narrowed_index};
 use crate::outcome::{Outcome, SkipReason};
 use crate::plan::SyncTask;
+use crate::read_manifest::read_checked_manifest;
 use crate::report::TagReport;
 use crate::work::Work;
 
@@ -232,27 +231,7 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
 
     /// Reads a manifest by digest and checks it against the descriptor that named it.
     pub(super) async fn read_manifest(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<Manifest, CopyError> {
-        let manifest = self
-            .source
-            .manifest(repo, &Reference::Digest(descriptor.digest.clone()))
-            .await
-            .map_err(CopyError::Source)?;
-        let actual = descriptor.digest.recompute(&manifest.bytes);
-        if actual != descriptor.digest {
-            return Err(CopyError::Source(StoreError::DigestMismatch {
-                what: format!("manifest {repo}@{}", descriptor.digest),
-                expected: descriptor.digest.clone(),
-                actual,
-            }));
-        }
-        if manifest.bytes.len() as u64 != descriptor.size {
-            return Err(CopyError::Source(StoreError::SizeMismatch {
-                what: format!("manifest {repo}@{}", descriptor.digest),
-                expected: descriptor.size,
-                actual: manifest.bytes.len() as u64,
-            }));
-        }
-        Ok(manifest)
+        read_checked_manifest(self.source, repo, descriptor).await
     }
 
     /// Makes everything `manifest` references present at the destination.

@@ -275,6 +275,11 @@ mod tests {
         "stable-alpine",
     ];
 
+    /// [`TAGS`] but `dropped`, in order: the expectation of a filter that keeps most.
+    fn all_but(dropped: &[&str]) -> Vec<&'static str> {
+        TAGS.iter().copied().filter(|tag| !dropped.contains(tag)).collect()
+    }
+
     #[test]
     fn each_filter_alone_and_combined() {
         let re = |pattern: &str| whole_tag_regex(pattern).unwrap();
@@ -294,17 +299,7 @@ mod tests {
                     exclude: vec![re(r".*-rc\d*"), re("latest")],
                     ..TagFilter::default()
                 },
-                vec![
-                    "1.19.9",
-                    "v1.20.0",
-                    "1.20.1",
-                    "1.21.0",
-                    "v1.22.3",
-                    "2.0.0",
-                    "1.25",
-                    "20240101",
-                    "stable-alpine",
-                ],
+                all_but(&["latest", "1.21.0-rc1"]),
             ),
             (
                 // The range leaves non-semver tags alone; prereleases are outside a plain range.
@@ -312,16 +307,7 @@ mod tests {
                     semver: range(">=1.20, <2"),
                     ..TagFilter::default()
                 },
-                vec![
-                    "latest",
-                    "v1.20.0",
-                    "1.20.1",
-                    "1.21.0",
-                    "v1.22.3",
-                    "1.25",
-                    "20240101",
-                    "stable-alpine",
-                ],
+                all_but(&["1.19.9", "1.21.0-rc1", "2.0.0"]),
             ),
             (
                 // latest keeps only semver tags, highest first.

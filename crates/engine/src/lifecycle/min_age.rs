@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
-use ocisync_oci::{verify_blob_stream, Descriptor, Manifest, ManifestContent, Reference, RepoName, Store, StoreError};
+use ocisync_oci::{verify_blob_stream, Descriptor, Manifest, ManifestContent, RepoName, Store};
 
 use super::format_time;
 use crate::error::CopyError;
 use crate::outcome::SkipReason;
+use crate::read_manifest::read_checked_manifest;
 
 /// Configs are small JSON documents; one larger than this is not read to learn its age.
 const MAX_CONFIG_SIZE: u64 = 4 * 1024 * 1024;
@@ -132,7 +133,7 @@ async fn youngest_created<S: Store>(
             }
             let mut youngest: Option<DateTime<Utc>> = None;
             for entry in platform_images {
-                let child = read_checked(source, repo, entry).await?;
+                let child = read_checked_manifest(source, repo, entry).await?;
                 let child_content = child.content().map_err(|error| CopyError::Malformed {
                     digest: child.digest.clone(),
                     source: error,
@@ -183,30 +184,6 @@ pub(crate) fn created_of(config: &[u8]) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(created)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|_| format!("created \"{created}\" is not an RFC 3339 time"))
-}
-
-/// A child manifest by digest, checked against the descriptor that named it.
-async fn read_checked<S: Store>(source: &S, repo: &RepoName, descriptor: &Descriptor) -> Result<Manifest, CopyError> {
-    let manifest = source
-        .manifest(repo, &Reference::Digest(descriptor.digest.clone()))
-        .await
-        .map_err(CopyError::Source)?;
-    let actual = descriptor.digest.recompute(&manifest.bytes);
-    if actual != descriptor.digest {
-        return Err(CopyError::Source(StoreError::DigestMismatch {
-            what: format!("manifest {repo}@{}", descriptor.digest),
-            expected: descriptor.digest.clone(),
-            actual,
-        }));
-    }
-    if manifest.bytes.len() as u64 != descriptor.size {
-        return Err(CopyError::Source(StoreError::SizeMismatch {
-            what: format!("manifest {repo}@{}", descriptor.digest),
-            expected: descriptor.size,
-            actual: manifest.bytes.len() as u64,
-        }));
-    }
-    Ok(manifest)
 }
 
 #[cfg(test)]

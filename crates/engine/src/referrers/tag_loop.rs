@@ -126,26 +126,11 @@ pub(crate) async fn carry_referrers<S: Store, D: Store>(
         return;
     }
     let mut carried = Carried::default();
-    let result = travel_from(pass, task, &digest, attached, attachments, &mut carried).await;
+    let result = travel(pass, task, &digest, attached, attachments, 0, &mut carried).await;
     carried.apply_to(report);
     if let Err(error) = result {
         referrers_unfinished(task, report, &error);
     }
-}
-
-async fn travel_from<S: Store, D: Store>(
-    pass: &Pass<'_, S, D>,
-    task: &SyncTask,
-    subject: &Digest,
-    attached: Option<Attached>,
-    attachments: &RepoAttachments,
-    carried: &mut Carried,
-) -> Result<(), TravelError> {
-    let attached = match attached {
-        Some(attached) => attached,
-        None => discover(pass.source, &task.source, subject, attachments).await?,
-    };
-    travel(pass, task, subject, attached, attachments, 0, carried).await
 }
 
 /// One report line per referrer tag, skipped `referrer-tag`. A referrer tag whose
@@ -214,7 +199,7 @@ async fn report_subject<S: Store, D: Store>(
         {
             Ok(Some(_)) => {
                 let mut carried = Carried::default();
-                let result = travel_from(pass, task, subject, None, attachments, &mut carried).await;
+                let result = travel(pass, task, subject, None, attachments, 0, &mut carried).await;
                 carried.apply_to(&mut report);
                 if let Err(error) = result {
                     referrers_unfinished(task, &mut report, &error);

@@ -10,16 +10,21 @@ use crate::copy::Pass;
 use crate::plan::SyncTask;
 
 /// Copies everything attached to `subject` (already at the destination), then what is
-/// attached to each of those, down to [`MAX_DEPTH`] levels.
+/// attached to each of those, down to [`MAX_DEPTH`] levels. `attached` is what the
+/// signature check found attached to `subject`, if it looked; else it is discovered here.
 pub(super) async fn travel<S: Store, D: Store>(
     pass: &Pass<'_, S, D>,
     task: &SyncTask,
     subject: &Digest,
-    attached: Attached,
+    attached: Option<Attached>,
     attachments: &RepoAttachments,
     depth: usize,
     carried: &mut Carried,
 ) -> Result<(), TravelError> {
+    let attached = match attached {
+        Some(attached) => attached,
+        None => discover(pass.source, &task.source, subject, attachments).await?,
+    };
     if !attachments.claim_travel(subject) || depth >= MAX_DEPTH {
         return Ok(());
     }
@@ -36,8 +41,7 @@ pub(super) async fn travel<S: Store, D: Store>(
         if attachments.has_traveled(&digest) {
             continue;
         }
-        let attached = discover(pass.source, &task.source, &digest, attachments).await?;
-        Box::pin(travel(pass, task, &digest, attached, attachments, depth + 1, carried)).await?;
+        Box::pin(travel(pass, task, &digest, None, attachments, depth + 1, carried)).await?;
     }
     Ok(())
 }

@@ -3,10 +3,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ocisync_engine::{run_sync, ContentRule, CopyOptions, Outcome, Report, SyncLabel, SyncReport};
-use ocisync_oci::{
-    BlobStream, Deletion, Descriptor, Digest, Manifest, MemoryStore, Reference, RepoName, Result, Store, StoreError,
-    Tag,
-};
+use ocisync_oci::{MemoryStore, Reference, RepoName, Result, Store, StoreError};
+
+mod faulty;
+pub use faulty::{Fault, FaultyStore};
 
 pub fn repo(name: &str) -> RepoName {
     name.parse().unwrap()
@@ -53,87 +53,43 @@ pub fn outcome_of(report: &SyncReport, repo_name: &str, tag_name: &str) -> Outco
 
 /// A source whose pull quota runs out, as a registry's does: after `allowed` manifest
 /// reads, `manifest` fails with a used-up quota (`exhausted`) or a held reserve.
-pub struct QuotaStore<'a> {
-    pub inner: &'a MemoryStore,
+pub type QuotaStore<'a> = FaultyStore<'a, Quota>;
+
+/// The pull quota of a [`QuotaStore`].
+pub struct Quota {
     allowed: AtomicUsize,
     exhausted: bool,
 }
 
 impl<'a> QuotaStore<'a> {
     pub fn new(inner: &'a MemoryStore, allowed: usize, exhausted: bool) -> Self {
-        QuotaStore {
+        FaultyStore {
             inner,
-            allowed: AtomicUsize::new(allowed),
-            exhausted,
+            fault: Quota {
+                allowed: AtomicUsize::new(allowed),
+                exhausted,
+            },
         }
     }
 }
 
-impl Store for QuotaStore<'_> {
-    fn label(&self) -> &str {
-        self.inner.label()
-    }
-
-    async fn catalog(&self) -> Result<Vec<RepoName>> {
-        self.inner.catalog().await
-    }
-
-    async fn tags(&self, repo: &RepoName) -> Result<Vec<Tag>> {
-        self.inner.tags(repo).await
-    }
-
-    async fn head_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Option<Descriptor>> {
-        self.inner.head_manifest(repo, reference).await
-    }
-
-    async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Manifest> {
+impl Fault for Quota {
+    fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
         let taken = self
             .allowed
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1));
-        if taken.is_err() {
-            let what = format!("source manifest {repo}:{reference}");
-            return Err(if self.exhausted {
-                StoreError::QuotaExhausted { what }
-            } else {
-                StoreError::QuotaReserve {
-                    what,
-                    remaining: 2,
-                    reserve: 2,
-                }
-            });
+        if taken.is_ok() {
+            return Ok(());
         }
-        self.inner.manifest(repo, reference).await
-    }
-
-    async fn put_manifest(&self, repo: &RepoName, reference: &Reference, manifest: &Manifest) -> Result<()> {
-        self.inner.put_manifest(repo, reference, manifest).await
-    }
-
-    async fn has_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
-        self.inner.has_blob(repo, digest).await
-    }
-
-    async fn blob(&self, repo: &RepoName, descriptor: &Descriptor) -> Result<BlobStream> {
-        self.inner.blob(repo, descriptor).await
-    }
-
-    async fn put_blob(&self, repo: &RepoName, descriptor: &Descriptor, body: BlobStream) -> Result<()> {
-        self.inner.put_blob(repo, descriptor, body).await
-    }
-
-    async fn mount_blob(&self, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool> {
-        self.inner.mount_blob(repo, from, digest).await
-    }
-
-    async fn referrers(&self, repo: &RepoName, digest: &Digest) -> Result<Option<Vec<Descriptor>>> {
-        self.inner.referrers(repo, digest).await
-    }
-
-    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Deletion> {
-        self.inner.delete_tag(repo, tag).await
-    }
-
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Deletion> {
-        self.inner.delete_manifest(repo, digest).await
+        let what = format!("source manifest {repo}:{reference}");
+        Err(if self.exhausted {
+            StoreError::QuotaExhausted { what }
+        } else {
+            StoreError::QuotaReserve {
+                what,
+                remaining: 2,
+                reserve: 2,
+            }
+        })
     }
 }

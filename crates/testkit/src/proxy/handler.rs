@@ -83,16 +83,7 @@ async fn respond(
     };
     let response = match quota {
         Some(QuotaAnswer { exhausted: true, .. }) => {
-            drain(req.into_body()).await;
-            let fault = Fault::PullQuotaExhausted;
-            Ok(injected_response(
-                shared,
-                &method,
-                &path,
-                fault,
-                StatusCode::TOO_MANY_REQUESTS,
-                None,
-            ))
+            answer_fault(shared, client, req, method, path, Fault::PullQuotaExhausted).await
         }
         _ => handle_faults(shared, client, req, method, path).await,
     };
@@ -116,6 +107,18 @@ async fn handle_faults(
             None => forward(shared, client, req, None).await,
         });
     };
+    answer_fault(shared, client, req, method, path, fault).await
+}
+
+/// The answer `fault` makes of the request: made up, or the upstream's, altered.
+async fn answer_fault(
+    shared: &Shared,
+    client: &UpstreamClient,
+    req: Request<Incoming>,
+    method: Method,
+    path: String,
+    fault: Fault,
+) -> Result<Response<ProxyBody>, ResetConnection> {
     match fault {
         Fault::Status(code) => {
             drain(req.into_body()).await;
