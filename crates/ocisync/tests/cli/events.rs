@@ -10,8 +10,7 @@ use ocisync_testkit::{
     assert_mirror_complete, image, layer, manifest, push_image, CountingProxy, Format, Image, TestRegistry,
 };
 
-use crate::observe::promtool_accepts_metrics;
-use crate::support::{config_with_syncs, Daemon, Mirror};
+use crate::support::{config_with_syncs, promtool_accepts_metrics, Daemon, Mirror};
 
 const TOKEN: &str = "events-test-token-0123456789";
 const TOKEN_ENV: &str = "OCISYNC_TEST_HOOK_TOKEN";
@@ -423,6 +422,26 @@ async fn a_flood_of_events_coalesces_into_few_syncs_per_repository() {
     );
 }
 
+/// Harbor's `Default` payload for `event_type` (goharbor.io, "Configure Webhook
+/// Notifications"): one resource per tag of the artifact `digest` of `repo`.
+fn harbor_payload(event_type: &str, repo: &str, digest: &str, tags: &[&str]) -> String {
+    let (namespace, name) = repo.split_once('/').unwrap();
+    let resources: Vec<serde_json::Value> = tags
+        .iter()
+        .map(|tag| serde_json::json!({"digest": digest, "tag": tag, "resource_url": format!("harbor.example/{repo}:{tag}")}))
+        .collect();
+    let repository = serde_json::json!({
+        "date_created": 1586922308, "name": name, "namespace": namespace, "repo_full_name": repo, "repo_type": "private"
+    });
+    let occur_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let event_data = serde_json::json!({"resources": resources, "repository": repository});
+    serde_json::json!({"type": event_type, "occur_at": occur_at, "operator": "admin", "event_data": event_data})
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_harbor_push_webhook_syncs_its_tags() {
     let mut world = World::start(false);
@@ -430,22 +449,7 @@ async fn a_harbor_push_webhook_syncs_its_tags() {
     push_image(&world.registries.upstream.url(), "team/web", "1.27", &pushed).await;
     push_image(&world.registries.upstream.url(), "team/web", "latest", &pushed).await;
     let digest = &pushed.manifest.digest;
-    // Harbor's `Default` payload for PUSH_ARTIFACT (goharbor.io, "Configure Webhook
-    // Notifications"): one resource per tag of the artifact.
-    let webhook = format!(
-        r#"{{"type": "PUSH_ARTIFACT", "occur_at": {}, "operator": "admin",
-           "event_data": {{
-             "resources": [
-               {{"digest": "{digest}", "tag": "1.27", "resource_url": "harbor.example/team/web:1.27"}},
-               {{"digest": "{digest}", "tag": "latest", "resource_url": "harbor.example/team/web:latest"}}
-             ],
-             "repository": {{"date_created": 1586922308, "name": "web", "namespace": "team",
-               "repo_full_name": "team/web", "repo_type": "private"}}}}}}"#,
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    );
+    let webhook = harbor_payload("PUSH_ARTIFACT", "team/web", digest, &["1.27", "latest"]);
     let (status, body) = world.notify(&webhook);
     assert_eq!(
         (status, body.as_str()),
@@ -460,7 +464,7 @@ async fn a_harbor_push_webhook_syncs_its_tags() {
     .await;
 
     // A Harbor delete is acknowledged and ignored: pruning is not built.
-    let delete = webhook.replace("PUSH_ARTIFACT", "DELETE_ARTIFACT");
+    let delete = harbor_payload("DELETE_ARTIFACT", "team/web", digest, &["1.27", "latest"]);
     let (status, body) = world.notify(&delete);
     assert_eq!(
         (status, body.as_str()),

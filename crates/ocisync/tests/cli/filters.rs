@@ -5,20 +5,31 @@ use ocisync_testkit::{image, index, layer, manifest, push_image, CountingProxy, 
 
 use crate::support::{config_with_syncs, Mirror};
 
-/// Tags of several shapes: semver with and without `v`, a release candidate, `latest`,
-/// a date and a name.
-const TAGS: &[&str] = &[
-    "latest",
-    "1.19.9",
-    "v1.20.0",
-    "1.20.1",
-    "1.21.0-rc1",
-    "1.21.0",
-    "v1.22.3",
-    "2.0.0",
-    "20240101",
-    "stable",
+/// Tags of several shapes (semver with and without `v`, a release candidate, `latest`,
+/// a date, a name), each with the filter cases of
+/// `each_tag_filter_alone_and_combined_selects_exactly_its_tags` that keep it.
+const TAGS: &[(&str, &[&str])] = &[
+    ("latest", &["semver"]),
+    ("1.19.9", &["include", "exclude"]),
+    ("v1.20.0", &["include", "exclude", "semver"]),
+    ("1.20.1", &["include", "exclude", "semver"]),
+    ("1.21.0-rc1", &[]),
+    ("1.21.0", &["include", "exclude", "semver", "combined"]),
+    ("v1.22.3", &["include", "exclude", "semver", "latest", "combined"]),
+    ("2.0.0", &["include", "exclude", "latest"]),
+    ("20240101", &["exclude", "semver"]),
+    ("stable", &["exclude", "semver"]),
 ];
+
+/// The tags the filter case `case` keeps, sorted.
+fn kept_by(case: &str) -> Vec<String> {
+    let kept: Vec<&str> = TAGS
+        .iter()
+        .filter(|(_, cases)| cases.contains(&case))
+        .map(|(tag, _)| *tag)
+        .collect();
+    sorted(&kept)
+}
 
 fn small_image(label: &str) -> Image {
     image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, 7, 512)], label)
@@ -41,7 +52,7 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
     let world = Mirror::start();
     let (upstream, mirror) = (&world.upstream, &world.mirror);
     let tagged = small_image("nginx");
-    for tag in TAGS {
+    for (tag, _) in TAGS {
         push_image(&upstream.url(), "library/nginx", tag, &tagged).await;
     }
     for (repo, tag) in [
@@ -52,33 +63,18 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
         push_image(&upstream.url(), repo, tag, &small_image(repo)).await;
     }
     // One sync per filter case, each landing under its own destination prefix.
-    let cases: &[(&str, &str, &[&str])] = &[
-        (
-            "include",
-            r"include: ['v?\d+\.\d+\.\d+']",
-            &["1.19.9", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "2.0.0"],
-        ),
-        (
-            "exclude",
-            r"exclude: ['.*-rc\d*', 'latest']",
-            &[
-                "1.19.9", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "2.0.0", "20240101", "stable",
-            ],
-        ),
-        (
-            "semver",
-            r#"semver: ">=1.20, <2""#,
-            &["latest", "v1.20.0", "1.20.1", "1.21.0", "v1.22.3", "20240101", "stable"],
-        ),
-        ("latest", "latest: 2", &["v1.22.3", "2.0.0"]),
+    let cases: &[(&str, &str)] = &[
+        ("include", r"include: ['v?\d+\.\d+\.\d+']"),
+        ("exclude", r"exclude: ['.*-rc\d*', 'latest']"),
+        ("semver", r#"semver: ">=1.20, <2""#),
+        ("latest", "latest: 2"),
         (
             "combined",
             r#"{include: ['v?\d+\.\d+\.\d+(-rc\d+)?'], exclude: ['.*-rc\d*'], semver: ">=1.20, <2", latest: 2}"#,
-            &["1.21.0", "v1.22.3"],
         ),
     ];
     let mut syncs = String::new();
-    for (name, filter, _) in cases {
+    for (name, filter) in cases {
         let filter = if filter.starts_with('{') {
             (*filter).to_owned()
         } else {
@@ -96,10 +92,10 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
     let run = world.once();
     run.expect_code(0);
 
-    for (name, _, expected) in cases {
+    for (name, _) in cases {
         assert_eq!(
             sorted_tags(&mirror.url(), &format!("{name}/nginx")).await,
-            sorted(expected),
+            kept_by(name),
             "filter case {name}"
         );
     }
@@ -132,7 +128,7 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
         run.stdout
     );
     let filtered = report["totals"]["tags_filtered"].as_u64().unwrap();
-    let expected_filtered: usize = cases.iter().map(|(_, _, kept)| TAGS.len() - kept.len()).sum();
+    let expected_filtered: usize = cases.iter().map(|(name, _)| TAGS.len() - kept_by(name).len()).sum();
     assert_eq!(filtered, expected_filtered as u64);
     assert_eq!(report.tags().len(), cases.len() * TAGS.len() + 3);
 }
