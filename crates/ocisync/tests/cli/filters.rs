@@ -1,7 +1,7 @@
 //! Content filters end to end: each tag filter alone and combined, prefix globs,
 //! destination names and platform narrowing, against real registries.
 
-use ocisync_testkit::{image, index, layer, manifest, push_image, CountingProxy, Format, Image};
+use ocisync_testkit::{image, index, layer, manifest, push_image, small_image, CountingProxy, Format};
 
 use crate::support::{config_with_syncs, Mirror};
 
@@ -31,10 +31,6 @@ fn kept_by(case: &str) -> Vec<String> {
     sorted(&kept)
 }
 
-fn small_image(label: &str) -> Image {
-    image(Format::Oci, ("linux", "amd64"), vec![layer(Format::Oci, 7, 512)], label)
-}
-
 async fn sorted_tags(url: &str, repo: &str) -> Vec<String> {
     let mut tags = ocisync_testkit::tags(url, repo).await;
     tags.sort();
@@ -51,7 +47,7 @@ fn sorted(tags: &[&str]) -> Vec<String> {
 async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
     let world = Mirror::start();
     let (upstream, mirror) = (&world.upstream, &world.mirror);
-    let tagged = small_image("nginx");
+    let tagged = small_image("nginx", 7);
     for (tag, _) in TAGS {
         push_image(&upstream.url(), "library/nginx", tag, &tagged).await;
     }
@@ -60,7 +56,7 @@ async fn each_tag_filter_alone_and_combined_selects_exactly_its_tags() {
         ("vendor/b", "1.0.0"),
         ("team/app", "v1.0.0"),
     ] {
-        push_image(&upstream.url(), repo, tag, &small_image(repo)).await;
+        push_image(&upstream.url(), repo, tag, &small_image(repo, 7)).await;
     }
     // One sync per filter case, each landing under its own destination prefix.
     let cases: &[(&str, &str)] = &[
@@ -244,7 +240,7 @@ async fn platforms_narrow_an_index_and_a_second_pass_writes_nothing() {
 async fn immutable_tags_at_the_destination_cost_no_request_and_stay_put() {
     let world = Mirror::start();
     let (upstream, mirror) = (&world.upstream, &world.mirror);
-    let (first, second) = (small_image("first"), small_image("second"));
+    let (first, second) = (small_image("first", 7), small_image("second", 7));
     for tag in ["v1.0.0", "v1.1.0", "latest"] {
         push_image(&upstream.url(), "app", tag, &first).await;
     }
