@@ -84,6 +84,7 @@ pub mod registry;
 pub mod seed;
 mod serve;
 pub mod signing;
+pub mod small_image;
 pub mod tls;
 pub mod tls_front;
 pub mod token;
@@ -109,6 +110,7 @@ pub use redirect::{RedirectingRegistry, SeenRequest};
 pub use registry::{RegistryOptions, TestRegistry, TestRegistryBuilder};
 pub use seed::{delete_manifest, push_blob, push_image, push_manifest};
 pub use signing::CosignKey;
+pub use small_image::small_image;
 pub use tls::{ClientCertificate, ServerCertificate, TestCa};
 pub use tls_front::TlsFront;
 pub use token::{

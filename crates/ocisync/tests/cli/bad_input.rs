@@ -6,7 +6,7 @@ use std::process::Command;
 
 use ocisync_testkit::CountingProxy;
 
-use crate::support::{config_with_syncs, ocisync, one_sync_config, read_json, write_config, Mirror, Run};
+use crate::support::{config_with_syncs, ocisync, one_sync_config, read_json, Mirror, Run, Workdir};
 
 fn assert_clear(run: &Run, expected: &[&str]) {
     for text in expected {
@@ -72,9 +72,13 @@ fn unreachable_registry_fails_the_sync_with_exit_1() {
         .local_addr()
         .unwrap()
         .port();
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &format!("http://127.0.0.1:{port}"), "http://127.0.0.1:9");
-    let run = ocisync(&["once", "--config", config.to_str().unwrap()]);
+    let work = Workdir::new();
+    let refusing = format!("http://127.0.0.1:{port}");
+    work.write_config_filled(
+        &one_sync_config(),
+        &[("{upstream}", &refusing), ("{mirror}", "http://127.0.0.1:9")],
+    );
+    let run = work.run(&["once"]);
     run.expect_code(1);
     assert!(run.stdout.contains("FAILED sync: catalog:"), "summary:\n{}", run.stdout);
     assert!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize as _;
 use serde_yaml::Value;
 
-use crate::support::ocisync;
+use crate::support::{ocisync, promtool};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -533,23 +533,6 @@ fn dockerfile_is_multi_stage_and_runs_ocisync_as_non_root() {
         .find(|(keyword, _)| *keyword == "ENTRYPOINT")
         .expect("an ENTRYPOINT");
     assert!(entrypoint.1.contains("ocisync"), "{}", entrypoint.1);
-}
-
-/// `promtool ARGS` (Debian's `prometheus` package; `make deps` installs it), which must
-/// succeed; returns what it printed.
-fn promtool(args: &[&str], dir: &Path) -> String {
-    let output = std::process::Command::new("promtool")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("promtool (Debian's prometheus package; `make deps` installs it)");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "promtool {args:?}:\n{printed}");
-    printed
 }
 
 #[test]

@@ -6,12 +6,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use ocisync_testkit::{
-    assert_mirror_complete, image, layer, manifest, push_image, CountingProxy, Format, Image, TestRegistry,
-};
+use ocisync_testkit::{assert_mirror_complete, manifest, push_image, small_image, CountingProxy, TestRegistry};
 
-use crate::observe::promtool_accepts_metrics;
-use crate::support::{config_with_syncs, Daemon, Mirror};
+use crate::support::{config_with_syncs, promtool_accepts_metrics, Daemon, Mirror};
 
 const TOKEN: &str = "events-test-token-0123456789";
 const TOKEN_ENV: &str = "OCISYNC_TEST_HOOK_TOKEN";
@@ -163,15 +160,6 @@ fn push_envelope(repository: &str, tag: &str, digest: &str) -> String {
     )
 }
 
-fn small_image(seed: u64, label: &str) -> Image {
-    image(
-        Format::Oci,
-        ("linux", "amd64"),
-        vec![layer(Format::Oci, seed, 512)],
-        label,
-    )
-}
-
 /// The digest of `repo:tag` at the registry, once it is there (within the limit).
 async fn wait_for_digest(url: &str, repo: &str, tag: &str, digest: &str) {
     let deadline = Instant::now() + ARRIVAL_LIMIT;
@@ -191,7 +179,7 @@ async fn wait_for_digest(url: &str, repo: &str, tag: &str, digest: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_push_after_the_first_pass_reaches_the_mirror_and_a_retag_moves_it() {
     let mut world = World::start(true);
-    let first = small_image(1, "first");
+    let first = small_image("first", 1);
     push_image(&world.registries.upstream.url(), "team/app", "v1", &first).await;
     wait_for_digest(&world.registries.mirror.url(), "team/app", "v1", &first.manifest.digest).await;
     assert_mirror_complete(
@@ -202,7 +190,7 @@ async fn a_push_after_the_first_pass_reaches_the_mirror_and_a_retag_moves_it() {
     .await;
 
     // The same tag to another image: the mirror follows.
-    let second = small_image(2, "second");
+    let second = small_image("second", 2);
     push_image(&world.registries.upstream.url(), "team/app", "v1", &second).await;
     wait_for_digest(
         &world.registries.mirror.url(),
@@ -242,8 +230,8 @@ async fn a_push_after_the_first_pass_reaches_the_mirror_and_a_retag_moves_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_and_ignored_notifications_sync_nothing() {
     let mut world = World::start(false);
-    let refused = small_image(10, "refused");
-    let synced = small_image(11, "synced");
+    let refused = small_image("refused", 10);
+    let synced = small_image("synced", 11);
     push_image(&world.registries.upstream.url(), "team/app", "v1", &refused).await;
     push_image(&world.registries.upstream.url(), "team/app", "v2", &synced).await;
     push_image(&world.registries.upstream.url(), "other/app", "v1", &refused).await;
@@ -335,7 +323,7 @@ async fn a_flood_of_events_coalesces_into_few_syncs_per_repository() {
     for index in 0..10 {
         let repository = format!("team/r{index}");
         for tag in ["a", "b"] {
-            let image = small_image(100 + index * 2 + u64::from(tag == "b"), &format!("{repository}:{tag}"));
+            let image = small_image(&format!("{repository}:{tag}"), 100 + index * 2 + u64::from(tag == "b"));
             push_image(&world.registries.upstream.url(), &repository, tag, &image).await;
             pushed.push((repository.clone(), tag, image.manifest.digest.clone()));
         }
@@ -423,29 +411,34 @@ async fn a_flood_of_events_coalesces_into_few_syncs_per_repository() {
     );
 }
 
+/// Harbor's `Default` payload for `event_type` (goharbor.io, "Configure Webhook
+/// Notifications"): one resource per tag of the artifact `digest` of `repo`.
+fn harbor_payload(event_type: &str, repo: &str, digest: &str, tags: &[&str]) -> String {
+    let (namespace, name) = repo.split_once('/').unwrap();
+    let resources: Vec<serde_json::Value> = tags
+        .iter()
+        .map(|tag| serde_json::json!({"digest": digest, "tag": tag, "resource_url": format!("harbor.example/{repo}:{tag}")}))
+        .collect();
+    let repository = serde_json::json!({
+        "date_created": 1586922308, "name": name, "namespace": namespace, "repo_full_name": repo, "repo_type": "private"
+    });
+    let occur_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let event_data = serde_json::json!({"resources": resources, "repository": repository});
+    serde_json::json!({"type": event_type, "occur_at": occur_at, "operator": "admin", "event_data": event_data})
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_harbor_push_webhook_syncs_its_tags() {
     let mut world = World::start(false);
-    let pushed = small_image(20, "harbor");
+    let pushed = small_image("harbor", 20);
     push_image(&world.registries.upstream.url(), "team/web", "1.27", &pushed).await;
     push_image(&world.registries.upstream.url(), "team/web", "latest", &pushed).await;
     let digest = &pushed.manifest.digest;
-    // Harbor's `Default` payload for PUSH_ARTIFACT (goharbor.io, "Configure Webhook
-    // Notifications"): one resource per tag of the artifact.
-    let webhook = format!(
-        r#"{{"type": "PUSH_ARTIFACT", "occur_at": {}, "operator": "admin",
-           "event_data": {{
-             "resources": [
-               {{"digest": "{digest}", "tag": "1.27", "resource_url": "harbor.example/team/web:1.27"}},
-               {{"digest": "{digest}", "tag": "latest", "resource_url": "harbor.example/team/web:latest"}}
-             ],
-             "repository": {{"date_created": 1586922308, "name": "web", "namespace": "team",
-               "repo_full_name": "team/web", "repo_type": "private"}}}}}}"#,
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    );
+    let webhook = harbor_payload("PUSH_ARTIFACT", "team/web", digest, &["1.27", "latest"]);
     let (status, body) = world.notify(&webhook);
     assert_eq!(
         (status, body.as_str()),
@@ -460,7 +453,7 @@ async fn a_harbor_push_webhook_syncs_its_tags() {
     .await;
 
     // A Harbor delete is acknowledged and ignored: pruning is not built.
-    let delete = webhook.replace("PUSH_ARTIFACT", "DELETE_ARTIFACT");
+    let delete = harbor_payload("DELETE_ARTIFACT", "team/web", digest, &["1.27", "latest"]);
     let (status, body) = world.notify(&delete);
     assert_eq!(
         (status, body.as_str()),

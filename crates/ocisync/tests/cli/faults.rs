@@ -56,12 +56,7 @@ async fn a_complete_mirror_through_random_faults_on_both_sides() {
     );
     assert_mirror_complete(&upstream.url(), &mirror.url(), &same_names(&repos)).await;
     let report = world.report();
-    let retries: u64 = report["syncs"][0]["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|endpoint| endpoint["retries"].as_u64().unwrap())
-        .sum();
+    let retries = report.endpoint_retries();
     assert!(retries > 0, "retries are reported: {}", report["syncs"][0]["endpoints"]);
     assert_eq!(report["totals"]["tags_copied"], 48);
 }

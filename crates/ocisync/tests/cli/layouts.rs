@@ -5,40 +5,23 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ocisync_testkit::{image, layer, push_image, Format, Image, TestRegistry};
+use ocisync_testkit::{push_image, small_image, TestRegistry};
 
-use crate::support::{ocisync, ocisync_command, read_json, run_once, without_proxies, Daemon, Report, Run};
+use crate::support::{
+    export_config_with_syncs, ocisync, ocisync_command, read_json, without_proxies, Export, Run, Workdir, NOWHERE,
+};
 
 /// Tags each writer exports; enough that an unlocked read-modify-write loses some.
 const TAGS_PER_WRITER: usize = 40;
 
-fn small_image(label: &str) -> Image {
-    image(
-        Format::Oci,
-        ("linux", "amd64"),
-        vec![layer(Format::Oci, 11, 512)],
-        label,
-    )
-}
-
 /// `app:a0…` and `app:b0…`, one image under every tag.
 async fn seed_two_tag_families(upstream: &TestRegistry) {
-    let shared = small_image("shared");
+    let shared = small_image("shared", 11);
     for family in ["a", "b"] {
         for number in 0..TAGS_PER_WRITER {
             push_image(&upstream.url(), "app", &format!("{family}{number}"), &shared).await;
         }
     }
-}
-
-/// A config exporting `upstream` into the layout `disk` (relative to `dir`), with `syncs`.
-fn export_config(dir: &Path, name: &str, upstream: &str, syncs: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    let text = format!(
-        "version: 1\nregistries:\n  upstream:\n    urls: [\"{upstream}\"]\n  disk:\n    layout: disk\nsyncs:\n{syncs}"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// A sync of `app` tags `<family>N` into the layout.
@@ -73,18 +56,13 @@ fn every_tag() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_processes_exporting_into_one_layout_keep_every_tag() {
-    let upstream = TestRegistry::start();
-    seed_two_tag_families(&upstream).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Export::start();
+    seed_two_tag_families(&world.upstream).await;
     let writers: Vec<std::process::Child> = ["a", "b"]
         .iter()
         .map(|family| {
-            let config = export_config(
-                dir.path(),
-                &format!("{family}.yaml"),
-                &upstream.url(),
-                &family_sync(family, ""),
-            );
+            let syncs = family_sync(family, "");
+            let config = world.write_other_config(&format!("{family}.yaml"), &export_config_with_syncs(&syncs));
             ocisync_command(&["once", "--config", config.to_str().unwrap()])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -95,44 +73,41 @@ async fn two_processes_exporting_into_one_layout_keep_every_tag() {
     for writer in writers {
         Run::of(writer.wait_with_output().unwrap()).expect_code(0);
     }
-    assert_eq!(layout_tags(&dir.path().join("disk"), "app"), every_tag());
+    assert_eq!(layout_tags(&world.layout(), "app"), every_tag());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_syncs_of_one_daemon_into_one_layout_keep_every_tag() {
-    let upstream = TestRegistry::start();
-    seed_two_tag_families(&upstream).await;
-    let dir = tempfile::tempdir().unwrap();
+    let world = Export::start();
+    seed_two_tag_families(&world.upstream).await;
     let hourly = "    interval: 1h\n";
     let syncs = family_sync("a", hourly) + &family_sync("b", hourly);
-    let config = export_config(dir.path(), "run.yaml", &upstream.url(), &syncs);
-    let mut daemon = Daemon::spawn(&["--config", config.to_str().unwrap()]);
+    world.write_config(&export_config_with_syncs(&syncs));
+    let mut daemon = world.daemon(&[]);
     daemon.wait_for_log("both first passes", Duration::from_secs(120), |log| {
         log.iter().filter(|line| line.contains("pass finished")).count() >= 2
     });
     assert_eq!(daemon.terminate(Duration::from_secs(30)), Some(0));
     let log = daemon.log.join("\n");
     assert!(!log.contains("failed=1") && !log.contains("image failed"), "{log}");
-    assert_eq!(layout_tags(&dir.path().join("disk"), "app"), every_tag());
+    assert_eq!(layout_tags(&world.layout(), "app"), every_tag());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_repository_named_after_a_layout_entry_fails_alone_and_its_parent_keeps_working() {
-    let upstream = TestRegistry::start();
+    let world = Export::start();
     for repo in ["x", "x/index.json", "x/oci-layout"] {
-        push_image(&upstream.url(), repo, "v1", &small_image(repo)).await;
+        push_image(&world.upstream.url(), repo, "v1", &small_image(repo, 11)).await;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
-    let export = |name: &str, repositories: &str| {
+    let export = |repositories: &str| {
         let syncs = format!("  - from: upstream\n    to: disk\n    content:\n      - repositories: [{repositories}]\n");
-        let config = export_config(dir.path(), name, &upstream.url(), &syncs);
-        run_once(&config, &report)
+        world.write_config(&export_config_with_syncs(&syncs));
+        world.once()
     };
     // The colliding names first: before the fix they took `x`'s index.json and oci-layout.
-    let run = export("reserved.yaml", "x/index.json, x/oci-layout");
+    let run = export("x/index.json, x/oci-layout");
     run.expect_code(1);
-    let entries = Report::read(&report).tags();
+    let entries = world.report().tags();
     assert_eq!(entries.len(), 2, "{entries:?}");
     for (repo, entry) in &entries {
         assert_eq!(entry["outcome"], "failed", "{repo}: {entry}");
@@ -143,28 +118,22 @@ async fn a_repository_named_after_a_layout_entry_fails_alone_and_its_parent_keep
         );
     }
     assert!(run.stdout.contains("reserved"), "the summary says why:\n{}", run.stdout);
-    let layout = dir.path().join("disk");
+    let layout = world.layout();
     assert!(!layout.join("x").exists(), "nothing was written for the refused names");
 
-    export("parent.yaml", "x").expect_code(0);
+    export("x").expect_code(0);
     assert_eq!(layout_tags(&layout, "x"), vec!["v1"]);
-    export("parent.yaml", "x").expect_code(0);
-    let again = Report::read(&report);
+    export("x").expect_code(0);
+    let again = world.report();
     assert_eq!(again["totals"]["tags_up_to_date"], 1, "{again}");
 }
 
-/// `ocisync once` exporting into `layout:` (written as is into the config).
-fn export_into(dir: &Path, layout: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let config = dir.join("export.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nregistries:\n  upstream:\n    urls: [\"http://127.0.0.1:9\"]\n  disk:\n    layout: {}\nsyncs:\n  - from: upstream\n    to: disk\n",
-            layout.display()
-        ),
-    )
-    .unwrap();
-    (config, dir.join("report.json"))
+/// A config exporting an upstream where nothing listens into `layout:` (written as is).
+fn write_export_into(work: &Workdir, layout: &Path) {
+    let disk = format!("  disk:\n    layout: {}\n", layout.display());
+    let yaml =
+        export_config_with_syncs("  - from: upstream\n    to: disk\n").replace("  disk:\n    layout: disk\n", &disk);
+    work.write_config_filled(&yaml, &NOWHERE);
 }
 
 /// The run failed before any work, with one error line naming `path`.
@@ -179,34 +148,27 @@ fn assert_one_setup_error(run: &Run, path: &Path, why: &str) {
 
 #[test]
 fn a_regular_file_as_layout_root_is_one_setup_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("not-a-directory");
+    let work = Workdir::new();
+    let file = work.dir().join("not-a-directory");
     std::fs::write(&file, "x").unwrap();
-    let (config, report) = export_into(dir.path(), &file);
-    let run = run_once(&config, &report);
-    assert_one_setup_error(&run, &file, "not a directory");
-    assert!(!report.exists());
+    write_export_into(&work, &file);
+    assert_one_setup_error(&work.once(), &file, "not a directory");
+    assert!(!work.report_path().exists());
     // Below a file is no better: it can never be created.
     let below = file.join("export");
-    let (config, _) = export_into(dir.path(), &below);
-    assert_one_setup_error(
-        &ocisync(&["once", "--config", config.to_str().unwrap()]),
-        &below,
-        "not a directory",
-    );
+    write_export_into(&work, &below);
+    assert_one_setup_error(&work.run(&["once"]), &below, "not a directory");
 }
 
 #[test]
 fn a_missing_source_layout_is_one_setup_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("import.yaml");
-    std::fs::write(
-        &config,
-        "version: 1\nregistries:\n  disk:\n    layout: nowhere\n  isolated:\n    urls: [\"http://127.0.0.1:9\"]\nsyncs:\n  - from: disk\n    to: isolated\n",
-    )
-    .unwrap();
-    let run = ocisync(&["once", "--config", config.to_str().unwrap()]);
-    assert_one_setup_error(&run, &dir.path().join("nowhere"), "does not exist");
+    let work = Workdir::new();
+    work.write_config_filled(
+        "version: 1\nregistries:\n  disk:\n    layout: nowhere\n  isolated:\n    urls: [\"{mirror}\"]\nsyncs:\n  - from: disk\n    to: isolated\n",
+        &NOWHERE,
+    );
+    let run = work.run(&["once"]);
+    assert_one_setup_error(&run, &work.dir().join("nowhere"), "does not exist");
 }
 
 /// Makes `dir` read-only in a new mount namespace (a read-only bind mount), then runs
@@ -245,10 +207,11 @@ fn ocisync_with_read_only(dir: &Path, args: &[&str]) -> Option<Run> {
 
 #[test]
 fn a_read_only_layout_root_is_one_setup_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("read-only");
+    let work = Workdir::new();
+    let layout = work.dir().join("read-only");
     std::fs::create_dir(&layout).unwrap();
-    let (config, _) = export_into(dir.path(), &layout);
+    write_export_into(&work, &layout);
+    let config = work.config_path();
     let Some(run) = ocisync_with_read_only(&layout, &["once", "--config", config.to_str().unwrap()]) else {
         eprintln!("skipped: neither a read-only bind mount nor chattr +i is possible here");
         return;

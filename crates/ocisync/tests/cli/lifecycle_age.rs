@@ -8,7 +8,7 @@ use ocisync_testkit::{
     assert_closure, created_ago, image, image_created, index, layer, manifest, push_image, Format, Image,
 };
 
-use crate::support::{config_with_syncs, Mirror};
+use crate::support::{config_with_syncs, Mirror, Workdir, NOWHERE};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -234,13 +234,9 @@ async fn backup_keeps_what_a_retagged_tag_pointed_at() {
 #[test]
 fn bad_min_ages_and_backup_templates_are_config_errors_at_their_key_paths() {
     let syncs = "  - from: upstream\n    to: mirror\n    content:\n      - prefix: \"team/**\"\n        backup: \"{tag}-{when}\"\n        tags:\n          min_age: 3 fortnights\n      - repositories: [app]\n        backup: \"{tag}:{date}\"\n        tags:\n          min_age: 0s\n      - images: [\"app:1\"]\n        backup: \"{tag}\"\n";
-    let config = config_with_syncs(syncs)
-        .replace("{upstream}", "http://127.0.0.1:1")
-        .replace("{mirror}", "http://127.0.0.1:2");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ocisync.yaml");
-    std::fs::write(&path, config).unwrap();
-    let run = crate::support::ocisync(&["check", "--config", path.to_str().unwrap()]);
+    let work = Workdir::new();
+    work.write_config_filled(&config_with_syncs(syncs), &NOWHERE);
+    let run = work.run(&["check"]);
     run.expect_code(2);
     for expected in [
         "ocisync.yaml:12:9: syncs[0].content[0].backup: \"{tag}-{when}\" has an unknown placeholder {when}",

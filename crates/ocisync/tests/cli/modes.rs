@@ -7,7 +7,7 @@ use ocisync_testkit::{
     Fault, Faults, Format, ProxyOptions, RequestMatch, TestRegistry,
 };
 
-use crate::support::{config_with_syncs, ocisync, one_sync_config, Mirror};
+use crate::support::{config_with_syncs, ocisync, one_sync_config, Mirror, Workdir};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn check_plans_without_writing_anything() {
@@ -299,12 +299,10 @@ async fn copy_takes_one_tag_one_digest_or_a_whole_repository() {
 
 #[test]
 fn config_prints_the_effective_configuration_without_secrets() {
-    let dir = tempfile::tempdir().unwrap();
+    let work = Workdir::new();
     let secret = "s3cr3t-value-never-printed";
-    std::fs::write(dir.path().join("password"), secret).unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
+    std::fs::write(work.dir().join("password"), secret).unwrap();
+    work.write_config_filled(
         r#"version: 1
 registries:
   hub:
@@ -334,9 +332,9 @@ syncs:
     to: mirror
     interval: 90m
 "#,
-    )
-    .unwrap();
-    let run = ocisync(&["config", "--config", config.to_str().unwrap()]);
+        &[],
+    );
+    let run = work.run(&["config"]);
     run.expect_code(0);
     let printed: serde_yaml::Value = serde_yaml::from_str(&run.stdout).unwrap();
     assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));

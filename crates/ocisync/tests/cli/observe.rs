@@ -11,7 +11,7 @@ use ocisync_testkit::{
     RequestKind, RequestMatch,
 };
 
-use crate::support::{config_with_syncs, same_names, Daemon, Mirror, Report};
+use crate::support::{config_with_syncs, promtool_accepts_metrics, same_names, Daemon, Mirror, Report};
 
 /// `ocisync run` on a loopback port the OS picks, logging JSON.
 struct Observed {
@@ -216,26 +216,6 @@ async fn metrics_during_and_after_a_pass_match_the_report() {
     // Prometheus' own linter (names, units, help, types) finds nothing to say.
     promtool_accepts_metrics(&during);
     promtool_accepts_metrics(&after);
-}
-
-/// `promtool check metrics` (Debian's `prometheus` package) reads the exposition from
-/// stdin and lints it: a counter without `_total`, a unit in the wrong place, missing help.
-pub fn promtool_accepts_metrics(exposition: &str) {
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian's prometheus package; `make deps` installs it)");
-    child.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
-        "promtool check metrics:\n{}{}\n--- input\n{exposition}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

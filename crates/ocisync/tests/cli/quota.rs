@@ -145,13 +145,7 @@ async fn a_used_up_quota_stops_manifest_gets_fails_the_pass_and_a_later_pass_com
     let source = &report["syncs"][0]["rate_limits"][0];
     assert_eq!(source["url"], proxy.url());
     assert_eq!((&source["exhausted"], &source["remaining"]), (&true.into(), &0.into()));
-    let retries: u64 = report["syncs"][0]["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|endpoint| endpoint["retries"].as_u64().unwrap())
-        .sum();
-    assert_eq!(retries, 0, "a used-up quota is not retried");
+    assert_eq!(report.endpoint_retries(), 0, "a used-up quota is not retried");
     let line = format!(
         "pull quota of source {}: used up (429 TOOMANYREQUESTS) (window 6h): 7 tags left for a later pass (the pass fails)",
         proxy.url()

@@ -6,19 +6,10 @@ use ocisync_testkit::signing::{
     sbom_referrer, sigstore_bundle_attestation, sigstore_bundle_signature,
 };
 use ocisync_testkit::{
-    image, index, layer, manifest, push_image, push_manifest, CosignKey, CountingProxy, Format, Image,
+    image, index, layer, manifest, push_image, push_manifest, small_image, CosignKey, CountingProxy, Format, Image,
 };
 
 use crate::support::{config_with_syncs, Mirror};
-
-fn small(label: &str, seed: u64) -> Image {
-    image(
-        Format::Oci,
-        ("linux", "amd64"),
-        vec![layer(Format::Oci, seed, 512)],
-        label,
-    )
-}
 
 /// Pushes referrers of `subject` by digest and lists them in its tag schema index, as a
 /// client does against a registry without the referrers API.
@@ -59,7 +50,7 @@ async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
 
     // verify/signed: cosign .sig, .att and .sbom tags, a notation signature and an SBOM
     // referrer, and a signature on that SBOM.
-    let signed = small("signed", 1);
+    let signed = small_image("signed", 1);
     push_image(&up, "verify/signed", "1.0", &signed).await;
     let signature = cosign_signature(&key, signed.digest());
     push_image(&up, "verify/signed", &cosign_tag(signed.digest(), "sig"), &signature).await;
@@ -86,7 +77,7 @@ async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
     let multi = index(
         Format::Oci,
         vec![
-            small("amd64", 2),
+            small_image("amd64", 2),
             image(
                 Format::Oci,
                 ("linux", "arm64"),
@@ -104,8 +95,8 @@ async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
     )
     .await;
     // Rejected: no signature, another key, a payload naming another image.
-    push_image(&up, "verify/unsigned", "1.0", &small("unsigned", 4)).await;
-    let other_key = small("other-key", 5);
+    push_image(&up, "verify/unsigned", "1.0", &small_image("unsigned", 4)).await;
+    let other_key = small_image("other-key", 5);
     push_image(&up, "verify/other-key", "1.0", &other_key).await;
     push_image(
         &up,
@@ -114,7 +105,7 @@ async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
         &cosign_signature(&stranger, other_key.digest()),
     )
     .await;
-    let other_digest = small("other-digest", 6);
+    let other_digest = small_image("other-digest", 6);
     push_image(&up, "verify/other-digest", "1.0", &other_digest).await;
     push_image(
         &up,
@@ -124,7 +115,7 @@ async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
     )
     .await;
     // signed-only (no keys): a notation signature suffices; an attestation does not.
-    let notarized = small("notarized", 7);
+    let notarized = small_image("notarized", 7);
     push_image(&up, "plain/notarized", "1.0", &notarized).await;
     push_referrers(
         &up,
@@ -133,7 +124,7 @@ async fn signed_images_travel_with_their_referrers_and_the_rest_stay_behind() {
         &[&notation_signature(&notarized.manifest)],
     )
     .await;
-    let attested = small("attested", 8);
+    let attested = small_image("attested", 8);
     push_image(&up, "plain/attested", "1.0", &attested).await;
     push_referrers(
         &up,
@@ -227,7 +218,7 @@ async fn signatures_of_an_immutable_tag_still_follow_upstream() {
     let world = Mirror::start();
     let mirror = &world.mirror;
     let up = world.upstream.url();
-    let release = small("release", 3);
+    let release = small_image("release", 3);
     push_image(&up, "app", "v1.0.0", &release).await;
     let signature_tag = cosign_tag(release.digest(), "sig");
     let first_signature = cosign_signature(&CosignKey::generate(), release.digest());

@@ -1,13 +1,21 @@
 //! Running the real binary and reading what it wrote.
 
+mod export;
 mod fixture;
+mod promtool;
+mod report;
 mod seed;
+mod workdir;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use fixture::{config_with_defaults, config_with_syncs, one_sync_config, Mirror, Report};
+pub use export::{export_config_with_syncs, Export};
+pub use fixture::{config_with_defaults, config_with_registry_lines, config_with_syncs, one_sync_config, Mirror};
+pub use promtool::{promtool, promtool_accepts_metrics};
+pub use report::Report;
 pub use seed::two_tag_repos;
+pub use workdir::{Workdir, NOWHERE};
 
 /// What one run of `ocisync` did.
 pub struct Run {
@@ -80,28 +88,6 @@ pub fn without_proxies(command: &mut Command) -> &mut Command {
     command
 }
 
-/// `ocisync once --config CONFIG --report REPORT`.
-pub fn run_once(config: &Path, report: &Path) -> Run {
-    ocisync(&[
-        "once",
-        "--config",
-        config.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ])
-}
-
-/// The one-sync config between addresses where no test registry runs (a closed port,
-/// say), written into `dir`; [`Mirror`] is for a world with registries.
-pub fn write_config(dir: &Path, upstream: &str, mirror: &str) -> PathBuf {
-    let path = dir.join("ocisync.yaml");
-    let text = one_sync_config()
-        .replace("{upstream}", upstream)
-        .replace("{mirror}", mirror);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
 }
@@ -140,11 +126,7 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn spawn(args: &[&str]) -> Daemon {
-        Daemon::spawn_with_env(args, &[])
-    }
-
-    /// [`Daemon::spawn`] with extra environment variables.
+    /// `ocisync run ARGS` with extra environment variables.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead as _;
         let mut child = ocisync_command(&[&["run"], args].concat())

@@ -6,14 +6,11 @@ use std::time::{Duration, Instant};
 
 use ocisync_testkit::{assert_mirror_complete, corpus, small_corpus, TestCa, TestRegistry};
 
-use crate::support::{one_sync_config, run_once, same_names, Mirror};
+use crate::support::{config_with_registry_lines, same_names, Mirror, Workdir};
 
 /// The one-sync config with `mirror_lines` under the mirror's entry.
 fn config_with_mirror_lines(mirror_lines: &str) -> String {
-    one_sync_config().replace(
-        "    urls: [\"{mirror}\"]\n",
-        &format!("    urls: [\"{{mirror}}\"]\n{mirror_lines}"),
-    )
+    config_with_registry_lines("", mirror_lines)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,29 +152,29 @@ async fn a_registry_behind_mutual_tls_takes_the_configured_client_certificate() 
 }
 
 /// A config from `http://127.0.0.1:9` to `https://127.0.0.1:9` (nothing listens there),
-/// with `mirror_lines` under the mirror, written into `dir`.
-fn write_config_to_nowhere(dir: &std::path::Path, mirror_lines: &str) -> std::path::PathBuf {
-    let config = dir.join("ocisync.yaml");
-    let text = config_with_mirror_lines(mirror_lines)
-        .replace("{upstream}", "http://127.0.0.1:9")
-        .replace("{mirror}", "https://127.0.0.1:9");
-    std::fs::write(&config, text).unwrap();
-    config
+/// with `mirror_lines` under the mirror.
+fn write_config_to_nowhere(work: &Workdir, mirror_lines: &str) {
+    work.write_config_filled(
+        &config_with_mirror_lines(mirror_lines),
+        &[
+            ("{upstream}", "http://127.0.0.1:9"),
+            ("{mirror}", "https://127.0.0.1:9"),
+        ],
+    );
 }
 
 #[test]
 fn an_unusable_client_certificate_stops_the_run_before_any_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
+    let work = Workdir::new();
     let certificate = TestCa::new("some CA").client_certificate("someone");
-    let (certificate_file, _) = certificate.write_pem(dir.path());
+    let (certificate_file, _) = certificate.write_pem(work.dir());
     let lines = format!(
         "    client_cert: {}\n    client_key: {}\n",
         certificate_file.display(),
-        dir.path().join("missing.key").display()
+        work.dir().join("missing.key").display()
     );
-    let config = write_config_to_nowhere(dir.path(), &lines);
-    let run = run_once(&config, &report);
+    write_config_to_nowhere(&work, &lines);
+    let run = work.once();
     run.expect_code(2);
     assert!(
         run.stderr.contains("cannot read client key") && run.stderr.contains("missing.key"),
@@ -190,8 +187,8 @@ fn an_unusable_client_certificate_stops_the_run_before_any_work() {
         "    client_cert: {0}\n    client_key: {0}\n",
         certificate_file.display()
     );
-    let config = write_config_to_nowhere(dir.path(), &lines);
-    let run = run_once(&config, &report);
+    write_config_to_nowhere(&work, &lines);
+    let run = work.once();
     run.expect_code(2);
     assert!(run.stderr.contains("holds no PEM private key"), "{}", run.stderr);
     assert!(!run.stderr.contains("BEGIN CERTIFICATE"), "{}", run.stderr);

@@ -5,15 +5,15 @@ use std::time::{Duration, Instant};
 
 use ocisync_testkit::{
     assert_mirror_complete, image, layer, push_image, CountingProxy, Fault, Faults, Format, ProxyOptions, RequestKind,
-    RequestMatch, TestRegistry,
+    RequestMatch,
 };
 
-use crate::support::run_once;
+use crate::support::{config_with_registry_lines, Mirror};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bandwidth_cap_on_the_source_holds_a_real_copy_to_its_rate() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     // 3 MiB of layers, two downloads at once, under one 1 MiB/s cap: about 3 s.
     let layers = vec![layer(Format::Oci, 0xCA1, 3 << 19), layer(Format::Oci, 0xCA2, 3 << 19)];
     push_image(
@@ -23,29 +23,9 @@ async fn a_bandwidth_cap_on_the_source_holds_a_real_copy_to_its_rate() {
         &image(Format::Oci, ("linux", "amd64"), layers, "capped"),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1
-registries:
-  upstream:
-    urls: [\"{}\"]
-    bandwidth: 1MiB/s
-  mirror:
-    urls: [\"{}\"]
-syncs:
-  - from: upstream
-    to: mirror
-",
-            upstream.url(),
-            mirror.url()
-        ),
-    )
-    .unwrap();
+    world.write_config(&config_with_registry_lines("    bandwidth: 1MiB/s\n", ""));
     let started = Instant::now();
-    run_once(&config, &dir.path().join("report.json")).expect_code(0);
+    world.once().expect_code(0);
     let elapsed = started.elapsed();
     assert_mirror_complete(&upstream.url(), &mirror.url(), &[("team/app", "team/app")]).await;
     // 80% of the time the cap allows: only a missing cap goes faster.
@@ -57,8 +37,8 @@ syncs:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_download_and_a_broken_chunk_are_both_continued_not_restarted() {
-    let upstream = TestRegistry::start();
-    let mirror = TestRegistry::start();
+    let world = Mirror::start();
+    let (upstream, mirror) = (&world.upstream, &world.mirror);
     let big = layer(Format::Oci, 0xCA3, 6 << 20);
     let size = big.bytes.len() as u64;
     push_image(
@@ -83,28 +63,11 @@ async fn a_cut_download_and_a_broken_chunk_are_both_continued_not_restarted() {
             faults: Faults::none().nth(3, patches, Fault::Reset),
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1
-registries:
-  upstream:
-    urls: [\"{}\"]
-  mirror:
-    urls: [\"{}\"]
-    chunked_upload: {{above: 2MiB, chunk_size: 1MiB}}
-syncs:
-  - from: upstream
-    to: mirror
-",
-            source.url(),
-            destination.url()
-        ),
-    )
-    .unwrap();
-    run_once(&config, &dir.path().join("report.json")).expect_code(0);
+    world.write_config_via(
+        &config_with_registry_lines("", "    chunked_upload: {above: 2MiB, chunk_size: 1MiB}\n"),
+        &[("{upstream}", &source.url()), ("{mirror}", &destination.url())],
+    );
+    world.once().expect_code(0);
     assert_mirror_complete(&upstream.url(), &mirror.url(), &[("team/app", "team/app")]).await;
     let ranged = source.requests().iter().filter(|r| r.status == 206).count();
     assert_eq!(

@@ -1,12 +1,11 @@
 //! Mirroring from an upstream that behaves like Docker Hub: no catalog, anonymous
 //! per-repository tokens from another origin, blobs redirected to a CDN.
 
-use std::path::Path;
 use std::time::Duration;
 
 use ocisync_testkit::{assert_closure, image, layer, manifest, tags, Format, HubLikeRegistry, Image, TestRegistry};
 
-use crate::support::{ocisync, run_once, Daemon, Report};
+use crate::support::Workdir;
 
 fn small_image(seed: u64, label: &str) -> Image {
     image(
@@ -28,14 +27,17 @@ async fn seed_tags(hub: &HubLikeRegistry, repo: &str, tag_names: &[&str], seed: 
     images
 }
 
-fn write_hub_config(dir: &Path, hub: &HubLikeRegistry, mirror: &str, content: &str) -> std::path::PathBuf {
-    let path = dir.join("ocisync.yaml");
-    let text = format!(
-        "version: 1\nregistries:\n  hub:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{mirror}\"]\nsyncs:\n  - name: hub-library\n    from: hub\n    to: mirror\n    content:\n{content}",
-        hub.url()
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+/// A config from the hub to the mirror, with `hub_lines` under the hub's entry (indented
+/// by four spaces) and `sync_lines` under its one sync (`content:` and its rules, say).
+fn hub_config(hub_lines: &str, sync_lines: &str) -> String {
+    format!(
+        "version: 1\nregistries:\n  hub:\n    urls: [\"{{hub}}\"]\n{hub_lines}  mirror:\n    urls: [\"{{mirror}}\"]\nsyncs:\n  - name: hub-library\n    from: hub\n    to: mirror\n{sync_lines}"
+    )
+}
+
+/// Writes `yaml` as the config of `work`, `{hub}` and `{mirror}` filled in.
+fn write_hub_config(work: &Workdir, hub: &HubLikeRegistry, mirror: &TestRegistry, yaml: &str) {
+    work.write_config_filled(yaml, &[("{hub}", &hub.url()), ("{mirror}", &mirror.url())]);
 }
 
 /// Tag lists the upstream answered (a request refused for want of a token is sent again).
@@ -65,16 +67,15 @@ async fn cronjob_example_mirrors_a_hub_like_upstream_without_its_catalog() {
     let busybox = seed_tags(&hub, "library/busybox", &["1.36", "1.37"], 30).await;
     let alpine = seed_tags(&hub, "library/alpine", &["3.20"], 40).await;
     let mirror = TestRegistry::start();
-    let dir = tempfile::tempdir().unwrap();
+    let work = Workdir::new();
     // examples/cronjob.yaml's shape, against the stand-in.
     let rules = format!(
         "      - repositories: [library/nginx, library/redis]\n        strip_prefix: \"library/\"\n        destination: \"hub\"\n        tags:\n          include: ['v?\\d+\\.\\d+\\.\\d+']\n          exclude: ['.*-rc\\d*']\n          semver: \">=1.20, <2\"\n          latest: 2\n      - images: [\"library/busybox:1.36\", \"library/alpine@{}\"]\n        destination: \"hub\"\n",
         alpine[0].digest()
     );
-    let config = write_hub_config(dir.path(), &hub, &mirror.url(), &rules);
-    let report_path = dir.path().join("report.json");
+    write_hub_config(&work, &hub, &mirror, &hub_config("", &format!("    content:\n{rules}")));
 
-    run_once(&config, &report_path).expect_code(0);
+    work.once().expect_code(0);
 
     assert_eq!(
         hub.catalog_requests(),
@@ -128,7 +129,7 @@ async fn cronjob_example_mirrors_a_hub_like_upstream_without_its_catalog() {
     for repo in ["hub/nginx", "hub/redis", "hub/library/busybox"] {
         assert_closure(&mirror.url(), repo).await;
     }
-    let report = Report::read(&report_path);
+    let report = work.report();
     let sources: Vec<&str> = report["syncs"][0]["rules"]
         .as_array()
         .unwrap()
@@ -147,16 +148,16 @@ async fn cronjob_example_mirrors_a_hub_like_upstream_without_its_catalog() {
     // Nothing changed upstream: the second pass confirms everything with HEADs, which
     // Docker Hub does not count against the pull quota.
     let gets_before = hub.manifest_gets_served();
-    let second = run_once(&config, &report_path);
+    let second = work.once();
     second.expect_code(0);
     assert_eq!(hub.manifest_gets_served(), gets_before, "a no-op pass spends no pulls");
     assert!(second.stdout.contains("0 tags copied"), "{}", second.stdout);
 
     // A prefix rule needs the catalog, which the upstream refuses: that rule fails with
     // one line saying what to do, and the named rules still run.
-    let with_prefix = format!("{rules}      - prefix: \"team/*\"\n");
-    let config = write_hub_config(dir.path(), &hub, &mirror.url(), &with_prefix);
-    let check = ocisync(&["check", "--config", config.to_str().unwrap()]);
+    let with_prefix = format!("    content:\n{rules}      - prefix: \"team/*\"\n");
+    write_hub_config(&work, &hub, &mirror, &hub_config("", &with_prefix));
+    let check = work.run(&["check"]);
     check.expect_code(1);
     assert!(
         check
@@ -177,7 +178,7 @@ async fn cronjob_example_mirrors_a_hub_like_upstream_without_its_catalog() {
         check.stdout
     );
     assert!(check.stdout.contains("library/nginx -> hub/nginx"), "{}", check.stdout);
-    let once = run_once(&config, &report_path);
+    let once = work.once();
     once.expect_code(1);
     assert!(
         once.stdout.contains("FAILED rule 2 (prefix team/*): registry") && once.stdout.contains("refuses"),
@@ -193,31 +194,23 @@ async fn images_file_is_read_again_at_every_pass_of_run() {
     let app = seed_tags(&hub, "team/app", &["v1", "v2"], 50).await;
     let late = seed_tags(&hub, "team/late", &["1.0"], 60).await;
     let mirror = TestRegistry::start();
-    let dir = tempfile::tempdir().unwrap();
+    let work = Workdir::new();
     std::fs::write(
-        dir.path().join("images.txt"),
+        work.dir().join("images.txt"),
         format!(
             "# pinned for production\nteam/app:v1\n\nteam/app@{}   # by digest\n",
             app[1].digest()
         ),
     )
     .unwrap();
-    let path = dir.path().join("ocisync.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "version: 1\nregistries:\n  hub:\n    urls: [\"{}\"]\n  mirror:\n    urls: [\"{}\"]\nsyncs:\n  - name: pinned\n    from: hub\n    to: mirror\n    interval: 1s\n    content:\n      - images_file: images.txt\n",
-            hub.url(),
-            mirror.url()
-        ),
-    )
-    .unwrap();
-    let mut daemon = Daemon::spawn(&["--config", path.to_str().unwrap()]);
+    let pinned = "    interval: 1s\n    content:\n      - images_file: images.txt\n";
+    write_hub_config(&work, &hub, &mirror, &hub_config("", pinned));
+    let mut daemon = work.daemon(&[]);
     daemon.wait_for_log("the first pass", Duration::from_secs(30), |log| {
         log.iter().any(|line| line.contains("pass finished"))
     });
     std::fs::write(
-        dir.path().join("images.txt"),
+        work.dir().join("images.txt"),
         format!("team/app:v1\nteam/app@{}\nteam/late:1.0\n", app[1].digest()),
     )
     .unwrap();
@@ -254,34 +247,24 @@ async fn a_hub_quota_that_runs_out_mid_pass_is_held_by_a_reserve_and_finished_af
         seeded.push((repo, images));
     }
     let names: Vec<String> = seeded.iter().map(|(repo, _)| repo.clone()).collect();
-    let rules = format!("      - repositories: [{}]\n", names.join(", "));
+    let content = format!("    content:\n      - repositories: [{}]\n", names.join(", "));
     for reserve in [Some(2), None] {
         hub.refill();
         let mirror = TestRegistry::start();
-        let dir = tempfile::tempdir().unwrap();
-        let config = write_hub_config(dir.path(), &hub, &mirror.url(), &rules);
-        if let Some(reserve) = reserve {
-            let text = std::fs::read_to_string(&config).unwrap().replace(
-                &format!("    urls: [\"{}\"]\n", hub.url()),
-                &format!(
-                    "    urls: [\"{}\"]\n    rate_limit: {{reserve: {reserve}}}\n",
-                    hub.url()
-                ),
-            );
-            std::fs::write(&config, text).unwrap();
-        } else {
+        let work = Workdir::new();
+        let config = match reserve {
+            Some(reserve) => hub_config(&format!("    rate_limit: {{reserve: {reserve}}}\n"), &content),
             // One manifest GET at a time, so that "no GET after the 429" is exact (with
             // several at once, those already sent may meet the 429 too).
-            let text = std::fs::read_to_string(&config).unwrap().replace(
+            None => hub_config("", &content).replace(
                 "version: 1\n",
                 "version: 1\ndefaults:\n  concurrency: {repositories: 1, tags: 1}\n",
-            );
-            std::fs::write(&config, text).unwrap();
-        }
-        let report_path = dir.path().join("report.json");
+            ),
+        };
+        write_hub_config(&work, &hub, &mirror, &config);
         let sent_before = hub.too_many_requests_sent();
-        let first = run_once(&config, &report_path);
-        let report = Report::read(&report_path);
+        let first = work.once();
+        let report = work.report();
         let counts = report.counts();
         match reserve {
             Some(reserve) => {
@@ -312,7 +295,7 @@ async fn a_hub_quota_that_runs_out_mid_pass_is_held_by_a_reserve_and_finished_af
 
         // The window refills: the next pass copies what is left and confirms the rest.
         hub.refill();
-        run_once(&config, &report_path).expect_code(0);
+        work.once().expect_code(0);
         for (repo, images) in &seeded {
             for (tag, image) in ["1.0", "2.0", "3.0"].iter().zip(images) {
                 assert_eq!(
