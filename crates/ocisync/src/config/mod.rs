@@ -478,6 +478,8 @@ mod lifecycle_tests;
 #[cfg(test)]
 mod prune_tests;
 #[cfg(test)]
+mod test_config;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod transfer_tests;

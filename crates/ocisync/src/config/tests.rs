@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::test_config::MINIMAL;
 use super::*;
 use ocisync_engine::RuleSource;
 use ocisync_registry::Secret;
@@ -15,17 +16,6 @@ fn load(text: &str) -> Result<Config, ConfigError> {
 fn errors(text: &str) -> String {
     load(text).expect_err("config should be rejected").to_string()
 }
-
-const MINIMAL: &str = "version: 1
-registries:
-  upstream:
-    urls: [\"http://127.0.0.1:5001\"]
-  mirror:
-    urls: [\"http://127.0.0.1:5002\"]
-syncs:
-  - from: upstream
-    to: mirror
-";
 
 #[test]
 fn minimal_config_loads_with_defaults() {
@@ -52,65 +42,72 @@ fn credentials_come_from_env_and_never_print() {
 
 #[test]
 fn each_problem_names_line_column_and_key() {
-    let cases: &[(&str, &str)] = &[
-        // YAML syntax: position from the parser.
+    // Whole texts: YAML syntax (position from the parser) and what a config cannot lack.
+    let texts = [
         ("version: 1\nregistries: [\n", "ocisync.yaml:3:1: "),
+        ("registries: {}\n", "version: missing"),
+        ("version: 1\n", "no registries defined"),
+    ];
+    // `MINIMAL` with one text replaced: (replaced, replacement, expected problem).
+    let mirror = "    urls: [\"http://127.0.0.1:5002\"]";
+    let edits = [
         // Unknown keys are errors, with position.
         (
-            &MINIMAL.replace("    to: mirror", "    to: mirror\n    tags: x"),
+            "    to: mirror",
+            "    to: mirror\n    tags: x",
             "ocisync.yaml:10:5: syncs[0]: unknown field `tags`",
         ),
-        (
-            &MINIMAL.replace("version: 1", "version: 1\nworkers: 3"),
-            "unknown field `workers`",
-        ),
+        ("version: 1", "version: 1\nworkers: 3", "unknown field `workers`"),
         // Meaning: key path and position found afterwards.
         (
-            &MINIMAL.replace("from: upstream", "from: upstrem"),
+            "from: upstream",
+            "from: upstrem",
             "ocisync.yaml:8:5: syncs[0].from: unknown registry \"upstrem\" (defined: mirror, upstream)",
         ),
         (
-            &MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"ftp://x\""),
+            "\"http://127.0.0.1:5001\"",
+            "\"ftp://x\"",
             "ocisync.yaml:4:12: registries.upstream.urls[0]: invalid url \"ftp://x\": scheme must be http or https",
         ),
         (
-            &MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"http://u:p@x\""),
+            "\"http://127.0.0.1:5001\"",
+            "\"http://u:p@x\"",
             "credentials do not belong in the url",
         ),
         (
-            &MINIMAL.replace("[\"http://127.0.0.1:5001\"]", "[]"),
+            "[\"http://127.0.0.1:5001\"]",
+            "[]",
             "registries.upstream.urls: needs at least one url",
         ),
         (
-            &MINIMAL.replace("to: mirror", "to: upstream"),
+            "to: mirror",
+            "to: upstream",
             "syncs[0].to: copies registry \"upstream\" onto itself",
         ),
         (
-            &MINIMAL.replace("version: 1", "version: 2"),
+            "version: 1",
+            "version: 2",
             "ocisync.yaml:1:1: version: unsupported version 2",
         ),
-        ("registries: {}\n", "version: missing"),
-        ("version: 1\n", "no registries defined"),
         (
-            &format!("{MINIMAL}  - from: upstream\n    to: mirror\n"),
+            "    to: mirror\n",
+            "    to: mirror\n  - from: upstream\n    to: mirror\n",
             "syncs[1].name: sync name \"upstream-to-mirror\" is used twice",
         ),
         (
-            &MINIMAL.replace(
-                "    urls: [\"http://127.0.0.1:5002\"]",
-                "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot",
-            ),
+            mirror,
+            "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot",
             "registries.mirror.username: needs password_env or password_file",
         ),
         (
-            &MINIMAL.replace(
-                "    urls: [\"http://127.0.0.1:5002\"]",
-                "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_env: UNSET_VARIABLE",
-            ),
+            mirror,
+            "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_env: UNSET_VARIABLE",
             "environment variable UNSET_VARIABLE is not set",
         ),
     ];
-    for (text, expected) in cases {
+    let edited = edits.map(|(replaced, replacement, expected)| (MINIMAL.replace(replaced, replacement), expected));
+    let texts = texts.map(|(text, expected)| (text.to_owned(), expected));
+    for (text, expected) in texts.iter().chain(&edited) {
         let output = errors(text);
         assert!(
             output.contains(expected),
