@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use super::test_config::load_with_rules;
-use super::*;
 
 #[test]
 fn min_age_and_backup_are_read_into_the_rule() {

@@ -1,7 +1,6 @@
 //! Table tests of a rule's `prune`.
 
 use super::test_config::load_with_rules;
-use super::*;
 
 #[test]
 fn prune_loads_with_its_defaults_and_only_when_enabled() {
