@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use ocisync_engine::{
-    format_time, Outcome, RateLimitUse, Report, RuleSourceKind, SkipReason, StopCause, SyncReport, TagReport,
+    format_time, Outcome, RateLimitUse, Report, RuleSourceKind, SkipReason, StopCause, SyncReport, TagReport, Totals,
 };
 
 /// One screen: a line per sync, then every failure and every skip that is not a filter's.
@@ -12,13 +12,8 @@ pub fn render(report: &Report, duration: Duration) -> String {
     let mut text = String::new();
     for sync in &report.syncs {
         let totals = sync_totals(sync);
-        let _ = writeln!(
-            text,
-            "sync {} ({} -> {}): {} repositories, {} tags copied, {} up to date, {} filtered out, {} skipped, {} failed, {} transferred",
-            sync.name,
-            sync.from,
-            sync.to,
-            totals.repositories,
+        let counts = format!(
+            "{} tags copied, {} up to date, {} filtered out, {} skipped, {} failed, {} transferred",
             totals.tags_copied,
             totals.tags_up_to_date,
             totals.tags_filtered,
@@ -26,12 +21,7 @@ pub fn render(report: &Report, duration: Duration) -> String {
             totals.tags_failed + totals.repositories_failed,
             human_bytes(totals.work.bytes),
         );
-        if let Some(error) = &sync.error {
-            let _ = writeln!(text, "  FAILED sync: {error}");
-        }
-        if let Some(line) = stopped_line(sync) {
-            let _ = writeln!(text, "  {line}");
-        }
+        write_sync_heading(&mut text, sync, &totals, &counts);
         for rule in sync.rules.iter().filter(|rule| rule.error.is_some()) {
             let error = rule.error.as_deref().unwrap_or_default();
             let _ = writeln!(text, "  FAILED rule {} ({}): {error}", rule.rule, rule.selector);
@@ -160,25 +150,15 @@ pub fn render_plan(report: &Report) -> String {
     let mut text = String::new();
     for sync in &report.syncs {
         let totals = sync_totals(sync);
-        let _ = writeln!(
-            text,
-            "sync {} ({} -> {}): {} repositories, {} tags would be copied ({}), {} up to date, {} filtered out, {} failed",
-            sync.name,
-            sync.from,
-            sync.to,
-            totals.repositories,
+        let counts = format!(
+            "{} tags would be copied ({}), {} up to date, {} filtered out, {} failed",
             totals.tags_would_copy,
             human_bytes(totals.work.bytes),
             totals.tags_up_to_date,
             totals.tags_filtered,
             totals.tags_failed + totals.repositories_failed,
         );
-        if let Some(error) = &sync.error {
-            let _ = writeln!(text, "  FAILED sync: {error}");
-        }
-        if let Some(line) = stopped_line(sync) {
-            let _ = writeln!(text, "  {line}");
-        }
+        write_sync_heading(&mut text, sync, &totals, &counts);
         for rule in &sync.rules {
             let _ = writeln!(
                 text,
@@ -248,7 +228,23 @@ fn skipped_for(sync: &SyncReport, reason: SkipReason) -> usize {
         .count()
 }
 
-fn sync_totals(sync: &SyncReport) -> ocisync_engine::Totals {
+/// How a sync opens in the summary and in the plan alike: its name, its registries and
+/// its repositories, then `counts` (which differ), then why it failed or stopped, if it did.
+fn write_sync_heading(text: &mut String, sync: &SyncReport, totals: &Totals, counts: &str) {
+    let _ = writeln!(
+        text,
+        "sync {} ({} -> {}): {} repositories, {counts}",
+        sync.name, sync.from, sync.to, totals.repositories
+    );
+    if let Some(error) = &sync.error {
+        let _ = writeln!(text, "  FAILED sync: {error}");
+    }
+    if let Some(line) = stopped_line(sync) {
+        let _ = writeln!(text, "  {line}");
+    }
+}
+
+fn sync_totals(sync: &SyncReport) -> Totals {
     Report {
         syncs: vec![sync.clone()],
     }
