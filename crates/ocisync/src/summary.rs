@@ -272,28 +272,13 @@ pub fn human_bytes(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use ocisync_engine::RepoReport;
-
     use super::*;
+    use crate::test_reports::{alpine_sync, skipped, skipped_in_order};
 
     fn sync_with(rate_limits: Vec<RateLimitUse>, reasons: &[SkipReason]) -> SyncReport {
-        let tags = reasons
-            .iter()
-            .enumerate()
-            .map(|(index, reason)| {
-                TagReport::skipped(format!("t{index}").parse::<ocisync_oci::Tag>().unwrap(), *reason, None)
-            })
-            .collect();
         SyncReport {
-            repositories: vec![RepoReport {
-                source: "library/alpine".parse().unwrap(),
-                destination: "library/alpine".parse().unwrap(),
-                error: None,
-                tags,
-                prune: None,
-            }],
             rate_limits,
-            ..SyncReport::new("hub", "upstream", "mirror")
+            ..alpine_sync(skipped_in_order(reasons))
         }
     }
 
@@ -352,7 +337,7 @@ mod tests {
     #[test]
     fn a_plan_with_sizes_that_would_wrap_says_how_large_they_are() {
         let mut sync = sync_with(Vec::new(), &[]);
-        let mut huge = TagReport::skipped("1".parse::<ocisync_oci::Tag>().unwrap(), SkipReason::UpToDate, None);
+        let mut huge = skipped("1", SkipReason::UpToDate);
         huge.outcome = Outcome::WouldCopy;
         huge.work.bytes = u64::MAX;
         let mut big = huge.clone();
