@@ -150,6 +150,19 @@ pub struct RepoReport {
     pub prune: Option<PruneReport>,
 }
 
+impl RepoReport {
+    /// A repository whose tags were listed: `tags`, no error, nothing pruned (yet).
+    pub fn new(source: RepoName, destination: RepoName, tags: Vec<TagReport>) -> RepoReport {
+        RepoReport {
+            source,
+            destination,
+            error: None,
+            tags,
+            prune: None,
+        }
+    }
+}
+
 /// What happened to one tag.
 #[derive(Debug, Clone, Serialize)]
 pub struct TagReport {

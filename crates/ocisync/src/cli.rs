@@ -146,47 +146,86 @@ pub struct CopyArgs {
     pub report: Option<PathBuf>,
 }
 
-/// How to reach the source of `copy`. Passwords come from a variable or a file, never
-/// from the command line, where other users could read them.
-#[derive(Debug, Args)]
-pub struct SourceAccess {
-    /// Speak plain HTTP to the source.
-    #[arg(long)]
-    pub src_plain_http: bool,
-    /// Verify the source's TLS certificate.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub src_tls_verify: bool,
-    /// Extra CA certificate (PEM) for the source.
-    #[arg(long)]
-    pub src_ca_file: Option<PathBuf>,
-    #[arg(long)]
-    pub src_username: Option<String>,
-    /// Environment variable holding the source password.
-    #[arg(long)]
-    pub src_password_env: Option<String>,
-    /// File holding the source password.
-    #[arg(long)]
-    pub src_password_file: Option<PathBuf>,
+/// Declares the flags saying how to reach one side of `copy`, each named `--PREFIX-…`:
+/// clap flattens a struct's flags without a prefix, so each side has a struct of its own,
+/// both from this one definition. Passwords come from a variable or a file, never from
+/// the command line, where other users could read them.
+macro_rules! copy_access_args {
+    ($(#[$doc:meta])* $name:ident, prefix: $prefix:literal, value_prefix: $value_prefix:literal, side: $side:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Args)]
+        pub struct $name {
+            #[arg(
+                id = concat!($prefix, "_plain_http"),
+                long = concat!($prefix, "-plain-http"),
+                help = concat!("Speak plain HTTP to the ", $side),
+            )]
+            pub plain_http: bool,
+            #[arg(
+                id = concat!($prefix, "_tls_verify"),
+                long = concat!($prefix, "-tls-verify"),
+                value_name = concat!($value_prefix, "_TLS_VERIFY"),
+                help = concat!("Verify the ", $side, "'s TLS certificate"),
+                default_value_t = true,
+                action = clap::ArgAction::Set,
+            )]
+            pub tls_verify: bool,
+            #[arg(
+                id = concat!($prefix, "_ca_file"),
+                long = concat!($prefix, "-ca-file"),
+                value_name = concat!($value_prefix, "_CA_FILE"),
+                help = concat!("Extra CA certificate (PEM) for the ", $side),
+            )]
+            pub ca_file: Option<PathBuf>,
+            #[arg(
+                id = concat!($prefix, "_username"),
+                long = concat!($prefix, "-username"),
+                value_name = concat!($value_prefix, "_USERNAME"),
+            )]
+            pub username: Option<String>,
+            #[arg(
+                id = concat!($prefix, "_password_env"),
+                long = concat!($prefix, "-password-env"),
+                value_name = concat!($value_prefix, "_PASSWORD_ENV"),
+                help = concat!("Environment variable holding the ", $side, " password"),
+            )]
+            pub password_env: Option<String>,
+            #[arg(
+                id = concat!($prefix, "_password_file"),
+                long = concat!($prefix, "-password-file"),
+                value_name = concat!($value_prefix, "_PASSWORD_FILE"),
+                help = concat!("File holding the ", $side, " password"),
+            )]
+            pub password_file: Option<PathBuf>,
+        }
+
+        impl $name {
+            /// This side's flags, as `copy` reads them.
+            pub fn access(&self) -> crate::copy_cmd::Access<'_> {
+                crate::copy_cmd::Access {
+                    plain_http: self.plain_http,
+                    tls_verify: self.tls_verify,
+                    ca_file: self.ca_file.as_ref(),
+                    username: self.username.as_ref(),
+                    password_env: self.password_env.as_ref(),
+                    password_file: self.password_file.as_ref(),
+                }
+            }
+        }
+    };
 }
 
-/// How to reach the destination of `copy`.
-#[derive(Debug, Args)]
-pub struct DestinationAccess {
-    /// Speak plain HTTP to the destination.
-    #[arg(long)]
-    pub dest_plain_http: bool,
-    /// Verify the destination's TLS certificate.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub dest_tls_verify: bool,
-    /// Extra CA certificate (PEM) for the destination.
-    #[arg(long)]
-    pub dest_ca_file: Option<PathBuf>,
-    #[arg(long)]
-    pub dest_username: Option<String>,
-    /// Environment variable holding the destination password.
-    #[arg(long)]
-    pub dest_password_env: Option<String>,
-    /// File holding the destination password.
-    #[arg(long)]
-    pub dest_password_file: Option<PathBuf>,
-}
+copy_access_args!(
+    /// How to reach the source of `copy`.
+    SourceAccess,
+    prefix: "src",
+    value_prefix: "SRC",
+    side: "source"
+);
+copy_access_args!(
+    /// How to reach the destination of `copy`.
+    DestinationAccess,
+    prefix: "dest",
+    value_prefix: "DEST",
+    side: "destination"
+);

@@ -17,13 +17,13 @@ use crate::quota;
 use crate::summary;
 
 /// How to reach one side of the copy.
-struct Access<'a> {
-    plain_http: bool,
-    tls_verify: bool,
-    ca_file: Option<&'a PathBuf>,
-    username: Option<&'a String>,
-    password_env: Option<&'a String>,
-    password_file: Option<&'a PathBuf>,
+pub struct Access<'a> {
+    pub plain_http: bool,
+    pub tls_verify: bool,
+    pub ca_file: Option<&'a PathBuf>,
+    pub username: Option<&'a String>,
+    pub password_env: Option<&'a String>,
+    pub password_file: Option<&'a PathBuf>,
 }
 
 pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
@@ -47,32 +47,8 @@ pub async fn run_copy(args: &CopyArgs) -> anyhow::Result<Report> {
             Some((Reference::Digest(digest.clone()), Reference::Tag(to.clone())))
         }
     };
-    let s = &args.source_access;
-    let source_store = store(
-        &source.host,
-        &Access {
-            plain_http: s.src_plain_http,
-            tls_verify: s.src_tls_verify,
-            ca_file: s.src_ca_file.as_ref(),
-            username: s.src_username.as_ref(),
-            password_env: s.src_password_env.as_ref(),
-            password_file: s.src_password_file.as_ref(),
-        },
-    )
-    .context("source")?;
-    let d = &args.destination_access;
-    let destination_store = store(
-        &destination.host,
-        &Access {
-            plain_http: d.dest_plain_http,
-            tls_verify: d.dest_tls_verify,
-            ca_file: d.dest_ca_file.as_ref(),
-            username: d.dest_username.as_ref(),
-            password_env: d.dest_password_env.as_ref(),
-            password_file: d.dest_password_file.as_ref(),
-        },
-    )
-    .context("destination")?;
+    let source_store = store(&source.host, &args.source_access.access()).context("source")?;
+    let destination_store = store(&destination.host, &args.destination_access.access()).context("destination")?;
 
     if let Some(path) = &args.report {
         crate::report_path::check(path)?;

@@ -21,7 +21,7 @@ pub fn load_config(text: &str, file: &Path, env: &dyn Fn(&str) -> Option<String>
     let secrets = config
         .registries
         .values()
-        .filter_map(|registry| registry.credentials.as_ref())
+        .filter_map(|registry| registry.client.credentials.as_ref())
         .map(|credentials| match credentials {
             Credentials::Password { username, password } => (Some(username.clone()), password.expose().to_owned()),
             Credentials::IdentityToken(token) => (None, token.expose().to_owned()),

@@ -32,6 +32,8 @@ mod schedule;
 mod show_config;
 mod stores;
 mod summary;
+#[cfg(test)]
+mod test_reports;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

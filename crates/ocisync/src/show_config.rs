@@ -185,10 +185,7 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
         urls: registry.urls.iter().map(url::Url::as_str).collect(),
         docker_hub: registry.docker_hub,
         layout: registry.layout.as_ref().map(|path| path.display().to_string()),
-        username: registry
-            .credentials
-            .as_ref()
-            .and_then(|credentials| credentials.username()),
+        username: (registry.client.credentials.as_ref()).and_then(|credentials| credentials.username()),
         password: registry
             .password_source
             .as_ref()
@@ -197,14 +194,15 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
             .credential_helper
             .as_ref()
             .map(|helper| duration(helper.timeout)),
-        tls_verify: registry.tls_verify,
-        ca_file: registry.ca_file.as_ref().map(|path| path.display().to_string()),
-        client_cert: (registry.client_identity.as_ref()).map(|identity| identity.certificate.display().to_string()),
-        client_key: (registry.client_identity.as_ref()).map(|identity| identity.key.display().to_string()),
-        connect_timeout: duration(registry.connect_timeout),
-        read_timeout: duration(registry.read_timeout),
-        request_timeout: duration(registry.request_timeout),
-        min_transfer_rate: show_rate(registry.min_transfer_rate),
+        tls_verify: registry.client.tls_verify,
+        ca_file: registry.client.ca_file.as_ref().map(|path| path.display().to_string()),
+        client_cert: (registry.client.client_identity.as_ref())
+            .map(|identity| identity.certificate.display().to_string()),
+        client_key: (registry.client.client_identity.as_ref()).map(|identity| identity.key.display().to_string()),
+        connect_timeout: duration(registry.client.connect_timeout),
+        read_timeout: duration(registry.client.read_timeout),
+        request_timeout: duration(registry.client.request_timeout),
+        min_transfer_rate: show_rate(registry.client.min_transfer_rate.map(|floor| floor.bytes_per_second)),
         retry: Retry {
             max_attempts: registry.retry.max_attempts,
             initial_delay: duration(registry.retry.initial_delay),
@@ -213,7 +211,7 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
         },
         cool_down: duration(registry.cool_down),
         max_requests_in_flight: registry.max_requests_in_flight,
-        rate_limit: registry.rate_limit_reserve.map(|reserve| RateLimit { reserve }),
+        rate_limit: registry.client.rate_limit_reserve.map(|reserve| RateLimit { reserve }),
         max_blob_size: registry.max_blob_size.map(format_size),
         notifications: registry.notifications.as_ref().map(|settings| Notifications {
             token: format!("<redacted> (from {})", settings.token_source),
@@ -222,9 +220,15 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
         bandwidth: registry.bandwidth.map(|rate| show_rate(Some(rate))),
         // Uploads are a registry's; a layout directory has none.
         chunked_upload: registry.layout.is_none().then(|| ChunkedUploadView {
-            enabled: registry.chunked_upload.is_some(),
-            above: registry.chunked_upload.map(|chunking| format_size(chunking.above)),
-            chunk_size: registry.chunked_upload.map(|chunking| format_size(chunking.chunk_size)),
+            enabled: registry.client.chunked_upload.is_some(),
+            above: registry
+                .client
+                .chunked_upload
+                .map(|chunking| format_size(chunking.above)),
+            chunk_size: registry
+                .client
+                .chunked_upload
+                .map(|chunking| format_size(chunking.chunk_size)),
         }),
     }
 }

@@ -12,7 +12,7 @@ use ocisync_engine::{Failover, Retrying};
 use ocisync_layout::{check_root, Access, LayoutStore};
 use ocisync_oci::Result as StoreResult;
 use ocisync_oci::{BlobPlacement, BlobStream, Deletion, Descriptor, Digest, Manifest, Reference, RepoName, Store, Tag};
-use ocisync_registry::{Bandwidth, MinTransferRate, RegistryOptions, RegistryStore, RequestLimit};
+use ocisync_registry::{Bandwidth, RegistryOptions, RegistryStore, RequestLimit};
 
 use crate::config::RegistryConfig;
 use crate::credential_helper::CredentialHelper;
@@ -165,19 +165,12 @@ pub fn registry_store(registry: &RegistryConfig, bandwidth: Option<Bandwidth>) -
     // One cap for the registry, whichever URL serves.
     let limit = RequestLimit::new(registry.max_requests_in_flight);
     for url in &registry.urls {
-        let mut options = RegistryOptions::new(url.as_str());
-        options.credentials = registry.credentials.clone();
-        options.tls_verify = registry.tls_verify;
-        options.ca_file = registry.ca_file.clone();
-        options.client_identity = registry.client_identity.clone();
-        options.connect_timeout = registry.connect_timeout;
-        options.read_timeout = registry.read_timeout;
-        options.request_timeout = registry.request_timeout;
-        options.min_transfer_rate = registry.min_transfer_rate.map(MinTransferRate::per_second);
-        options.request_limit = Some(limit.clone());
-        options.rate_limit_reserve = registry.rate_limit_reserve;
-        options.bandwidth = bandwidth.clone();
-        options.chunked_upload = registry.chunked_upload;
+        let options = RegistryOptions {
+            url: url.to_string(),
+            request_limit: Some(limit.clone()),
+            bandwidth: bandwidth.clone(),
+            ..registry.client.clone()
+        };
         let store = RegistryStore::new(options).with_context(|| format!("registry {}", registry.name))?;
         stores.push(Retrying::new(store, registry.retry.clone()));
     }

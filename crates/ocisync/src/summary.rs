@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use ocisync_engine::{
-    format_time, Outcome, RateLimitUse, Report, RuleSourceKind, SkipReason, StopCause, SyncReport, TagReport,
+    format_time, Outcome, RateLimitUse, Report, RuleSourceKind, SkipReason, StopCause, SyncReport, TagReport, Totals,
 };
 
 /// One screen: a line per sync, then every failure and every skip that is not a filter's.
@@ -12,13 +12,8 @@ pub fn render(report: &Report, duration: Duration) -> String {
     let mut text = String::new();
     for sync in &report.syncs {
         let totals = sync_totals(sync);
-        let _ = writeln!(
-            text,
-            "sync {} ({} -> {}): {} repositories, {} tags copied, {} up to date, {} filtered out, {} skipped, {} failed, {} transferred",
-            sync.name,
-            sync.from,
-            sync.to,
-            totals.repositories,
+        let counts = format!(
+            "{} tags copied, {} up to date, {} filtered out, {} skipped, {} failed, {} transferred",
             totals.tags_copied,
             totals.tags_up_to_date,
             totals.tags_filtered,
@@ -26,12 +21,7 @@ pub fn render(report: &Report, duration: Duration) -> String {
             totals.tags_failed + totals.repositories_failed,
             human_bytes(totals.work.bytes),
         );
-        if let Some(error) = &sync.error {
-            let _ = writeln!(text, "  FAILED sync: {error}");
-        }
-        if let Some(line) = stopped_line(sync) {
-            let _ = writeln!(text, "  {line}");
-        }
+        write_sync_heading(&mut text, sync, &totals, &counts);
         for rule in sync.rules.iter().filter(|rule| rule.error.is_some()) {
             let error = rule.error.as_deref().unwrap_or_default();
             let _ = writeln!(text, "  FAILED rule {} ({}): {error}", rule.rule, rule.selector);
@@ -160,25 +150,15 @@ pub fn render_plan(report: &Report) -> String {
     let mut text = String::new();
     for sync in &report.syncs {
         let totals = sync_totals(sync);
-        let _ = writeln!(
-            text,
-            "sync {} ({} -> {}): {} repositories, {} tags would be copied ({}), {} up to date, {} filtered out, {} failed",
-            sync.name,
-            sync.from,
-            sync.to,
-            totals.repositories,
+        let counts = format!(
+            "{} tags would be copied ({}), {} up to date, {} filtered out, {} failed",
             totals.tags_would_copy,
             human_bytes(totals.work.bytes),
             totals.tags_up_to_date,
             totals.tags_filtered,
             totals.tags_failed + totals.repositories_failed,
         );
-        if let Some(error) = &sync.error {
-            let _ = writeln!(text, "  FAILED sync: {error}");
-        }
-        if let Some(line) = stopped_line(sync) {
-            let _ = writeln!(text, "  {line}");
-        }
+        write_sync_heading(&mut text, sync, &totals, &counts);
         for rule in &sync.rules {
             let _ = writeln!(
                 text,
@@ -248,7 +228,23 @@ fn skipped_for(sync: &SyncReport, reason: SkipReason) -> usize {
         .count()
 }
 
-fn sync_totals(sync: &SyncReport) -> ocisync_engine::Totals {
+/// How a sync opens in the summary and in the plan alike: its name, its registries and
+/// its repositories, then `counts` (which differ), then why it failed or stopped, if it did.
+fn write_sync_heading(text: &mut String, sync: &SyncReport, totals: &Totals, counts: &str) {
+    let _ = writeln!(
+        text,
+        "sync {} ({} -> {}): {} repositories, {counts}",
+        sync.name, sync.from, sync.to, totals.repositories
+    );
+    if let Some(error) = &sync.error {
+        let _ = writeln!(text, "  FAILED sync: {error}");
+    }
+    if let Some(line) = stopped_line(sync) {
+        let _ = writeln!(text, "  {line}");
+    }
+}
+
+fn sync_totals(sync: &SyncReport) -> Totals {
     Report {
         syncs: vec![sync.clone()],
     }
@@ -276,28 +272,13 @@ pub fn human_bytes(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use ocisync_engine::RepoReport;
-
     use super::*;
+    use crate::test_reports::{alpine_sync, skipped, skipped_in_order};
 
     fn sync_with(rate_limits: Vec<RateLimitUse>, reasons: &[SkipReason]) -> SyncReport {
-        let tags = reasons
-            .iter()
-            .enumerate()
-            .map(|(index, reason)| {
-                TagReport::skipped(format!("t{index}").parse::<ocisync_oci::Tag>().unwrap(), *reason, None)
-            })
-            .collect();
         SyncReport {
-            repositories: vec![RepoReport {
-                source: "library/alpine".parse().unwrap(),
-                destination: "library/alpine".parse().unwrap(),
-                error: None,
-                tags,
-                prune: None,
-            }],
             rate_limits,
-            ..SyncReport::new("hub", "upstream", "mirror")
+            ..alpine_sync(skipped_in_order(reasons))
         }
     }
 
@@ -356,7 +337,7 @@ mod tests {
     #[test]
     fn a_plan_with_sizes_that_would_wrap_says_how_large_they_are() {
         let mut sync = sync_with(Vec::new(), &[]);
-        let mut huge = TagReport::skipped("1".parse::<ocisync_oci::Tag>().unwrap(), SkipReason::UpToDate, None);
+        let mut huge = skipped("1", SkipReason::UpToDate);
         huge.outcome = Outcome::WouldCopy;
         huge.work.bytes = u64::MAX;
         let mut big = huge.clone();

@@ -57,6 +57,23 @@ pub struct RuleSpec {
     pub backup: Option<String>,
 }
 
+impl RuleSpec {
+    /// A rule taking `source`'s repositories whole: every tag and platform, the same
+    /// names, no signature check, no prune, no backups.
+    pub fn new(source: SourceSpec) -> RuleSpec {
+        RuleSpec {
+            source,
+            tags: TagPatterns::default(),
+            platforms: Vec::new(),
+            strip_prefix: None,
+            destination: None,
+            signatures: SignaturePolicy::default(),
+            prune: None,
+            backup: None,
+        }
+    }
+}
+
 /// Where a rule's repositories come from, as written.
 #[derive(Debug, Clone)]
 pub enum SourceSpec {
@@ -329,19 +346,6 @@ mod tests {
         }
     }
 
-    fn spec(source: SourceSpec) -> RuleSpec {
-        RuleSpec {
-            source,
-            tags: TagPatterns::default(),
-            platforms: Vec::new(),
-            strip_prefix: None,
-            destination: None,
-            signatures: SignaturePolicy::default(),
-            prune: None,
-            backup: None,
-        }
-    }
-
     #[test]
     fn every_problem_of_a_rule_is_named_by_its_part() {
         let bad = RuleSpec {
@@ -361,7 +365,7 @@ mod tests {
                 keep: vec!["ok".into(), "(".into()],
             }),
             backup: Some("{tag}-{when}".into()),
-            ..spec(SourceSpec::Prefix("team/[".into()))
+            ..RuleSpec::new(SourceSpec::Prefix("team/[".into()))
         };
         let problems = ContentRule::new(bad).unwrap_err();
         let found: Vec<(RulePart, String)> = problems
@@ -412,10 +416,10 @@ mod tests {
 
     #[test]
     fn a_prefix_star_stays_within_one_path_component() {
-        let rule = ContentRule::new(spec(SourceSpec::Prefix("team/*".into()))).unwrap();
+        let rule = ContentRule::new(RuleSpec::new(SourceSpec::Prefix("team/*".into()))).unwrap();
         assert!(rule.takes(&name("team/app")));
         assert!(!rule.takes(&name("team/app/sub")));
-        let deep = ContentRule::new(spec(SourceSpec::Prefix("team/**".into()))).unwrap();
+        let deep = ContentRule::new(RuleSpec::new(SourceSpec::Prefix("team/**".into()))).unwrap();
         assert!(deep.takes(&name("team/app/sub")));
     }
 

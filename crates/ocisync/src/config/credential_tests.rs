@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::credential_helper::CredentialHelper;
+use ocisync_registry::Credentials;
 
 /// A directory to put on PATH, holding an executable `docker-credential-found`.
 fn path_with_helper() -> tempfile::TempDir {
@@ -44,7 +45,7 @@ fn credential_helper_is_named_and_found_on_path() {
     let config = load_in(dir.path(), LOCAL, "    credential_helper: found\n").unwrap();
     let mirror = &config.registries["mirror"];
     assert_eq!(mirror.credential_helper, helper("found", "127.0.0.1:5002", DEFAULT));
-    assert_eq!(mirror.credentials, None, "asked at every pass, not at load");
+    assert_eq!(mirror.client.credentials, None, "asked at every pass, not at load");
     let config = load_in(
         dir.path(),
         LOCAL,
@@ -158,7 +159,7 @@ fn docker_hub_names_become_its_api_host() {
     .unwrap();
     let config = load_in(dir.path(), "\"https://docker.io\"", "    docker_config: config.json\n").unwrap();
     assert_eq!(
-        config.registries["mirror"].credentials,
+        config.registries["mirror"].client.credentials,
         Some(Credentials::password("bot", ocisync_registry::Secret::new("s3cret")))
     );
     let config = load_in(dir.path(), "\"https://docker.io\"", "    credential_helper: found\n").unwrap();

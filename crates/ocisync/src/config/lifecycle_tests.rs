@@ -1,31 +1,13 @@
 //! `tags.min_age` and `backup`: read into the rule, or refused with file, line, column
 //! and key path.
 
-use std::path::Path;
 use std::time::Duration;
 
-use super::*;
-
-const HEAD: &str = "version: 1
-registries:
-  upstream:
-    urls: [\"http://127.0.0.1:5001\"]
-  mirror:
-    urls: [\"http://127.0.0.1:5002\"]
-syncs:
-  - from: upstream
-    to: mirror
-    content:
-";
-
-fn load(rule: &str) -> Result<Config, ConfigError> {
-    let text = format!("{HEAD}{rule}");
-    Config::from_yaml(&text, Path::new("ocisync.yaml"), &|_: &str| None)
-}
+use super::test_config::load_with_rules;
 
 #[test]
 fn min_age_and_backup_are_read_into_the_rule() {
-    let config = load(
+    let config = load_with_rules(
         "      - prefix: \"**\"\n        backup: \"{tag}-{date}\"\n        tags:\n          min_age: 72h\n      - images: [\"app:1\"]\n        tags:\n          min_age: 30m\n",
     )
     .unwrap();
@@ -87,16 +69,19 @@ fn bad_min_ages_and_templates_name_their_key() {
         ),
     ];
     for (rule, expected) in cases {
-        let output = load(rule).expect_err("config should be rejected").to_string();
+        let output = load_with_rules(rule)
+            .expect_err("config should be rejected")
+            .to_string();
         assert!(output.contains(expected), "expected {expected:?} in\n{output}");
     }
 }
 
 #[test]
 fn a_bad_min_age_and_a_bad_backup_are_both_reported() {
-    let output = load("      - prefix: \"**\"\n        backup: \"{when}\"\n        tags:\n          min_age: x\n")
-        .expect_err("config should be rejected")
-        .to_string();
+    let output =
+        load_with_rules("      - prefix: \"**\"\n        backup: \"{when}\"\n        tags:\n          min_age: x\n")
+            .expect_err("config should be rejected")
+            .to_string();
     assert!(output.contains("syncs[0].content[0].backup:"), "{output}");
     assert!(output.contains("syncs[0].content[0].tags.min_age:"), "{output}");
 }

@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ocisync_registry::{ClientIdentity, Credentials};
+use ocisync_registry::RegistryOptions;
 use url::Url;
 
 use crate::credential_helper::CredentialHelper;
@@ -72,30 +72,21 @@ pub struct RegistryConfig {
     pub urls: Vec<Url>,
     /// An OCI image-layout directory; set instead of `urls`.
     pub layout: Option<PathBuf>,
-    pub credentials: Option<Credentials>,
-    /// A docker credential helper, asked at the start of every pass instead of `credentials`.
+    /// How each of its URLs is reached, as the registry client takes it: credentials
+    /// (`client.credentials`, `None` with a helper), TLS (`client_cert` and `client_key`
+    /// are `client_identity`), timeouts, the transfer floor, `rate_limit.reserve`,
+    /// `chunked_upload`. Its `url`, `request_limit` and `bandwidth` are left unset: the
+    /// store sets them for each URL (the limit and the cap shared by all of them).
+    pub client: RegistryOptions,
+    /// A docker credential helper, asked at the start of every pass instead of `client.credentials`.
     pub credential_helper: Option<CredentialHelper>,
     /// Where the password comes from (`env NAME`, `file PATH`), for `ocisync config`.
     pub password_source: Option<String>,
-    pub tls_verify: bool,
-    pub ca_file: Option<PathBuf>,
-    /// `client_cert` and `client_key`: for registries behind mutual TLS.
-    pub client_identity: Option<ClientIdentity>,
-    pub connect_timeout: Duration,
-    /// Longest wait for any read: a stalled transfer fails (and is retried) after it.
-    pub read_timeout: Duration,
-    /// Longest time for one whole request (answer included), but a blob's body.
-    pub request_timeout: Duration,
-    /// The slowest a blob download may be, in bytes per second; `None`: no floor.
-    pub min_transfer_rate: Option<u64>,
     pub retry: RetryPolicy,
     /// How long a failed URL rests before it is tried again.
     pub cool_down: Duration,
     /// HTTP requests in flight at once, over all its URLs.
     pub max_requests_in_flight: usize,
-    /// `rate_limit.reserve`: pulls of the registry's quota no manifest `GET` spends;
-    /// `None`: spend it all (a used-up quota still stops them).
-    pub rate_limit_reserve: Option<u64>,
     /// `max_blob_size` in bytes: as a sync's source, an image referencing a larger
     /// blob is skipped `blob-too-large`; `None`: no limit.
     pub max_blob_size: Option<u64>,
@@ -104,8 +95,6 @@ pub struct RegistryConfig {
     /// `bandwidth` in bytes per second: blob transfers to and from the registry, all
     /// syncs of the process together; `None`: no cap.
     pub bandwidth: Option<u64>,
-    /// As a destination: which blobs go up in chunks; `None`: each in one `PUT`.
-    pub chunked_upload: Option<ocisync_registry::ChunkedUpload>,
 }
 
 /// One sync: from an upstream registry into a destination registry.
@@ -477,6 +466,8 @@ mod credential_tests;
 mod lifecycle_tests;
 #[cfg(test)]
 mod prune_tests;
+#[cfg(test)]
+mod test_config;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -1,29 +1,12 @@
 //! Table tests of a rule's `prune`.
 
-use std::path::Path;
-
-use super::*;
-
-const BASE: &str = "version: 1
-registries:
-  upstream:
-    urls: [\"http://127.0.0.1:5001\"]
-  mirror:
-    urls: [\"http://127.0.0.1:5002\"]
-syncs:
-  - from: upstream
-    to: mirror
-    content:
-";
-
-fn load(rules: &str) -> Result<Config, ConfigError> {
-    Config::from_yaml(&format!("{BASE}{rules}"), Path::new("ocisync.yaml"), &|_| None)
-}
+use super::test_config::load_with_rules;
 
 #[test]
 fn prune_loads_with_its_defaults_and_only_when_enabled() {
     let config =
-        load("      - repositories: [team/app]\n        prune: {enabled: true, keep: [\"v1\\\\..*\"]}\n").unwrap();
+        load_with_rules("      - repositories: [team/app]\n        prune: {enabled: true, keep: [\"v1\\\\..*\"]}\n")
+            .unwrap();
     let policy = config.syncs[0].content[0].prune().unwrap();
     assert_eq!(policy.max_fraction(), 0.5);
     assert!(policy.protects(&"v1.2".parse().unwrap()));
@@ -33,13 +16,17 @@ fn prune_loads_with_its_defaults_and_only_when_enabled() {
         shown.contains("prune:\n      enabled: true\n      max_fraction: 0.5\n      keep:\n      - v1\\..*\n"),
         "{shown}"
     );
-    let config = load("      - prefix: \"team/*\"\n        prune: {enabled: true, max_fraction: 1}\n").unwrap();
+    let config =
+        load_with_rules("      - prefix: \"team/*\"\n        prune: {enabled: true, max_fraction: 1}\n").unwrap();
     assert_eq!(config.syncs[0].content[0].prune().unwrap().max_fraction(), 1.0);
-    let off = load("      - repositories: [team/app]\n        prune: {enabled: false, max_fraction: 0.2}\n").unwrap();
+    let off = load_with_rules("      - repositories: [team/app]\n        prune: {enabled: false, max_fraction: 0.2}\n")
+        .unwrap();
     assert!(off.syncs[0].content[0].prune().is_none());
-    assert!(load("      - repositories: [team/app]\n").unwrap().syncs[0].content[0]
-        .prune()
-        .is_none());
+    assert!(
+        load_with_rules("      - repositories: [team/app]\n").unwrap().syncs[0].content[0]
+            .prune()
+            .is_none()
+    );
 }
 
 #[test]
@@ -72,7 +59,7 @@ fn bad_prune_settings_name_their_key_and_position() {
         ),
     ];
     for (rules, expected) in cases {
-        let error = load(rules).expect_err("rejected").to_string();
+        let error = load_with_rules(rules).expect_err("rejected").to_string();
         assert!(
             error.contains(expected),
             "expected {expected:?} in:\n{error}\n--- rules\n{rules}"

@@ -249,35 +249,47 @@ impl Checker {
             docker_hub: urls.iter().any(|url| url.host_str() == Some(HUB_API_HOST)),
             urls,
             layout: raw.layout.as_ref().map(|path| base_dir.join(path)),
-            credentials,
+            client: RegistryOptions {
+                credentials,
+                tls_verify: raw.tls_verify.unwrap_or(true),
+                ca_file: raw.ca_file.map(|path| base_dir.join(path)),
+                client_identity,
+                connect_timeout: self.duration_in(
+                    &format!("{key}.connect_timeout"),
+                    raw.connect_timeout.as_deref(),
+                    defaults.connect_timeout,
+                    TIMEOUT,
+                ),
+                read_timeout: self.duration_in(
+                    &format!("{key}.read_timeout"),
+                    raw.read_timeout.as_deref(),
+                    defaults.read_timeout,
+                    TIMEOUT,
+                ),
+                request_timeout: self.duration_in(
+                    &format!("{key}.request_timeout"),
+                    raw.request_timeout.as_deref(),
+                    defaults.request_timeout,
+                    TIMEOUT,
+                ),
+                min_transfer_rate: self
+                    .transfer_rate(
+                        &format!("{key}.min_transfer_rate"),
+                        raw.min_transfer_rate.as_ref(),
+                        defaults.min_transfer_rate,
+                    )
+                    .map(MinTransferRate::per_second),
+                rate_limit_reserve: raw.rate_limit.map(|rate_limit| rate_limit.reserve),
+                // A layout directory writes files, not uploads.
+                chunked_upload: match raw.layout {
+                    Some(_) => None,
+                    None => self.check_chunked_upload(&format!("{key}.chunked_upload"), raw.chunked_upload.as_ref()),
+                },
+                // The store sets the URL, the request limit and the bandwidth cap.
+                ..RegistryOptions::new(String::new())
+            },
             credential_helper,
             password_source,
-            tls_verify: raw.tls_verify.unwrap_or(true),
-            ca_file: raw.ca_file.map(|path| base_dir.join(path)),
-            client_identity,
-            connect_timeout: self.duration_in(
-                &format!("{key}.connect_timeout"),
-                raw.connect_timeout.as_deref(),
-                defaults.connect_timeout,
-                TIMEOUT,
-            ),
-            read_timeout: self.duration_in(
-                &format!("{key}.read_timeout"),
-                raw.read_timeout.as_deref(),
-                defaults.read_timeout,
-                TIMEOUT,
-            ),
-            request_timeout: self.duration_in(
-                &format!("{key}.request_timeout"),
-                raw.request_timeout.as_deref(),
-                defaults.request_timeout,
-                TIMEOUT,
-            ),
-            min_transfer_rate: self.transfer_rate(
-                &format!("{key}.min_transfer_rate"),
-                raw.min_transfer_rate.as_ref(),
-                defaults.min_transfer_rate,
-            ),
             retry: self.check_retry(&format!("{key}.retry"), raw.retry.as_ref(), &defaults.retry),
             cool_down: self.duration(
                 &format!("{key}.cool_down"),
@@ -289,18 +301,12 @@ impl Checker {
                 raw.max_requests_in_flight,
                 defaults.max_requests_in_flight,
             ),
-            rate_limit_reserve: raw.rate_limit.map(|rate_limit| rate_limit.reserve),
             max_blob_size: raw
                 .max_blob_size
                 .as_ref()
                 .and_then(|value| self.size(&format!("{key}.max_blob_size"), value)),
             notifications,
             bandwidth: self.transfer_rate(&format!("{key}.bandwidth"), raw.bandwidth.as_ref(), None),
-            // A layout directory writes files, not uploads.
-            chunked_upload: match raw.layout {
-                Some(_) => None,
-                None => self.check_chunked_upload(&format!("{key}.chunked_upload"), raw.chunked_upload.as_ref()),
-            },
         }
     }
 

@@ -2,9 +2,10 @@
 
 use std::path::Path;
 
+use super::test_config::MINIMAL;
 use super::*;
 use ocisync_engine::RuleSource;
-use ocisync_registry::Secret;
+use ocisync_registry::{ClientIdentity, Credentials, MinTransferRate, Secret};
 
 fn load(text: &str) -> Result<Config, ConfigError> {
     let env = |name: &str| (name == "MIRROR_PASSWORD").then(|| "s3cret".to_owned());
@@ -16,17 +17,6 @@ fn errors(text: &str) -> String {
     load(text).expect_err("config should be rejected").to_string()
 }
 
-const MINIMAL: &str = "version: 1
-registries:
-  upstream:
-    urls: [\"http://127.0.0.1:5001\"]
-  mirror:
-    urls: [\"http://127.0.0.1:5002\"]
-syncs:
-  - from: upstream
-    to: mirror
-";
-
 #[test]
 fn minimal_config_loads_with_defaults() {
     let config = load(MINIMAL).unwrap();
@@ -34,8 +24,8 @@ fn minimal_config_loads_with_defaults() {
     assert_eq!(config.syncs[0].name, "upstream-to-mirror");
     let upstream = &config.registries["upstream"];
     assert_eq!(upstream.urls[0].as_str(), "http://127.0.0.1:5001/");
-    assert!(upstream.tls_verify, "TLS verification is on unless turned off");
-    assert!(upstream.credentials.is_none());
+    assert!(upstream.client.tls_verify, "TLS verification is on unless turned off");
+    assert!(upstream.client.credentials.is_none());
 }
 
 #[test]
@@ -45,72 +35,79 @@ fn credentials_come_from_env_and_never_print() {
         "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_env: MIRROR_PASSWORD",
     );
     let config = load(&text).unwrap();
-    let credentials = config.registries["mirror"].credentials.as_ref().unwrap();
+    let credentials = config.registries["mirror"].client.credentials.as_ref().unwrap();
     assert_eq!(credentials, &Credentials::password("bot", Secret::new("s3cret")));
     assert!(!format!("{config:?}").contains("s3cret"));
 }
 
 #[test]
 fn each_problem_names_line_column_and_key() {
-    let cases: &[(&str, &str)] = &[
-        // YAML syntax: position from the parser.
+    // Whole texts: YAML syntax (position from the parser) and what a config cannot lack.
+    let texts = [
         ("version: 1\nregistries: [\n", "ocisync.yaml:3:1: "),
+        ("registries: {}\n", "version: missing"),
+        ("version: 1\n", "no registries defined"),
+    ];
+    // `MINIMAL` with one text replaced: (replaced, replacement, expected problem).
+    let mirror = "    urls: [\"http://127.0.0.1:5002\"]";
+    let edits = [
         // Unknown keys are errors, with position.
         (
-            &MINIMAL.replace("    to: mirror", "    to: mirror\n    tags: x"),
+            "    to: mirror",
+            "    to: mirror\n    tags: x",
             "ocisync.yaml:10:5: syncs[0]: unknown field `tags`",
         ),
-        (
-            &MINIMAL.replace("version: 1", "version: 1\nworkers: 3"),
-            "unknown field `workers`",
-        ),
+        ("version: 1", "version: 1\nworkers: 3", "unknown field `workers`"),
         // Meaning: key path and position found afterwards.
         (
-            &MINIMAL.replace("from: upstream", "from: upstrem"),
+            "from: upstream",
+            "from: upstrem",
             "ocisync.yaml:8:5: syncs[0].from: unknown registry \"upstrem\" (defined: mirror, upstream)",
         ),
         (
-            &MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"ftp://x\""),
+            "\"http://127.0.0.1:5001\"",
+            "\"ftp://x\"",
             "ocisync.yaml:4:12: registries.upstream.urls[0]: invalid url \"ftp://x\": scheme must be http or https",
         ),
         (
-            &MINIMAL.replace("\"http://127.0.0.1:5001\"", "\"http://u:p@x\""),
+            "\"http://127.0.0.1:5001\"",
+            "\"http://u:p@x\"",
             "credentials do not belong in the url",
         ),
         (
-            &MINIMAL.replace("[\"http://127.0.0.1:5001\"]", "[]"),
+            "[\"http://127.0.0.1:5001\"]",
+            "[]",
             "registries.upstream.urls: needs at least one url",
         ),
         (
-            &MINIMAL.replace("to: mirror", "to: upstream"),
+            "to: mirror",
+            "to: upstream",
             "syncs[0].to: copies registry \"upstream\" onto itself",
         ),
         (
-            &MINIMAL.replace("version: 1", "version: 2"),
+            "version: 1",
+            "version: 2",
             "ocisync.yaml:1:1: version: unsupported version 2",
         ),
-        ("registries: {}\n", "version: missing"),
-        ("version: 1\n", "no registries defined"),
         (
-            &format!("{MINIMAL}  - from: upstream\n    to: mirror\n"),
+            "    to: mirror\n",
+            "    to: mirror\n  - from: upstream\n    to: mirror\n",
             "syncs[1].name: sync name \"upstream-to-mirror\" is used twice",
         ),
         (
-            &MINIMAL.replace(
-                "    urls: [\"http://127.0.0.1:5002\"]",
-                "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot",
-            ),
+            mirror,
+            "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot",
             "registries.mirror.username: needs password_env or password_file",
         ),
         (
-            &MINIMAL.replace(
-                "    urls: [\"http://127.0.0.1:5002\"]",
-                "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_env: UNSET_VARIABLE",
-            ),
+            mirror,
+            "    urls: [\"http://127.0.0.1:5002\"]\n    username: bot\n    password_env: UNSET_VARIABLE",
             "environment variable UNSET_VARIABLE is not set",
         ),
     ];
-    for (text, expected) in cases {
+    let edited = edits.map(|(replaced, replacement, expected)| (MINIMAL.replace(replaced, replacement), expected));
+    let texts = texts.map(|(text, expected)| (text.to_owned(), expected));
+    for (text, expected) in texts.iter().chain(&edited) {
         let output = errors(text);
         assert!(
             output.contains(expected),
@@ -176,7 +173,7 @@ fn password_file_is_read_relative_to_the_config() {
     );
     let config = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &|_| None).unwrap();
     assert_eq!(
-        config.registries["mirror"].credentials,
+        config.registries["mirror"].client.credentials,
         Some(Credentials::password("bot", Secret::new("from-file")))
     );
 }
@@ -404,8 +401,8 @@ fn durations_at_their_bounds_load() {
         config.syncs[0].schedule,
         Some(Schedule::Interval(interval)) if interval == Duration::from_secs(31_557_600)
     ));
-    assert_eq!(config.registries["upstream"].read_timeout, day);
-    assert_eq!(config.registries["mirror"].read_timeout, day);
+    assert_eq!(config.registries["upstream"].client.read_timeout, day);
+    assert_eq!(config.registries["mirror"].client.read_timeout, day);
     assert_eq!(config.registries["upstream"].retry.max_delay, day);
     // A registry's own value is checked too.
     let over = text.replace("    read_timeout: 1d", "    read_timeout: 1d 1s");
@@ -504,7 +501,7 @@ fn defaults_are_inherited_and_overridden_per_registry() {
     let mirror = &config.registries["mirror"];
     assert_eq!(upstream.retry.max_attempts, 9);
     assert_eq!(upstream.retry.initial_delay, Duration::from_secs(1));
-    assert_eq!(upstream.read_timeout, Duration::from_secs(5));
+    assert_eq!(upstream.client.read_timeout, Duration::from_secs(5));
     assert_eq!(upstream.cool_down, Duration::from_secs(120));
     assert_eq!(mirror.retry.max_attempts, 2, "a registry overrides one field ...");
     assert_eq!(
@@ -512,11 +509,14 @@ fn defaults_are_inherited_and_overridden_per_registry() {
         Duration::from_secs(1),
         "... and inherits the others"
     );
-    assert_eq!(mirror.read_timeout, Duration::from_secs(60));
-    assert_eq!(upstream.request_timeout, Duration::from_secs(30));
-    assert_eq!(upstream.min_transfer_rate, Some(1 << 20));
-    assert_eq!(mirror.request_timeout, Duration::from_secs(600));
-    assert_eq!(mirror.min_transfer_rate, None, "0: no floor");
+    assert_eq!(mirror.client.read_timeout, Duration::from_secs(60));
+    assert_eq!(upstream.client.request_timeout, Duration::from_secs(30));
+    assert_eq!(
+        upstream.client.min_transfer_rate,
+        Some(MinTransferRate::per_second(1 << 20))
+    );
+    assert_eq!(mirror.client.request_timeout, Duration::from_secs(600));
+    assert_eq!(mirror.client.min_transfer_rate, None, "0: no floor");
     assert_eq!(config.concurrency.repositories, 2);
     assert_eq!(config.concurrency.blobs, 4);
     assert_eq!(config.concurrency.transfers, 3);
@@ -525,13 +525,13 @@ fn defaults_are_inherited_and_overridden_per_registry() {
     let plain = load(MINIMAL).unwrap();
     assert_eq!(plain.registries["upstream"].max_requests_in_flight, 16, "the default");
     assert_eq!(
-        plain.registries["upstream"].request_timeout,
+        plain.registries["upstream"].client.request_timeout,
         Duration::from_secs(120),
         "the default"
     );
     assert_eq!(
-        plain.registries["upstream"].min_transfer_rate,
-        Some(8192),
+        plain.registries["upstream"].client.min_transfer_rate,
+        Some(MinTransferRate::per_second(8192)),
         "the default"
     );
     assert_eq!(plain.concurrency.transfers, 8, "the default");
@@ -574,7 +574,7 @@ fn docker_config_supplies_credentials() {
     );
     let env = |_: &str| None;
     let config = Config::from_yaml(&text, &dir.path().join("ocisync.yaml"), &env).unwrap();
-    let credentials = config.registries["mirror"].credentials.as_ref().unwrap();
+    let credentials = config.registries["mirror"].client.credentials.as_ref().unwrap();
     assert_eq!(credentials, &Credentials::password("bot", Secret::new("s3cret")));
     let other_host = text.replace("http://127.0.0.1:5002", "http://127.0.0.1:5003");
     let error = Config::from_yaml(&other_host, &dir.path().join("ocisync.yaml"), &env).unwrap_err();
@@ -692,14 +692,14 @@ fn client_cert_and_client_key_come_together_relative_to_the_config() {
     ))
     .unwrap();
     assert_eq!(
-        config.registries["mirror"].client_identity,
+        config.registries["mirror"].client.client_identity,
         Some(ClientIdentity {
             certificate: Path::new("tls/client.crt").to_owned(),
             key: Path::new("tls/client.key").to_owned(),
         }),
         "relative to the config file's directory (here the current one)"
     );
-    assert_eq!(config.registries["upstream"].client_identity, None);
+    assert_eq!(config.registries["upstream"].client.client_identity, None);
     let output = errors(&with("    client_cert: client.crt\n"));
     assert!(
         output.contains("registries.mirror.client_key") && output.contains("needs client_key"),
@@ -802,10 +802,15 @@ fn a_registry_keeps_a_pull_quota_reserve() {
         )
     };
     let config = load(&with("    rate_limit: {reserve: 10}")).unwrap();
-    assert_eq!(config.registries["upstream"].rate_limit_reserve, Some(10));
-    assert_eq!(config.registries["mirror"].rate_limit_reserve, None, "none unless set");
+    assert_eq!(config.registries["upstream"].client.rate_limit_reserve, Some(10));
     assert_eq!(
-        load(&with("    rate_limit: {reserve: 0}")).unwrap().registries["upstream"].rate_limit_reserve,
+        config.registries["mirror"].client.rate_limit_reserve, None,
+        "none unless set"
+    );
+    assert_eq!(
+        load(&with("    rate_limit: {reserve: 0}")).unwrap().registries["upstream"]
+            .client
+            .rate_limit_reserve,
         Some(0),
         "0: spend the quota, but never collect a 429"
     );

@@ -55,7 +55,7 @@ fn a_bad_bandwidth_names_its_key_and_a_layout_has_none() {
 fn chunked_uploads_have_defaults_can_be_tuned_or_turned_off() {
     let config = load(TEXT).unwrap();
     assert_eq!(
-        config.registries["mirror"].chunked_upload,
+        config.registries["mirror"].client.chunked_upload,
         Some(ChunkedUpload::DEFAULT),
         "on by default"
     );
@@ -64,7 +64,7 @@ fn chunked_uploads_have_defaults_can_be_tuned_or_turned_off() {
         "    urls: [\"http://127.0.0.1:5002\"]\n    chunked_upload: {above: 1GiB, chunk_size: 64MiB}",
     );
     assert_eq!(
-        load(&tuned).unwrap().registries["mirror"].chunked_upload,
+        load(&tuned).unwrap().registries["mirror"].client.chunked_upload,
         Some(ChunkedUpload {
             above: 1 << 30,
             chunk_size: 64 << 20
@@ -74,7 +74,7 @@ fn chunked_uploads_have_defaults_can_be_tuned_or_turned_off() {
         "    urls: [\"http://127.0.0.1:5002\"]",
         "    urls: [\"http://127.0.0.1:5002\"]\n    chunked_upload: {enabled: false}",
     );
-    assert_eq!(load(&off).unwrap().registries["mirror"].chunked_upload, None);
+    assert_eq!(load(&off).unwrap().registries["mirror"].client.chunked_upload, None);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::*;
+use ocisync_registry::Credentials;
 
 const TEXT: &str = "version: 1
 registries:
@@ -50,7 +51,7 @@ fn string_values_come_from_the_environment() {
     assert_eq!(upstream.max_blob_size, Some(2 << 30));
     let mirror = &config.registries["mirror"];
     assert_eq!(mirror.urls[0].as_str(), "http://127.0.0.1:5002/");
-    let credentials = mirror.credentials.as_ref().unwrap();
+    let credentials = mirror.client.credentials.as_ref().unwrap();
     assert_eq!(credentials.username(), Some("bot"));
     assert_eq!(
         credentials,

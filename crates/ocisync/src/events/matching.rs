@@ -145,7 +145,7 @@ fn non_empty(task: SyncTask) -> Option<SyncTask> {
 mod tests {
     use std::time::SystemTime;
 
-    use ocisync_engine::{ImageReference, RuleSpec, SignaturePolicy, SourceSpec, TagPatterns};
+    use ocisync_engine::{ImageReference, RuleSpec, SourceSpec, TagPatterns};
 
     use super::*;
 
@@ -159,14 +159,9 @@ mod tests {
 
     fn rule(source: SourceSpec, tags: TagPatterns, destination: Option<&str>) -> ContentRule {
         ContentRule::new(RuleSpec {
-            source,
             tags,
-            platforms: Vec::new(),
-            strip_prefix: None,
             destination: destination.map(str::to_owned),
-            signatures: SignaturePolicy::default(),
-            prune: None,
-            backup: None,
+            ..RuleSpec::new(source)
         })
         .unwrap()
     }

@@ -2,11 +2,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocisync_engine::{
-    FailureKind, Outcome, ProgressEvent, RateLimitUse, RepoReport, Report, SkipReason, SyncReport, TagReport, UrlUse,
-    Work,
+    FailureKind, Outcome, ProgressEvent, RateLimitUse, Report, SkipReason, SyncReport, TagReport, UrlUse, Work,
 };
 
 use super::{Metrics, SyncSettings};
+use crate::test_reports::{alpine_sync, skipped};
 
 fn tag(name: &str, outcome: Outcome, bytes: u64) -> TagReport {
     TagReport {
@@ -15,7 +15,7 @@ fn tag(name: &str, outcome: Outcome, bytes: u64) -> TagReport {
             bytes,
             ..Work::default()
         },
-        ..TagReport::skipped(name.parse::<ocisync_oci::Tag>().unwrap(), SkipReason::UpToDate, None)
+        ..skipped(name, SkipReason::UpToDate)
     }
 }
 
@@ -33,22 +33,8 @@ fn source_use(requests: u64, retries: u64) -> UrlUse {
 fn one_sync_report(tags: Vec<TagReport>, retries: u64) -> Report {
     Report {
         syncs: vec![SyncReport {
-            rules: Vec::new(),
-            name: "hub".into(),
-            from: "upstream".into(),
-            to: "mirror".into(),
-            error: None,
-            repositories: vec![RepoReport {
-                source: "library/alpine".parse().unwrap(),
-                destination: "library/alpine".parse().unwrap(),
-                error: None,
-                tags,
-                prune: None,
-            }],
             urls: vec![source_use(12, retries)],
-            rate_limits: Vec::new(),
-            stopped: None,
-            duration_seconds: 0.0,
+            ..alpine_sync(tags)
         }],
     }
 }
