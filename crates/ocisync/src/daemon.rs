@@ -212,6 +212,13 @@ async fn sync_loop(
         let report = Report {
             syncs: vec![sync_report],
         };
+        // The report is on disk before /metrics and /readyz say the pass is over, so
+        // whoever waits for those finds the report of that pass.
+        if let Some(path) = observed.report_path.as_ref() {
+            if let Err(failure) = write_report(path, &report, timing, false) {
+                warn!(sync = %name, error = %format!("{failure:#}"), "cannot write the report");
+            }
+        }
         observed.metrics.pass_finished(&name, &report, timing.elapsed());
         drop(turn);
         let totals = report.totals();
@@ -225,11 +232,6 @@ async fn sync_loop(
             "pass finished"
         );
         print!("{}", summary::render(&report, timing.elapsed()));
-        if let Some(path) = observed.report_path.as_ref() {
-            if let Err(failure) = write_report(path, &report, timing, false) {
-                warn!(sync = %name, error = %format!("{failure:#}"), "cannot write the report");
-            }
-        }
         if *shutdown.borrow() {
             return;
         }
