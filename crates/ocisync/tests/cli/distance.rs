@@ -122,3 +122,55 @@ async fn the_next_blob_stream_starts_while_the_mirror_still_commits_the_last_one
         "blob reads at {blob_gets:?}, the first upload answered at {first_commit:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn into_a_new_repository_the_source_is_read_before_the_mirror_is_asked() {
+    let upstream = TestRegistry::start();
+    let mirror = TestRegistry::start();
+    let layers = vec![
+        layer(Format::Oci, 0xD15_2001, 4096),
+        layer(Format::Oci, 0xD15_2002, 4096),
+    ];
+    push_image(
+        &upstream.url(),
+        "team/app",
+        "1.0",
+        &image(Format::Oci, ("linux", "amd64"), layers, "asked late"),
+    )
+    .await;
+    let source = CountingProxy::start(&upstream.url());
+    // The mirror is slow to open upload sessions: an answer the first byte of a blob
+    // would otherwise wait for.
+    let slow_sessions = Faults::none().every(
+        RequestMatch::kind(RequestKind::Upload).method("POST"),
+        Fault::Latency(Duration::from_millis(1500)),
+    );
+    let destination = CountingProxy::start_with(&mirror.url(), ProxyOptions { faults: slow_sessions });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &source.url(), &destination.url(), "");
+    source.reset();
+    destination.reset();
+    run_once(&config, &dir.path().join("report.json")).expect_code(0);
+    assert_mirror_complete(&upstream.url(), &mirror.url(), &[("team/app", "team/app")]).await;
+    let blob_gets: Vec<Duration> = source
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/blobs/"))
+        .map(|r| r.at)
+        .collect();
+    let first_session = destination
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains("/blobs/uploads/"))
+        .map(|r| r.at)
+        .min()
+        .expect("the mirror opened upload sessions");
+    assert_eq!(blob_gets.len(), 3, "config and two layers, each read once");
+    // The repository is new at the mirror (its catalog and tag list say so) and no
+    // other repository of the pass holds these blobs: nothing to find or mount, so
+    // the reads start at once and the sessions open beside them.
+    assert!(
+        blob_gets.iter().all(|at| *at < first_session),
+        "blob reads at {blob_gets:?}, the first session opened at {first_session:?}"
+    );
+}
