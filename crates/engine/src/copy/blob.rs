@@ -49,18 +49,7 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
                 Work::blob(blob.size)
             });
         }
-        // In a repository new in this pass, a blob no repository of the pass holds
-        // cannot be there nor be mounted: asking first would only put the destination's
-        // answer before the source's first byte. The upload opens its session itself,
-        // while the source's bytes are already on their way.
-        let certainly_missing =
-            self.memory.is_new_destination_repo(destination) && self.memory.holder_of(&blob.digest).is_none();
-        let placement = if certainly_missing {
-            BlobPlacement::Missing
-        } else {
-            self.prepare_blob(destination, &blob.digest).await?
-        };
-        let copy = match placement {
+        let copy = match self.prepare_blob(destination, &blob.digest).await? {
             BlobPlacement::Present => Work::default(),
             BlobPlacement::Mounted => Work::mount(),
             BlobPlacement::Missing => {
