@@ -38,8 +38,8 @@ impl Default for Concurrency {
             repositories: 32,
             tags: 4,
             blobs: 4,
-            // As many streams as the plain parallel client of the benchmark runs, half
-            // the default request cap (the rest is left to manifests).
+            // As many streams as the plain parallel client of the benchmark runs: the
+            // eighth of the default request cap a registry keeps for streams.
             transfers: 8,
         }
     }
