@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use ocisync_testkit::proxy::LinkUsage;
 use ocisync_testkit::{CountingProxy, TestRegistry};
 
 use super::corpus::CorpusStats;
@@ -52,6 +53,43 @@ impl SourceLink {
         let parts: Vec<String> = [delay, rate].into_iter().flatten().collect();
         (!parts.is_empty()).then(|| format!("Source link: {}.", parts.join("; ")))
     }
+}
+
+/// Where a pass of `wall` left the link idle, in one line: before its first byte, in
+/// gaps between (summed per second of the pass where they add up to 20 ms or more),
+/// and after its last.
+pub fn describe_usage(usage: &LinkUsage, wall: Duration) -> String {
+    let (Some(first), Some(until)) = (usage.first_byte, usage.busy_until) else {
+        return "link unused".to_owned();
+    };
+    let mut per_second: Vec<f64> = Vec::new();
+    for gap in &usage.gaps {
+        let second = gap.at.as_secs() as usize;
+        if per_second.len() <= second {
+            per_second.resize(second + 1, 0.0);
+        }
+        per_second[second] += gap.length.as_secs_f64();
+    }
+    let seconds: Vec<String> = per_second
+        .iter()
+        .enumerate()
+        .filter(|(_, idle)| **idle >= 0.02)
+        .map(|(second, idle)| format!("{second}: {idle:.2}"))
+        .collect();
+    format!(
+        "link idle {:.2} s before the first byte, {:.2} s between (by second of the pass: {}), \
+         {:.2} s after the last (busy until {:.2} s of {:.2} s)",
+        first.as_secs_f64(),
+        usage.idle.as_secs_f64(),
+        if seconds.is_empty() {
+            "none over 20 ms".to_owned()
+        } else {
+            seconds.join(", ")
+        },
+        wall.saturating_sub(until).as_secs_f64(),
+        until.as_secs_f64(),
+        wall.as_secs_f64(),
+    )
 }
 
 /// The link floor: every unique byte over a link of `bytes_per_second` once, nothing

@@ -13,7 +13,7 @@ use super::complete;
 use super::contender::Contender;
 use super::corpus::{self, CorpusShape, CorpusStats};
 use super::limit::{self, LimitError};
-use super::link::SourceLink;
+use super::link::{self, SourceLink};
 use super::process::cpu_of;
 use super::table::{ContenderRuns, PassResult};
 use ocisync_testkit::corpus::{repos, SeedImage};
@@ -247,6 +247,9 @@ fn run_contender(
             breakdown(&source_proxy.requests()),
             breakdown(&destination_proxy.requests())
         );
+        if let Some(usage) = source_proxy.link_usage() {
+            eprintln!("  {}", link::describe_usage(&usage, measured.wall));
+        }
         passes.push(measured);
     }
     result.cold.push(passes[0]);

@@ -39,7 +39,7 @@ mod signatures;
 mod stop;
 mod work;
 
-pub use concurrency::Concurrency;
+pub use concurrency::{Concurrency, REQUESTS_IN_FLIGHT};
 pub use copy::CopyOptions;
 pub use filter::{
     ContentRule, ImageReference, PlatformSpec, RepoGlob, RuleError, RulePart, RuleProblem, RuleSource, RuleSourceKind,

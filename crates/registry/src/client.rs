@@ -16,7 +16,7 @@ use crate::bandwidth::Bandwidth;
 use crate::chunked::ChunkedUpload;
 use crate::deadline::Deadline;
 use crate::identity::{ClientIdentity, IdentityError};
-use crate::limit::RequestLimit;
+use crate::limit::{Place, RequestLimit};
 use crate::rate_floor::MinTransferRate;
 use crate::redirect::{next_hop, MAX_REDIRECTS};
 use crate::status::transport_error;
@@ -324,7 +324,7 @@ impl Endpoint {
         url: &Url,
         range: Option<&str>,
     ) -> Result<(Response, Option<OwnedSemaphorePermit>), StoreError> {
-        let place = self.enter().await;
+        let place = self.enter_stream().await;
         let build = |request: RequestBuilder| match range {
             Some(range) => request.header(RANGE, range),
             None => request,
@@ -415,7 +415,7 @@ impl Endpoint {
         url: &Url,
         build: impl FnOnce(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response, StoreError> {
-        let _place = self.enter().await;
+        let _place = self.enter_stream().await;
         let mut request = build(self.clients.for_url(url).request(method, url.clone()));
         if let Some(authorization) = self.authorization(&scope.as_string(), what, url).await? {
             request = request.header(AUTHORIZATION, authorization);
@@ -430,9 +430,17 @@ impl Endpoint {
     }
 
     /// A place under the registry's request limit, if it has one.
-    async fn enter(&self) -> Option<OwnedSemaphorePermit> {
+    async fn enter(&self) -> Option<Place> {
         match &self.limit {
             Some(limit) => Some(limit.enter().await),
+            None => None,
+        }
+    }
+
+    /// A place for a blob stream under the registry's request limit, if it has one.
+    async fn enter_stream(&self) -> Option<OwnedSemaphorePermit> {
+        match &self.limit {
+            Some(limit) => Some(limit.enter_stream().await),
             None => None,
         }
     }

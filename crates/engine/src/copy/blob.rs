@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::context::Pass;
+use super::queue::TransferSlot;
 use crate::error::CopyError;
 use crate::plan::SyncTask;
 use crate::work::Work;
@@ -118,8 +119,7 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
             if self.options.stop.is_raised() {
                 return Err(CopyError::Interrupted);
             }
-            let outcome = self.transfer(task, blob).await;
-            drop(slot);
+            let outcome = self.transfer(task, blob, slot).await;
             let error = match outcome {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
@@ -154,11 +154,13 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
         }
     }
 
-    /// One attempt: source stream, verified on the way, into one upload.
-    async fn transfer(&self, task: &SyncTask, blob: &Descriptor) -> Result<(), CopyError> {
+    /// One attempt: source stream, verified on the way, into one upload. The stream
+    /// holds `slot` until the source has delivered its last byte.
+    async fn transfer(&self, task: &SyncTask, blob: &Descriptor, slot: TransferSlot) -> Result<(), CopyError> {
         let stream = self.source.blob(&task.source, blob).await.map_err(CopyError::Source)?;
         let what = format!("{} blob {}@{}", self.source.label(), task.source, blob.digest);
         let (stream, source_failure) = capture_failure(verify_blob_stream(stream, blob, what));
+        let stream = slot.until_end_of(stream);
         let result = self.destination.put_blob(&task.destination, blob, stream).await;
         // A failure of the source side (cut short, wrong digest) surfaces at the
         // destination as an aborted upload; report the cause, not the symptom.

@@ -4,11 +4,18 @@
 //! A 10 GiB layer found late runs alone at the end while everything else has finished;
 //! started first (longest-processing-time first), it overlaps the small work instead.
 //! Only streams queue here: mounts, existence checks and manifests never take a slot.
+//! A slot is the source link's: it is given back once the source has delivered a
+//! blob's last byte ([`TransferSlot::until_end_of`]), not when the destination has
+//! committed it, so the next stream starts while the destination writes the last one.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use futures_util::{Stream, StreamExt};
+use ocisync_oci::BlobStream;
 use tokio::sync::oneshot;
 
 /// At most `slots` blob streams at once; waiting ones start largest first, and in the
@@ -85,6 +92,35 @@ impl TransferQueue {
             turn
         };
         turn.await.expect("a waiter is only dropped after it is woken")
+    }
+}
+
+impl TransferSlot {
+    /// `stream` holding this slot until it ends (its last byte delivered and checked)
+    /// or fails, or is dropped: whichever comes first gives the slot back.
+    pub fn until_end_of(self, stream: BlobStream) -> BlobStream {
+        Box::pin(HeldStream {
+            stream,
+            slot: Some(self),
+        })
+    }
+}
+
+/// A source stream and the transfer slot it holds while bytes are still to come.
+struct HeldStream {
+    stream: BlobStream,
+    slot: Option<TransferSlot>,
+}
+
+impl Stream for HeldStream {
+    type Item = <BlobStream as Stream>::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = self.stream.poll_next_unpin(cx);
+        if matches!(next, Poll::Ready(None | Some(Err(_)))) {
+            self.slot = None;
+        }
+        next
     }
 }
 

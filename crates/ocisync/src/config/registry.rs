@@ -19,9 +19,9 @@ use super::{Checker, RegistryConfig};
 use crate::credential_helper::{self, CredentialHelper};
 use crate::docker_hub::{hub_api_url, HUB_API_HOST};
 
-/// Requests one registry may have in flight unless the config says otherwise: enough
-/// for the default concurrency to keep a registry busy, few enough to be polite upstream.
-pub(crate) const DEFAULT_MAX_REQUESTS_IN_FLIGHT: usize = 16;
+/// Requests one registry may have in flight unless the config says otherwise: the
+/// engine's default (`REQUESTS_IN_FLIGHT`, where the reasons are).
+pub(crate) const DEFAULT_MAX_REQUESTS_IN_FLIGHT: usize = ocisync_engine::REQUESTS_IN_FLIGHT;
 
 /// The smallest `chunked_upload.chunk_size`: below, requests would outnumber megabytes.
 const MIN_CHUNK_SIZE: u64 = 1 << 20;

@@ -523,7 +523,7 @@ fn defaults_are_inherited_and_overridden_per_registry() {
     assert_eq!(upstream.max_requests_in_flight, 3);
     assert_eq!(mirror.max_requests_in_flight, 32);
     let plain = load(MINIMAL).unwrap();
-    assert_eq!(plain.registries["upstream"].max_requests_in_flight, 16, "the default");
+    assert_eq!(plain.registries["upstream"].max_requests_in_flight, 64, "the default");
     assert_eq!(
         plain.registries["upstream"].client.request_timeout,
         Duration::from_secs(120),

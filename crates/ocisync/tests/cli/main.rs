@@ -6,6 +6,7 @@ mod command_docs;
 mod crash;
 mod credential_helpers;
 mod deploy;
+mod distance;
 mod events;
 mod faults;
 mod filters;

@@ -47,7 +47,7 @@
 //! [`CountingProxy::injected`] counts them, so a test can check that faults happened.
 //!
 //! ```no_run
-//! use std::time::Duration;
+//! use std::time::{Duration, Instant};
 //! use ocisync_testkit::proxy::{CountingProxy, Fault, Faults, ProxyOptions, RequestKind, RequestMatch};
 //! # let registry_url = String::new();
 //! let faults = Faults::random(7, 0.2)
@@ -78,7 +78,7 @@ mod tests;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -88,6 +88,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::oneshot;
 
 pub use faults::{Fault, Faults, RequestKind, RequestMatch, RetryAfter, Rule};
+pub use link::{LinkGap, LinkUsage};
 pub use quota::PullQuota;
 
 use conn::{AbortableStream, Traffic};
@@ -112,6 +113,9 @@ pub struct RecordedRequest {
     /// The fault injected into this request, if any. Requests reset because the proxy
     /// was down are recorded with [`Fault::Reset`].
     pub fault: Option<Fault>,
+    /// When its response started (or its connection was reset), from the proxy's start
+    /// or last [`reset`](CountingProxy::reset).
+    pub at: Duration,
 }
 
 impl RecordedRequest {
@@ -150,6 +154,8 @@ struct Shared {
     link: Mutex<Option<Arc<SharedLink>>>,
     /// Bytes over the client connections.
     traffic: Arc<Traffic>,
+    /// Where [`RecordedRequest::at`] counts from.
+    since: Mutex<Instant>,
 }
 
 /// Counts one request as being handled while it lives.
@@ -192,6 +198,10 @@ impl Shared {
         self.link.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn since(&self) -> MutexGuard<'_, Instant> {
+        self.since.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn quota(&self) -> MutexGuard<'_, Option<QuotaCounter>> {
         self.quota.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -208,6 +218,7 @@ impl Shared {
             path: path.to_owned(),
             status: status.map_or(0, |s| s.as_u16()),
             fault,
+            at: self.since().elapsed(),
         });
     }
 }
@@ -269,6 +280,7 @@ impl CountingProxy {
             round_trip: Mutex::new(Duration::ZERO),
             link: Mutex::new(None),
             traffic: Arc::default(),
+            since: Mutex::new(Instant::now()),
         });
 
         // Bound before the thread starts: connections queue in the backlog right away.
@@ -340,6 +352,10 @@ impl CountingProxy {
         self.shared.log().clear();
         self.shared.refused.store(0, Ordering::SeqCst);
         self.shared.traffic.reset();
+        *self.shared.since() = Instant::now();
+        if let Some(link) = self.shared.link().as_ref() {
+            link.restart_usage();
+        }
     }
 
     /// Replaces the faults from the next request on, starting afresh: the PRNG is
@@ -387,6 +403,13 @@ impl CountingProxy {
     /// The rate of the shared link new connections get (see [`set_link_rate`](Self::set_link_rate)).
     pub fn link_rate(&self) -> Option<u64> {
         self.shared.link().as_ref().map(|link| link.bytes_per_second())
+    }
+
+    /// How the shared link was used since the proxy started or was last reset: when its
+    /// first byte went, until when it was busy, and when it stood idle in between
+    /// (`None`: no link is set).
+    pub fn link_usage(&self) -> Option<LinkUsage> {
+        self.shared.link().as_ref().map(|link| link.usage())
     }
 
     /// Bytes written to clients over all connections (responses, headers included) since
