@@ -31,6 +31,7 @@ pub mod scale;
 pub mod scale_storage;
 pub mod standard;
 pub mod table;
+pub mod trace;
 pub mod transfer;
 
 #[cfg(test)]

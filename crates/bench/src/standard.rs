@@ -16,6 +16,7 @@ use super::limit::{self, LimitError};
 use super::link::{self, SourceLink};
 use super::process::cpu_of;
 use super::table::{ContenderRuns, PassResult};
+use super::trace;
 use ocisync_testkit::corpus::{repos, SeedImage};
 use ocisync_testkit::{assert_mirror_complete, CountingProxy, RegistryClient, TestRegistry};
 
@@ -249,6 +250,10 @@ fn run_contender(
         );
         if let Some(usage) = source_proxy.link_usage() {
             eprintln!("  {}", link::describe_usage(&usage, measured.wall));
+        }
+        if let Some(dir) = std::env::var_os(trace::DIRECTORY_VARIABLE) {
+            let name = format!("{}-{round}-{pass}", contender.name().replace(' ', "_"));
+            trace::write(std::path::Path::new(&dir), &name, &source_proxy, &destination_proxy);
         }
         passes.push(measured);
     }

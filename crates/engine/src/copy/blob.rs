@@ -49,13 +49,21 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
                 Work::blob(blob.size)
             });
         }
-        let copy = match self.prepare_blob(destination, &blob.digest).await? {
+        // A repository new in this pass holds only what the pass put there, which is
+        // known: the blob is missing, and its upload session opens at its turn, beside
+        // the source's first bytes, instead of a round trip before it.
+        let unasked = self.memory.holder_of(&blob.digest).is_none() && self.memory.is_new_destination_repo(destination);
+        let placement = match unasked {
+            true => BlobPlacement::Missing,
+            false => self.prepare_blob(destination, &blob.digest).await?,
+        };
+        let copy = match placement {
             BlobPlacement::Present => Work::default(),
             BlobPlacement::Mounted => Work::mount(),
             BlobPlacement::Missing => {
-                self.transfer_with_retries(task, blob).await?;
+                let copy = self.transfer_with_retries(task, blob, unasked).await?;
                 debug!(repo = %destination, digest = %blob.digest, bytes = blob.size, "blob copied");
-                Work::blob(blob.size)
+                copy
             }
         };
         self.memory.remember_blob(destination, &blob.digest);
@@ -95,7 +103,14 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
 
     /// Streams a blob from source to destination, retrying the whole transfer on
     /// transient failures (and once on a mismatch) as the copy's retry policy allows.
-    async fn transfer_with_retries(&self, task: &SyncTask, blob: &Descriptor) -> Result<(), CopyError> {
+    /// `unasked`: the destination has not been asked about the blob yet, so the first
+    /// attempt asks (and opens the upload session) beside the source's request.
+    async fn transfer_with_retries(
+        &self,
+        task: &SyncTask,
+        blob: &Descriptor,
+        unasked: bool,
+    ) -> Result<Work, CopyError> {
         let policy = &self.options.blob_retry;
         let started = Instant::now();
         let mut attempt: u32 = 1;
@@ -119,9 +134,9 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
             if self.options.stop.is_raised() {
                 return Err(CopyError::Interrupted);
             }
-            let outcome = self.transfer(task, blob, slot).await;
+            let outcome = self.transfer(task, blob, slot, unasked && attempt == 1).await;
             let error = match outcome {
-                Ok(()) => return Ok(()),
+                Ok(copy) => return Ok(copy),
                 Err(error) => error,
             };
             let Some(cause) = error.store_error() else {
@@ -156,8 +171,31 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
 
     /// One attempt: source stream, verified on the way, into one upload. The stream
     /// holds `slot` until the source has delivered its last byte.
-    async fn transfer(&self, task: &SyncTask, blob: &Descriptor, slot: TransferSlot) -> Result<(), CopyError> {
-        let stream = self.source.blob(&task.source, blob).await.map_err(CopyError::Source)?;
+    async fn transfer(
+        &self,
+        task: &SyncTask,
+        blob: &Descriptor,
+        slot: TransferSlot,
+        ask: bool,
+    ) -> Result<Work, CopyError> {
+        let destination = &task.destination;
+        let (stream, placement) = futures_util::join!(self.source.blob(&task.source, blob), async {
+            match ask {
+                true => {
+                    self.destination
+                        .prepare_blob(destination, &blob.digest, destination)
+                        .await
+                }
+                false => Ok(BlobPlacement::Missing),
+            }
+        });
+        // Something besides this pass put it there meanwhile: the read is dropped unread.
+        match placement.map_err(CopyError::Destination)? {
+            BlobPlacement::Missing => {}
+            BlobPlacement::Present => return Ok(Work::default()),
+            BlobPlacement::Mounted => return Ok(Work::mount()),
+        }
+        let stream = stream.map_err(CopyError::Source)?;
         let what = format!("{} blob {}@{}", self.source.label(), task.source, blob.digest);
         let (stream, source_failure) = capture_failure(verify_blob_stream(stream, blob, what));
         let stream = slot.until_end_of(stream);
@@ -167,7 +205,8 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
         if let Some(cause) = source_failure.lock().unwrap().take() {
             return Err(CopyError::Source(cause));
         }
-        result.map_err(CopyError::Destination)
+        result.map_err(CopyError::Destination)?;
+        Ok(Work::blob(blob.size))
     }
 }
 

@@ -194,7 +194,7 @@ async fn an_upload_session_gone_by_the_blobs_turn_is_opened_again() {
     let (upstream, mirror) = (&world.upstream, &world.mirror);
     let images = small_corpus();
     corpus::seed(&upstream.url(), &images).await;
-    // As a registry that expired the session while the blob waited in the queue.
+    // As a registry that expired the session before the blob's bytes came.
     let faults = Faults::none().first(
         1,
         RequestMatch::kind(RequestKind::Upload).method("PUT"),

@@ -141,9 +141,10 @@ async fn sigterm_lets_the_stream_under_way_finish_and_starts_no_waiting_one() {
         &[("{upstream}", &upstream_proxy.url()), ("{mirror}", &mirror_proxy.url())],
     );
     let mut daemon = world.daemon(&["--grace-period", "30s"]);
-    // Upload sessions open as blobs are found missing; one stream runs, the rest wait.
+    // The mirror is empty: the one stream opens its upload session beside its read, and
+    // the rest wait without one.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while mirror_proxy.requests().iter().filter(|r| r.method == "POST").count() < 2 {
+    while !mirror_proxy.requests().iter().any(|r| r.method == "POST") {
         assert!(std::time::Instant::now() < deadline, "the pass never started copying");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -162,6 +163,11 @@ async fn sigterm_lets_the_stream_under_way_finish_and_starts_no_waiting_one() {
         .filter(|r| blob_reads().matches(&r.method, &r.path))
         .count();
     assert_eq!(streamed, 1, "only the stream under way ran; log:\n{log}");
+    let sessions = mirror_proxy.requests().iter().filter(|r| r.method == "POST").count();
+    assert_eq!(
+        sessions, 1,
+        "no upload session was opened for a stream that never started"
+    );
     for repo in corpus::repos(&images) {
         assert_closure(&world.mirror.url(), &repo).await;
     }
