@@ -80,7 +80,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: &TransferOptions) -> Vec<
         let source_url = source_proxy.as_ref().map_or(source.url(), CountingProxy::url);
         let mirror_url = mirror_proxy.as_ref().map_or(mirror.url(), CountingProxy::url);
         let mirror_extra = if case == "chunked upload" {
-            "    chunked_upload: {above: 1MiB, chunk_size: 16MiB}\n"
+            "    chunked_upload: {above: 1MiB, chunk_size: 16MiB, resumable_above: 1MiB}\n"
         } else {
             ""
         };

@@ -64,6 +64,8 @@ struct ChunkedUploadView {
     above: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     chunk_size: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resumable_above: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -229,6 +231,10 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
                 .client
                 .chunked_upload
                 .map(|chunking| format_size(chunking.chunk_size)),
+            resumable_above: registry
+                .client
+                .chunked_upload
+                .map(|chunking| format_size(chunking.resumable_above)),
         }),
     }
 }

@@ -55,7 +55,7 @@ pub struct RegistryOptions {
     /// The cap on blob bytes per second, downloads and uploads together (shared with
     /// whoever holds a clone); `None`: no cap.
     pub bandwidth: Option<Bandwidth>,
-    /// Which blobs are uploaded in chunks (resumable), and in what size; `None`: every
+    /// Which blobs are uploaded in chunks (and which resumably), and in what size; `None`: every
     /// blob in one `PUT`.
     pub chunked_upload: Option<ChunkedUpload>,
 }

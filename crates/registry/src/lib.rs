@@ -3,7 +3,7 @@
 //! [`RegistryStore`] speaks the distribution API over reqwest: catalog and tag lists
 //! paged by `Link` header, manifests read and written as exact bytes, blobs streamed
 //! both ways (downloads resumed with `Range` where they break; uploads in one streaming
-//! `PUT`, or in resumable chunks above [`ChunkedUpload::above`]), cross-repository mounts,
+//! `PUT`, or in chunks above [`ChunkedUpload::above`], resumable above its `resumable_above`), cross-repository mounts,
 //! HTTP Basic and bearer-token authentication ([`auth`]). Failures come back as
 //! [`StoreError`](ocisync_oci::StoreError) with the HTTP status and `Retry-After`
 //! kept; this crate never retries or sleeps.

@@ -69,8 +69,9 @@ pub struct RawRegistry {
     /// Blob bytes per second to and from this registry at most, downloads and uploads
     /// of every sync together (e.g. `50MiB/s`; 0: no cap, the default).
     pub bandwidth: Option<RawAmount>,
-    /// As a destination: blobs above a size are uploaded in chunks into one session,
-    /// which a broken chunk continues (default: above 512MiB, in 16MiB chunks).
+    /// As a destination: blobs above a size are uploaded in chunks into one session
+    /// (default: above 64MiB, in 16MiB chunks), which a broken chunk continues for blobs
+    /// above another (default 512MiB).
     pub chunked_upload: Option<RawChunkedUpload>,
 }
 
@@ -80,12 +81,17 @@ pub struct RawRegistry {
 pub struct RawChunkedUpload {
     /// `false`: every blob in one `PUT`. Default `true`.
     pub enabled: Option<bool>,
-    /// Blobs larger than this go in chunks (default 512MiB).
+    /// Blobs larger than this go in chunks (default 64MiB): the registry writes them out
+    /// chunk by chunk rather than all after the last byte.
     #[schemars(with = "Option<RawAmount>")]
     pub above: Option<serde_yaml::Value>,
-    /// Bytes per chunk, at least 1MiB (default 16MiB); each upload in chunks holds one in memory.
+    /// Bytes per chunk, at least 1MiB (default 16MiB); each resumable upload holds one in memory.
     #[schemars(with = "Option<RawAmount>")]
     pub chunk_size: Option<serde_yaml::Value>,
+    /// Chunked blobs larger than this keep the chunk under way in memory, so a broken
+    /// chunk is sent again rather than the whole blob (default 512MiB).
+    #[schemars(with = "Option<RawAmount>")]
+    pub resumable_above: Option<serde_yaml::Value>,
 }
 
 /// Where the bearer token that notifications must carry comes from (one of the two).

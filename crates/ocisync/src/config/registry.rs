@@ -328,9 +328,14 @@ impl Checker {
                 format!("must be at least 1MiB (one request per chunk), not {chunk_size} bytes"),
             );
         }
-        raw.enabled
-            .unwrap_or(true)
-            .then_some(ChunkedUpload { above, chunk_size })
+        let resumable_above = (raw.resumable_above.as_ref())
+            .and_then(|value| self.size(&format!("{key}.resumable_above"), value))
+            .unwrap_or(default.resumable_above);
+        raw.enabled.unwrap_or(true).then_some(ChunkedUpload {
+            above,
+            chunk_size,
+            resumable_above,
+        })
     }
 
     /// A count that must be at least 1; a problem (and the default) when it is 0.

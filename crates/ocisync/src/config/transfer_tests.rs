@@ -61,14 +61,27 @@ fn chunked_uploads_have_defaults_can_be_tuned_or_turned_off() {
     );
     let tuned = TEXT.replace(
         "    urls: [\"http://127.0.0.1:5002\"]",
-        "    urls: [\"http://127.0.0.1:5002\"]\n    chunked_upload: {above: 1GiB, chunk_size: 64MiB}",
+        "    urls: [\"http://127.0.0.1:5002\"]\n    chunked_upload: {above: 1GiB, chunk_size: 64MiB, resumable_above: 2GiB}",
     );
     assert_eq!(
         load(&tuned).unwrap().registries["mirror"].client.chunked_upload,
         Some(ChunkedUpload {
             above: 1 << 30,
-            chunk_size: 64 << 20
+            chunk_size: 64 << 20,
+            resumable_above: 2 << 30,
         })
+    );
+    let partly = TEXT.replace(
+        "    urls: [\"http://127.0.0.1:5002\"]",
+        "    urls: [\"http://127.0.0.1:5002\"]\n    chunked_upload: {above: 1GiB}",
+    );
+    assert_eq!(
+        load(&partly).unwrap().registries["mirror"].client.chunked_upload,
+        Some(ChunkedUpload {
+            above: 1 << 30,
+            ..ChunkedUpload::DEFAULT
+        }),
+        "what is not set keeps its default"
     );
     let off = TEXT.replace(
         "    urls: [\"http://127.0.0.1:5002\"]",

@@ -64,7 +64,10 @@ async fn a_cut_download_and_a_broken_chunk_are_both_continued_not_restarted() {
         },
     );
     world.write_config_via(
-        &config_with_registry_lines("", "    chunked_upload: {above: 2MiB, chunk_size: 1MiB}\n"),
+        &config_with_registry_lines(
+            "",
+            "    chunked_upload: {above: 2MiB, chunk_size: 1MiB, resumable_above: 2MiB}\n",
+        ),
         &[("{upstream}", &source.url()), ("{mirror}", &destination.url())],
     );
     world.once().expect_code(0);
