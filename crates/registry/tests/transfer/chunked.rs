@@ -97,7 +97,7 @@ async fn below_the_resumable_size_a_broken_chunk_fails_the_upload_for_a_retry_fr
     let registry = TestRegistry::start();
     let faults = Faults::none().nth(3, patches(), Fault::Reset);
     let proxy = CountingProxy::start_with(&registry.url(), ProxyOptions { faults });
-    let mut options = RegistryOptions::new(&proxy.url());
+    let mut options = RegistryOptions::new(proxy.url());
     options.chunked_upload = Some(ChunkedUpload {
         above: 4 * MIB as u64,
         chunk_size: MIB as u64,
@@ -130,7 +130,7 @@ async fn below_the_resumable_size_a_broken_chunk_fails_the_upload_for_a_retry_fr
 async fn by_default_an_80_mib_layer_goes_in_chunks_and_a_64_mib_one_in_one_put() {
     let registry = TestRegistry::start();
     let proxy = CountingProxy::start(&registry.url());
-    let store = RegistryStore::new(RegistryOptions::new(&proxy.url())).unwrap();
+    let store = RegistryStore::new(RegistryOptions::new(proxy.url())).unwrap();
     let large = layer(Format::Oci, 0xC45, 80 * MIB);
     let medium = layer(Format::Oci, 0xC46, 64 * MIB);
     for blob in [&large, &medium] {
