@@ -221,20 +221,14 @@ fn registry_view(registry: &RegistryConfig) -> Registry<'_> {
         }),
         bandwidth: registry.bandwidth.map(|rate| show_rate(Some(rate))),
         // Uploads are a registry's; a layout directory has none.
-        chunked_upload: registry.layout.is_none().then(|| ChunkedUploadView {
-            enabled: registry.client.chunked_upload.is_some(),
-            above: registry
-                .client
-                .chunked_upload
-                .map(|chunking| format_size(chunking.above)),
-            chunk_size: registry
-                .client
-                .chunked_upload
-                .map(|chunking| format_size(chunking.chunk_size)),
-            resumable_above: registry
-                .client
-                .chunked_upload
-                .map(|chunking| format_size(chunking.resumable_above)),
+        chunked_upload: registry.layout.is_none().then(|| {
+            let chunking = registry.client.chunked_upload;
+            ChunkedUploadView {
+                enabled: chunking.is_some(),
+                above: chunking.map(|chunking| format_size(chunking.above)),
+                chunk_size: chunking.map(|chunking| format_size(chunking.chunk_size)),
+                resumable_above: chunking.map(|chunking| format_size(chunking.resumable_above)),
+            }
         }),
     }
 }

@@ -53,9 +53,10 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
         // known: the blob is missing, and its upload session opens at its turn, beside
         // the source's first bytes, instead of a round trip before it.
         let unasked = self.memory.holder_of(&blob.digest).is_none() && self.memory.is_new_destination_repo(destination);
-        let placement = match unasked {
-            true => BlobPlacement::Missing,
-            false => self.prepare_blob(destination, &blob.digest).await?,
+        let placement = if unasked {
+            BlobPlacement::Missing
+        } else {
+            self.prepare_blob(destination, &blob.digest).await?
         };
         let copy = match placement {
             BlobPlacement::Present => Work::default(),
@@ -179,16 +180,15 @@ impl<S: Store, D: Store> Pass<'_, S, D> {
         ask: bool,
     ) -> Result<Work, CopyError> {
         let destination = &task.destination;
-        let (stream, placement) = futures_util::join!(self.source.blob(&task.source, blob), async {
-            match ask {
-                true => {
-                    self.destination
-                        .prepare_blob(destination, &blob.digest, destination)
-                        .await
-                }
-                false => Ok(BlobPlacement::Missing),
+        let ask_destination = async {
+            if !ask {
+                return Ok(BlobPlacement::Missing);
             }
-        });
+            self.destination
+                .prepare_blob(destination, &blob.digest, destination)
+                .await
+        };
+        let (stream, placement) = futures_util::join!(self.source.blob(&task.source, blob), ask_destination);
         // Something besides this pass put it there meanwhile: the read is dropped unread.
         match placement.map_err(CopyError::Destination)? {
             BlobPlacement::Missing => {}
